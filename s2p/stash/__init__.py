@@ -1,0 +1,1 @@
+"""Everything s2p knows about talking to Stash over GraphQL."""

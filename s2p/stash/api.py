@@ -1,0 +1,168 @@
+"""Stash operations in s2p's terms, on top of the GraphQL client."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Iterator, Sequence
+
+from pydantic import ValidationError
+
+from ..deadline import Deadline
+from . import queries
+from .client import StashClient
+from .errors import StashQueryError, StashUnavailable
+from .models import GroupRef, PerformerRef, Scene, SceneSummary, StashVersion, StudioRef, TagRef
+
+log = logging.getLogger("s2p.stash")
+
+_NOT_FOUND = re.compile(r"scene with id (\d+) not found")
+# Characters that are special in Go's RE2 syntax (what Stash's MATCHES_REGEX uses).
+_RE2_SPECIAL = set("\\.+*?()|[]{}^$")
+
+
+def re2_escape(text: str) -> str:
+    return "".join("\\" + ch if ch in _RE2_SPECIAL else ch for ch in text)
+
+
+class StashAPI:
+    """Typed Stash operations; every method takes the caller's deadline."""
+
+    def __init__(self, client: StashClient):
+        self.client = client
+
+    # ------------------------------------------------------------ scenes
+
+    def scene(self, scene_id: str, *, deadline: Deadline | None = None) -> Scene | None:
+        data = self.client.query(queries.FIND_SCENE, {"id": scene_id}, deadline=deadline)
+        raw = data.get("findScene")
+        return _parse(Scene, raw) if raw else None
+
+    def scenes(self, scene_ids: Sequence[str], *, deadline: Deadline | None = None) -> dict[str, Scene]:
+        """Several scenes in one query; ids Stash does not know are left out.
+
+        Stash fails the whole ``findScenes(ids:)`` query when one id is
+        missing, so the missing id is dropped (or the batch split) and the
+        rest asked again.
+        """
+        found: dict[str, Scene] = {}
+        pending = [list(dict.fromkeys(scene_ids))]
+        while pending:
+            batch = pending.pop()
+            if not batch:
+                continue
+            try:
+                data = self.client.query(queries.FIND_SCENES, {"ids": batch}, deadline=deadline)
+            except StashQueryError as exc:
+                missing = {m.group(1) for msg in exc.messages for m in [_NOT_FOUND.search(msg)] if m}
+                if missing & set(batch):
+                    pending.append([i for i in batch if i not in missing])
+                elif len(batch) > 1 and any("not found" in msg for msg in exc.messages):
+                    half = len(batch) // 2
+                    pending.extend([batch[:half], batch[half:]])
+                elif len(batch) == 1 and any("not found" in msg for msg in exc.messages):
+                    continue
+                else:
+                    raise
+                continue
+            for raw in (data.get("findScenes") or {}).get("scenes") or []:
+                scene = _parse(Scene, raw)
+                if scene is not None:
+                    found[scene.id] = scene
+        return found
+
+    def summaries(
+        self,
+        *,
+        scene_filter: dict[str, Any] | None = None,
+        q: str | None = None,
+        page: int = 1,
+        per_page: int = 100,
+        sort: str = "id",
+        direction: str = "ASC",
+        deadline: Deadline | None = None,
+    ) -> list[SceneSummary]:
+        find_filter: dict[str, Any] = {"page": page, "per_page": per_page, "sort": sort, "direction": direction}
+        if q:
+            find_filter["q"] = q
+        variables: dict[str, Any] = {"filter": find_filter}
+        if scene_filter:
+            variables["scene_filter"] = scene_filter
+        data = self.client.query(queries.SCENE_SUMMARIES, variables, deadline=deadline)
+        raws = (data.get("findScenes") or {}).get("scenes") or []
+        return [s for s in (_parse(SceneSummary, raw) for raw in raws) if s is not None]
+
+    def iter_summaries(
+        self, *, per_page: int, updated_after: str | None = None, deadline_per_page: float | None = None
+    ) -> Iterator[list[SceneSummary]]:
+        """All scenes (or those updated after a time), page by page, by id."""
+        scene_filter = {"updated_at": {"value": updated_after, "modifier": "GREATER_THAN"}} if updated_after else None
+        page = 1
+        while True:
+            deadline = Deadline(deadline_per_page) if deadline_per_page else None
+            batch = self.summaries(scene_filter=scene_filter, page=page, per_page=per_page, deadline=deadline)
+            yield batch
+            if len(batch) < per_page:
+                return
+            page += 1
+
+    def with_basename(self, basename: str, *, limit: int = 200, deadline: Deadline | None = None) -> list[SceneSummary]:
+        """Scenes with a file of this basename (Stash compares case-insensitively)."""
+        regex = "(?i)(^|[/\\\\])" + re2_escape(basename) + "$"
+        return self.summaries(
+            scene_filter={"path": {"value": regex, "modifier": "MATCHES_REGEX"}}, per_page=limit, deadline=deadline
+        )
+
+    def search(self, text: str, *, limit: int = 40, deadline: Deadline | None = None) -> list[SceneSummary]:
+        """Stash's free-text search (title, details, path...)."""
+        return self.summaries(q=text, per_page=limit, deadline=deadline)
+
+    def by_hash(self, *, oshash: str | None = None, md5: str | None = None,
+                deadline: Deadline | None = None) -> SceneSummary | None:
+        hash_input = {k: v for k, v in (("oshash", oshash), ("checksum", md5)) if v}
+        if not hash_input:
+            return None
+        data = self.client.query(queries.SCENE_BY_HASH, {"input": hash_input}, deadline=deadline)
+        raw = data.get("findSceneByHash")
+        return _parse(SceneSummary, raw) if raw else None
+
+    # ------------------------------------------------------------ other entities
+
+    def performer(self, performer_id: str, *, deadline: Deadline | None = None) -> PerformerRef | None:
+        return self._entity(queries.PERFORMER_IMAGE, "findPerformer", PerformerRef, performer_id, deadline)
+
+    def studio(self, studio_id: str, *, deadline: Deadline | None = None) -> StudioRef | None:
+        return self._entity(queries.STUDIO_IMAGE, "findStudio", StudioRef, studio_id, deadline)
+
+    def tag(self, tag_id: str, *, deadline: Deadline | None = None) -> TagRef | None:
+        return self._entity(queries.TAG_IMAGE, "findTag", TagRef, tag_id, deadline)
+
+    def group(self, group_id: str, *, deadline: Deadline | None = None) -> GroupRef | None:
+        return self._entity(queries.GROUP_IMAGE, "findGroup", GroupRef, group_id, deadline)
+
+    def _entity(self, document, field, model, entity_id, deadline):
+        data = self.client.query(document, {"id": entity_id}, deadline=deadline)
+        raw = data.get(field)
+        return _parse(model, raw) if raw else None
+
+    # ------------------------------------------------------------ server
+
+    def version(self, *, deadline: Deadline | None = None) -> StashVersion:
+        data = self.client.query(queries.VERSION, deadline=deadline)
+        return StashVersion(
+            version=(data.get("version") or {}).get("version"),
+            status=(data.get("systemStatus") or {}).get("status"),
+        )
+
+
+def _parse(model, raw: Any):
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        # One malformed record must not fail a whole page; say which one.
+        ident = raw.get("id") if isinstance(raw, dict) else None
+        log.warning("ignoring a %s from Stash that s2p cannot read (id %s): %s", model.__name__, ident,
+                    exc.errors()[0]["msg"] if exc.errors() else exc)
+        if model is Scene or model is SceneSummary:
+            return None
+        raise StashUnavailable(f"Stash sent a {model.__name__} s2p cannot read") from None

@@ -1,0 +1,233 @@
+"""The one door to Stash: GraphQL and image requests over one HTTP session.
+
+Every request is bounded three ways: a limit on concurrent requests (Stash
+runs on SQLite and slows down badly under parallel load), a bounded wait for
+a free slot, and a timeout that never exceeds the caller's remaining budget.
+Failures come out as the exception types of ``errors``; the API key travels
+only in the ``ApiKey`` header and never appears in a message.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .. import __version__
+from ..config import StashSettings
+from ..deadline import Deadline
+from .errors import StashAuthError, StashError, StashQueryError, StashUnavailable
+from .queries import Document
+
+log = logging.getLogger("s2p.stash")
+
+# Stash's images are small (screenshots, head shots); anything bigger than
+# this is not an image we want to hold in memory.
+MAX_IMAGE_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FetchedImage:
+    content: bytes
+    content_type: str
+    last_modified: str | None = None
+
+
+class StashStats:
+    """Counters of the requests sent to Stash (for health, metrics, benchmarks)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.queries: dict[str, int] = {}
+        self.images = 0
+        self.errors: dict[str, int] = {}
+        self.in_flight = 0
+        self.last_error: str | None = None
+        self.last_success: float | None = None
+
+    def started(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+
+    def finished(self, kind: str, error: Exception | None) -> None:
+        with self._lock:
+            self.in_flight -= 1
+            if kind == "image":
+                self.images += 1
+            else:
+                self.queries[kind] = self.queries.get(kind, 0) + 1
+            if error is None:
+                self.last_success = time.time()
+            else:
+                name = type(error).__name__
+                self.errors[name] = self.errors.get(name, 0) + 1
+                self.last_error = str(error)
+
+    @property
+    def total_queries(self) -> int:
+        with self._lock:
+            return sum(self.queries.values())
+
+
+class StashClient:
+    def __init__(self, settings: StashSettings, *, session: requests.Session | None = None):
+        self._settings = settings
+        self._base = settings.url
+        self._graphql_url = settings.url + "/graphql"
+        self._slots = threading.BoundedSemaphore(settings.max_concurrency)
+        self.stats = StashStats()
+        self._session = session or requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=settings.max_concurrency, max_retries=0)
+        self._session.mount("http://", adapter)
+        self._session.mount("https://", adapter)
+        self._session.verify = settings.verify_tls
+        self._session.headers["User-Agent"] = f"s2p/{__version__}"
+        api_key = settings.api_key.get_secret_value()
+        if api_key:
+            # Stash rejects any ApiKey when it has none configured: send it only when set.
+            self._session.headers["ApiKey"] = api_key
+
+    @property
+    def base_url(self) -> str:
+        return self._base
+
+    def close(self) -> None:
+        self._session.close()
+
+    # ------------------------------------------------------------ GraphQL
+
+    def query(
+        self, document: Document, variables: Mapping[str, Any] | None = None, *, deadline: Deadline | None = None
+    ) -> dict[str, Any]:
+        """Run one document; returns its ``data`` or raises a ``StashError``."""
+        payload = {"operationName": document.name, "query": document.text, "variables": dict(variables or {})}
+        response = self._send("POST", self._graphql_url, document.name, deadline, json=payload,
+                              headers={"Accept": "application/json"})
+        if response.status_code == 404:
+            raise StashUnavailable(f"{self._graphql_url} answered HTTP 404; check [stash] url")
+        try:
+            body = response.json()
+        except ValueError:
+            raise StashUnavailable(f"Stash answered {document.name} with something other than JSON") from None
+        if not isinstance(body, dict):
+            raise StashUnavailable(f"Stash answered {document.name} with unexpected JSON")
+        errors = body.get("errors")
+        if errors:
+            messages = [str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors]
+            raise StashQueryError(messages)
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise StashUnavailable(f"Stash answered {document.name} without data")
+        return data
+
+    # ------------------------------------------------------------ images
+
+    def fetch_image(self, stash_url: str, *, deadline: Deadline | None = None) -> FetchedImage | None:
+        """Fetch an image Stash pointed us to; ``None`` when Stash has none.
+
+        Only the path and query of ``stash_url`` are used, joined to the
+        configured Stash URL: the host in Stash's own URLs is whatever Host
+        header reached Stash, and s2p never fetches from anywhere else.
+        """
+        parts = urlsplit(stash_url)
+        target = self._base + (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        response = self._send("GET", target, "image", deadline, stream=True)
+        try:
+            if response.status_code == 404:
+                return None
+            content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if not content_type.startswith("image/"):
+                raise StashUnavailable(f"Stash answered an image request with {content_type or 'no content type'}")
+            content = _read_limited(response, MAX_IMAGE_BYTES)
+            return FetchedImage(content, content_type, response.headers.get("Last-Modified"))
+        finally:
+            response.close()
+
+    # ------------------------------------------------------------ transport
+
+    def _send(self, method: str, url: str, kind: str, deadline: Deadline | None, **kwargs: Any) -> requests.Response:
+        deadline = deadline or Deadline(self._settings.timeout + self._settings.slot_wait)
+        if deadline.expired:
+            raise StashUnavailable("no time left in this request's budget to ask Stash")
+        if not self._slots.acquire(timeout=deadline.cap(self._settings.slot_wait)):
+            raise StashUnavailable(
+                f"Stash is busy: no free slot within {deadline.cap(self._settings.slot_wait):.1f}s "
+                f"({self._settings.max_concurrency} requests already running)"
+            )
+        error: Exception | None = None
+        self.stats.started()
+        started = time.monotonic()
+        try:
+            read_timeout = deadline.cap(self._settings.timeout)
+            if read_timeout <= 0:
+                raise StashUnavailable("no time left in this request's budget to ask Stash")
+            connect_timeout = min(self._settings.connect_timeout, read_timeout)
+            try:
+                response = self._session.request(
+                    method, url, timeout=(connect_timeout, read_timeout), allow_redirects=False, **kwargs
+                )
+            except requests.Timeout:
+                raise StashUnavailable(f"Stash did not answer within {read_timeout:.1f}s") from None
+            except requests.ConnectionError as exc:
+                raise StashUnavailable(f"cannot connect to Stash at {self._base} ({_reason(exc)})") from None
+            except requests.RequestException as exc:
+                raise StashUnavailable(f"request to Stash failed ({type(exc).__name__})") from None
+            _check_status(response, self._base)
+            return response
+        except StashError as exc:
+            error = exc
+            raise
+        finally:
+            self._slots.release()
+            self.stats.finished(kind, error)
+            log.debug("stash %s %s in %.1f ms%s", kind, method, (time.monotonic() - started) * 1000,
+                      f" failed: {error}" if error else "")
+
+
+def _check_status(response: requests.Response, base: str) -> None:
+    status = response.status_code
+    if status in (200, 404):
+        return
+    response.close()
+    if status in (401, 403):
+        raise StashAuthError(
+            f"Stash refused s2p's credentials (HTTP {status}). Fix: set [stash] api_key to the API key "
+            "shown in Stash's Settings > Security (or leave it empty when Stash has no login)"
+        )
+    if status in (301, 302, 303, 307, 308):
+        location = response.headers.get("Location", "")
+        if "/login" in location:
+            raise StashAuthError(
+                "Stash asks for a login. Fix: set [stash] api_key to the API key shown in Stash's "
+                "Settings > Security"
+            )
+        raise StashUnavailable(f"Stash redirected the request (HTTP {status}); check [stash] url ({base})")
+    if status >= 500:
+        raise StashUnavailable(f"Stash failed with HTTP {status}")
+    raise StashError(f"Stash answered HTTP {status}")
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "Name or service not known", "No route to host",
+                   "Temporary failure in name resolution", "Network is unreachable", "timed out"):
+        if marker in text:
+            return marker.lower()
+    return type(exc).__name__
+
+
+def _read_limited(response: requests.Response, limit: int) -> bytes:
+    chunks = []
+    total = 0
+    for chunk in response.iter_content(64 * 1024):
+        total += len(chunk)
+        if total > limit:
+            raise StashUnavailable(f"Stash sent an image larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

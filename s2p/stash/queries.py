@@ -1,0 +1,154 @@
+"""Every GraphQL document s2p sends to Stash.
+
+The documents are fixed text: user data (paths, titles, ids) travels only in
+variables, never by building query strings.  They use only fields that exist
+in Stash 0.27 and later (``files[].path``, ``groups``; not the removed
+``Scene.path``/``movies``), and the tests validate each one against Stash's
+schema.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Document:
+    name: str  # the operation name, sent as operationName
+    text: str
+
+
+# What matching and the scene index need: identity, files, fingerprints.
+_SUMMARY = """
+fragment S2PSceneSummary on Scene {
+  id
+  title
+  date
+  updated_at
+  files { path basename size fingerprints { type value } }
+}
+"""
+
+# Everything the Plex Metadata object is built from.
+_METADATA = """
+fragment S2PSceneMetadata on Scene {
+  id
+  title
+  code
+  details
+  director
+  date
+  urls
+  rating100
+  organized
+  created_at
+  updated_at
+  files { path basename size duration width height fingerprints { type value } }
+  paths { screenshot }
+  studio { id name image_path parent_studio { id name image_path } }
+  performers { id name disambiguation gender image_path }
+  tags { id name }
+  groups { scene_index group { id name front_image_path } }
+  stash_ids { endpoint stash_id }
+}
+"""
+
+FIND_SCENE = Document(
+    "S2PFindScene",
+    """
+query S2PFindScene($id: ID!) {
+  findScene(id: $id) { ...S2PSceneMetadata }
+}
+"""
+    + _METADATA,
+)
+
+# One missing id fails the whole query (Stash: "scene with id N not found").
+FIND_SCENES = Document(
+    "S2PFindScenes",
+    """
+query S2PFindScenes($ids: [ID!]) {
+  findScenes(ids: $ids) { scenes { ...S2PSceneMetadata } }
+}
+"""
+    + _METADATA,
+)
+
+# Paged scene summaries: the index, path and title lookups all use this.
+SCENE_SUMMARIES = Document(
+    "S2PSceneSummaries",
+    """
+query S2PSceneSummaries($filter: FindFilterType, $scene_filter: SceneFilterType) {
+  findScenes(filter: $filter, scene_filter: $scene_filter) { scenes { ...S2PSceneSummary } }
+}
+"""
+    + _SUMMARY,
+)
+
+SCENE_BY_HASH = Document(
+    "S2PSceneByHash",
+    """
+query S2PSceneByHash($input: SceneHashInput!) {
+  findSceneByHash(input: $input) { ...S2PSceneSummary }
+}
+"""
+    + _SUMMARY,
+)
+
+VERSION = Document(
+    "S2PVersion",
+    """
+query S2PVersion {
+  version { version hash build_time }
+  systemStatus { status appSchema }
+}
+""",
+)
+
+PERFORMER_IMAGE = Document(
+    "S2PPerformerImage",
+    """
+query S2PPerformerImage($id: ID!) {
+  findPerformer(id: $id) { id name image_path }
+}
+""",
+)
+
+STUDIO_IMAGE = Document(
+    "S2PStudioImage",
+    """
+query S2PStudioImage($id: ID!) {
+  findStudio(id: $id) { id name image_path }
+}
+""",
+)
+
+TAG_IMAGE = Document(
+    "S2PTagImage",
+    """
+query S2PTagImage($id: ID!) {
+  findTag(id: $id) { id name image_path }
+}
+""",
+)
+
+GROUP_IMAGE = Document(
+    "S2PGroupImage",
+    """
+query S2PGroupImage($id: ID!) {
+  findGroup(id: $id) { id name front_image_path back_image_path }
+}
+""",
+)
+
+ALL_DOCUMENTS = (
+    FIND_SCENE,
+    FIND_SCENES,
+    SCENE_SUMMARIES,
+    SCENE_BY_HASH,
+    VERSION,
+    PERFORMER_IMAGE,
+    STUDIO_IMAGE,
+    TAG_IMAGE,
+    GROUP_IMAGE,
+)

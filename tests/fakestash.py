@@ -1,0 +1,85 @@
+"""A fake Stash for the tests: the demo's stand-in server, with every
+GraphQL document validated against Stash's schema and executed by
+graphql-core (so answers carry exactly the fields that were asked for).
+
+Two schemas are checked: the subset written for s2p in this directory, and
+Stash's upstream schema in ../shared/stash-schema when it is present.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from graphql import GraphQLError, build_schema, execute_sync, parse, validate
+
+from s2p.demo.library import ROOT_FIELDS, Library
+
+HERE = Path(__file__).resolve().parent
+SUBSET_SCHEMA = HERE / "stash_schema_subset.graphql"
+UPSTREAM_SCHEMA = HERE.parent.parent / "shared" / "stash-schema"
+
+
+def upstream_sources() -> str | None:
+    if not UPSTREAM_SCHEMA.is_dir():
+        return None
+    files = sorted(UPSTREAM_SCHEMA.glob("**/*.graphql"))
+    return "\n".join(f.read_text(encoding="utf-8") for f in files) if files else None
+
+
+_SCHEMAS: dict[str, Any] = {}
+_LOCK = threading.Lock()
+
+
+def schemas() -> dict[str, Any]:
+    """{"subset": schema, "upstream": schema (when ../shared is there)}."""
+    with _LOCK:
+        if not _SCHEMAS:
+            _SCHEMAS["subset"] = build_schema(SUBSET_SCHEMA.read_text(encoding="utf-8"))
+            upstream = upstream_sources()
+            if upstream:
+                _SCHEMAS["upstream"] = build_schema(upstream)
+        return dict(_SCHEMAS)
+
+
+def validation_errors(document: str) -> dict[str, list[str]]:
+    """Problems of one document against each schema (empty lists: valid)."""
+    try:
+        ast = parse(document)
+    except GraphQLError as exc:
+        return {name: [f"syntax: {exc.message}"] for name in schemas()}
+    return {name: [e.message for e in validate(schema, ast)] for name, schema in schemas().items()}
+
+
+class _Root:
+    def __init__(self, library: Library):
+        for field, method in ROOT_FIELDS.items():
+            target = getattr(library, method)
+            setattr(self, field, lambda info, _target=target, **kwargs: _target(**kwargs))
+
+
+class SchemaCheckingExecutor:
+    """Validate against every schema, then execute against the subset."""
+
+    def __init__(self, library: Library):
+        self.library = library
+        self.invalid: list[tuple[str | None, dict[str, list[str]]]] = []
+        self.operations: list[str | None] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, document: str, variables: dict[str, Any], operation_name: str | None) -> dict[str, Any]:
+        with self._lock:
+            self.operations.append(operation_name)
+        problems = validation_errors(document)
+        if any(problems.values()):
+            with self._lock:
+                self.invalid.append((operation_name, problems))
+            return {"errors": [{"message": f"{name}: {msg}"} for name, msgs in problems.items() for msg in msgs],
+                    "data": None}
+        result = execute_sync(schemas()["subset"], parse(document), root_value=_Root(self.library),
+                              variable_values=variables, operation_name=operation_name)
+        body: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            body["errors"] = [{"message": e.message, "path": e.path} for e in result.errors]
+        return body

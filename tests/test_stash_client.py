@@ -1,0 +1,125 @@
+"""The client layer against mocked HTTP (``responses``)."""
+
+import json
+
+import pytest
+import requests
+import responses
+
+from s2p.config import StashSettings
+from s2p.deadline import Deadline
+from s2p.stash import queries
+from s2p.stash.api import StashAPI, re2_escape
+from s2p.stash.client import StashClient
+from s2p.stash.errors import StashAuthError, StashQueryError, StashUnavailable
+
+URL = "http://stash.test:9999"
+KEY = "secret-api-key-1234567890"
+
+
+def client(**overrides):
+    return StashClient(StashSettings(url=URL, api_key=KEY, **overrides))
+
+
+@responses.activate
+def test_query_sends_operation_variables_and_header():
+    responses.post(f"{URL}/graphql", json={"data": {"findScene": None}})
+    assert StashAPI(client()).scene("12") is None
+    sent = responses.calls[0].request
+    body = json.loads(sent.body)
+    assert body["operationName"] == "S2PFindScene" and body["variables"] == {"id": "12"}
+    assert sent.headers["ApiKey"] == KEY
+    assert KEY not in sent.url
+
+
+@responses.activate
+def test_no_api_key_header_when_none_is_configured():
+    responses.post(f"{URL}/graphql", json={"data": {"findScene": None}})
+    StashAPI(StashClient(StashSettings(url=URL))).scene("1")
+    assert "ApiKey" not in responses.calls[0].request.headers
+
+
+@responses.activate
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials(status):
+    responses.post(f"{URL}/graphql", status=status)
+    with pytest.raises(StashAuthError, match="api_key") as caught:
+        client().query(queries.VERSION)
+    assert KEY not in str(caught.value)
+
+
+@responses.activate
+def test_login_redirect_is_an_auth_error():
+    responses.post(f"{URL}/graphql", status=302, headers={"Location": "/login?returnURL=/graphql"})
+    with pytest.raises(StashAuthError, match="login"):
+        client().query(queries.VERSION)
+
+
+@responses.activate
+def test_server_errors_and_bad_bodies_are_unavailable():
+    responses.post(f"{URL}/graphql", status=502)
+    with pytest.raises(StashUnavailable, match="502"):
+        client().query(queries.VERSION)
+    responses.replace(responses.POST, f"{URL}/graphql", body="<html>", status=200)
+    with pytest.raises(StashUnavailable, match="JSON"):
+        client().query(queries.VERSION)
+
+
+@responses.activate
+def test_connection_failures_and_timeouts_become_unavailable():
+    responses.post(f"{URL}/graphql", body=requests.ConnectionError("Connection refused"))
+    with pytest.raises(StashUnavailable, match="connection refused"):
+        client().query(queries.VERSION)
+    responses.replace(responses.POST, f"{URL}/graphql", body=requests.ReadTimeout("slow"))
+    with pytest.raises(StashUnavailable, match="did not answer"):
+        client().query(queries.VERSION)
+
+
+@responses.activate
+def test_graphql_errors_are_query_errors():
+    responses.post(f"{URL}/graphql", json={"errors": [{"message": "boom"}], "data": None})
+    with pytest.raises(StashQueryError, match="boom"):
+        client().query(queries.VERSION)
+
+
+@responses.activate
+def test_missing_ids_are_dropped_and_the_rest_asked_again():
+    def reply(request):
+        ids = json.loads(request.body)["variables"]["ids"]
+        missing = [i for i in ids if i in ("3", "5")]
+        if missing:
+            return 200, {}, json.dumps({"errors": [{"message": f"scene with id {missing[0]} not found"}]})
+        return 200, {}, json.dumps({"data": {"findScenes": {"scenes": [
+            {"id": i, "updated_at": "2024-01-01T00:00:00Z"} for i in ids]}}})
+
+    responses.add_callback(responses.POST, f"{URL}/graphql", callback=reply)
+    found = StashAPI(client()).scenes(["1", "2", "3", "4", "5"])
+    assert sorted(found) == ["1", "2", "4"]
+    assert len(responses.calls) == 3
+
+
+def test_expired_budget_sends_nothing():
+    deadline = Deadline(0)
+    with pytest.raises(StashUnavailable, match="budget"):
+        client().query(queries.VERSION, deadline=deadline)
+
+
+@responses.activate
+def test_images_are_fetched_from_the_configured_host_only():
+    responses.get(f"{URL}/performer/7/image", body=b"\x89PNG", content_type="image/png")
+    image = client().fetch_image("http://evil.example/performer/7/image?t=1")
+    assert image.content == b"\x89PNG" and image.content_type == "image/png"
+    request = responses.calls[0].request
+    assert request.url.startswith(URL + "/performer/7/image?t=1") and request.headers["ApiKey"] == KEY
+
+
+@responses.activate
+def test_non_image_answers_to_image_requests_are_refused():
+    responses.get(f"{URL}/scene/1/screenshot", body="<html>login</html>", content_type="text/html")
+    with pytest.raises(StashUnavailable, match="text/html"):
+        client().fetch_image("/scene/1/screenshot")
+
+
+def test_re2_escape_keeps_unicode_and_escapes_specials():
+    assert re2_escape("Don't [1080p] (x).mp4") == r"Don't \[1080p\] \(x\)\.mp4"
+    assert re2_escape("日本.mp4") == r"日本\.mp4"
