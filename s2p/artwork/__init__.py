@@ -1,0 +1,1 @@
+"""Artwork: image URLs handed to Plex and the images served behind them."""

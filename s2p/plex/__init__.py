@@ -1,0 +1,1 @@
+"""The Plex side: the provider contract and the Stash -> Plex translation."""

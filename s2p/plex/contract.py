@@ -1,0 +1,69 @@
+"""Shapes of the Plex custom metadata provider contract (PMS 1.43+).
+
+See ``plex-provider-api.md``: the registration answer is a bare
+``MediaProvider`` object; everything else is a ``MediaContainer``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+MOVIE = 1
+METADATA_PATH = "/library/metadata"
+MATCH_PATH = "/library/metadata/matches"
+
+# ratingKey is the Stash scene id: digits only, never a path, never a slash.
+RATING_KEY = re.compile(r"[0-9]{1,19}")
+
+
+def is_rating_key(value: str) -> bool:
+    return RATING_KEY.fullmatch(value) is not None
+
+
+def provider(identifier: str, title: str, version: str) -> dict[str, Any]:
+    return {
+        "MediaProvider": {
+            "identifier": identifier,
+            "title": title,
+            "version": version,
+            "Types": [{"type": MOVIE, "Scheme": [{"scheme": identifier}]}],
+            "Feature": [
+                {"type": "metadata", "key": METADATA_PATH},
+                {"type": "match", "key": MATCH_PATH},
+            ],
+        }
+    }
+
+
+def container(identifier: str, items: Iterable[dict[str, Any]] = (), *, element: str = "Metadata",
+              total: int | None = None, offset: int = 0) -> dict[str, Any]:
+    items = list(items)
+    return {
+        "MediaContainer": {
+            "offset": offset,
+            "totalSize": len(items) if total is None else total,
+            "identifier": identifier,
+            "size": len(items),
+            element: items,
+        }
+    }
+
+
+def guid(identifier: str, rating_key: str) -> str:
+    return f"{identifier}://movie/{rating_key}"
+
+
+def key(rating_key: str) -> str:
+    return f"{METADATA_PATH}/{rating_key}"
+
+
+def scene_id_from_guid(identifier: str, value: str | None) -> str | None:
+    """The scene id in one of our own guids, else ``None``."""
+    if not value:
+        return None
+    prefix = f"{identifier}://movie/"
+    if not value.startswith(prefix):
+        return None
+    rest = value[len(prefix):].split("?", 1)[0]
+    return rest if is_rating_key(rest) else None

@@ -1,0 +1,255 @@
+"""Stash scene -> Plex Metadata object.  Pure: no I/O, easy to test.
+
+Image URLs come from an ``ImageLinks`` object handed in by the caller, so
+the translation knows nothing about hosts, signatures or routes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from ..config import ProviderSettings
+from ..stash.models import GroupRef, PerformerRef, Scene, SceneSummary, StudioRef
+from . import contract
+
+
+class ImageLinks(Protocol):
+    """Absolute, credential-free image URLs (``None``: no such image)."""
+
+    def scene(self, scene: SceneSummary, variant: str) -> str | None: ...
+
+    def performer(self, performer: PerformerRef) -> str | None: ...
+
+    def studio(self, studio: StudioRef) -> str | None: ...
+
+    def group(self, group: GroupRef) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class TranslateOptions:
+    identifier: str
+    content_rating: str = "XXX"
+    partial_dates: str = "first_day"
+    collections: tuple[str, ...] = ("groups",)
+    exclude_tags: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_settings(cls, provider: ProviderSettings) -> "TranslateOptions":
+        return cls(
+            identifier=provider.identifier,
+            content_rating=provider.content_rating,
+            partial_dates=provider.partial_dates,
+            collections=tuple(provider.collections),
+            exclude_tags=frozenset(t.casefold() for t in provider.exclude_tags),
+        )
+
+
+_DATE = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
+
+
+def release(date: str | None, partial_dates: str = "first_day") -> tuple[str | None, int | None]:
+    """``(originallyAvailableAt, year)`` from a Stash date.
+
+    Since Stash 0.30 a date may be ``YYYY`` or ``YYYY-MM``.  Plex wants a full
+    ``YYYY-MM-DD``: with ``first_day`` the missing parts become 01 (so sorting
+    by date keeps working), with ``year_only`` only the year is sent.
+    """
+    if not date:
+        return None, None
+    m = _DATE.match(date.strip())
+    if not m:
+        return None, None
+    year = int(m.group(1))
+    month = int(m.group(2)) if m.group(2) else None
+    day = int(m.group(3)) if m.group(3) else None
+    try:
+        full = dt.date(year, month or 1, day or 1)
+    except ValueError:
+        return None, None
+    if year < 1:
+        return None, None
+    if day is None and partial_dates == "year_only":
+        return None, year
+    return full.isoformat(), year
+
+
+def file_stem(path: str) -> str:
+    name = re.split(r"[/\\]", path)[-1]
+    stem, ext = posixpath.splitext(name)
+    return stem if stem and len(ext) <= 5 else name
+
+
+def title_of(scene: SceneSummary) -> str:
+    """Stash's title, else the primary file's name without extension."""
+    if scene.title and scene.title.strip():
+        return scene.title.strip()
+    primary = scene.primary_file
+    if primary is not None:
+        stem = file_stem(primary.basename or primary.path)
+        if stem:
+            return stem
+    return f"Scene {scene.id}"
+
+
+_KNOWN_ENDPOINTS = {
+    "stashdb.org": "stashdb",
+    "theporndb.net": "tpdb",
+    "metadataapi.net": "tpdb",
+    "fansdb.cc": "fansdb",
+    "pmvstash.org": "pmvstash",
+    "javstash.org": "javstash",
+}
+
+
+def guid_scheme(endpoint: str) -> str | None:
+    """A short scheme for a stash-box endpoint (``stashdb`` for stashdb.org)."""
+    host = (urlsplit(endpoint).hostname or "").lower()
+    if not host:
+        return None
+    for domain, scheme in _KNOWN_ENDPOINTS.items():
+        if host == domain or host.endswith("." + domain):
+            return scheme
+    labels = [label for label in host.split(".") if label not in ("www", "api", "graphql")]
+    scheme = re.sub(r"[^a-z0-9]", "", labels[0]) if labels else ""
+    return scheme or None
+
+
+def match_item(scene: SceneSummary, score: int, options: TranslateOptions, links: ImageLinks) -> dict[str, Any]:
+    """A match result: enough for Plex to pick it and show it in Fix Match."""
+    rating_key = scene.id
+    item: dict[str, Any] = {
+        "ratingKey": rating_key,
+        "key": contract.key(rating_key),
+        "guid": contract.guid(options.identifier, rating_key),
+        "type": "movie",
+        "title": title_of(scene),
+    }
+    released, year = release(scene.date, options.partial_dates)
+    if year:
+        item["year"] = year
+    if released:
+        item["originallyAvailableAt"] = released
+    thumb = links.scene(scene, "poster")
+    if thumb:
+        item["thumb"] = thumb
+    item["score"] = score
+    return item
+
+
+def metadata(scene: Scene, options: TranslateOptions, links: ImageLinks) -> dict[str, Any]:
+    """The full Metadata object for one scene."""
+    rating_key = scene.id
+    title = title_of(scene)
+    item: dict[str, Any] = {
+        "ratingKey": rating_key,
+        "key": contract.key(rating_key),
+        "guid": contract.guid(options.identifier, rating_key),
+        "type": "movie",
+        "title": title,
+    }
+    released, year = release(scene.date, options.partial_dates)
+    if released:
+        item["originallyAvailableAt"] = released
+    if year:
+        item["year"] = year
+    if scene.details and scene.details.strip():
+        item["summary"] = scene.details.strip()
+    if scene.studio is not None:
+        item["studio"] = scene.studio.name
+    if options.content_rating:
+        item["contentRating"] = options.content_rating
+    item["isAdult"] = True
+    primary = scene.primary_file
+    if primary is not None and primary.duration:
+        item["duration"] = int(round(primary.duration * 1000))
+
+    artwork = images(scene, links)
+    poster = next((i["url"] for i in artwork if i["type"] == "coverPoster"), None)
+    background = next((i["url"] for i in artwork if i["type"] == "background"), None)
+    if poster:
+        item["thumb"] = poster
+    if background:
+        item["art"] = background
+    if artwork:
+        item["Image"] = [dict(i, alt=title) for i in artwork]
+
+    genres = [{"tag": t.name} for t in scene.tags if t.name.casefold() not in options.exclude_tags]
+    if genres:
+        item["Genre"] = genres
+    roles = []
+    for order, performer in enumerate(scene.performers, start=1):
+        role: dict[str, Any] = {"tag": performer.name, "order": order}
+        photo = links.performer(performer)
+        if photo:
+            role["thumb"] = photo
+        roles.append(role)
+    if roles:
+        item["Role"] = roles
+    if scene.director and scene.director.strip():
+        item["Director"] = [{"tag": scene.director.strip()}]
+    studios = _studio_chain(scene.studio)
+    if studios:
+        item["Studio"] = [{"tag": s.name} for s in studios]
+    collections = _collections(scene, options.collections)
+    if collections:
+        item["Collection"] = [{"tag": name} for name in collections]
+    guids = []
+    for stash_id in scene.stash_ids:
+        scheme = guid_scheme(stash_id.endpoint)
+        if scheme and stash_id.stash_id:
+            guids.append({"id": f"{scheme}://{stash_id.stash_id}"})
+    if guids:
+        item["Guid"] = guids
+    return item
+
+
+def images(scene: Scene, links: ImageLinks) -> list[dict[str, str]]:
+    """Every artwork choice for a scene, in Plex's ``Image[]`` shape."""
+    found: list[dict[str, str]] = []
+    poster = links.scene(scene, "poster")
+    background = links.scene(scene, "background")
+    logo = None
+    for studio in _studio_chain(scene.studio):
+        logo = links.studio(studio)
+        if logo:
+            break
+    if poster:
+        found.append({"type": "coverPoster", "url": poster})
+    elif logo:
+        # A scene without a screenshot still gets its studio's image as poster.
+        found.append({"type": "coverPoster", "url": logo})
+    if background:
+        found.append({"type": "background", "url": background})
+    if logo:
+        found.append({"type": "clearLogo", "url": logo})
+    snapshot = links.scene(scene, "snapshot")
+    if snapshot:
+        found.append({"type": "snapshot", "url": snapshot})
+    return found
+
+
+def _studio_chain(studio: StudioRef | None) -> list[StudioRef]:
+    chain = []
+    seen = set()
+    while studio is not None and studio.id not in seen and len(chain) < 10:
+        chain.append(studio)
+        seen.add(studio.id)
+        studio = studio.parent_studio
+    return chain
+
+
+def _collections(scene: Scene, sources: tuple[str, ...]) -> list[str]:
+    names: list[str] = []
+    for source in sources:
+        if source == "groups":
+            names.extend(g.group.name for g in scene.groups)
+        elif source == "studio" and scene.studio is not None:
+            names.append(scene.studio.name)
+        elif source == "parent_studio" and scene.studio is not None and scene.studio.parent_studio is not None:
+            names.append(scene.studio.parent_studio.name)
+    return list(dict.fromkeys(n for n in names if n))

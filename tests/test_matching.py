@@ -1,0 +1,145 @@
+"""The cascade's scoring and decisions, on an in-memory scene source."""
+
+from s2p.config import MatchSettings
+from s2p.deadline import Deadline
+from s2p.matching import Candidate, Matcher, decide, score_paths
+from s2p.hintpaths import RefusedPath, parse_hint
+from s2p.pathmap import PathMap, PathRule, Rewrite
+from s2p.plex.hints import MatchHints
+from s2p.stash.models import SceneSummary
+
+import pytest
+
+
+def summary(scene_id, *paths, title=None, date=None):
+    return SceneSummary.model_validate({"id": scene_id, "title": title, "date": date,
+                                        "files": [{"path": p, "basename": p.rsplit("/", 1)[-1]} for p in paths]})
+
+
+class MemorySource:
+    def __init__(self, scenes):
+        self.scenes = {s.id: s for s in scenes}
+        self.calls = []
+
+    def scene(self, scene_id, deadline):
+        return self.scenes.get(scene_id)
+
+    def with_basename(self, basename, deadline):
+        self.calls.append(("basename", basename))
+        return [s for s in self.scenes.values()
+                if any(f.basename.casefold() == basename.casefold() for f in s.files)]
+
+    def with_oshash(self, oshash, deadline):
+        return []
+
+    def search(self, text, deadline):
+        self.calls.append(("search", text))
+        words = text.lower().split()
+        return [s for s in self.scenes.values() if s.title and all(w in s.title.lower() for w in words)]
+
+
+SCENES = [
+    summary("1", "/s/Alpha/2020/scene.mp4", title="Alpha One"),
+    summary("2", "/s/Beta/2020/scene.mp4", title="Beta One"),
+    summary("3", "/s/Gamma/Unique Name.mkv", title="Gamma"),
+    summary("4", "/s/Delta/CaseName.mp4", title="Delta"),
+    summary("5", "/s/Epsilon/a/b/c/d/deep.mp4", "/s/Epsilon/copy/deep.mp4", title="Deep"),
+    summary("6", "/s/Zeta/Office Affair.mp4", title="Office Affair", date="2023-05-12"),
+]
+RULES = PathMap([PathRule("r", Rewrite.compile("^/s/(.*)$", r"/p/\1"), Rewrite.compile("^/p/(.*)$", r"/s/\1"))])
+
+
+def matcher(**settings):
+    return Matcher(MemorySource(SCENES), RULES, MatchSettings(**settings), "tv.plex.agents.custom.s2p")
+
+
+def run(m, **hints):
+    return m.match(MatchHints(type=1, **hints), Deadline(5))
+
+
+def test_longest_agreeing_suffix_wins():
+    outcome = run(matcher(), filename="Alpha/2020/scene.mp4")
+    assert outcome.decision.scene.id == "1"
+    assert outcome.decision.step == "suffix"
+    assert [c.scene.id for c in outcome.candidates] == ["1", "2"]
+    assert outcome.candidates[0].score > outcome.candidates[1].score
+
+
+def test_shared_basename_alone_is_ambiguous_and_listed():
+    outcome = run(matcher(), filename="2020/scene.mp4")
+    assert outcome.decision is None and outcome.ambiguous
+    assert "both score" in outcome.reason
+    assert {c.scene.id for c in outcome.candidates} == {"1", "2"}
+
+
+def test_exact_translated_path_scores_100():
+    outcome = run(matcher(), filename="/p/Gamma/Unique Name.mkv")
+    assert outcome.decision.score == 100 and outcome.decision.step == "path"
+    assert outcome.translated == "/s/Gamma/Unique Name.mkv"
+
+
+def test_basename_case_insensitive_scores_lower_but_still_matches():
+    outcome = run(matcher(), filename="casename.MP4")
+    assert outcome.decision.scene.id == "4" and outcome.decision.score == 85
+
+
+def test_windows_hint_with_drive_letter_and_backslashes():
+    outcome = run(matcher(), filename=r"C:\Media\Gamma\Unique Name.mkv")
+    assert outcome.decision.scene.id == "3"
+    assert outcome.decision.step == "suffix"
+
+
+def test_scene_with_two_files_is_one_candidate():
+    outcome = run(matcher(), filename="copy/deep.mp4")
+    assert [c.scene.id for c in outcome.candidates] == ["5"]
+
+
+def test_title_search_only_when_the_path_said_nothing():
+    m = matcher()
+    outcome = run(m, filename="Gamma/Unique Name.mkv", title="Gamma")
+    assert ("search", "Gamma") not in m.source.calls
+    outcome = run(m, title="Office Affair", year=2023)
+    assert outcome.decision is None  # titles score at most 80
+    assert outcome.candidates[0].scene.id == "6" and outcome.candidates[0].score == 80
+
+
+def test_title_year_disagreement_lowers_the_score():
+    same = run(matcher(), title="Office Affair", year=2023, manual=True).candidates[0].score
+    other = run(matcher(), title="Office Affair", year=2019, manual=True).candidates[0].score
+    assert other < same
+
+
+def test_min_score_and_margin_are_configurable():
+    assert run(matcher(min_score=70), title="Office Affair").decision.scene.id == "6"
+    outcome = run(matcher(margin=10), filename="Alpha/2020/scene.mp4")
+    assert outcome.decision is None and "only" in outcome.reason
+
+
+def test_own_guid_short_circuits_and_foreign_guid_is_ignored():
+    m = matcher()
+    outcome = run(m, guid="tv.plex.agents.custom.s2p://movie/3", filename="Alpha/2020/scene.mp4")
+    assert outcome.decision.scene.id == "3" and outcome.decision.step == "guid"
+    assert m.source.calls == []
+    outcome = run(matcher(), guid="com.plexapp.agents.none://123", filename="Alpha/2020/scene.mp4")
+    assert outcome.decision.scene.id == "1"
+
+
+@pytest.mark.parametrize("hint", ["../x.mp4", "a/../../b.mp4", "   ", "/"])
+def test_hints_that_are_refused(hint):
+    with pytest.raises(RefusedPath):
+        parse_hint(hint)
+
+
+def test_decide_orders_ties_deterministically():
+    a, b = summary("10", "/x"), summary("9", "/y")
+    ranked = sorted([Candidate(a, 90, "basename", ""), Candidate(b, 90, "basename", "")],
+                    key=lambda c: (-c.score, int(c.scene.id)))
+    decision, reason = decide(ranked, 85, 1)
+    assert decision is None and "9 and 10" in reason
+
+
+def test_score_paths_prefers_more_agreeing_components():
+    hint = parse_hint("x/y/z/file.mp4")
+    found = {c.scene.id: c.score for c in score_paths(hint, None, [
+        summary("1", "/r/x/y/z/file.mp4"), summary("2", "/r/q/y/z/file.mp4"), summary("3", "/r/q/q/z/file.mp4")])}
+    assert found["1"] > found["2"] > found["3"] >= 95
