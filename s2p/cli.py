@@ -1,0 +1,145 @@
+"""The command line: ``s2p [--config PATH] [serve|check|match|demo|version]``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Sequence
+
+from . import __version__, logs
+from .config import ConfigError, Settings, config_path, load_settings, mask
+
+log = logging.getLogger("s2p")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="s2p", description="A Plex metadata provider that answers from Stash.")
+    parser.add_argument("--config", metavar="PATH", help="TOML configuration file (default: $S2P_CONFIG)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("serve", help="run the provider (the default)")
+    commands.add_parser("check", help="check the configuration, the path rules and that Stash answers")
+    match = commands.add_parser("match", help="show how a file would be matched, and why")
+    match.add_argument("--filename", help="the file as Plex names it (relative or absolute)")
+    match.add_argument("--title", help="the title hint")
+    match.add_argument("--year", type=int, help="the year hint")
+    match.add_argument("--guid", help="a guid hint")
+    match.add_argument("--manual", action="store_true", help="list every candidate, as Fix Match does")
+    match.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    demo = commands.add_parser("demo", help="serve a built-in sample library (no Stash needed)")
+    demo.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    demo.add_argument("--port", type=int, default=8008, help="port to listen on (default 8008)")
+    commands.add_parser("version", help="print the version")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = args.command or "serve"
+    if command == "version":
+        print(f"s2p {__version__}")
+        return 0
+    if command == "demo":
+        logs.configure("INFO", "text")
+        from .demo import run
+
+        return run(args.host, args.port)
+    path = config_path(args.config, os.environ)
+    try:
+        settings = load_settings(path)
+    except ConfigError as exc:
+        print(f"s2p: the configuration{f' in {path}' if path else ''} has problems; nothing was started:",
+              file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log.level, settings.log.format, settings.secrets())
+    if command == "serve":
+        from .server import serve
+
+        log.info("configuration: %s", path or "defaults and S2P_* environment variables")
+        return serve(settings)
+    if command == "check":
+        return check(settings, path)
+    if command == "match":
+        return match(settings, args)
+    raise AssertionError(command)
+
+
+def check(settings: Settings, path) -> int:
+    from .runtime import Services
+    from .stash.errors import StashError
+
+    out = sys.stdout
+    print(f"s2p {__version__}: checking {path or 'defaults and S2P_* environment variables'}", file=out)
+    print(f"  provider: {settings.provider.identifier} ({settings.provider.title})", file=out)
+    print(f"  stash: {settings.stash.url}, API key {mask(settings.stash.api_key.get_secret_value())}", file=out)
+    services = Services(settings)
+    try:
+        for line in services.path_map.describe():
+            print(f"  paths: {line}", file=out)
+        examples = sum(len(r.examples) for r in services.path_map.rules)
+        print(f"  paths: {examples} example(s) survive the Stash -> Plex -> Stash round trip", file=out)
+        try:
+            version = services.stash_version()
+        except StashError as exc:
+            print(f"  stash: NOT reachable: {exc}", file=out)
+            print("FAILED: s2p cannot reach Stash", file=out)
+            return 1
+        print(f"  stash: reachable, version {version.version or 'unknown'}, status {version.status or 'unknown'}",
+              file=out)
+        if version.status not in (None, "OK"):
+            print(f"FAILED: Stash reports status {version.status}", file=out)
+            return 1
+        print("OK", file=out)
+        return 0
+    finally:
+        services.stop()
+
+
+def match(settings: Settings, args: argparse.Namespace) -> int:
+    from .deadline import Deadline
+    from .plex.hints import MatchHints
+    from .runtime import Services
+
+    try:
+        hints = MatchHints.model_validate({
+            "filename": args.filename, "title": args.title, "year": args.year, "guid": args.guid,
+            "manual": args.manual, "type": 1,
+        })
+    except Exception as exc:  # pydantic's ValidationError
+        raise SystemExit(f"s2p match: invalid hints: {exc}") from None
+    if not hints.has_anything:
+        raise SystemExit("s2p match: give at least --filename, --title or --guid")
+    services = Services(settings)
+    try:
+        services.start()
+        outcome = services.matcher.match(hints, Deadline(settings.server.request_budget))
+    finally:
+        services.stop()
+    if args.json:
+        print(json.dumps(outcome.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        print_outcome(outcome)
+    return 0 if outcome.decision else 1
+
+
+def print_outcome(outcome) -> None:
+    print("steps:")
+    for line in outcome.trace:
+        print(f"  - {line}")
+    if outcome.translated:
+        print(f"translated path: {outcome.translated}")
+    if outcome.candidates:
+        print("candidates (best first):")
+        for c in outcome.candidates:
+            title = c.scene.title or "(no title)"
+            print(f"  {c.score:3d}  scene {c.scene.id:>6}  {title}  [{c.step}] {c.reason}")
+    else:
+        print("candidates: none")
+    if outcome.decision:
+        print(f"decision: scene {outcome.decision.scene.id} (score {outcome.decision.score}, by {outcome.decision.step})")
+    else:
+        print(f"decision: no automatic match: {outcome.reason}")

@@ -1,0 +1,74 @@
+"""Logging set-up: text or JSON lines on stderr, with secrets masked.
+
+Masking happens on the final text of every record, tracebacks included, so
+no code path can log the Stash API key or the Plex token by accident.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Iterable
+
+from .config import mask
+
+_EXTRA_FIELDS = ("route", "status", "outcome", "latency_ms", "scene", "score", "step")
+
+
+class Redactor:
+    def __init__(self, secrets: Iterable[str]):
+        # Longest first, so a secret containing another is masked whole.
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, mask(secret))
+        return text
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self, redact: Redactor):
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        self._redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self._redact(super().format(record))
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, redact: Redactor):
+        super().__init__()
+        self._redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in _EXTRA_FIELDS:
+            if hasattr(record, name):
+                entry[name] = getattr(record, name)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return self._redact(json.dumps(entry, ensure_ascii=False, default=str))
+
+
+def configure(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = (), stream=None) -> logging.Handler:
+    """Replace the root logger's handlers with one stderr handler."""
+    redact = Redactor(secrets)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter(redact) if fmt == "json" else TextFormatter(redact))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # urllib3 logs every connection at DEBUG; it says nothing s2p does not.
+    logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLevelName(level)))
+    return handler

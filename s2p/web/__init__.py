@@ -1,0 +1,1 @@
+"""The HTTP face of s2p: a Falcon WSGI app."""
