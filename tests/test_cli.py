@@ -1,0 +1,160 @@
+"""The command line, run as a user runs it: a separate process."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import requests
+
+from conftest import API_KEY, PLEX_ROOT, STASH_ROOT
+
+
+def run(*args, env=None, config=None, timeout=60):
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("S2P_")}
+    environ.update(env or {})
+    command = [sys.executable, "-m", "s2p"] + (["--config", str(config)] if config else []) + list(args)
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environ)
+
+
+def write_config(tmp_path, stash_url, extra=""):
+    path = tmp_path / "s2p.toml"
+    path.write_text(f'''
+[stash]
+url = "{stash_url}"
+api_key = "{API_KEY}"
+timeout = 3
+
+[state]
+dir = "{tmp_path / 'state'}"
+
+[[paths]]
+name = "library"
+stash_to_plex = ["^{STASH_ROOT}/(.*)$", "{PLEX_ROOT}/\\\\1"]
+plex_to_stash = ["^{PLEX_ROOT}/(.*)$", "{STASH_ROOT}/\\\\1"]
+examples = ["{STASH_ROOT}/Harbour Films/extras/scene.mp4"]
+{extra}''', encoding="utf-8")
+    return path
+
+
+def test_version():
+    result = run("version")
+    assert result.returncode == 0 and result.stdout.startswith("s2p ")
+
+
+def test_bad_config_stops_with_the_key_and_the_fix(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text('[server]\nport = "eighty"\n[stash]\nurl = "localhost:9999"\n', encoding="utf-8")
+    for command in ("serve", "check"):
+        result = run(command, config=config, timeout=20)
+        assert result.returncode == 2
+        assert "[server] port" in result.stderr and "[stash] url" in result.stderr
+        assert "Fix:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_environment_value_stops_start_up():
+    result = run("serve", env={"S2P_SERVER_THREADS": "many"}, timeout=20)
+    assert result.returncode == 2 and "S2P_SERVER_THREADS" in result.stderr
+
+
+def test_check_reports_stash_version_and_masks_the_key(tmp_path, fake_stash):
+    result = run("check", config=write_config(tmp_path, fake_stash.url))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "v0.30.1" in result.stdout and "round trip" in result.stdout
+    assert API_KEY not in result.stdout + result.stderr
+    assert "***" + API_KEY[-4:] in result.stdout
+
+
+def test_check_fails_clearly_when_stash_is_unreachable(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = run("check", config=write_config(tmp_path, f"http://127.0.0.1:{port}"))
+    assert result.returncode == 1
+    assert "NOT reachable" in result.stdout and "connection refused" in result.stdout
+
+
+def test_check_fails_on_a_rule_that_does_not_round_trip(tmp_path, fake_stash):
+    config = write_config(tmp_path, fake_stash.url).read_text().replace(
+        f'"{STASH_ROOT}/\\\\1"]', '"/elsewhere/\\\\1"]')
+    path = tmp_path / "lossy.toml"
+    path.write_text(config, encoding="utf-8")
+    result = run("check", config=path)
+    assert result.returncode == 2 and '[[paths]] "library"' in result.stderr
+
+
+def test_match_explains_its_decision(tmp_path, fake_stash):
+    config = write_config(tmp_path, fake_stash.url)
+    result = run("match", "--filename", "extras/scene.mp4", config=config)
+    assert result.returncode == 1  # two scenes share that suffix: no automatic match
+    assert "ambiguous" in result.stdout and "scene      5" in result.stdout and "scene      6" in result.stdout
+    result = run("match", "--filename", f"{PLEX_ROOT}/Harbour Films/extras/scene.mp4", "--json", config=config)
+    assert result.returncode == 0
+    explained = json.loads(result.stdout)
+    assert explained["decision"] == {"scene": "5", "score": 100, "step": "path"}
+    assert explained["translated"] == f"{STASH_ROOT}/Harbour Films/extras/scene.mp4"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, seconds: float = 20) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} never answered")
+
+
+def test_demo_serves_the_sample_library():
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("S2P_")}
+    process = subprocess.Popen([sys.executable, "-m", "s2p", "demo", "--port", str(port)], env=environ,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(base + "/")
+        assert requests.get(base + "/").json()["MediaProvider"]["identifier"] == "tv.plex.agents.custom.s2p"
+        match = requests.post(base + "/library/metadata/matches",
+                              json={"type": 1, "filename": "Harbour Films/extras/scene.mp4"}).json()
+        assert match["MediaContainer"]["Metadata"][0]["ratingKey"] == "5"
+        metadata = requests.get(base + "/library/metadata/1").json()["MediaContainer"]["Metadata"][0]
+        assert metadata["title"] == "Office Affair"
+        poster = requests.get(base + "/images/scene/1/poster")
+        assert poster.status_code == 200 and poster.content.startswith(b"\x89PNG")
+    finally:
+        process.terminate()
+        out, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    assert "register this URL in Plex" in err
+    assert "curl" in out
+
+
+def test_serve_starts_without_stash_and_answers_empty(tmp_path):
+    port = free_port()
+    config = write_config(tmp_path, f"http://127.0.0.1:{free_port()}",
+                          extra=f"\n[server]\nhost = \"127.0.0.1\"\nport = {port}\n")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("S2P_")}
+    process = subprocess.Popen([sys.executable, "-m", "s2p", "--config", str(config), "serve"], env=environ,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(base + "/")
+        started = time.monotonic()
+        body = requests.post(base + "/library/metadata/matches", json={"type": 1, "filename": "a/b.mp4"}).json()
+        assert body["MediaContainer"]["size"] == 0 and time.monotonic() - started < 3
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=20)
+    assert "Stash is not reachable" in err
+    assert "localhost" in err  # the loopback warning about the URL to register
