@@ -16,6 +16,7 @@ from .deadline import Deadline
 from .matching import Matcher, MatchOutcome, StashSource
 from .plex.translate import TranslateOptions
 from .scenes import SceneStore
+from .scheduler import Scheduler
 from .stash.api import StashAPI
 from .stash.client import StashClient
 from .stash.errors import StashError
@@ -42,13 +43,17 @@ class Services:
         # Hooks for what a request did (gap records, sync times).
         self.match_observers: list[Callable[[MatchOutcome], None]] = []
         self.served_observers: list[Callable[[str], None]] = []
+        # Periodic jobs register here; the thread starts with start().
+        self.scheduler = Scheduler()
         self.started_at = time.time()
         self._probe: TTLCache[tuple[bool, str]] = TTLCache(1, HEALTH_PROBE_TTL)
 
     def start(self) -> None:
-        """Start background work (nothing needs Stash to be up)."""
+        """Start background work (none of it needs Stash to be up)."""
+        self.scheduler.start()
 
     def stop(self) -> None:
+        self.scheduler.stop()
         self.client.close()
 
     def stash_version(self, timeout: float | None = None) -> StashVersion:
