@@ -1,0 +1,259 @@
+"""A fake Plex Media Server speaking the part of PMS's HTTP API that s2p
+uses through plexapi (XML, X-Plex-Token) and for registration.
+
+Served over loopback by waitress like the real thing; state and counters are
+plain attributes the tests read and change.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, unquote
+from xml.sax.saxutils import quoteattr
+
+import requests
+
+from s2p.server import BackgroundServer
+
+TOKEN = "plex-test-token-abcdef123456"
+
+
+@dataclass
+class Part:
+    file: str
+    size: int = 1000
+    id: int = 0
+
+
+@dataclass
+class Item:
+    rating_key: int
+    title: str
+    guid: str
+    parts: list[Part]
+    year: int | None = None
+    added_at: int = 1700000000
+    updated_at: int = 1700000000
+    guids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Section:
+    key: int
+    title: str
+    locations: list[str]
+    agent: str = "tv.plex.agents.custom.s2p"
+    type: str = "movie"
+    items: list[Item] = field(default_factory=list)
+
+
+class FakePlex:
+    def __init__(self, token: str = TOKEN, machine_identifier: str = "fake-pms-0001"):
+        self.token = token
+        self.machine_identifier = machine_identifier
+        self.sections: dict[int, Section] = {}
+        self.providers: list[dict[str, Any]] = []  # {id, identifier, title, uri}
+        self.groups: list[dict[str, Any]] = []  # {id, title, primaryIdentifier}
+        self.refreshed: list[int] = []
+        self.uploads: list[tuple[int, str, bytes]] = []  # (ratingKey, "posters"|"arts", bytes)
+        self.requests: Counter[str] = Counter()
+        self.page_sizes: list[int] = []
+        self.fail_next: list[int] = []  # HTTP statuses to answer with, one per request
+        self.reachability_check = True  # fetch a provider's URI on registration, as PMS does
+        self._lock = threading.Lock()
+        self._next_key = 1000
+        self.server: BackgroundServer | None = None
+
+    # ---------------------------------------------------------------- building
+
+    def add_section(self, key: int, title: str, locations: list[str], **kwargs: Any) -> Section:
+        section = Section(key, title, locations, **kwargs)
+        self.sections[key] = section
+        return section
+
+    def add_item(self, section_key: int, title: str, files: list[str], *, guid: str | None = None,
+                 **kwargs: Any) -> Item:
+        with self._lock:
+            self._next_key += 1
+            key = self._next_key
+        parts = [Part(f, id=key * 10 + i) for i, f in enumerate(files)]
+        item = Item(key, title, guid or f"local://{key}", parts, **kwargs)
+        self.sections[section_key].items.append(item)
+        return item
+
+    def item(self, rating_key: int) -> Item | None:
+        for section in self.sections.values():
+            for item in section.items:
+                if item.rating_key == rating_key:
+                    return item
+        return None
+
+    # ---------------------------------------------------------------- serving
+
+    def start(self) -> "FakePlex":
+        self.server = BackgroundServer.for_app(self, threads=8).start()
+        return self
+
+    def stop(self) -> None:
+        if self.server:
+            self.server.stop()
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return self.server.url
+
+    def __call__(self, environ: dict[str, Any], start_response) -> list[bytes]:
+        method = environ["REQUEST_METHOD"]
+        path = environ.get("PATH_INFO", "")
+        query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).items()}
+        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        with self._lock:
+            self.requests[f"{method} {path}"] += 1
+            failure = self.fail_next.pop(0) if self.fail_next else None
+        if failure:
+            return _reply(start_response, f"{failure} Failure", b"<html>failure</html>", "text/html")
+        token = headers.get("x-plex-token") or query.get("X-Plex-Token")
+        if token != self.token:
+            return _reply(start_response, "401 Unauthorized", b"<html><h1>401 Unauthorized</h1></html>", "text/html")
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        try:
+            status, xml = self._route(method, path, query, headers, body)
+        except KeyError:
+            status, xml = "404 Not Found", "<MediaContainer size=\"0\"/>"
+        return _reply(start_response, status, xml.encode("utf-8"), "text/xml;charset=utf-8")
+
+    def _route(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
+               body: bytes) -> tuple[str, str]:
+        ok = "200 OK"
+        if path in ("/", "/identity") and method == "GET":
+            return ok, (f'<MediaContainer size="0" machineIdentifier="{self.machine_identifier}" '
+                        f'version="1.43.5.10000" friendlyName="Fake PMS" myPlex="0" platform="Linux"/>')
+        if path.rstrip("/") == "/library" and method == "GET":
+            return ok, '<MediaContainer size="0" title1="Plex Library" identifier="com.plexapp.plugins.library"/>'
+        if path == "/library/sections" and method == "GET":
+            return ok, self._sections_xml()
+        m = re.fullmatch(r"/library/sections/(\d+)/all", path)
+        if m and method == "GET":
+            return ok, self._section_items(int(m.group(1)), query, headers)
+        m = re.fullmatch(r"/library/sections/(\d+)", path)
+        if m and method == "GET":
+            return ok, self._sections_xml(int(m.group(1)))
+        m = re.fullmatch(r"/library/metadata/(\d+)", path)
+        if m and method == "GET":
+            item = self.item(int(m.group(1)))
+            if item is None:
+                raise KeyError(path)
+            section = next(s for s in self.sections.values() if item in s.items)
+            return ok, _container([_item_xml(item, section)], librarySectionID=section.key)
+        m = re.fullmatch(r"/library/metadata/(\d+)/refresh", path)
+        if m and method == "PUT":
+            if self.item(int(m.group(1))) is None:
+                raise KeyError(path)
+            self.refreshed.append(int(m.group(1)))
+            return ok, "<MediaContainer size=\"0\"/>"
+        m = re.fullmatch(r"/library/metadata/(\d+)/(posters|arts)", path)
+        if m and method == "POST":
+            if self.item(int(m.group(1))) is None:
+                raise KeyError(path)
+            self.uploads.append((int(m.group(1)), m.group(2), body))
+            return ok, "<MediaContainer size=\"0\"/>"
+        if path == "/media/providers/metadata":
+            return self._providers(method, query)
+        if path == "/media/providers/metadata/group":
+            return self._groups(method, query)
+        raise KeyError(path)
+
+    # ---------------------------------------------------------------- pieces
+
+    def _sections_xml(self, only: int | None = None) -> str:
+        directories = []
+        for section in self.sections.values():
+            if only is not None and section.key != only:
+                continue
+            locations = "".join(f"<Location id={quoteattr(str(i))} path={quoteattr(p)}/>"
+                                for i, p in enumerate(section.locations, start=1))
+            directories.append(
+                f'<Directory allowSync="1" key="{section.key}" type="{section.type}" title={quoteattr(section.title)} '
+                f'agent={quoteattr(section.agent)} scanner="Plex Movie" language="en-US" '
+                f'uuid="uuid-{section.key}" updatedAt="1700000000" createdAt="1700000000" '
+                f'scannedAt="1700000000">{locations}</Directory>')
+        return _container(directories)
+
+    def _section_items(self, key: int, query: dict[str, str], headers: dict[str, str]) -> str:
+        section = self.sections[key]
+        start = int(headers.get("x-plex-container-start") or query.get("X-Plex-Container-Start") or 0)
+        size = int(headers.get("x-plex-container-size") or query.get("X-Plex-Container-Size") or 50)
+        with self._lock:
+            self.page_sizes.append(size)
+        items = section.items
+        if "guid" in query:
+            items = [i for i in items if i.guid == unquote(query["guid"])]
+        page = items[start:start + size]
+        return _container([_item_xml(i, section) for i in page], totalSize=len(items), offset=start,
+                          librarySectionID=section.key, librarySectionTitle=section.title)
+
+    def _providers(self, method: str, query: dict[str, str]) -> tuple[str, str]:
+        if method == "GET":
+            return "200 OK", _container(
+                [f'<MetadataAgentProvider id="{p["id"]}" identifier={quoteattr(p["identifier"])} '
+                 f'title={quoteattr(p["title"])} uri={quoteattr(p["uri"])}/>' for p in self.providers])
+        if method == "POST":
+            uri = query.get("uri", "")
+            if any(p["uri"] == uri for p in self.providers):
+                return "409 Conflict", "<MediaContainer size=\"0\"/>"
+            identifier, title = "unknown", "unknown"
+            if self.reachability_check:
+                # PMS fetches the provider's root and refuses one it cannot read.
+                try:
+                    provider = requests.get(uri, timeout=5).json()["MediaProvider"]
+                    identifier, title = provider["identifier"], provider["title"]
+                except (requests.RequestException, ValueError, KeyError):
+                    return "400 Bad Request", "<MediaContainer size=\"0\"/>"
+            if any(p["identifier"] == identifier for p in self.providers):
+                return "409 Conflict", "<MediaContainer size=\"0\"/>"
+            provider = {"id": len(self.providers) + 1, "identifier": identifier, "title": title, "uri": uri}
+            self.providers.append(provider)
+            return "200 OK", _container([f'<MetadataAgentProvider id="{provider["id"]}" '
+                                         f'identifier={quoteattr(identifier)} uri={quoteattr(uri)}/>'])
+        raise KeyError(method)
+
+    def _groups(self, method: str, query: dict[str, str]) -> tuple[str, str]:
+        if method == "GET":
+            return "200 OK", _container(
+                [f'<MetadataAgentProviderGroup id="{g["id"]}" title={quoteattr(g["title"])} '
+                 f'primaryIdentifier={quoteattr(g["primaryIdentifier"])}/>' for g in self.groups])
+        if method == "POST":
+            group = {"id": len(self.groups) + 1, "title": query.get("title", ""),
+                     "primaryIdentifier": query.get("primaryIdentifier", "")}
+            self.groups.append(group)
+            return "200 OK", _container([f'<MetadataAgentProviderGroup id="{group["id"]}" '
+                                         f'title={quoteattr(group["title"])}/>'])
+        raise KeyError(method)
+
+
+def _item_xml(item: Item, section: Section) -> str:
+    parts = "".join(f'<Part id="{p.id}" key="/library/parts/{p.id}/file" file={quoteattr(p.file)} size="{p.size}"/>'
+                    for p in item.parts)
+    guids = "".join(f"<Guid id={quoteattr(g)}/>" for g in item.guids)
+    year = f' year="{item.year}"' if item.year else ""
+    return (f'<Video ratingKey="{item.rating_key}" key="/library/metadata/{item.rating_key}" '
+            f'guid={quoteattr(item.guid)} type="movie" title={quoteattr(item.title)}{year} '
+            f'librarySectionID="{section.key}" addedAt="{item.added_at}" updatedAt="{item.updated_at}">'
+            f'<Media id="{item.rating_key}">{parts}</Media>{guids}</Video>')
+
+
+def _container(children: list[str], **attributes: Any) -> str:
+    attrs = {"size": len(children), **attributes}
+    rendered = " ".join(f"{k}={quoteattr(str(v))}" for k, v in attrs.items())
+    return f"<MediaContainer {rendered}>{''.join(children)}</MediaContainer>"
+
+
+def _reply(start_response, status: str, body: bytes, content_type: str) -> list[bytes]:
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+    return [body]
