@@ -41,7 +41,7 @@ class Services:
         self.matcher = Matcher(self.source, self.path_map, settings.match, settings.provider.identifier)
         self.images = ImageService(self.stash, self.scenes, settings.cache)
         # Hooks for what a request did (gap records, sync times).
-        self.match_observers: list[Callable[[MatchOutcome], None]] = []
+        self.match_observers: list[Callable[[MatchOutcome], None]] = [self._prefetch_decided]
         self.served_observers: list[Callable[[str], None]] = []
         # Periodic jobs register here; the thread starts with start().
         self.scheduler = Scheduler()
@@ -54,7 +54,13 @@ class Services:
 
     def stop(self) -> None:
         self.scheduler.stop()
+        self.scenes.close()
         self.client.close()
+
+    def _prefetch_decided(self, outcome: MatchOutcome) -> None:
+        # Plex asks for the metadata of a matched item next: warm the cache.
+        if outcome.decision is not None:
+            self.scenes.prefetch(outcome.decision.scene.id)
 
     def stash_version(self, timeout: float | None = None) -> StashVersion:
         return self.stash.version(deadline=Deadline(timeout or self.settings.stash.timeout))

@@ -329,5 +329,5 @@ def test_metadata_is_cached_and_concurrent_requests_coalesce(s2p, fake_stash):
     with ThreadPoolExecutor(16) as pool:
         statuses = list(pool.map(lambda _: s2p.get("/library/metadata/7").status_code, range(16)))
     assert statuses == [200] * 16
-    assert fake_stash.standin.counts["op:S2PFindScene"] == 1
+    assert fake_stash.standin.graphql_requests == 1
     fake_stash.standin.latency = 0

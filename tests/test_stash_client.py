@@ -123,3 +123,52 @@ def test_non_image_answers_to_image_requests_are_refused():
 def test_re2_escape_keeps_unicode_and_escapes_specials():
     assert re2_escape("Don't [1080p] (x).mp4") == r"Don't \[1080p\] \(x\)\.mp4"
     assert re2_escape("日本.mp4") == r"日本\.mp4"
+
+
+@responses.activate
+def test_transient_failures_are_retried_then_succeed():
+    responses.post(f"{URL}/graphql", status=503)
+    responses.post(f"{URL}/graphql", json={"errors": [{"message": "database is locked"}]})
+    responses.post(f"{URL}/graphql", json={"data": {"version": {"version": "v1"}, "systemStatus": None}})
+    assert StashAPI(client(retries=2)).version().version == "v1"
+    assert len(responses.calls) == 3
+
+
+@responses.activate
+def test_retries_stop_at_the_configured_count_and_timeouts_are_not_retried():
+    responses.post(f"{URL}/graphql", status=500)
+    with pytest.raises(StashUnavailable, match="500"):
+        client(retries=1).query(queries.VERSION)
+    assert len(responses.calls) == 2
+    responses.replace(responses.POST, f"{URL}/graphql", body=requests.ReadTimeout("slow"))
+    with pytest.raises(StashUnavailable, match="did not answer"):
+        client(retries=3).query(queries.VERSION)
+    assert len(responses.calls) == 3
+
+
+@responses.activate
+def test_no_retry_when_the_budget_is_nearly_spent():
+    responses.post(f"{URL}/graphql", status=502)
+    with pytest.raises(StashUnavailable):
+        client(retries=5).query(queries.VERSION, deadline=Deadline(0.3))
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_query_errors_are_not_retried():
+    responses.post(f"{URL}/graphql", json={"errors": [{"message": "unknown field"}]})
+    with pytest.raises(StashQueryError):
+        client(retries=3).query(queries.VERSION)
+    assert len(responses.calls) == 1
+
+
+@responses.activate
+def test_circuit_opens_after_repeated_failures_and_answers_at_once():
+    responses.post(f"{URL}/graphql", body=requests.ConnectionError("Connection refused"))
+    stash = client(retries=0, breaker_failures=3, breaker_cooldown=60)
+    for _ in range(3):
+        with pytest.raises(StashUnavailable, match="connection refused"):
+            stash.query(queries.VERSION)
+    with pytest.raises(StashUnavailable, match="3 times in a row"):
+        stash.query(queries.VERSION)
+    assert len(responses.calls) == 3 and stash.breaker.state == "open"

@@ -10,6 +10,7 @@ only in the ``ApiKey`` header and never appears in a message.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from requests.adapters import HTTPAdapter
 from .. import __version__
 from ..config import StashSettings
 from ..deadline import Deadline
+from .breaker import CircuitBreaker
 from .errors import StashAuthError, StashError, StashQueryError, StashUnavailable
 from .queries import Document
 
@@ -30,6 +32,22 @@ log = logging.getLogger("s2p.stash")
 # Stash's images are small (screenshots, head shots); anything bigger than
 # this is not an image we want to hold in memory.
 MAX_IMAGE_BYTES = 32 * 1024 * 1024
+# A retry is only worth starting with at least this much budget left.
+MIN_RETRY_BUDGET = 0.5
+
+
+class _Transient(StashUnavailable):
+    """A failure of the transport or of Stash itself, counted by the circuit
+    breaker.  Timeouts are not retried: a Stash too slow to answer is not
+    helped by being asked again."""
+
+    def __init__(self, message: str, *, retry: bool = True):
+        super().__init__(message)
+        self.retry = retry
+
+
+class _BusyDatabase(StashQueryError):
+    """Stash's SQLite was locked by a writer: worth a retry."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +100,7 @@ class StashClient:
         self._graphql_url = settings.url + "/graphql"
         self._slots = threading.BoundedSemaphore(settings.max_concurrency)
         self.stats = StashStats()
+        self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown)
         self._session = session or requests.Session()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=settings.max_concurrency, max_retries=0)
         self._session.mount("http://", adapter)
@@ -107,6 +126,9 @@ class StashClient:
     ) -> dict[str, Any]:
         """Run one document; returns its ``data`` or raises a ``StashError``."""
         payload = {"operationName": document.name, "query": document.text, "variables": dict(variables or {})}
+        return self._with_retries(lambda d: self._query_once(document, payload, d), deadline)
+
+    def _query_once(self, document: Document, payload: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
         response = self._send("POST", self._graphql_url, document.name, deadline, json=payload,
                               headers={"Accept": "application/json"})
         if response.status_code == 404:
@@ -120,6 +142,8 @@ class StashClient:
         errors = body.get("errors")
         if errors:
             messages = [str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors]
+            if any("database is locked" in m for m in messages):
+                raise _BusyDatabase(messages)
             raise StashQueryError(messages)
         data = body.get("data")
         if not isinstance(data, dict):
@@ -137,6 +161,9 @@ class StashClient:
         """
         parts = urlsplit(stash_url)
         target = self._base + (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        return self._with_retries(lambda d: self._fetch_once(target, d), deadline)
+
+    def _fetch_once(self, target: str, deadline: Deadline) -> FetchedImage | None:
         response = self._send("GET", target, "image", deadline, stream=True)
         try:
             if response.status_code == 404:
@@ -151,40 +178,75 @@ class StashClient:
 
     # ------------------------------------------------------------ transport
 
-    def _send(self, method: str, url: str, kind: str, deadline: Deadline | None, **kwargs: Any) -> requests.Response:
+    def _with_retries(self, attempt, deadline: Deadline | None):
+        """Run ``attempt(deadline)``, retrying transient failures with
+        jittered exponential backoff while the budget allows.  Every request
+        s2p sends to Stash is a read, so retrying is always safe."""
         deadline = deadline or Deadline(self._settings.timeout + self._settings.slot_wait)
+        tries = 0
+        while True:
+            try:
+                return attempt(deadline)
+            except (_Transient, _BusyDatabase) as exc:
+                if isinstance(exc, _Transient) and not exc.retry:
+                    raise
+                tries += 1
+                backoff = min(2.0, 0.1 * 2 ** (tries - 1)) * random.uniform(0.5, 1.5)
+                if tries > self._settings.retries or deadline.remaining() < backoff + MIN_RETRY_BUDGET:
+                    if isinstance(exc, _BusyDatabase):
+                        raise StashUnavailable(f"Stash's database stayed locked ({exc})") from None
+                    raise
+                log.debug("Stash request failed (%s); retry %d in %.2fs", exc, tries, backoff)
+                time.sleep(backoff)
+
+    def _send(self, method: str, url: str, kind: str, deadline: Deadline, **kwargs: Any) -> requests.Response:
         if deadline.expired:
             raise StashUnavailable("no time left in this request's budget to ask Stash")
+        self.breaker.before_request()
         if not self._slots.acquire(timeout=deadline.cap(self._settings.slot_wait)):
+            self.breaker.record_neutral()
             raise StashUnavailable(
                 f"Stash is busy: no free slot within {deadline.cap(self._settings.slot_wait):.1f}s "
                 f"({self._settings.max_concurrency} requests already running)"
             )
-        error: Exception | None = None
-        self.stats.started()
-        started = time.monotonic()
         try:
             read_timeout = deadline.cap(self._settings.timeout)
             if read_timeout <= 0:
+                self.breaker.record_neutral()
                 raise StashUnavailable("no time left in this request's budget to ask Stash")
-            connect_timeout = min(self._settings.connect_timeout, read_timeout)
+            return self._request(method, url, kind, read_timeout, **kwargs)
+        finally:
+            self._slots.release()
+
+    def _request(self, method: str, url: str, kind: str, read_timeout: float, **kwargs: Any) -> requests.Response:
+        error: Exception | None = None
+        self.stats.started()
+        started = time.monotonic()
+        connect_timeout = min(self._settings.connect_timeout, read_timeout)
+        try:
             try:
                 response = self._session.request(
                     method, url, timeout=(connect_timeout, read_timeout), allow_redirects=False, **kwargs
                 )
             except requests.Timeout:
-                raise StashUnavailable(f"Stash did not answer within {read_timeout:.1f}s") from None
+                raise _Transient(f"Stash did not answer within {read_timeout:.1f}s", retry=False) from None
             except requests.ConnectionError as exc:
-                raise StashUnavailable(f"cannot connect to Stash at {self._base} ({_reason(exc)})") from None
+                raise _Transient(f"cannot connect to Stash at {self._base} ({_reason(exc)})") from None
             except requests.RequestException as exc:
-                raise StashUnavailable(f"request to Stash failed ({type(exc).__name__})") from None
+                raise _Transient(f"request to Stash failed ({type(exc).__name__})") from None
             _check_status(response, self._base)
+            self.breaker.record_success()
             return response
-        except StashError as exc:
+        except _Transient as exc:
             error = exc
+            self.breaker.record_failure()
+            raise
+        except StashError as exc:
+            # Stash answered (a refusal, a redirect): it is alive.
+            error = exc
+            self.breaker.record_success()
             raise
         finally:
-            self._slots.release()
             self.stats.finished(kind, error)
             log.debug("stash %s %s in %.1f ms%s", kind, method, (time.monotonic() - started) * 1000,
                       f" failed: {error}" if error else "")
@@ -209,7 +271,7 @@ def _check_status(response: requests.Response, base: str) -> None:
             )
         raise StashUnavailable(f"Stash redirected the request (HTTP {status}); check [stash] url ({base})")
     if status >= 500:
-        raise StashUnavailable(f"Stash failed with HTTP {status}")
+        raise _Transient(f"Stash failed with HTTP {status}")
     raise StashError(f"Stash answered HTTP {status}")
 
 

@@ -1,0 +1,55 @@
+"""What keeps a full rescan from flooding Stash, against real servers."""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+
+def test_metadata_for_different_scenes_share_one_batched_query(start_s2p, fake_stash):
+    s2p = start_s2p(fake_stash.url, cache={"batch_window_ms": 50})
+    fake_stash.standin.reset_counts()
+    ids = [str(i) for i in range(1, 9)] + ["999"]
+    with ThreadPoolExecutor(len(ids)) as pool:
+        statuses = list(pool.map(lambda i: s2p.get(f"/library/metadata/{i}").status_code, ids))
+    assert statuses == [200] * 8 + [404]
+    # One query for the batch, one more after Stash refused the unknown id.
+    assert fake_stash.standin.graphql_requests <= 3
+    assert fake_stash.standin.counts["op:S2PFindScene"] == 0
+
+
+def test_a_match_prefetches_the_metadata_plex_asks_for_next(s2p, fake_stash):
+    assert s2p.match(type=1, filename="日本の夏.mp4").json()["MediaContainer"]["size"] == 1
+    deadline = time.monotonic() + 3
+    while s2p.services.scenes.cache.get("8") is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    fake_stash.standin.reset_counts()
+    assert s2p.get("/library/metadata/8").status_code == 200
+    assert fake_stash.standin.graphql_requests == 0
+
+
+def test_circuit_opens_on_failures_then_recovers_within_one_cool_down(start_s2p, fake_stash):
+    s2p = start_s2p(fake_stash.url, stash={"breaker_failures": 2, "breaker_cooldown": 1, "retries": 0})
+    fake_stash.standin.fail("error")
+    for scene in ("1", "2"):
+        assert s2p.get(f"/library/metadata/{scene}").status_code == 503
+    assert s2p.services.client.breaker.state == "open"
+    before = fake_stash.standin.graphql_requests
+    started = time.monotonic()
+    assert s2p.get("/library/metadata/3").status_code == 503
+    assert time.monotonic() - started < 0.5 and fake_stash.standin.graphql_requests == before
+    fake_stash.standin.heal()
+    time.sleep(1.1)
+    assert s2p.get("/library/metadata/3").status_code == 200
+    assert s2p.services.client.breaker.state == "closed"
+
+
+def test_waiting_for_a_stash_slot_is_bounded(start_s2p, fake_stash):
+    s2p = start_s2p(fake_stash.url, stash={"max_concurrency": 1, "slot_wait": 0.2, "timeout": 5},
+                    cache={"enabled": False})
+    fake_stash.standin.latency = 1.0
+    with ThreadPoolExecutor(3) as pool:
+        started = time.monotonic()
+        statuses = list(pool.map(lambda i: s2p.get(f"/library/metadata/{i}").status_code, ["1", "2", "3"]))
+        elapsed = time.monotonic() - started
+    assert statuses.count(200) == 1 and statuses.count(503) == 2
+    assert elapsed < 2.0
+    fake_stash.standin.latency = 0
