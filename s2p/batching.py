@@ -4,6 +4,10 @@ During a library scan Plex asks for many different scenes at nearly the same
 moment.  The first request of a window waits a few milliseconds, collects the
 ids other threads asked for meanwhile, and loads them all with one query;
 each caller then gets its own item.  (A DataLoader, for threads.)
+
+Only ``max_inflight`` batches are loaded at once.  A batch whose turn has not
+come stays open and keeps gathering ids, so the slower Stash answers, the
+larger the batches grow and the fewer queries it is sent.
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ class _Batch(Generic[K, V]):
 
 
 class BatchLoader(Generic[K, V]):
-    def __init__(self, load_many: Callable[[list[K], Deadline], dict[K, V]], *, window: float, max_size: int):
+    def __init__(self, load_many: Callable[[list[K], Deadline], dict[K, V]], *, window: float, max_size: int,
+                 max_inflight: int = 2):
         self._load_many = load_many
         self._window = window
         self._max_size = max_size
+        self._inflight = threading.BoundedSemaphore(max_inflight)
         self._lock = threading.Lock()
         self._open: _Batch[K, V] | None = None
         self.batches = 0
@@ -59,15 +65,20 @@ class BatchLoader(Generic[K, V]):
 
     def _lead(self, batch: _Batch[K, V], deadline: Deadline) -> None:
         batch.full.wait(min(self._window, deadline.remaining()))
+        turn = self._inflight.acquire(timeout=deadline.remaining())
         with self._lock:
             self._close(batch)
         try:
+            if not turn:
+                raise TimeoutError("timed out waiting for a turn to load a batch")
             batch.results = self._load_many(list(batch.keys), deadline)
             self.batches += 1
             self.keys_loaded += len(batch.keys)
         except BaseException as exc:
             batch.error = exc
         finally:
+            if turn:
+                self._inflight.release()
             batch.done.set()
 
     def _close(self, batch: _Batch[K, V]) -> None:

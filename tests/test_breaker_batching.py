@@ -97,3 +97,27 @@ def test_a_failed_batch_fails_every_caller():
     for t in threads:
         t.join()
     assert errors == ["down"] * 4
+
+
+def test_batches_grow_while_earlier_batches_are_loading():
+    calls = []
+    release = threading.Event()
+
+    def slow_load(keys, deadline):
+        calls.append(list(keys))
+        release.wait(2)
+        return {k: k for k in keys}
+
+    loader = BatchLoader(slow_load, window=0.001, max_size=100, max_inflight=1)
+    first = threading.Thread(target=loader.load, args=("first", Deadline(5)))
+    first.start()
+    time.sleep(0.1)  # the first batch is now loading and holds the only turn
+    rest = [threading.Thread(target=loader.load, args=(str(i), Deadline(5))) for i in range(20)]
+    for t in rest:
+        t.start()
+        time.sleep(0.005)
+    release.set()
+    for t in [first] + rest:
+        t.join()
+    assert calls[0] == ["first"]
+    assert len(calls) == 2 and sorted(calls[1], key=int) == [str(i) for i in range(20)]

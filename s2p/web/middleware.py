@@ -22,6 +22,8 @@ class RequestLog:
         started = getattr(req.context, "started", None)
         elapsed = (time.monotonic() - started) * 1000 if started else 0.0
         req.context.elapsed_ms = elapsed
+        # How long s2p itself took, for clients and benchmarks (RFC: Server-Timing).
+        resp.set_header("Server-Timing", f"app;dur={elapsed:.2f}")
         outcome = getattr(req.context, "outcome", None) or ("ok" if req_succeeded else "failed")
         level = logging.DEBUG if req.path.startswith(QUIET_PREFIXES) else logging.INFO
         log.log(level, "%s %s %s %s (%.1f ms)", req.method, req.path, resp.status.split(" ", 1)[0],

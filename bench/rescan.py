@@ -1,0 +1,378 @@
+"""Replay a full Plex library rescan against s2p and a slow, SQLite-like Stash.
+
+    python bench/rescan.py                      # 2,000 items, 64 clients, 50 ms Stash
+    python bench/rescan.py --items 500 --clients 16 --latency 0.02
+    python bench/rescan.py --scenes 50000       # same rescan, 50,000 scenes indexed
+
+Three processes: a stand-in Stash (at most --stash-concurrency requests at a
+time, each taking --latency seconds), s2p itself (``python -m s2p serve``),
+and this one, which plays Plex: for every item a match, then the metadata of
+the matched scene, then its poster and background, from --clients concurrent
+connections.  It prints per-route latencies, throughput, how many requests
+reached Stash and s2p's peak RSS; then the same for s2p with its cache,
+batching and index turned off ("naive"), and the ratio of the two, which holds
+on a noisy machine better than either absolute figure.  A warm phase then
+repeats match and metadata requests from several processes to measure
+throughput and s2p's own time per request (its Server-Timing header).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from s2p.demo.library import generate  # noqa: E402
+
+STASH_ROOT = "/stash/library"
+PLEX_ROOT = "/plex/library"
+API_KEY = "bench-api-key-0000"
+
+
+# ------------------------------------------------------------------ processes
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_stash(args) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "stash_server.py"), "--scenes", str(args.scenes), "--latency",
+         str(args.latency), "--concurrency", str(args.stash_concurrency), "--seed", str(args.seed)],
+        stdout=subprocess.PIPE, text=True)
+    url = process.stdout.readline().strip()
+    if not url.startswith("http"):
+        raise SystemExit("the stand-in Stash did not start")
+    return process, url
+
+
+def start_s2p(stash_url: str, workdir: Path, naive: bool, args) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    config = workdir / ("naive.toml" if naive else "s2p.toml")
+    config.write_text(f"""
+[server]
+host = "127.0.0.1"
+port = {port}
+threads = {args.threads}
+
+[stash]
+url = "{stash_url}"
+api_key = "{API_KEY}"
+
+[cache]
+enabled = {str(not naive).lower()}
+batch_window_ms = {0 if naive else 5}
+
+[index]
+enabled = {str(not naive).lower()}
+
+[state]
+dir = "{workdir / ('state-naive' if naive else 'state')}"
+
+[log]
+level = "{args.log_level}"
+
+[[paths]]
+name = "library"
+stash_to_plex = ["^{STASH_ROOT}/(.*)$", "{PLEX_ROOT}/\\\\1"]
+plex_to_stash = ["^{PLEX_ROOT}/(.*)$", "{STASH_ROOT}/\\\\1"]
+""", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("S2P_")}
+    log = open(workdir / ("naive.log" if naive else "s2p.log"), "w")
+    process = subprocess.Popen([sys.executable, "-m", "s2p", "--config", str(config), "serve"],
+                               stdout=log, stderr=log, env=env, cwd=str(HERE.parent))
+    url = f"http://127.0.0.1:{port}"
+    wait_until_ready(url, index=not naive)
+    return process, url
+
+
+def get_json(url: str, path: str) -> dict:
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.request("GET", path)
+        return json.loads(conn.getresponse().read() or b"{}")
+    finally:
+        conn.close()
+
+
+def wait_until_ready(url: str, index: bool, seconds: float = 600) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            health = get_json(url, "/healthz")
+        except (OSError, ValueError):
+            time.sleep(0.1)
+            continue
+        ready = health.get("index", {}).get("ready", True) if index else True
+        if ready:
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"s2p at {url} did not become ready")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# ------------------------------------------------------------------ the replay
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.latency: dict[str, list[float]] = {}
+        self.server: dict[str, list[float]] = {}
+        self.statuses: dict[str, dict[int, int]] = {}
+
+    def add(self, route: str, seconds: float, status: int, server_ms: float | None) -> None:
+        with self.lock:
+            self.latency.setdefault(route, []).append(seconds)
+            by_status = self.statuses.setdefault(route, {})
+            by_status[status] = by_status.get(status, 0) + 1
+            if server_ms is not None:
+                self.server.setdefault(route, []).append(server_ms)
+
+
+class Client:
+    """One keep-alive connection, like one of Plex's connections."""
+
+    def __init__(self, url: str, recorder: Recorder):
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname, parts.port
+        self.recorder = recorder
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
+
+    def call(self, route: str, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        headers = {"Content-Type": "application/json"} if body else {}
+        started = time.monotonic()
+        for attempt in (1, 2):
+            try:
+                self.conn.request(method, path, body=body, headers=headers)
+                response = self.conn.getresponse()
+                data = response.read()
+                break
+            except (http.client.HTTPException, OSError):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
+                if attempt == 2:
+                    self.recorder.add(route, time.monotonic() - started, 0, None)
+                    return 0, b""
+        timing = response.getheader("Server-Timing") or ""
+        server_ms = float(timing.split("dur=")[1]) if "dur=" in timing else None
+        self.recorder.add(route, time.monotonic() - started, response.status, server_ms)
+        return response.status, data
+
+
+def plex_filenames(args) -> list[str]:
+    library = generate(args.scenes, seed=args.seed)
+    names = []
+    for scene_id in sorted(library.scenes, key=int)[: args.items]:
+        path = library.scenes[scene_id]["files"][0]["path"]
+        names.append(path[len(STASH_ROOT) + 1:])  # Plex sends paths relative to the library root
+    return names
+
+
+def rescan(url: str, names: list[str], clients: int) -> tuple[Recorder, float, int]:
+    recorder = Recorder()
+    local = threading.local()
+    matched = [0]
+    lock = threading.Lock()
+
+    def one(name: str) -> None:
+        if not hasattr(local, "client"):
+            local.client = Client(url, recorder)
+        client = local.client
+        status, body = client.call("match", "POST", "/library/metadata/matches",
+                                   json.dumps({"type": 1, "filename": name}).encode())
+        if status != 200:
+            return
+        items = json.loads(body)["MediaContainer"]["Metadata"]
+        if not items:
+            return
+        with lock:
+            matched[0] += 1
+        status, body = client.call("metadata", "GET", f"/library/metadata/{items[0]['ratingKey']}")
+        if status != 200:
+            return
+        item = json.loads(body)["MediaContainer"]["Metadata"][0]
+        for field in ("thumb", "art"):
+            if field in item:
+                target = urlsplit(item[field])
+                client.call("image", "GET", target.path + (f"?{target.query}" if target.query else ""))
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(one, names))
+    return recorder, time.monotonic() - started, matched[0]
+
+
+def _warm_worker(url: str, names: list[str], rating_keys: list[str], seconds: float, threads: int, queue) -> None:
+    recorder = Recorder()
+    stop = time.monotonic() + seconds
+
+    def loop(offset: int) -> None:
+        client = Client(url, recorder)
+        i = offset
+        while time.monotonic() < stop:
+            if i % 2:
+                client.call("metadata", "GET", f"/library/metadata/{rating_keys[i % len(rating_keys)]}")
+            else:
+                client.call("match", "POST", "/library/metadata/matches",
+                            json.dumps({"type": 1, "filename": names[i % len(names)]}).encode())
+            i += threads
+
+    workers = [threading.Thread(target=loop, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    queue.put((recorder.latency, recorder.server))
+
+
+def warm(url: str, names: list[str], rating_keys: list[str], seconds: float, processes: int, threads: int):
+    queue = multiprocessing.Queue()
+    procs = [multiprocessing.Process(target=_warm_worker, args=(url, names, rating_keys, seconds, threads, queue))
+             for _ in range(processes)]
+    for p in procs:
+        p.start()
+    latency: dict[str, list[float]] = {}
+    server: dict[str, list[float]] = {}
+    for _ in procs:
+        lat, srv = queue.get()
+        for k, v in lat.items():
+            latency.setdefault(k, []).extend(v)
+        for k, v in srv.items():
+            server.setdefault(k, []).extend(v)
+    for p in procs:
+        p.join()
+    total = sum(len(v) for v in latency.values())
+    return total / seconds, server
+
+
+# ------------------------------------------------------------------ reporting
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run(args, naive: bool, names: list[str], workdir: Path) -> dict:
+    stash, stash_url = start_stash(args)
+    try:
+        s2p, url = start_s2p(stash_url, workdir, naive, args)
+        try:
+            before = get_json(stash_url, "/_standin/counts")
+            recorder, elapsed, matched = rescan(url, names, args.clients)
+            after = get_json(stash_url, "/_standin/counts")
+            result = {
+                "mode": "naive" if naive else "s2p",
+                "elapsed": elapsed,
+                "matched": matched,
+                "requests": sum(len(v) for v in recorder.latency.values()),
+                "routes": {route: {"count": len(v), "p50": pct(v, .5), "p95": pct(v, .95), "p99": pct(v, .99),
+                                   "max": max(v), "errors": sum(n for s, n in recorder.statuses[route].items()
+                                                                if s != 200)}
+                           for route, v in recorder.latency.items()},
+                "stash_graphql": after.get("graphql", 0) - before.get("graphql", 0),
+                "stash_images": after.get("image", 0) - before.get("image", 0),
+                "stash_peak_concurrency": after.get("peak_concurrency"),
+                "rss_mb": peak_rss_mb(s2p.pid),
+            }
+            if not naive and args.warm > 0:
+                keys = [str(i) for i in range(1, len(names) + 1)]
+                rate, server = warm(url, names, keys, args.warm, args.warm_processes, args.warm_threads)
+                result["warm_rps"] = rate
+                result["warm_server_p50_ms"] = {k: statistics.median(v) for k, v in server.items() if v}
+                result["rss_mb"] = peak_rss_mb(s2p.pid)
+            return result
+        finally:
+            s2p.terminate()
+            s2p.wait(20)
+    finally:
+        stash.terminate()
+        stash.wait(20)
+
+
+def show(result: dict) -> None:
+    print(f"\n== {result['mode']}: {result['requests']} requests, {result['matched']} items matched, "
+          f"{result['elapsed']:.1f} s, {result['requests'] / result['elapsed']:.0f} requests/s")
+    print(f"   {'route':<9} {'count':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7}")
+    for route, r in sorted(result["routes"].items()):
+        print(f"   {route:<9} {r['count']:>6} {r['p50'] * 1000:>8.1f} {r['p95'] * 1000:>8.1f} "
+              f"{r['p99'] * 1000:>8.1f} {r['max'] * 1000:>8.1f} {r['errors']:>7}")
+    plex_requests = result["requests"]
+    print(f"   Stash: {result['stash_graphql']} GraphQL queries "
+          f"(1 per {plex_requests / max(1, result['stash_graphql']):.0f} Plex requests), "
+          f"{result['stash_images']} image fetches, at most {result['stash_peak_concurrency']} at once")
+    print(f"   s2p peak RSS: {result['rss_mb']:.0f} MB")
+    if "warm_rps" in result:
+        server = ", ".join(f"{k} {v:.2f} ms" for k, v in sorted(result["warm_server_p50_ms"].items()))
+        print(f"   warm cache: {result['warm_rps']:.0f} requests/s (match and metadata); "
+              f"s2p's own time per request, p50: {server}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=2000, help="files in the rescan (default 2000)")
+    parser.add_argument("--scenes", type=int, default=None, help="scenes in Stash (default: --items)")
+    parser.add_argument("--clients", type=int, default=64, help="concurrent Plex connections (default 64)")
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds per Stash request (default 0.05)")
+    parser.add_argument("--stash-concurrency", type=int, default=4, help="Stash requests at once (default 4)")
+    parser.add_argument("--threads", type=int, default=16, help="s2p's [server] threads (default 16)")
+    parser.add_argument("--warm", type=float, default=10.0, help="seconds of the warm phase (0: skip)")
+    parser.add_argument("--warm-processes", type=int, default=2)
+    parser.add_argument("--warm-threads", type=int, default=8)
+    parser.add_argument("--skip-naive", action="store_true", help="only measure s2p as configured")
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+    args.scenes = args.scenes or args.items
+    names = plex_filenames(args)
+    print(f"rescan of {len(names)} items ({args.scenes} scenes in Stash), {args.clients} clients, "
+          f"Stash {args.latency * 1000:.0f} ms per request, {args.stash_concurrency} at once; "
+          f"{os.cpu_count()} CPUs")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="s2p-bench-") as tmp:
+        for naive in ([False] if args.skip_naive else [False, True]):
+            result = run(args, naive, names, Path(tmp))
+            show(result)
+            results.append(result)
+    if len(results) == 2:
+        fast, slow = results
+        print("\n== naive / s2p")
+        print(f"   total time x{slow['elapsed'] / fast['elapsed']:.1f}, Stash GraphQL queries "
+              f"x{slow['stash_graphql'] / max(1, fast['stash_graphql']):.1f}, p99 per route: " + ", ".join(
+                  f"{r} x{slow['routes'][r]['p99'] / fast['routes'][r]['p99']:.1f}"
+                  for r in sorted(fast["routes"]) if r in slow["routes"]))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""A stand-in Stash in its own process, for benchmarks.
+
+    python bench/stash_server.py --scenes 2000 --latency 0.05 --concurrency 4
+
+prints its URL on the first line of stdout, then serves until killed.  Like a
+SQLite-backed Stash, it answers at most --concurrency requests at a time, each
+taking --latency seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from s2p.demo import start_standin
+from s2p.demo.library import generate
+
+API_KEY = "bench-api-key-0000"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--scenes", type=int, default=2000)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    library = generate(args.scenes, seed=args.seed)
+    server, _ = start_standin(library, api_key=API_KEY, latency=args.latency,
+                              max_concurrency=args.concurrency, threads=32)
+    print(server.url, flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    server.stop()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
