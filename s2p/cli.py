@@ -58,9 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(settings.log.level, settings.log.format, settings.secrets())
     if command == "serve":
         from .server import serve
+        from .state import StateDirError
 
         log.info("configuration: %s", path or "defaults and S2P_* environment variables")
-        return serve(settings)
+        try:
+            return serve(settings)
+        except StateDirError as exc:
+            print(f"s2p: {exc}; nothing was started", file=sys.stderr)
+            return 2
     if command == "check":
         return check(settings, path)
     if command == "match":

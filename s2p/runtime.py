@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Callable
 
@@ -10,6 +11,8 @@ import requests
 
 from . import __version__
 from .artwork.service import ImageService
+from .artwork.shape import PosterShaper
+from .artwork.signing import ImageSigner
 from .cache import TTLCache
 from .config import Settings
 from .deadline import Deadline
@@ -39,7 +42,8 @@ class Services:
         self.options = TranslateOptions.from_settings(settings.provider)
         self.source = StashSource(self.stash, self.scenes)
         self.matcher = Matcher(self.source, self.path_map, settings.match, settings.provider.identifier)
-        self.images = ImageService(self.stash, self.scenes, settings.cache)
+        self.images = ImageService(self.stash, self.scenes, settings.cache,
+                                   PosterShaper(settings.artwork.poster, settings.artwork.crop_anchor))
         # Hooks for what a request did (gap records, sync times).
         self.match_observers: list[Callable[[MatchOutcome], None]] = []
         self.served_observers: list[Callable[[str], None]] = []
@@ -47,6 +51,17 @@ class Services:
         self.scheduler = Scheduler()
         self.started_at = time.time()
         self._probe: TTLCache[tuple[bool, str]] = TTLCache(1, HEALTH_PROBE_TTL)
+        self._signer: ImageSigner | None = None
+        self._signer_lock = threading.Lock()
+
+    @property
+    def signer(self) -> ImageSigner:
+        """Signs image URLs; its key is read from (or made in) the state
+        directory on first use, not at construction."""
+        with self._signer_lock:
+            if self._signer is None:
+                self._signer = ImageSigner.from_state_dir(self.settings.state_dir)
+            return self._signer
 
     def start(self) -> None:
         """Start background work (none of it needs Stash to be up)."""
