@@ -35,10 +35,10 @@ def _import_pillow() -> Any:
 
 class PosterShaper:
     def __init__(self, mode: str = "original", anchor: str = "center", *,
-                 load_pillow: Callable[[], Any] = _import_pillow):
+                 load_pillow: Callable[[], Any] | None = None):
         self.wanted = mode
         self.anchor = anchor if anchor in ANCHORS else "center"
-        self._image = load_pillow() if mode != "original" else None
+        self._image = (load_pillow or _import_pillow)() if mode != "original" else None
         if mode != "original" and self._image is None:
             log.warning('[artwork] poster = "%s" needs Pillow, which is not installed: posters are served as '
                         "Stash has them. Fix: pip install 's2p[artwork]' (or pip install Pillow)", mode)
