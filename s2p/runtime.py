@@ -10,6 +10,7 @@ from typing import Callable
 import requests
 
 from . import __version__
+from .artwork.push import ArtworkPusher
 from .artwork.service import ImageService
 from .artwork.shape import PosterShaper
 from .artwork.signing import ImageSigner
@@ -53,6 +54,9 @@ class Services:
         self._probe: TTLCache[tuple[bool, str]] = TTLCache(1, HEALTH_PROBE_TTL)
         self._signer: ImageSigner | None = None
         self._signer_lock = threading.Lock()
+        self.pusher: ArtworkPusher | None = None
+        if settings.artwork.push:
+            self._enable_push()
 
     @property
     def signer(self) -> ImageSigner:
@@ -63,12 +67,25 @@ class Services:
                 self._signer = ImageSigner.from_state_dir(self.settings.state_dir)
             return self._signer
 
+    def _enable_push(self) -> None:
+        plex = self.settings.plex
+        if not plex.url or not plex.token.get_secret_value():
+            log.warning("[artwork] push is on but [plex] url or token is missing: no artwork is uploaded")
+            return
+        self.pusher = ArtworkPusher.from_settings(self.settings, self.images, self.scenes,
+                                                  stopping=lambda: self.scheduler.stopping)
+        self.served_observers.append(self.pusher.enqueue)
+        # first_delay 0: work queued before a restart resumes at once.
+        self.scheduler.add("artwork-push", self.pusher.poll_interval, self.pusher.run_due, first_delay=0)
+
     def start(self) -> None:
         """Start background work (none of it needs Stash to be up)."""
         self.scheduler.start()
 
     def stop(self) -> None:
         self.scheduler.stop()
+        if self.pusher is not None:
+            self.pusher.close()
         self.client.close()
 
     def stash_version(self, timeout: float | None = None) -> StashVersion:
