@@ -142,18 +142,24 @@ class LinkFactory:
     """The links for one request: on ``[provider] public_url``, else on the
     host Plex called (said once, since Plex 1.43.5+ refuses LAN images)."""
 
-    def __init__(self, public_url: str, signer: ImageSigner, poster_variant: str = "poster"):
+    def __init__(self, public_url: str, signer: ImageSigner, poster_variant: str = "poster", *,
+                 pushing: bool = False):
         self._public_url = public_url
         self._signer = signer
         self._poster = poster_variant
+        self._pushing = pushing
         self._warned = threading.Event()
 
     def __call__(self, req) -> RouteImageLinks:
         base = self._public_url or f"{req.scheme}://{req.netloc}"
         if not self._public_url and not self._warned.is_set():
             self._warned.set()
-            log.warning("image URLs handed to Plex use %s (the address Plex called); Plex 1.43.5+ refuses "
-                        "images on LAN, localhost or .local addresses. Fix: publish /images/ on a public "
-                        "https hostname and set [provider] public_url, or upload artwork into Plex with "
-                        "[artwork] push = true (see the README)", base)
+            if self._pushing:
+                log.info("image URLs handed to Plex use %s; Plex 1.43.5+ refuses images on LAN addresses, "
+                         "so artwork reaches Plex by upload ([artwork] push)", base)
+            else:
+                log.warning("image URLs handed to Plex use %s (the address Plex called); Plex 1.43.5+ refuses "
+                            "images on LAN, localhost or .local addresses. Fix: publish /images/ on a public "
+                            "https hostname and set [provider] public_url, or upload artwork into Plex with "
+                            "[artwork] push = true (see the README)", base)
         return RouteImageLinks(base, self._signer, self._poster)

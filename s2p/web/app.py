@@ -19,7 +19,8 @@ def create_app(services) -> falcon.App:
     app.add_error_handler(Exception, errors.handle_unexpected)
     app.add_error_handler(StashError, errors.handle_stash_error)
 
-    links = LinkFactory(settings.provider.public_url, services.signer, services.images.shaper.variant)
+    links = LinkFactory(settings.provider.public_url, services.signer, services.images.shaper.variant,
+                        pushing=services.pusher is not None)
     root = f"/{settings.server.secret}" if settings.server.secret else ""
     scene_args = (settings, services.scenes, services.options, links)
     app.add_route(root or "/", provider.Registration(settings))
