@@ -34,7 +34,7 @@ HEALTH_PROBE_TTL = 15.0
 class Services:
     """Everything the app and the CLI commands need, built from one Settings."""
 
-    def __init__(self, settings: Settings, *, session: requests.Session | None = None):
+    def __init__(self, settings: Settings, *, session: requests.Session | None = None, uploads: bool = True):
         self.settings = settings
         self.path_map = settings.path_map()
         self.client = StashClient(settings.stash, session=session)
@@ -55,7 +55,8 @@ class Services:
         self._signer: ImageSigner | None = None
         self._signer_lock = threading.Lock()
         self.pusher: ArtworkPusher | None = None
-        if settings.artwork.push:
+        # uploads=False: a one-off command (s2p match) must not upload into Plex.
+        if settings.artwork.push and uploads:
             self._enable_push()
 
     @property
@@ -105,9 +106,12 @@ class Services:
 
     def health(self) -> dict:
         reachable, detail = self.stash_reachable()
-        return {
+        report = {
             "status": "ok" if reachable else "degraded",
             "version": __version__,
             "uptime_seconds": round(time.time() - self.started_at, 1),
             "stash": {"reachable": reachable, ("version" if reachable else "error"): detail},
         }
+        if self.pusher is not None:
+            report["artwork_push"] = {"queued": self.pusher.queue.pending(), "uploaded": self.pusher.uploads}
+        return report

@@ -284,3 +284,27 @@ def test_push_without_plex_is_a_configuration_error(tmp_path):
     assert "[artwork] push" in problem and "[plex] url" in problem and "Fix:" in problem
     config.write_text(config.read_text() + f'[plex]\nurl = "http://127.0.0.1:9"\ntoken = "{TOKEN}"\n')
     assert load_settings(config, {"HOME": str(tmp_path)}).artwork.push
+
+
+def test_only_one_process_works_the_queue_at_a_time(s2p, fake_stash, plex, tmp_path):
+    worker = pusher(s2p, plex, tmp_path)
+    worker.enqueue("1")
+    other = PushQueue(tmp_path)  # another s2p on the same state directory
+    with other.exclusive() as ours:
+        assert ours
+        assert worker.run_due() == 0 and plex.uploads == []
+    assert worker.run_due() == 1 and len(plex.uploads) == 2
+    other.close()
+    worker.close()
+
+
+def test_health_reports_the_queue_and_one_off_commands_never_upload(start_s2p, fake_stash, plex):
+    from s2p.runtime import Services
+
+    s2p = start_s2p(fake_stash.url, **push_settings(plex, push_delay=3600))
+    s2p.get("/library/metadata/1")
+    health = s2p.get("/healthz").json()
+    assert health["artwork_push"] == {"queued": 1, "uploaded": 0}
+    one_off = Services(s2p.settings, uploads=False)
+    assert one_off.pusher is None
+    one_off.stop()

@@ -68,6 +68,14 @@ def test_check_reports_stash_version_and_masks_the_key(tmp_path, fake_stash):
     assert "v0.30.1" in result.stdout and "round trip" in result.stdout
     assert API_KEY not in result.stdout + result.stderr
     assert "***" + API_KEY[-4:] in result.stdout
+    assert "artwork: image URLs on the address Plex calls" in result.stdout
+
+
+def test_check_says_where_artwork_goes(tmp_path, fake_stash):
+    config = write_config(tmp_path, fake_stash.url, extra='\n[provider]\npublic_url = "https://img.example.net"\n')
+    result = run("check", config=config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "artwork: image URLs on https://img.example.net; posters original; upload into Plex off" in result.stdout
 
 
 def test_check_fails_clearly_when_stash_is_unreachable(tmp_path):
@@ -161,6 +169,7 @@ def test_serve_starts_without_stash_and_answers_empty(tmp_path):
         process.terminate()
         _, err = process.communicate(timeout=20)
     assert "Stash is not reachable" in err
+    assert "no [provider] public_url" in err  # Plex 1.43.5+ refuses LAN images: said at start-up
     assert "localhost" in err  # the loopback warning about the URL to register
 
 

@@ -122,11 +122,14 @@ class ArtworkPusher:
     def run_due(self) -> int:
         """Work through the scenes that are due; the scheduler's job."""
         handled = 0
-        for job in self.queue.due(self._clock(), BATCH):
-            if self._stopping():
-                break
-            self._run(job)
-            handled += 1
+        with self.queue.exclusive() as ours:
+            if not ours:
+                return 0
+            for job in self.queue.due(self._clock(), BATCH):
+                if self._stopping():
+                    break
+                self._run(job)
+                handled += 1
         return handled
 
     def close(self) -> None:

@@ -9,17 +9,24 @@ refresh).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
 
 from ..state import ensure_state_dir
 
 FILE_NAME = "artwork-push.sqlite3"
+LOCK_NAME = "artwork-push.lock"
 MAX_QUEUED = 100_000
 
 _SCHEMA = """
@@ -90,6 +97,26 @@ class PushQueue:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[bool]:
+        """Whether this process may work the queue now: only one process at a
+        time does (two s2p sharing a state directory, or an old and a new
+        container overlapping during a restart, would otherwise both upload)."""
+        if fcntl is None:
+            yield True
+            return
+        path = ensure_state_dir(self._state_dir) / LOCK_NAME
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)  # closing releases the lock
 
     # ------------------------------------------------------------ queue
 
