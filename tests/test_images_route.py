@@ -150,6 +150,7 @@ def test_unsigned_or_wrongly_signed_urls_are_403_and_stash_is_not_asked(s2p, fak
         response = s2p.get(path)
         assert response.status_code == 403, path
         assert response.json()["status"] == 403
+        assert response.headers["Cache-Control"] == "no-store" and "ETag" not in response.headers
         assert "Traceback" not in response.text
     assert fake_stash.standin.counts["image"] == 0 and fake_stash.standin.graphql_requests == 0
 
@@ -163,6 +164,9 @@ def test_signed_urls_for_unknown_entities_are_404(s2p, fake_stash):
         response = s2p.get(path)
         assert response.status_code == 404, path
         assert response.json()["status"] == 404
+        # An error is never cached (the year-long caching is for pictures only).
+        assert response.headers["Cache-Control"] == "no-store"
+        assert "ETag" not in response.headers and "Last-Modified" not in response.headers
 
 
 @pytest.mark.parametrize("path", [
@@ -238,6 +242,7 @@ def test_stash_down_answers_503_fast_never_a_hang(start_s2p, fake_stash):
     response = requests.get(url, timeout=10)
     assert response.status_code == 503
     assert response.elapsed.total_seconds() < 3
+    assert response.headers["Cache-Control"] == "no-store" and "ETag" not in response.headers
     assert API_KEY not in response.text
 
 

@@ -44,21 +44,19 @@ class ImageResource:
                 body: bool) -> None:
         if not _ID.fullmatch(entity_id) or not known(kind, variant):
             req.context.outcome = "no such image"
-            raise falcon.HTTPNotFound(title="no such image")
+            raise falcon.HTTPNotFound(title="no such image", headers={"Cache-Control": "no-store"})
         version = req.get_param("v") or ""
         if not VERSION.fullmatch(version) or not self._signer.verify(kind, entity_id, variant, version,
                                                                      req.get_param("s")):
             req.context.outcome = f"{kind} {entity_id} {variant}: bad signature"
             raise falcon.HTTPForbidden(title="invalid image URL",
-                                       description="image URLs are signed by s2p; use the URL from the metadata")
+                                       description="image URLs are signed by s2p; use the URL from the metadata",
+                                       headers={"Cache-Control": "no-store"})
         etag = self._etag(kind, entity_id, variant, version)
         modified = seconds(version)
-        resp.etag = etag
-        resp.cache_control = list(CACHE_CONTROL)
-        if modified is not None:
-            resp.set_header("Last-Modified", formatdate(modified, usegmt=True))
         if _not_modified(req, etag, modified):
             req.context.outcome = f"{kind} {entity_id} {variant}: not modified"
+            _cacheable(resp, etag, modified)
             resp.status = falcon.HTTP_304
             return
         try:
@@ -67,11 +65,12 @@ class ImageResource:
         except StashError as exc:
             req.context.outcome = f"{kind} {entity_id}: Stash unavailable"
             raise falcon.HTTPServiceUnavailable(title="Stash unavailable", description=str(exc),
-                                                retry_after=10) from None
+                                                retry_after=10, headers={"Cache-Control": "no-store"}) from None
         if image is None:
             req.context.outcome = f"{kind} {entity_id} {variant}: no image"
-            raise falcon.HTTPNotFound(title="no such image")
+            raise falcon.HTTPNotFound(title="no such image", headers={"Cache-Control": "no-store"})
         req.context.outcome = f"{kind} {entity_id} {variant}: {len(image.content)} bytes"
+        _cacheable(resp, etag, modified)
         resp.content_type = image.content_type
         if body:
             resp.data = image.content
@@ -86,6 +85,14 @@ class ImageResource:
             rendering = f"shaped{RENDER_VERSION}"
         text = f"{kind}/{entity_id}/{variant}/{version}/{rendering}"
         return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _cacheable(resp: falcon.Response, etag: str, modified: int | None) -> None:
+    # Only on answers with the picture (or 304): an error must never be cached for a year.
+    resp.etag = etag
+    resp.cache_control = list(CACHE_CONTROL)
+    if modified is not None:
+        resp.set_header("Last-Modified", formatdate(modified, usegmt=True))
 
 
 def _not_modified(req: falcon.Request, etag: str, modified: int | None) -> bool:
