@@ -162,8 +162,7 @@ def poster_paths(base: str, count: int, clients: int) -> list[str]:
         thumb = json.loads(body)["MediaContainer"]["Metadata"][0].get("thumb")
         if not thumb:
             return None
-        parts = urlsplit(thumb)
-        return f"{parts.path}?{parts.query}"
+        return urlsplit(thumb).path
 
     with ThreadPoolExecutor(clients) as pool:
         return [p for p in pool.map(one, range(1, count + 1)) if p]

@@ -47,7 +47,7 @@ def test_server_without_pillow_serves_stash_bytes_for_shaped_settings(start_s2p,
     monkeypatch.setattr(shape, "_import_pillow", no_pillow)
     s2p = start_s2p(fake_stash.url, artwork={"poster": "crop", "crop_anchor": "left"})
     item = s2p.get("/library/metadata/1").json()["MediaContainer"]["Metadata"][0]
-    assert "/images/scene/1/poster?" in item["thumb"]
+    assert "/images/scene/1/poster/" in item["thumb"]
     poster = requests.get(item["thumb"], timeout=10)
     assert poster.status_code == 200 and poster.content == fake_stash.library.image("scene", "1")
     assert sum("Pillow" in r.getMessage() for r in caplog.records) == 1
@@ -151,7 +151,7 @@ def test_undecodable_bytes_are_served_unchanged(Image, caplog):
 def test_server_letterboxes_posters_but_not_backgrounds_or_performers(start_s2p, fake_stash, Image):
     s2p = start_s2p(fake_stash.url, artwork={"poster": "letterbox"})
     item = s2p.get("/library/metadata/1").json()["MediaContainer"]["Metadata"][0]
-    assert "/images/scene/1/poster-letterbox?" in item["thumb"]
+    assert "/images/scene/1/poster-letterbox/" in item["thumb"]
     poster = requests.get(item["thumb"], timeout=10)
     assert poster.status_code == 200 and poster.headers["Content-Type"] == "image/jpeg"
     width, height = decode(Image, FetchedImage(poster.content, "image/jpeg")).size
@@ -167,7 +167,7 @@ def test_server_letterboxes_posters_but_not_backgrounds_or_performers(start_s2p,
 def test_server_uses_the_studio_logo_letterboxed_when_a_scene_has_no_cover(start_s2p, fake_stash, Image):
     s2p = start_s2p(fake_stash.url, artwork={"poster": "crop", "crop_anchor": "right"})
     item = s2p.get("/library/metadata/5").json()["MediaContainer"]["Metadata"][0]
-    assert "/images/scene/5/poster-crop-right?" in item["thumb"]
+    assert "/images/scene/5/poster-crop-right/" in item["thumb"]
     poster = requests.get(item["thumb"], timeout=10)
     # The studio's 240x120 picture, whole, on a 2:3 canvas.
     assert decode(Image, FetchedImage(poster.content, "image/jpeg")).size == (240, 360)

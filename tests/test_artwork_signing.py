@@ -84,12 +84,12 @@ def test_links_are_signed_and_carry_the_newest_version():
         "studio": {"id": "2", "name": "S", "image_path": "http://stash/studio/2/image?t=1800000000"},
     })
     poster = links.scene(scene, "poster")
-    assert poster.startswith("https://img.example.net/images/scene/4/poster-letterbox?v=1800000000&s=")
-    assert poster.endswith(signer.sign("scene", "4", "poster-letterbox", "1800000000"))
+    assert poster == ("https://img.example.net/images/scene/4/poster-letterbox/1800000000/"
+                      + signer.sign("scene", "4", "poster-letterbox", "1800000000"))
     # The background does not depend on the studio: its version is the scene's.
-    assert "/images/scene/4/background?v=1704110400&" in links.scene(scene, "background")
+    assert "/images/scene/4/background/1704110400/" in links.scene(scene, "background")
     assert links.scene(scene, "snapshot") == links.scene(scene, "background")
     assert links.performer(PerformerRef(id="3", name="P", image_path="http://stash/performer/3/image?t=7")) \
-        == f"https://img.example.net/images/performer/3/image?v=7&s={signer.sign('performer', '3', 'image', '7')}"
+        == f"https://img.example.net/images/performer/3/image/7/{signer.sign('performer', '3', 'image', '7')}"
     assert links.performer(PerformerRef(id="3", name="P", image_path="http://s/performer/3/image?t=7&default=true")) \
         is None

@@ -8,7 +8,7 @@ import logging
 import os
 import stat
 from email.utils import formatdate
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -30,11 +30,13 @@ def every_url(item: dict) -> list[str]:
     return [u for u in urls if u]
 
 
-def parts(url: str) -> tuple[str, str, str, dict[str, str]]:
+def parts(url: str) -> tuple[str, str, str, str, str]:
+    """(kind, id, variant, version, signature) of an image URL."""
     split = urlsplit(url)
-    _, images, kind, entity_id, variant = split.path.split("/")
+    assert not split.query
+    _, images, kind, entity_id, variant, version, signature = split.path.split("/")
     assert images == "images"
-    return kind, entity_id, variant, {k: v[0] for k, v in parse_qs(split.query).items()}
+    return kind, entity_id, variant, version, signature
 
 
 def stash_bytes(library, kind: str, entity_id: str) -> bytes:
@@ -43,7 +45,7 @@ def stash_bytes(library, kind: str, entity_id: str) -> bytes:
 
 def signed(s2p, kind: str, entity_id: str, variant: str, version: str = "1700000000") -> str:
     signature = s2p.services.signer.sign(kind, entity_id, variant, version)
-    return f"/images/{kind}/{entity_id}/{variant}?v={version}&s={signature}"
+    return f"/images/{kind}/{entity_id}/{variant}/{version}/{signature}"
 
 
 def raw_get(s2p, path: str) -> tuple[int, bytes]:
@@ -69,8 +71,8 @@ def test_every_url_in_the_metadata_serves_exactly_stash_bytes(s2p, fake_stash):
     for url in urls:
         assert url.startswith(s2p.url + "/images/")
         assert API_KEY not in url and "apikey" not in url.lower()
-        kind, entity_id, variant, query = parts(url)
-        assert set(query) == {"v", "s"}
+        kind, entity_id, variant, version, signature = parts(url)
+        assert version.isdigit() and len(signature) == 22
         response = requests.get(url, timeout=10)
         assert response.status_code == 200, (url, response.text)
         assert response.content == stash_bytes(fake_stash.library, kind, entity_id)
@@ -134,17 +136,19 @@ def test_head_answers_headers_without_a_body(s2p, fake_stash):
 
 def test_unsigned_or_wrongly_signed_urls_are_403_and_stash_is_not_asked(s2p, fake_stash):
     good = metadata(s2p, "1")["thumb"]
-    kind, entity_id, variant, query = parts(good)
-    other = s2p.services.signer.sign(kind, "2", variant, query["v"])
+    kind, entity_id, variant, v, sig = parts(good)
+    other = s2p.services.signer.sign(kind, "2", variant, v)
     fake_stash.standin.reset_counts()
     bad = [
         f"/images/{kind}/{entity_id}/{variant}",  # unsigned
-        f"/images/{kind}/{entity_id}/{variant}?v={query['v']}",  # no signature
-        f"/images/{kind}/{entity_id}/{variant}?v={query['v']}&s=AAAAAAAAAAAAAAAAAAAAAA",  # wrong
-        f"/images/{kind}/{entity_id}/{variant}?v={int(query['v']) + 1}&s={query['s']}",  # other version
-        f"/images/{kind}/{entity_id}/{variant}?v={query['v']}&s={other}",  # signature of scene 2
-        f"/images/{kind}/{entity_id}/background?v={query['v']}&s={query['s']}",  # other variant
-        f"/images/{kind}/{entity_id}/{variant}?v={query['v']}&s={query['s'][:-1]}",  # truncated
+        f"/images/{kind}/{entity_id}/{variant}?v={v}&s={sig}",  # the signature as a query string
+        f"/images/{kind}/{entity_id}/{variant}/{v}/AAAAAAAAAAAAAAAAAAAAAA",  # wrong
+        f"/images/{kind}/{entity_id}/{variant}/{int(v) + 1}/{sig}",  # other version
+        f"/images/{kind}/{entity_id}/{variant}/{v}/{other}",  # signature of scene 2
+        f"/images/{kind}/{entity_id}/background/{v}/{sig}",  # other variant
+        f"/images/{kind}/{entity_id}/{variant}/{v}/{sig[:-1]}",  # truncated
+        f"/images/{kind}/{entity_id}/{variant}/{v}/{sig}x",  # longer
+        f"/images/{kind}/{entity_id}/{variant}/0{v}/{sig}",  # the same number, spelt otherwise
     ]
     for path in bad:
         response = s2p.get(path)
@@ -180,6 +184,9 @@ def test_signed_urls_for_unknown_entities_are_404(s2p, fake_stash):
     "/images/scene/1/nothing",
     "/images/file/1/image",
     "/images/scene/1/poster/extra",
+    "/images/scene/1/poster/1700000000/..%2F..%2Fetc%2Fpasswd",
+    "/images/scene/1/poster/1700000000/sig/more",
+    "/images/scene/1/poster/../../../../etc/passwd",
     "/images/http:%2F%2Fevil.example%2Fx.png/1/image",
 ])
 def test_traversal_and_malformed_paths_never_reach_stash(s2p, fake_stash, path):
@@ -253,7 +260,7 @@ def test_signatures_survive_a_restart_and_the_key_is_private(start_s2p, fake_sta
     first = start_s2p(fake_stash.url, state={"dir": str(state)})
     url = metadata(first, "1")["thumb"]
     second = start_s2p(fake_stash.url, state={"dir": str(state)})
-    path = urlsplit(url).path + "?" + urlsplit(url).query
+    path = urlsplit(url).path
     assert metadata(second, "1")["thumb"] == url.replace(first.url, second.url)
     assert second.get(path).status_code == 200
     key = state / "image-signing-key"
@@ -273,8 +280,7 @@ def test_public_url_mode_signs_urls_on_the_public_base(start_s2p, fake_stash, ca
     assert all(u.startswith("https://img.example.net/s2p/images/") for u in urls)
     # The reverse proxy strips /s2p; the signature does not depend on the host or prefix.
     for url in urls:
-        split = urlsplit(url)
-        local = split.path.removeprefix("/s2p") + "?" + split.query
+        local = urlsplit(url).path.removeprefix("/s2p")
         assert s2p.get(local).status_code == 200, url
     assert "refuses images" not in caplog.text
 
@@ -299,7 +305,7 @@ def test_the_api_key_is_in_no_log_line(s2p, fake_stash, caplog):
     assert caplog.records
     assert API_KEY not in caplog.text
     # s2p's request log names the path, never the signature.
-    signature = parts(item["thumb"])[3]["s"]
+    signature = parts(item["thumb"])[4]
     own = [r.getMessage() for r in caplog.records if r.name.startswith("s2p")]
     assert any("/images/scene/1/" in line for line in own)
     assert not any(signature in line for line in own)

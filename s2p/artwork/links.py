@@ -1,13 +1,15 @@
 """Image URLs for Plex: absolute, signed, on s2p's own image route.
 
 A URL names an entity, a variant and a version, never a Stash URL, so the
-route can only serve images of entities that exist.  The version ``v`` is
-the entity's last change in Unix seconds (Stash's own cache-buster), so a
+route can only serve images of entities that exist.  The version is the
+entity's last change in Unix seconds (Stash's own cache-buster), so a
 changed image gets a new URL that Plex fetches again, and one URL always
 stands for the same picture: the route can answer a revalidation, and send
-``Last-Modified``, without asking Stash.  The signature ``s`` covers kind,
-id, variant and version (not the host), so a URL stays valid when the
-public hostname in front of s2p changes.
+``Last-Modified``, without asking Stash.  The signature covers kind, id,
+variant and version (not the host), so a URL stays valid when the public
+hostname in front of s2p changes.  Version and signature are path segments,
+not a query string, so caches that ignore query strings still keep every
+version apart.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def seconds(version: str) -> int | None:
 
 
 class RouteImageLinks:
-    """Builds ``<base>/images/<kind>/<id>/<variant>?v=<version>&s=<signature>``."""
+    """Builds ``<base>/images/<kind>/<id>/<variant>/<version>/<signature>``."""
 
     def __init__(self, base_url: str, signer: ImageSigner, poster_variant: str = "poster"):
         self.base = base_url.rstrip("/")
@@ -90,7 +92,7 @@ class RouteImageLinks:
 
     def url(self, kind: str, entity_id: str, variant: str, version: str) -> str:
         signature = self._signer.sign(kind, entity_id, variant, version)
-        return f"{self.base}/images/{kind}/{entity_id}/{variant}?v={version}&s={signature}"
+        return f"{self.base}/images/{kind}/{entity_id}/{variant}/{version}/{signature}"
 
     def scene(self, scene: SceneSummary, variant: str) -> str | None:
         """``poster`` (shaped as configured), ``background`` or ``snapshot``

@@ -30,7 +30,8 @@ def create_app(services) -> falcon.App:
                   provider.MetadataItem(*scene_args, served=services.served_observers))
     app.add_route(f"{root}/library/metadata/{{rating_key}}/images", provider.MetadataImages(*scene_args))
     app.add_route(f"{root}/library/metadata/{{rating_key}}/{{rest:path}}", provider.MetadataOther(settings))
-    app.add_route("/images/{kind}/{entity_id}/{variant}",
-                  images.ImageResource(settings, services.images, services.signer))
+    image_route = images.ImageResource(settings, services.images, services.signer)
+    app.add_route("/images/{kind}/{entity_id}/{variant}/{version}/{signature}", image_route)
+    app.add_route("/images/{kind}/{entity_id}/{variant}", image_route)
     app.add_route("/healthz", ops.Health(services.health))
     return app

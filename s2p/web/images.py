@@ -1,4 +1,5 @@
-"""``GET /images/{kind}/{id}/{variant}?v=&s=``: artwork fetched from Stash for Plex.
+"""``GET /images/{kind}/{id}/{variant}/{version}/{signature}``: artwork
+fetched from Stash for Plex.
 
 This route may be published on a public hostname (Plex fetches provider
 images through its own cloud service), so it trusts nothing but the URL's
@@ -34,20 +35,23 @@ class ImageResource:
         self._images = images
         self._signer = signer
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, kind: str, entity_id: str, variant: str) -> None:
-        self._answer(req, resp, kind, entity_id, variant, body=True)
+    # The route without version and signature answers too: 404 or 403.
+    def on_get(self, req: falcon.Request, resp: falcon.Response, kind: str, entity_id: str, variant: str,
+               version: str = "", signature: str = "") -> None:
+        self._answer(req, resp, kind, entity_id, variant, version, signature, body=True)
 
-    def on_head(self, req: falcon.Request, resp: falcon.Response, kind: str, entity_id: str, variant: str) -> None:
-        self._answer(req, resp, kind, entity_id, variant, body=False)
+    def on_head(self, req: falcon.Request, resp: falcon.Response, kind: str, entity_id: str, variant: str,
+                version: str = "", signature: str = "") -> None:
+        self._answer(req, resp, kind, entity_id, variant, version, signature, body=False)
 
-    def _answer(self, req: falcon.Request, resp: falcon.Response, kind: str, entity_id: str, variant: str, *,
-                body: bool) -> None:
+    def _answer(self, req: falcon.Request, resp: falcon.Response, kind: str, entity_id: str, variant: str,
+                version: str, signature: str, *, body: bool) -> None:
+        # A signature is a key to one picture: keep it out of the request log.
+        req.context.log_path = f"/images/{kind}/{entity_id}/{variant}" + (f"/{version}/…" if signature else "")
         if not _ID.fullmatch(entity_id) or not known(kind, variant):
             req.context.outcome = "no such image"
             raise falcon.HTTPNotFound(title="no such image", headers={"Cache-Control": "no-store"})
-        version = req.get_param("v") or ""
-        if not VERSION.fullmatch(version) or not self._signer.verify(kind, entity_id, variant, version,
-                                                                     req.get_param("s")):
+        if not VERSION.fullmatch(version) or not self._signer.verify(kind, entity_id, variant, version, signature):
             req.context.outcome = f"{kind} {entity_id} {variant}: bad signature"
             raise falcon.HTTPForbidden(title="invalid image URL",
                                        description="image URLs are signed by s2p; use the URL from the metadata",
