@@ -58,9 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(settings.log.level, settings.log.format, settings.secrets())
     if command == "serve":
         from .server import serve
+        from .state import StateDirError
 
         log.info("configuration: %s", path or "defaults and S2P_* environment variables")
-        return serve(settings)
+        try:
+            return serve(settings)
+        except StateDirError as exc:
+            print(f"s2p: {exc}; nothing was started", file=sys.stderr)
+            return 2
     if command == "check":
         return check(settings, path)
     if command == "match":
@@ -76,8 +81,9 @@ def check(settings: Settings, path) -> int:
     print(f"s2p {__version__}: checking {path or 'defaults and S2P_* environment variables'}", file=out)
     print(f"  provider: {settings.provider.identifier} ({settings.provider.title})", file=out)
     print(f"  stash: {settings.stash.url}, API key {mask(settings.stash.api_key.get_secret_value())}", file=out)
-    services = Services(settings)
+    services = Services(settings, uploads=False)
     try:
+        print(f"  artwork: {_artwork_summary(settings, services)}", file=out)
         for line in services.path_map.describe():
             print(f"  paths: {line}", file=out)
         examples = sum(len(r.examples) for r in services.path_map.rules)
@@ -99,6 +105,17 @@ def check(settings: Settings, path) -> int:
         services.stop()
 
 
+def _artwork_summary(settings: Settings, services) -> str:
+    public = settings.provider.public_url
+    text = (f"image URLs on {public}" if public else
+            "image URLs on the address Plex calls (Plex 1.43.5+ refuses LAN addresses; see the README)")
+    shaper = services.images.shaper
+    text += f"; posters {shaper.mode}"
+    if shaper.wanted != shaper.mode:
+        text += f" (not {shaper.wanted}: Pillow is missing; pip install 's2p[artwork]')"
+    return text + f"; upload into Plex {'on' if settings.artwork.push else 'off'}"
+
+
 def match(settings: Settings, args: argparse.Namespace) -> int:
     from .deadline import Deadline
     from .plex.hints import MatchHints
@@ -113,7 +130,7 @@ def match(settings: Settings, args: argparse.Namespace) -> int:
         raise SystemExit(f"s2p match: invalid hints: {exc}") from None
     if not hints.has_anything:
         raise SystemExit("s2p match: give at least --filename, --title or --guid")
-    services = Services(settings)
+    services = Services(settings, uploads=False)
     try:
         services.start()
         outcome = services.matcher.match(hints, Deadline(settings.server.request_budget))

@@ -436,6 +436,10 @@ def load_settings(path: str | os.PathLike | None = None, environ: Mapping[str, s
         raise ConfigError(
             [f"{p}. Fix: correct the rule's patterns or the example so the example comes back unchanged." for p in problems]
         )
+    if settings.artwork.push and not (settings.plex.url and settings.plex.token.get_secret_value()):
+        source = sources.get(("artwork", "push")) or file_label or "defaults"
+        raise ConfigError([f"{source}: [artwork] push: uploading artwork needs Plex. Fix: set [plex] url and "
+                           "[plex] token (S2P_PLEX_URL, S2P_PLEX_TOKEN), or set [artwork] push = false."])
     return settings
 
 

@@ -144,10 +144,12 @@ def announce(settings: Settings, services: Services, port: int) -> None:
     examples = sum(len(rule.examples) for rule in services.path_map.rules)
     if examples:
         log.info("paths: all %d example(s) survive the Stash -> Plex -> Stash round trip", examples)
-    if not settings.provider.public_url:
+    if not settings.provider.public_url and services.pusher is not None:
+        log.info("no [provider] public_url: artwork reaches Plex by upload ([artwork] push)")
+    elif not settings.provider.public_url:
         log.warning("no [provider] public_url: image URLs use the host Plex called; Plex 1.43.5+ refuses "
-                    "images on LAN or localhost addresses, so set public_url to a public https URL "
-                    "(see the README)")
+                    "images on LAN or localhost addresses, so set public_url to a public https URL, "
+                    "or turn on [artwork] push (see the README)")
     try:
         version = services.stash_version(timeout=min(5.0, settings.stash.timeout))
         log.info("Stash %s reachable at %s", version.version or "(unknown version)", settings.stash.url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Callable
 
 
 class StateDirError(Exception):
@@ -37,3 +38,36 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def read_or_create(path: Path, make: Callable[[], bytes], mode: int = 0o600) -> bytes:
+    """The file's content; if it does not exist, create it with ``make()``.
+
+    Two processes starting at once end up with the same content: the new
+    file is written completely under a temporary name and then hard-linked
+    into place, which fails (rather than overwrites) when another process
+    got there first.
+    """
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(make())
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        except OSError:
+            # File systems without hard links: a plain rename (last one wins,
+            # which only matters if two processes start in the same instant).
+            if not path.exists():
+                os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_bytes()

@@ -63,6 +63,10 @@ class FakePlex:
         self.requests: Counter[str] = Counter()
         self.page_sizes: list[int] = []
         self.fail_next: list[int] = []  # HTTP statuses to answer with, one per request
+        # (regex on "METHOD /path", status): the first request that matches is failed, once per entry
+        self.fail_matching: list[tuple[str, int]] = []
+        self.guid_filter = True  # honour ?guid= on /library/sections/{key}/all (False: ignore it)
+        self.headers_seen: list[dict[str, str]] = []
         self.reachability_check = True  # fetch a provider's URI on registration, as PMS does
         self._lock = threading.Lock()
         self._next_key = 1000
@@ -114,7 +118,14 @@ class FakePlex:
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
         with self._lock:
             self.requests[f"{method} {path}"] += 1
+            if len(self.headers_seen) < 10000:
+                self.headers_seen.append(headers)
             failure = self.fail_next.pop(0) if self.fail_next else None
+            for index, (pattern, status) in enumerate(self.fail_matching):
+                if failure is None and re.search(pattern, f"{method} {path}"):
+                    failure = status
+                    del self.fail_matching[index]
+                    break
         if failure:
             return _reply(start_response, f"{failure} Failure", b"<html>failure</html>", "text/html")
         token = headers.get("x-plex-token") or query.get("X-Plex-Token")
@@ -192,7 +203,7 @@ class FakePlex:
         with self._lock:
             self.page_sizes.append(size)
         items = section.items
-        if "guid" in query:
+        if "guid" in query and self.guid_filter:
             items = [i for i in items if i.guid == unquote(query["guid"])]
         page = items[start:start + size]
         return _container([_item_xml(i, section) for i in page], totalSize=len(items), offset=start,

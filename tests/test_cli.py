@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -67,6 +68,14 @@ def test_check_reports_stash_version_and_masks_the_key(tmp_path, fake_stash):
     assert "v0.30.1" in result.stdout and "round trip" in result.stdout
     assert API_KEY not in result.stdout + result.stderr
     assert "***" + API_KEY[-4:] in result.stdout
+    assert "artwork: image URLs on the address Plex calls" in result.stdout
+
+
+def test_check_says_where_artwork_goes(tmp_path, fake_stash):
+    config = write_config(tmp_path, fake_stash.url, extra='\n[provider]\npublic_url = "https://img.example.net"\n')
+    result = run("check", config=config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "artwork: image URLs on https://img.example.net; posters original; upload into Plex off" in result.stdout
 
 
 def test_check_fails_clearly_when_stash_is_unreachable(tmp_path):
@@ -130,14 +139,17 @@ def test_demo_serves_the_sample_library():
         assert match["MediaContainer"]["Metadata"][0]["ratingKey"] == "5"
         metadata = requests.get(base + "/library/metadata/1").json()["MediaContainer"]["Metadata"][0]
         assert metadata["title"] == "Office Affair"
-        poster = requests.get(base + "/images/scene/1/poster")
+        poster = requests.get(metadata["thumb"])
         assert poster.status_code == 200 and poster.content.startswith(b"\x89PNG")
+        assert requests.get(base + "/images/scene/1/poster").status_code == 403  # unsigned
     finally:
         process.terminate()
         out, err = process.communicate(timeout=20)
     assert process.returncode == 0, err
     assert "register this URL in Plex" in err
     assert "curl" in out
+    # The printed poster URL is signed and works.
+    assert re.search(r"curl -s -o poster.png '([^']+)'", out).group(1) == metadata["thumb"]
 
 
 def test_serve_starts_without_stash_and_answers_empty(tmp_path):
@@ -157,4 +169,18 @@ def test_serve_starts_without_stash_and_answers_empty(tmp_path):
         process.terminate()
         _, err = process.communicate(timeout=20)
     assert "Stash is not reachable" in err
+    assert "no [provider] public_url" in err  # Plex 1.43.5+ refuses LAN images: said at start-up
     assert "localhost" in err  # the loopback warning about the URL to register
+
+
+def test_serve_stops_with_the_fix_when_the_state_dir_is_unusable(tmp_path):
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the state directory should be")
+    config = write_config(tmp_path, f"http://127.0.0.1:{free_port()}",
+                          extra=f'\n[server]\nhost = "127.0.0.1"\nport = {free_port()}\n')
+    text = config.read_text().replace(f'dir = "{tmp_path / "state"}"', f'dir = "{blocker}"')
+    config.write_text(text)
+    result = run("serve", config=config, timeout=30)
+    assert result.returncode == 2
+    assert "state directory" in result.stderr and "[state] dir" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -258,22 +258,6 @@ def test_images_are_served_without_leaking_the_key(s2p, fake_stash):
     assert image_requests and all(h["Apikey"] == API_KEY for h in image_requests)
 
 
-def test_image_revalidation_gets_304(s2p):
-    first = s2p.get("/images/scene/1/poster")
-    assert first.status_code == 200 and first.headers["ETag"]
-    assert "max-age" in first.headers["Cache-Control"]
-    again = s2p.get("/images/scene/1/poster", headers={"If-None-Match": first.headers["ETag"]})
-    assert again.status_code == 304 and not again.content
-
-
-@pytest.mark.parametrize("path", ["/images/scene/999/poster", "/images/scene/1/nothing", "/images/file/1/image",
-                                  "/images/scene/..%2F..%2Fetc/poster", "/images/performer/3/image"])
-def test_unknown_images_are_404(s2p, path):
-    response = s2p.get(path)
-    assert response.status_code == 404
-    assert response.json()["status"] == 404
-
-
 def test_public_url_makes_every_image_absolute_on_it(start_s2p, fake_stash):
     s2p = start_s2p(fake_stash.url, provider={"public_url": "https://img.example.net/s2p"})
     item = container(s2p.get("/library/metadata/1"))["Metadata"][0]

@@ -1,9 +1,10 @@
 from s2p.artwork.links import RouteImageLinks
+from s2p.artwork.signing import ImageSigner
 from s2p.plex.translate import TranslateOptions, guid_scheme, metadata, release, title_of
 from s2p.stash.models import Scene
 
 OPTIONS = TranslateOptions(identifier="tv.plex.agents.custom.s2p")
-LINKS = RouteImageLinks("http://s2p.local:8008")
+LINKS = RouteImageLinks("http://s2p.local:8008", ImageSigner(b"k" * 32))
 
 
 def scene(**fields):
@@ -69,7 +70,7 @@ def test_placeholder_images_are_not_offered():
         studio={"id": "1", "name": "S", "image_path": "http://stash/studio/1/image?t=1&default=true"},
     ), OPTIONS, LINKS)
     assert "thumb" not in item["Role"][0]
-    assert {i["type"] for i in item["Image"]} == {"coverPoster", "background"}
+    assert {i["type"] for i in item["Image"]} == {"coverPoster", "background", "snapshot"}
 
 
 def test_no_screenshot_falls_back_to_the_studio_image_as_poster():

@@ -1,11 +1,22 @@
-"""Images for the image route: find the entity's Stash image and fetch it.
+"""Images for the image route and for uploads: find the entity's Stash image,
+fetch it, and shape it.
 
 Only ids are accepted, never URLs: the Stash image URL always comes from
 Stash's own answer about an entity that exists, and is fetched from the
 configured Stash with the API key in a header.
+
+Stash's stand-in pictures are never offered.  Performers, studios, tags and
+groups without an image have ``default=true`` in their image URL.  A scene
+without a cover has no such mark: its screenshot URL then answers with
+Stash's default scene picture, an SVG (``scene/scene.svg``).  Real covers are
+JPEG, PNG or WebP, and Plex does not display SVG artwork anyway, so any SVG
+from Stash counts as "no image"; a scene without one gets its studio's (or
+parent studio's) image as poster and no background.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 from ..cache import TTLCache
 from ..config import CacheSettings
@@ -15,22 +26,23 @@ from ..stash.api import StashAPI
 from ..stash.client import FetchedImage
 from ..stash.errors import StashUnavailable
 from ..stash.models import is_placeholder
+from .links import known, poster_shape, studio_chain
+from .shape import PosterShaper
 
-VARIANTS = {
-    "scene": ("poster", "background"),
-    "performer": ("image",),
-    "studio": ("image",),
-    "tag": ("image",),
-    "group": ("front", "back"),
-}
+
+def is_stand_in(image: FetchedImage) -> bool:
+    return image.content_type.startswith("image/svg")
 
 
 class ImageService:
-    def __init__(self, stash: StashAPI, scenes: SceneStore, settings: CacheSettings):
+    def __init__(self, stash: StashAPI, scenes: SceneStore, settings: CacheSettings,
+                 shaper: PosterShaper | None = None):
         self._stash = stash
         self._scenes = scenes
+        self.shaper = shaper or PosterShaper()
         enabled = settings.enabled
         self._paths: TTLCache[str | None] = TTLCache(10000 if enabled else 0, settings.ttl)
+        # Stash's bytes and shaped posters share one byte budget.
         self._bytes: TTLCache[FetchedImage | None] = TTLCache(
             settings.image_max_bytes if enabled else 0,
             settings.image_ttl,
@@ -39,26 +51,53 @@ class ImageService:
 
     @staticmethod
     def known(kind: str, variant: str) -> bool:
-        return variant in VARIANTS.get(kind, ())
+        return known(kind, variant)
+
+    @property
+    def cache_stats(self) -> dict[str, int]:
+        return self._bytes.stats.as_dict()
 
     def image(self, kind: str, entity_id: str, variant: str, *, deadline: Deadline) -> FetchedImage | None:
         """The image bytes, or ``None`` when there is no such entity or image."""
-        stash_path = self._stash_path(kind, entity_id, variant, deadline)
+        if not known(kind, variant):
+            return None
+        if kind == "scene":
+            return self._scene(entity_id, variant, deadline)
+        stash_path = self._entity_path(kind, entity_id, variant, deadline)
         if stash_path is None:
             return None
-        try:
-            return self._bytes.get_or_load(
-                stash_path,
-                lambda: self._stash.client.fetch_image(stash_path, deadline=deadline),
-                wait=deadline.remaining(),
-            )
-        except TimeoutError:
-            raise StashUnavailable("timed out waiting for Stash") from None
+        return self._fetch(stash_path, deadline)
 
-    def _stash_path(self, kind: str, entity_id: str, variant: str, deadline: Deadline) -> str | None:
-        if kind == "scene":
-            scene = self._scenes.get(entity_id, deadline=deadline)
-            return scene.paths.screenshot if scene is not None else None
+    # ------------------------------------------------------------ scenes
+
+    def _scene(self, scene_id: str, variant: str, deadline: Deadline) -> FetchedImage | None:
+        scene = self._scenes.get(scene_id, deadline=deadline)
+        if scene is None:
+            return None
+        path = scene.paths.screenshot
+        screenshot = self._fetch(path, deadline) if path else None
+        if variant == "background":
+            return screenshot
+        shape, anchor = poster_shape(variant)
+        if screenshot is not None:
+            if shape == "original":
+                return screenshot
+            return self._cached((path, shape, anchor), lambda: self.shaper.poster(screenshot, shape, anchor),
+                                deadline)
+        for studio in studio_chain(scene.studio):
+            if is_placeholder(studio.image_path):
+                continue
+            logo = self._fetch(studio.image_path, deadline)
+            if logo is not None:
+                if shape == "original":
+                    return logo
+                return self._cached((studio.image_path, "logo", shape),
+                                    lambda: self.shaper.logo_poster(logo, shape), deadline)
+        return None
+
+    # ------------------------------------------------------------ other entities
+
+    def _entity_path(self, kind: str, entity_id: str, variant: str, deadline: Deadline) -> str | None:
         try:
             path = self._paths.get_or_load(
                 (kind, entity_id, variant),
@@ -85,3 +124,18 @@ class ImageService:
                 return None
             return found.front_image_path if variant == "front" else found.back_image_path
         return None
+
+    # ------------------------------------------------------------ bytes
+
+    def _fetch(self, stash_path: str, deadline: Deadline) -> FetchedImage | None:
+        def load() -> FetchedImage | None:
+            image = self._stash.client.fetch_image(stash_path, deadline=deadline)
+            return None if image is None or is_stand_in(image) else image
+
+        return self._cached(stash_path, load, deadline)
+
+    def _cached(self, key, load: Callable[[], FetchedImage | None], deadline: Deadline) -> FetchedImage | None:
+        try:
+            return self._bytes.get_or_load(key, load, wait=deadline.remaining())
+        except TimeoutError:
+            raise StashUnavailable("timed out waiting for Stash") from None

@@ -44,6 +44,16 @@ def demo_settings(stash_url: str, *, host: str, port: int, state_dir: str) -> Se
     return settings
 
 
+def _poster_url(library: Library, base: str, state_dir: str) -> str:
+    """The signed poster URL of sample scene 1, as s2p hands it to Plex."""
+    from ..artwork.links import RouteImageLinks
+    from ..artwork.signing import ImageSigner
+    from ..stash.models import Scene
+
+    links = RouteImageLinks(base, ImageSigner.from_state_dir(state_dir))
+    return links.scene(Scene.model_validate(library.find_scene("1")), "poster") or ""
+
+
 def run(host: str = "127.0.0.1", port: int = 8008) -> int:
     from ..server import serve
 
@@ -62,7 +72,7 @@ def run(host: str = "127.0.0.1", port: int = 8008) -> int:
         f"  curl -s -X POST {base}/library/metadata/matches -H 'Content-Type: application/json' \\\n"
         "       -d '{\"type\": 1, \"title\": \"beach day\", \"manual\": 1}'\n"
         f"  curl -s {base}/library/metadata/1\n"
-        f"  curl -s -o poster.png {base}/images/scene/1/poster\n",
+        f"  curl -s -o poster.png '{_poster_url(library, base, state)}'\n",
         flush=True,
     )
     try:

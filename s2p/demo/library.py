@@ -50,8 +50,8 @@ class Library:
         self.performers[performer_id] = {"id": performer_id, "name": name, "image": image,
                                          "disambiguation": disambiguation, "gender": gender}
 
-    def add_tag(self, tag_id: str, name: str) -> None:
-        self.tags[tag_id] = {"id": tag_id, "name": name}
+    def add_tag(self, tag_id: str, name: str, *, image: bool = False) -> None:
+        self.tags[tag_id] = {"id": tag_id, "name": name, "image": image}
 
     def add_group(self, group_id: str, name: str, *, image: bool = True) -> None:
         self.groups[group_id] = {"id": group_id, "name": name, "image": image}
@@ -73,6 +73,7 @@ class Library:
         stash_ids: Iterable[tuple[str, str]] = (),
         updated_at: str = "2024-01-01T12:00:00+00:00",
         duration: float = 1800.0,
+        cover: bool = True,
     ) -> None:
         file_records = []
         for index, item in enumerate(files):
@@ -89,7 +90,7 @@ class Library:
                 "id": scene_id, "title": title, "date": date, "details": details, "code": code,
                 "director": director, "studio": studio, "performers": list(performers), "tags": list(tags),
                 "groups": list(groups), "stash_ids": list(stash_ids), "updated_at": updated_at,
-                "files": file_records,
+                "files": file_records, "cover": cover,
             }
             self._sorted_ids = None
 
@@ -130,7 +131,7 @@ class Library:
     def _tag(self, tag_id: str) -> dict[str, Any]:
         record = self.tags[tag_id]
         return {"id": record["id"], "name": record["name"], "aliases": [],
-                "image_path": self._image_path("tag", record["id"], False)}
+                "image_path": self._image_path("tag", record["id"], record.get("image", False))}
 
     def _group(self, group_id: str) -> dict[str, Any]:
         record = self.groups[group_id]
@@ -255,15 +256,30 @@ class Library:
     # ------------------------------------------------------------ images
 
     def image(self, kind: str, entity_id: str) -> bytes | None:
-        """PNG bytes for an entity's image (Stash serves a default one when
-        an entity has none; so does this)."""
+        """The bytes Stash serves for an entity's image.  Like Stash, an
+        entity without an image still gets a picture: a scene without a
+        cover, and a studio, tag or group without an image, get Stash's
+        default SVG; a performer without one a stock photo."""
         known = {"scene": self.scenes, "performer": self.performers, "studio": self.studios,
                  "tag": self.tags, "group": self.groups}.get(kind)
         if known is None or entity_id not in known:
             return None
+        if self.content_type(kind, entity_id) == "image/svg+xml":
+            return DEFAULT_SVG
         width, height = (320, 180) if kind == "scene" else (200, 300) if kind == "performer" else (240, 120)
         seed = int(hashlib.md5(f"{kind}/{entity_id}".encode()).hexdigest()[:6], 16)
         return _png(width, height, seed)
+
+    def content_type(self, kind: str, entity_id: str) -> str:
+        record = {"scene": self.scenes, "performer": self.performers, "studio": self.studios,
+                  "tag": self.tags, "group": self.groups}.get(kind, {}).get(entity_id) or {}
+        has_image = record.get("cover", True) if kind == "scene" else record.get("image", False)
+        return "image/svg+xml" if not has_image and kind != "performer" else "image/png"
+
+
+# What Stash serves for a scene without a cover (its scene/scene.svg, in spirit).
+DEFAULT_SVG = (b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 9">'
+               b'<rect width="16" height="9" fill="#333"/></svg>')
 
 
 ROOT_FIELDS = {
@@ -419,7 +435,7 @@ def sample(root: str = "/stash/library") -> Library:
     lib.add_performer("2", "Zoë Martín", disambiguation="2019")
     lib.add_performer("3", "Ana O'Neil", image=False)
     for tag_id, name in enumerate(["Outdoor", "Office", "Blonde", "Interview", "Behind the Scenes"], start=1):
-        lib.add_tag(str(tag_id), name)
+        lib.add_tag(str(tag_id), name, image=name == "Outdoor")
     lib.add_group("1", "Harbour Nights", image=True)
     lib.add_scene("1", title="Office Affair", date="2023-05-12", studio="2", performers=["1", "2"],
                   tags=["2", "3"], groups=["1"], details="Two colleagues stay late.",
@@ -431,7 +447,7 @@ def sample(root: str = "/stash/library") -> Library:
                   files=[f"{root}/Studio Ümlaut/Café Crème.mp4"])
     lib.add_scene("4", title=None, date=None, files=[f"{root}/Unsorted/clip_0457.mp4"])
     # Same file name in two folders: only the folder tells them apart.
-    lib.add_scene("5", title="Beach Day (Harbour)", date="2020-08-01", studio="1",
+    lib.add_scene("5", title="Beach Day (Harbour)", date="2020-08-01", studio="1", cover=False,
                   files=[f"{root}/Harbour Films/extras/scene.mp4"])
     lib.add_scene("6", title="Beach Day (Ümlaut)", date="2020-08-02", studio="3",
                   files=[f"{root}/Studio Ümlaut/extras/scene.mp4"])

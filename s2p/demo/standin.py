@@ -231,7 +231,7 @@ class StashStandIn:
         content = self.library.image(kind, entity_id)
         if content is None:
             return _respond(start_response, "404 Not Found", b"not found", "text/plain")
-        return _respond(start_response, "200 OK", content, "image/png")
+        return _respond(start_response, "200 OK", content, self.library.content_type(kind, entity_id))
 
 
 def _respond(start_response, status: str, body: bytes, content_type: str = "application/json") -> list[bytes]:

@@ -209,7 +209,8 @@ def metadata(scene: Scene, options: TranslateOptions, links: ImageLinks) -> dict
 
 
 def images(scene: Scene, links: ImageLinks) -> list[dict[str, str]]:
-    """Every artwork choice for a scene, in Plex's ``Image[]`` shape."""
+    """Every artwork choice for a scene, in Plex's ``Image[]`` shape; the
+    first of each type is the default (``thumb``, ``art``)."""
     found: list[dict[str, str]] = []
     poster = links.scene(scene, "poster")
     background = links.scene(scene, "background")
@@ -223,6 +224,11 @@ def images(scene: Scene, links: ImageLinks) -> list[dict[str, str]]:
     elif logo:
         # A scene without a screenshot still gets its studio's image as poster.
         found.append({"type": "coverPoster", "url": logo})
+    # A group's front cover (a DVD cover) is a real poster: offer it too.
+    for entry in scene.groups:
+        cover = links.group(entry.group)
+        if cover:
+            found.append({"type": "coverPoster", "url": cover})
     if background:
         found.append({"type": "background", "url": background})
     if logo:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from ..artwork.links import RouteImageLinks
+from ..artwork.links import LinkFactory
 from ..stash.errors import StashError
 from . import errors, images, ops, provider
 from .middleware import RequestLog
@@ -19,11 +19,8 @@ def create_app(services) -> falcon.App:
     app.add_error_handler(Exception, errors.handle_unexpected)
     app.add_error_handler(StashError, errors.handle_stash_error)
 
-    public_url = settings.provider.public_url
-
-    def links(req: falcon.Request) -> RouteImageLinks:
-        return RouteImageLinks(public_url or f"{req.scheme}://{req.netloc}")
-
+    links = LinkFactory(settings.provider.public_url, services.signer, services.images.shaper.variant,
+                        pushing=services.pusher is not None)
     root = f"/{settings.server.secret}" if settings.server.secret else ""
     scene_args = (settings, services.scenes, services.options, links)
     app.add_route(root or "/", provider.Registration(settings))
@@ -33,6 +30,8 @@ def create_app(services) -> falcon.App:
                   provider.MetadataItem(*scene_args, served=services.served_observers))
     app.add_route(f"{root}/library/metadata/{{rating_key}}/images", provider.MetadataImages(*scene_args))
     app.add_route(f"{root}/library/metadata/{{rating_key}}/{{rest:path}}", provider.MetadataOther(settings))
-    app.add_route("/images/{kind}/{entity_id}/{variant}", images.ImageResource(settings, services.images))
+    image_route = images.ImageResource(settings, services.images, services.signer)
+    app.add_route("/images/{kind}/{entity_id}/{variant}/{version}/{signature}", image_route)
+    app.add_route("/images/{kind}/{entity_id}/{variant}", image_route)
     app.add_route("/healthz", ops.Health(services.health))
     return app

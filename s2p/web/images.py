@@ -1,50 +1,112 @@
-"""``GET /images/{kind}/{id}/{variant}``: artwork fetched from Stash for Plex."""
+"""``GET /images/{kind}/{id}/{variant}/{version}/{signature}``: artwork
+fetched from Stash for Plex.
+
+This route may be published on a public hostname (Plex fetches provider
+images through its own cloud service), so it trusts nothing but the URL's
+signature: malformed paths are 404 before anything is looked up, unsigned or
+wrongly signed URLs are 403, and only then is Stash asked.  A URL names one
+version of one picture, so a revalidation is answered from the URL alone.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from email.utils import formatdate, parsedate_to_datetime
 
 import falcon
 
+from ..artwork.links import VERSION, known, poster_shape, seconds
 from ..artwork.service import ImageService
+from ..artwork.shape import RENDER_VERSION
+from ..artwork.signing import ImageSigner
 from ..config import Settings
 from ..deadline import Deadline
 from ..stash.errors import StashError
 
 _ID = re.compile(r"[0-9]{1,19}")
-# Plex stores the URL; the v parameter changes when the image does.
-CACHE_CONTROL = "public, max-age=604800"
+# A URL's picture never changes (a new picture gets a new URL): cache it for a year.
+CACHE_CONTROL = ("public", "max-age=31536000", "immutable")
 
 
 class ImageResource:
-    def __init__(self, settings: Settings, images: ImageService):
+    def __init__(self, settings: Settings, images: ImageService, signer: ImageSigner):
         self._settings = settings
         self._images = images
+        self._signer = signer
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, kind: str, entity_id: str, variant: str) -> None:
-        if not _ID.fullmatch(entity_id) or not self._images.known(kind, variant):
+    # The route without version and signature answers too: 404 or 403.
+    def on_get(self, req: falcon.Request, resp: falcon.Response, kind: str, entity_id: str, variant: str,
+               version: str = "", signature: str = "") -> None:
+        self._answer(req, resp, kind, entity_id, variant, version, signature, body=True)
+
+    def on_head(self, req: falcon.Request, resp: falcon.Response, kind: str, entity_id: str, variant: str,
+                version: str = "", signature: str = "") -> None:
+        self._answer(req, resp, kind, entity_id, variant, version, signature, body=False)
+
+    def _answer(self, req: falcon.Request, resp: falcon.Response, kind: str, entity_id: str, variant: str,
+                version: str, signature: str, *, body: bool) -> None:
+        # A signature is a key to one picture: keep it out of the request log.
+        req.context.log_path = f"/images/{kind}/{entity_id}/{variant}" + (f"/{version}/…" if signature else "")
+        if not _ID.fullmatch(entity_id) or not known(kind, variant):
             req.context.outcome = "no such image"
-            raise falcon.HTTPNotFound(title="no such image")
+            raise falcon.HTTPNotFound(title="no such image", headers={"Cache-Control": "no-store"})
+        if not VERSION.fullmatch(version) or not self._signer.verify(kind, entity_id, variant, version, signature):
+            req.context.outcome = f"{kind} {entity_id} {variant}: bad signature"
+            raise falcon.HTTPForbidden(title="invalid image URL",
+                                       description="image URLs are signed by s2p; use the URL from the metadata",
+                                       headers={"Cache-Control": "no-store"})
+        etag = self._etag(kind, entity_id, variant, version)
+        modified = seconds(version)
+        if _not_modified(req, etag, modified):
+            req.context.outcome = f"{kind} {entity_id} {variant}: not modified"
+            _cacheable(resp, etag, modified)
+            resp.status = falcon.HTTP_304
+            return
         try:
             image = self._images.image(kind, entity_id, variant,
                                        deadline=Deadline(self._settings.server.request_budget))
         except StashError as exc:
             req.context.outcome = f"{kind} {entity_id}: Stash unavailable"
             raise falcon.HTTPServiceUnavailable(title="Stash unavailable", description=str(exc),
-                                                retry_after=10) from None
+                                                retry_after=10, headers={"Cache-Control": "no-store"}) from None
         if image is None:
-            req.context.outcome = f"{kind} {entity_id}: no image"
-            raise falcon.HTTPNotFound(title="no such image")
-        etag = hashlib.sha256(image.content).hexdigest()[:32]
-        resp.etag = etag
-        resp.cache_control = [CACHE_CONTROL]
-        if image.last_modified:
-            resp.set_header("Last-Modified", image.last_modified)
-        if req.if_none_match and any(tag == "*" or str(tag) == etag for tag in req.if_none_match):
-            req.context.outcome = f"{kind} {entity_id} {variant}: not modified"
-            resp.status = falcon.HTTP_304
-            return
+            req.context.outcome = f"{kind} {entity_id} {variant}: no image"
+            raise falcon.HTTPNotFound(title="no such image", headers={"Cache-Control": "no-store"})
         req.context.outcome = f"{kind} {entity_id} {variant}: {len(image.content)} bytes"
+        _cacheable(resp, etag, modified)
         resp.content_type = image.content_type
-        resp.data = image.content
+        if body:
+            resp.data = image.content
+        else:
+            resp.content_length = len(image.content)
+
+    def _etag(self, kind: str, entity_id: str, variant: str, version: str) -> str:
+        # What a URL serves depends on the URL and, for shaped posters, on
+        # whether this s2p can shape (Pillow) and how it does it.
+        rendering = "raw"
+        if kind == "scene" and poster_shape(variant)[0] != "original" and self._images.shaper.can_shape():
+            rendering = f"shaped{RENDER_VERSION}"
+        text = f"{kind}/{entity_id}/{variant}/{version}/{rendering}"
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _cacheable(resp: falcon.Response, etag: str, modified: int | None) -> None:
+    # Only on answers with the picture (or 304): an error must never be cached for a year.
+    resp.etag = etag
+    resp.cache_control = list(CACHE_CONTROL)
+    if modified is not None:
+        resp.set_header("Last-Modified", formatdate(modified, usegmt=True))
+
+
+def _not_modified(req: falcon.Request, etag: str, modified: int | None) -> bool:
+    if req.if_none_match is not None:
+        # If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2).
+        return any(tag == "*" or str(tag) == etag for tag in req.if_none_match)
+    since = req.get_header("If-Modified-Since")
+    if since and modified is not None:
+        try:
+            return parsedate_to_datetime(since).timestamp() >= modified
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return False
+    return False

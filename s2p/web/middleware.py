@@ -26,7 +26,9 @@ class RequestLog:
         resp.set_header("Server-Timing", f"app;dur={elapsed:.2f}")
         outcome = getattr(req.context, "outcome", None) or ("ok" if req_succeeded else "failed")
         level = logging.DEBUG if req.path.startswith(QUIET_PREFIXES) else logging.INFO
-        log.log(level, "%s %s %s %s (%.1f ms)", req.method, req.path, resp.status.split(" ", 1)[0],
+        # A resource may log a shorter path (image URLs: without their signature).
+        shown = getattr(req.context, "log_path", None) or req.path
+        log.log(level, "%s %s %s %s (%.1f ms)", req.method, shown, resp.status.split(" ", 1)[0],
                 outcome, elapsed,
                 extra={"route": _route(req), "status": resp.status_code, "outcome": outcome,
                        "latency_ms": round(elapsed, 1)})

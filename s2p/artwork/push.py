@@ -1,0 +1,227 @@
+"""Push mode: upload posters and backgrounds into the Plex items themselves.
+
+For setups where Plex cannot fetch s2p's image URLs (Plex 1.43.5+ refuses
+LAN addresses), s2p sends the bytes to Plex through plexapi
+(``uploadPoster``/``uploadArt`` with a file-like object, never a URL, which
+Plex would refuse just the same).  After Plex has fetched an item's metadata
+the scene is queued; ``[artwork] push_delay`` later a background job finds
+the Plex items carrying the scene's guid and uploads what they do not have
+yet.  Failures are retried with jittered exponential backoff; the queue and
+the record of uploads (a SHA-256 per item and kind) live in the state
+directory, so work survives restarts and no picture is uploaded twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import random
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..config import Settings
+from ..deadline import Deadline
+from ..plex import contract
+from ..plexconn import PlexError, connect, translate_errors
+from ..scenes import SceneStore
+from ..stash.errors import StashError
+from ..stash.models import Scene
+from ..state import StateDirError
+from .links import studio_chain
+from .plexitems import PlexItems
+from .pushqueue import PushQueue, QueuedScene
+from .service import ImageService
+
+log = logging.getLogger("s2p.artwork")
+
+# (what the upload record calls it, the plexapi method that uploads it)
+KINDS = (("poster", "uploadPoster"), ("art", "uploadArt"))
+BATCH = 50  # scenes per run of the job; the next run takes the rest
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Jittered exponential backoff: attempt n waits 50-100% of base * 2^(n-1), at most cap."""
+
+    base: float = 30.0
+    cap: float = 3600.0
+    attempts: int = 10
+
+    def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
+        full = min(self.cap, self.base * 2 ** max(0, attempt - 1))
+        return full * (0.5 + rng() / 2)
+
+
+class Retry(Exception):
+    """Not possible now; try the scene again later."""
+
+
+class Drop(Exception):
+    """Nothing to upload for this scene, ever: take it off the queue."""
+
+
+class ArtworkPusher:
+    def __init__(self, *, identifier: str, images: ImageService, scenes: SceneStore, queue: PushQueue,
+                 connect: Callable[[], Any], push_delay: float = 30.0, sections: list[str] | None = None,
+                 backoff: Backoff = Backoff(), clock: Callable[[], float] = time.time,
+                 stopping: Callable[[], bool] = lambda: False, rescan_after: float = 300.0, budget: float = 60.0):
+        self._identifier = identifier
+        self._images = images
+        self._scenes = scenes
+        self.queue = queue
+        self._connect = connect
+        self._delay = push_delay
+        self._sections = list(sections or [])
+        self.backoff = backoff
+        self._clock = clock
+        self._stopping = stopping
+        self._rescan_after = rescan_after
+        self._budget = budget
+        self._lock = threading.Lock()
+        self._plex: Any = None
+        self._items: PlexItems | None = None
+        self._full_warned = False
+        self.uploads = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, images: ImageService, scenes: SceneStore, *,
+                      stopping: Callable[[], bool] = lambda: False) -> "ArtworkPusher":
+        return cls(identifier=settings.provider.identifier, images=images, scenes=scenes,
+                   queue=PushQueue(settings.state_dir),
+                   connect=lambda: connect(settings.plex, settings.state_dir),
+                   push_delay=settings.artwork.push_delay, sections=settings.plex.sections, stopping=stopping)
+
+    @property
+    def poll_interval(self) -> float:
+        """How often the job looks for due work (a fraction of the delay)."""
+        return min(5.0, max(0.25, self._delay / 4))
+
+    # ------------------------------------------------------------ producer
+
+    def enqueue(self, scene_id: str) -> None:
+        """A served-metadata observer: Plex has just read this scene."""
+        try:
+            accepted = self.queue.add(scene_id, self._clock() + self._delay)
+        except (sqlite3.Error, OSError, StateDirError) as exc:
+            # Never fail the metadata answer over the upload queue.
+            log.warning("cannot queue the artwork of scene %s for upload: %s", scene_id, exc)
+            return
+        if not accepted and not self._full_warned:
+            self._full_warned = True
+            log.warning("the artwork upload queue is full (%d scenes); new scenes wait for Plex's next "
+                        "refresh", self.queue.limit)
+        elif accepted:
+            self._full_warned = False
+
+    # ------------------------------------------------------------ worker
+
+    def run_due(self) -> int:
+        """Work through the scenes that are due; the scheduler's job."""
+        handled = 0
+        with self.queue.exclusive() as ours:
+            if not ours:
+                return 0
+            for job in self.queue.due(self._clock(), BATCH):
+                if self._stopping():
+                    break
+                self._run(job)
+                handled += 1
+        return handled
+
+    def close(self) -> None:
+        self.queue.close()
+
+    def _run(self, job: QueuedScene) -> None:
+        try:
+            self.push(job.scene_id)
+        except Drop as exc:
+            log.info("artwork of scene %s: %s", job.scene_id, exc)
+            self.queue.remove(job.scene_id)
+        except Exception as exc:  # every failure is retried later; none may stop the worker
+            self._failed(job, exc)
+        else:
+            self.queue.remove(job.scene_id)
+
+    def _failed(self, job: QueuedScene, exc: Exception) -> None:
+        if isinstance(exc, Retry):
+            reason = str(exc)
+        elif isinstance(exc, StashError):
+            reason = f"Stash: {exc}"
+        else:
+            if not isinstance(exc, PlexError):
+                log.debug("artwork upload of scene %s failed", job.scene_id, exc_info=exc)
+            reason = str(translate_errors(exc, "uploading artwork"))
+            self._disconnect()
+        attempts = job.attempts + 1
+        if attempts >= self.backoff.attempts:
+            log.warning("artwork of scene %s: giving up after %d attempts (%s)", job.scene_id, attempts, reason)
+            self.queue.remove(job.scene_id)
+            return
+        delay = self.backoff.delay(attempts)
+        level = logging.INFO if isinstance(exc, Retry) else logging.WARNING
+        log.log(level, "artwork of scene %s: %s; trying again in %.0f s (attempt %d of %d)",
+                job.scene_id, reason, delay, attempts, self.backoff.attempts)
+        self.queue.retry(job.scene_id, self._clock() + delay, attempts, reason)
+
+    def push(self, scene_id: str) -> int:
+        """Upload what the scene's Plex items lack; the number of uploads."""
+        plex, finder = self._connection()
+        scene = self._scenes.get(scene_id, deadline=Deadline(self._budget))
+        if scene is None:
+            raise Drop("Stash has no such scene any more")
+        guid = contract.guid(self._identifier, scene_id)
+        items = finder.find(guid)
+        if not items:
+            raise Retry(f"no Plex item has the guid {guid} yet")
+        server = str(plex.machineIdentifier)
+        uploads = 0
+        for kind, method in KINDS:
+            source = self._source(scene, kind)
+            stale = []
+            for item in items:
+                done = self.queue.uploaded(server, str(item.ratingKey), kind)
+                if done is None or done.source != source:
+                    stale.append((item, done))
+            if not stale:
+                continue  # nothing changed in Stash since the last upload: no need to fetch
+            image = self._image(scene_id, kind)
+            if image is None:
+                continue
+            digest = hashlib.sha256(image.content).hexdigest()
+            for item, done in stale:
+                if done is None or done.sha256 != digest:
+                    getattr(item, method)(filepath=io.BytesIO(image.content))
+                    uploads += 1
+                    self.uploads += 1
+                    log.info("uploaded the %s of scene %s into Plex item %s (%d bytes)", kind, scene_id,
+                             item.ratingKey, len(image.content))
+                self.queue.record(server, str(item.ratingKey), kind, digest, source, scene_id)
+        return uploads
+
+    def _image(self, scene_id: str, kind: str):
+        variant = self._images.shaper.variant if kind == "poster" else "background"
+        return self._images.image("scene", scene_id, variant, deadline=Deadline(self._budget))
+
+    def _source(self, scene: Scene, kind: str) -> str:
+        """What the picture is made from; when it is unchanged, so is the picture."""
+        if kind == "art":
+            return f"background|{scene.paths.screenshot}"
+        studios = "|".join(s.image_path or "" for s in studio_chain(scene.studio))
+        return f"{self._images.shaper.variant}|{scene.paths.screenshot}|{studios}"
+
+    def _connection(self) -> tuple[Any, PlexItems]:
+        with self._lock:
+            if self._plex is None or self._items is None:
+                plex = self._connect()
+                self._items = PlexItems(plex, self._identifier, self._sections, rescan_after=self._rescan_after)
+                self._plex = plex
+            return self._plex, self._items
+
+    def _disconnect(self) -> None:
+        with self._lock:
+            self._plex = None
+            self._items = None
