@@ -14,7 +14,7 @@ from typing import Iterable
 
 from .config import mask
 
-_EXTRA_FIELDS = ("route", "status", "outcome", "latency_ms", "scene", "score", "step")
+_EXTRA_FIELDS = ("route", "method", "path", "status", "outcome", "latency_ms", "client", "scene", "score", "step")
 
 
 class Redactor:

@@ -43,6 +43,8 @@ class Services:
         # Hooks for what a request did (gap records, sync times).
         self.match_observers: list[Callable[[MatchOutcome], None]] = []
         self.served_observers: list[Callable[[str], None]] = []
+        # Told (route, method, status, seconds) after every HTTP request.
+        self.request_observers: list[Callable[[str, str, int, float], None]] = []
         # Periodic jobs register here; the thread starts with start().
         self.scheduler = Scheduler()
         self.started_at = time.time()

@@ -37,6 +37,10 @@ def create_server(app, settings: Settings, *, host: str | None = None, port: int
         max_request_body_size=HARD_BODY_LIMIT,
         expose_tracebacks=False,
         ident="s2p",
+        # s2p decides itself which proxies to believe ([server]
+        # trusted_proxies, networks rather than waitress's single address):
+        # waitress must hand X-Forwarded-For over untouched.
+        clear_untrusted_proxy_headers=False,
         # How often waitress's loop wakes up when idle; short for servers
         # that tests start and stop many times.
         asyncore_loop_timeout=loop_timeout,

@@ -7,12 +7,18 @@ import falcon
 from ..artwork.links import RouteImageLinks
 from ..stash.errors import StashError
 from . import errors, images, ops, provider
+from .access import AccessControl, SecretRoot
 from .middleware import RequestLog
 
 
 def create_app(services) -> falcon.App:
     settings = services.settings
-    app = falcon.App(middleware=[RequestLog()])
+    secret_root = SecretRoot(settings.server.secret)
+    # RequestLog first: it times and logs requests the access check refuses.
+    app = falcon.App(middleware=[
+        RequestLog(secret_root, services.request_observers),
+        AccessControl(settings.server, secret_root),
+    ])
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.keep_blank_qs_values = False
     app.set_error_serializer(errors.serialize_error)
@@ -24,7 +30,7 @@ def create_app(services) -> falcon.App:
     def links(req: falcon.Request) -> RouteImageLinks:
         return RouteImageLinks(public_url or f"{req.scheme}://{req.netloc}")
 
-    root = f"/{settings.server.secret}" if settings.server.secret else ""
+    root = secret_root.prefix
     scene_args = (settings, services.scenes, services.options, links)
     app.add_route(root or "/", provider.Registration(settings))
     app.add_route(f"{root}/library/metadata/matches",

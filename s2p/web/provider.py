@@ -81,6 +81,10 @@ class Matches:
             identifier, [translate.match_item(c.scene, c.score, self._options, links) for c in chosen]
         )
         req.context.outcome = _describe(outcome, len(chosen))
+        if outcome.decision and not hints.manual:
+            req.context.scene = outcome.decision.scene.id
+            req.context.score = outcome.decision.score
+            req.context.step = outcome.decision.step
         if outcome.error:
             log.warning("match for %r answered empty: %s", hints.filename or hints.title, outcome.error)
 
@@ -134,6 +138,7 @@ class MetadataItem(_SceneResource):
         for served in self._served:
             served(scene.id)
         req.context.outcome = f"scene {scene.id}"
+        req.context.scene = scene.id
 
 
 class MetadataImages(_SceneResource):
@@ -144,6 +149,7 @@ class MetadataImages(_SceneResource):
         found = translate.images(scene, self._links(req))
         resp.media = contract.container(self._settings.provider.identifier, found, element="Image")
         req.context.outcome = f"scene {scene.id}: {len(found)} image(s)"
+        req.context.scene = scene.id
 
 
 class MetadataOther:
