@@ -110,12 +110,12 @@ class SecretRoot:
 
     def __init__(self, secret: str):
         self.prefix = f"/{secret}" if secret else ""
-        self._shown = f"/{mask(secret)}" if secret else ""
+        self._secret = secret
+        self._masked = mask(secret) if secret else ""
 
     def shown(self, path: str) -> str:
-        if self.prefix and (path == self.prefix or path.startswith(self.prefix + "/")):
-            return self._shown + path[len(self.prefix):]
-        return path
+        # Anywhere in the path: a caller may send it with a typo after it.
+        return path.replace(self._secret, self._masked) if self._secret else path
 
     def route(self, template: str) -> str:
         """A route template as it reads without the secret (``/library/metadata/{rating_key}``)."""
