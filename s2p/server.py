@@ -13,7 +13,7 @@ from pathlib import Path
 import waitress
 
 from . import __version__
-from .config import Settings
+from .config import Settings, mask
 from .runtime import Services
 from .stash.errors import StashError
 from .web.app import create_app
@@ -136,7 +136,13 @@ def announce(settings: Settings, services: Services, port: int) -> None:
     """Start-up diagnostics: where to point Plex, paths, Stash."""
     url = provider_url(settings, port)
     log.info("s2p %s listening on %s port %d", __version__, settings.server.host, port)
-    log.info("register this URL in Plex (Settings > Metadata Agents > Add Provider): %s", url)
+    secret = settings.server.secret
+    if secret:
+        # Logs travel further than the configuration file: show where the secret goes, not the secret.
+        log.info("register this URL in Plex (Settings > Metadata Agents > Add Provider), with your "
+                 "[server] secret in place of %s: %s", mask(secret), url.replace(secret, mask(secret)))
+    else:
+        log.info("register this URL in Plex (Settings > Metadata Agents > Add Provider): %s", url)
     if is_loopback(url):
         log.warning("that URL is on localhost: a Plex running in a bridge-mode container (or on another "
                     "machine) cannot reach it; listen on 0.0.0.0 and register this machine's LAN address")

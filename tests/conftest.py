@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,9 @@ from s2p.runtime import Services
 from s2p.server import BackgroundServer, create_server
 from s2p.web.app import create_app
 
+from fakeplex import TOKEN as PLEX_TOKEN
 from fakestash import SchemaCheckingExecutor
+from secretwatch import SecretWatch
 
 API_KEY = "stash-test-key-0123456789abcdef"
 STASH_ROOT = "/stash/library"
@@ -27,6 +30,31 @@ PATH_RULES = [{
     "plex_to_stash": [f"^{PLEX_ROOT}/(.*)$", f"{STASH_ROOT}/\\1"],
     "examples": [f"{STASH_ROOT}/Harbour Films/extras/scene.mp4"],
 }]
+
+
+# ---------------------------------------------------------------- secrets in logs
+
+# One handler sees every log record of the whole session at DEBUG; a test
+# after which a record carried a configured secret fails.
+SECRET_WATCH = SecretWatch()
+SECRET_WATCH.watch(API_KEY, PLEX_TOKEN)
+
+
+def pytest_configure(config):
+    SECRET_WATCH.install(logging.getLogger())
+
+
+def pytest_unconfigure(config):
+    SECRET_WATCH.uninstall(logging.getLogger())
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_logs():
+    SECRET_WATCH.install(logging.getLogger())  # again, in case a test replaced the root handlers
+    seen = len(SECRET_WATCH.leaks)
+    yield
+    leaks = SECRET_WATCH.leaks[seen:]
+    assert not leaks, f"a secret reached the log: {leaks[:3]}"
 
 
 @dataclass
@@ -72,6 +100,7 @@ def make_settings(stash_url: str, state_dir, **overrides: Any) -> Settings:
         "state": {"dir": str(state_dir)},
     }
     settings = Settings.model_validate(deep_merge(base, overrides))
+    SECRET_WATCH.watch(*settings.secrets())
     assert not build_path_map(settings.paths).round_trip_problems()
     return settings
 
