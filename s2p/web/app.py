@@ -8,6 +8,7 @@ from ..artwork.links import RouteImageLinks
 from ..stash.errors import StashError
 from . import errors, images, ops, provider
 from .access import AccessControl, SecretRoot
+from .limits import InputLimits
 from .middleware import RequestLog
 
 
@@ -18,6 +19,7 @@ def create_app(services) -> falcon.App:
     app = falcon.App(middleware=[
         RequestLog(secret_root, services.request_observers),
         AccessControl(settings.server, secret_root),
+        InputLimits(),
     ])
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.keep_blank_qs_values = False

@@ -89,6 +89,15 @@ class Matches:
             log.warning("match for %r answered empty: %s", hints.filename or hints.title, outcome.error)
 
 
+def check_plex_params(req: falcon.Request):
+    """The ``X-Plex-*`` values, refused with 400 when malformed (every Plex route
+    checks them, not only the ones that page)."""
+    try:
+        return plex_params(req.headers, req.params)
+    except HintError as exc:
+        raise BadRequest("invalid X-Plex-* values", exc.problems) from None
+
+
 def _describe(outcome: MatchOutcome, listed: int) -> str:
     hint = outcome.hints.filename or outcome.hints.title or outcome.hints.guid or "-"
     if outcome.hints.manual:
@@ -107,6 +116,7 @@ class _SceneResource:
         self._links = links
 
     def _scene(self, req: falcon.Request, rating_key: str):
+        check_plex_params(req)
         if not contract.is_rating_key(rating_key):
             req.context.outcome = "unknown ratingKey"
             raise falcon.HTTPNotFound(title="unknown ratingKey",
@@ -159,6 +169,7 @@ class MetadataOther:
         self._identifier = settings.provider.identifier
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, rating_key: str, rest: str) -> None:
+        check_plex_params(req)
         if not contract.is_rating_key(rating_key):
             raise falcon.HTTPNotFound(title="unknown ratingKey")
         resp.media = contract.container(self._identifier)
