@@ -162,24 +162,32 @@ token = "{PLEX_TOKEN}"
 ''')
 
 
-def test_check_output_masks_every_secret(tmp_path, fake_stash):
-    result = run("check", config=_secret_config(tmp_path, fake_stash.url))
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert_no_secret(result.stdout + result.stderr, "in `s2p check`")
-    assert mask(API_KEY) in result.stdout
-    assert f"provider root /{mask(SERVER_SECRET)}/" in result.stdout
-    assert "([server] allow)" in result.stdout and "/images from anywhere" in result.stdout
+def _check(config, capsys) -> tuple[int, str]:
+    from s2p.cli import check
+
+    code = check(load_settings(config, {}), config)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
 
 
-def test_check_output_masks_every_secret_when_stash_is_down(tmp_path):
+def test_check_output_masks_every_secret(tmp_path, fake_stash, capsys):
+    code, out = _check(_secret_config(tmp_path, fake_stash.url), capsys)
+    assert code == 0, out
+    assert_no_secret(out, "in `s2p check`")
+    assert mask(API_KEY) in out
+    assert f"provider root /{mask(SERVER_SECRET)}/" in out
+    assert "([server] allow)" in out and "/images from anywhere" in out
+
+
+def test_check_output_masks_every_secret_when_stash_is_down(tmp_path, capsys):
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    result = run("check", config=_secret_config(tmp_path, f"http://127.0.0.1:{port}"))
-    assert result.returncode == 1
-    assert_no_secret(result.stdout + result.stderr, "in `s2p check`")
+    code, out = _check(_secret_config(tmp_path, f"http://127.0.0.1:{port}"), capsys)
+    assert code == 1 and "NOT reachable" in out
+    assert_no_secret(out, "in `s2p check`")
 
 
 def test_debug_json_logs_of_a_command_mask_every_secret(tmp_path, fake_stash):
@@ -187,7 +195,8 @@ def test_debug_json_logs_of_a_command_mask_every_secret(tmp_path, fake_stash):
     config.write_text(config.read_text() + '\n[log]\nlevel = "DEBUG"\nformat = "json"\n', encoding="utf-8")
     result = run("check", config=config)
     assert result.returncode == 0
-    assert_no_secret(result.stdout + result.stderr, "in DEBUG logs")
+    assert '"level": "DEBUG"' in result.stderr, "the DEBUG lines were written"
+    assert_no_secret(result.stdout + result.stderr, "in DEBUG logs or `s2p check`")
 
 
 @pytest.mark.parametrize("url", ["http://admin:hunter2secret@stash:9999", "ftp://admin:hunter2secret@stash"])
