@@ -8,12 +8,14 @@ from typing import Callable
 
 import requests
 
-from . import __version__
+from . import __version__, collectors
 from .artwork.service import ImageService
 from .cache import TTLCache
 from .config import Settings
 from .deadline import Deadline
+from .health import HealthRegistry
 from .matching import Matcher, MatchOutcome, StashSource
+from .metrics import MetricsRegistry
 from .plex.translate import TranslateOptions
 from .scenes import SceneStore
 from .scheduler import Scheduler
@@ -49,6 +51,10 @@ class Services:
         self.scheduler = Scheduler()
         self.started_at = time.time()
         self._probe: TTLCache[tuple[bool, str]] = TTLCache(1, HEALTH_PROBE_TTL)
+        # /metrics and /healthz: components register what they report.
+        self.metrics = MetricsRegistry()
+        self.health_checks = HealthRegistry()
+        collectors.install(self)
 
     def start(self) -> None:
         """Start background work (none of it needs Stash to be up)."""
@@ -61,6 +67,9 @@ class Services:
     def stash_version(self, timeout: float | None = None) -> StashVersion:
         return self.stash.version(deadline=Deadline(timeout or self.settings.stash.timeout))
 
+    def caches(self) -> dict[str, TTLCache]:
+        return {"scenes": self.scenes.cache, **self.images.caches()}
+
     def stash_reachable(self) -> tuple[bool, str]:
         """(reachable, version or reason), probed at most every 15 s."""
 
@@ -68,16 +77,18 @@ class Services:
             try:
                 version = self.stash_version(timeout=min(5.0, self.settings.stash.timeout))
             except StashError as exc:
-                return False, str(exc)
+                # The reason goes to /healthz: the key says where, the URL stays out.
+                return False, str(exc).replace(self.settings.stash.url, "[stash] url")
             return True, version.version or "unknown"
 
         return self._probe.get_or_load("stash", probe)
 
     def health(self) -> dict:
-        reachable, detail = self.stash_reachable()
+        """The /healthz report: the worst component decides the status."""
+        status, parts = self.health_checks.report()
         return {
-            "status": "ok" if reachable else "degraded",
+            "status": status,
             "version": __version__,
             "uptime_seconds": round(time.time() - self.started_at, 1),
-            "stash": {"reachable": reachable, ("version" if reachable else "error"): detail},
+            **parts,
         }

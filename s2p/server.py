@@ -13,6 +13,7 @@ from pathlib import Path
 import waitress
 
 from . import __version__
+from .collectors import watch_http_server
 from .config import Settings, mask
 from .runtime import Services
 from .stash.errors import StashError
@@ -169,6 +170,7 @@ def serve(settings: Settings, services: Services | None = None) -> int:
     services = services or Services(settings)
     app = create_app(services)
     server = create_server(app, settings)
+    watch_http_server(services, server)
     announce(settings, services, int(server.effective_port))
     services.start()
 

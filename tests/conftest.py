@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import requests
 
+from s2p.collectors import watch_http_server
 from s2p.config import Settings, build_path_map
 from s2p.demo import start_standin
 from s2p.demo.library import Library, sample
@@ -132,6 +133,7 @@ def start_s2p(tmp_path):
         services = Services(settings)
         app = create_app(services)
         server = BackgroundServer(create_server(app, settings, host="127.0.0.1", port=0, loop_timeout=0.1)).start()
+        watch_http_server(services, server.server)
         services.start()
         instance = RunningS2P(server.url, settings, services, server)
         running.append(instance)

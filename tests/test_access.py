@@ -178,7 +178,7 @@ def test_secret_root(start_s2p, fake_stash, caplog):
     assert SECRET not in item.text and metadata["thumb"].startswith(s2p.url + "/images/")
     assert requests.get(metadata["thumb"], timeout=10).status_code == 200
     # The health and metrics routes do not move and do not tell the secret.
-    for path in ("/healthz",):
+    for path in ("/healthz", "/metrics"):
         response = s2p.get(path)
         assert response.status_code == 200 and SECRET not in response.text
     # Request logs show the root masked.

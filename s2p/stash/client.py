@@ -69,6 +69,12 @@ class StashStats:
                 self.errors[name] = self.errors.get(name, 0) + 1
                 self.last_error = str(error)
 
+    def snapshot(self) -> dict:
+        """All counters at one instant (for metrics)."""
+        with self._lock:
+            return {"queries": dict(self.queries), "errors": dict(self.errors), "images": self.images,
+                    "in_flight": self.in_flight, "last_success": self.last_success}
+
     @property
     def total_queries(self) -> int:
         with self._lock:

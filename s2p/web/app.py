@@ -43,4 +43,5 @@ def create_app(services) -> falcon.App:
     app.add_route(f"{root}/library/metadata/{{rating_key}}/{{rest:path}}", provider.MetadataOther(settings))
     app.add_route("/images/{kind}/{entity_id}/{variant}", images.ImageResource(settings, services.images))
     app.add_route("/healthz", ops.Health(services.health))
+    app.add_route("/metrics", ops.Metrics(services.metrics.render))
     return app
