@@ -6,7 +6,7 @@ import falcon
 
 from ..artwork.links import RouteImageLinks
 from ..stash.errors import StashError
-from . import errors, images, ops, provider
+from . import errors, images, openapi, ops, provider
 from .access import AccessControl, SecretRoot
 from .limits import InputLimits
 from .middleware import RequestLog
@@ -44,4 +44,5 @@ def create_app(services) -> falcon.App:
     app.add_route("/images/{kind}/{entity_id}/{variant}", images.ImageResource(settings, services.images))
     app.add_route("/healthz", ops.Health(services.health))
     app.add_route("/metrics", ops.Metrics(services.metrics.render))
+    app.add_route("/openapi.json", openapi.OpenAPI())
     return app
