@@ -156,7 +156,7 @@ class ServerSettings(_Section):
     )
     ops_allow: list[str] = Field(
         default_factory=lambda: list(PRIVATE_NETWORKS),
-        description="a list of IP networks allowed to read /healthz, /metrics and /gaps",
+        description="a list of IP networks allowed to read /healthz, /metrics, /openapi.json, /gaps and /debug",
     )
 
     @field_validator("allow", "trusted_proxies", "ops_allow")

@@ -23,7 +23,7 @@ def serve_and_call(tmp_path, stash_url: str, log_section: str, calls) -> str:
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_for(base + "/healthz")
+        wait_for(base + "/")
         calls(base)
     finally:
         process.terminate()
