@@ -214,3 +214,12 @@ def test_plex_clients_with_secret_root(start_s2p, fake_stash):
     assert s2p.get(f"/{SECRET}/").status_code == 200
     assert s2p.get(f"/{SECRET}/library/metadata/1").status_code == 403
     assert s2p.get(f"/{SECRET}/library/metadata/1", headers={"X-Plex-Client-Identifier": "pms-1"}).status_code == 200
+
+
+def test_the_public_image_route_tells_nothing_about_the_lan(start_s2p, fake_stash):
+    s2p = start_s2p(fake_stash.url, server={"allow": LAN_ONLY})
+    fake_stash.server.stop()
+    response = s2p.get("/images/scene/1/poster")
+    assert response.status_code == 503 and response.json()["status"] == 503
+    stash_address = fake_stash.url.split("//", 1)[1]
+    assert stash_address not in response.text and "connect" not in response.text

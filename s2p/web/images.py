@@ -30,8 +30,10 @@ class ImageResource:
             image = self._images.image(kind, entity_id, variant,
                                        deadline=Deadline(self._settings.server.request_budget))
         except StashError as exc:
-            req.context.outcome = f"{kind} {entity_id}: Stash unavailable"
-            raise falcon.HTTPServiceUnavailable(title="Stash unavailable", description=str(exc),
+            # This route is open to the internet: the reason (which names
+            # Stash's address) goes to the log, not to the caller.
+            req.context.outcome = f"{kind} {entity_id}: Stash unavailable ({exc})"
+            raise falcon.HTTPServiceUnavailable(title="Stash unavailable", description="try again later",
                                                 retry_after=10) from None
         if image is None:
             req.context.outcome = f"{kind} {entity_id}: no image"
