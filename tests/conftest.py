@@ -49,6 +49,13 @@ def pytest_unconfigure(config):
     SECRET_WATCH.uninstall(logging.getLogger())
 
 
+def pytest_sessionfinish(session, exitstatus):
+    # Records logged between tests (background threads) are caught here.
+    if SECRET_WATCH.leaks:
+        print(f"\na secret reached the log: {SECRET_WATCH.leaks[:3]}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 @pytest.fixture(autouse=True)
 def no_secret_in_logs():
     SECRET_WATCH.install(logging.getLogger())  # again, in case a test replaced the root handlers
