@@ -7,7 +7,6 @@ import ast
 import json
 from pathlib import Path
 
-import pytest
 import requests
 
 from s2p.stash import queries
