@@ -81,6 +81,8 @@ def check(settings: Settings, path) -> int:
     print(f"s2p {__version__}: checking {path or 'defaults and S2P_* environment variables'}", file=out)
     print(f"  provider: {settings.provider.identifier} ({settings.provider.title})", file=out)
     print(f"  stash: {settings.stash.url}, API key {mask(settings.stash.api_key.get_secret_value())}", file=out)
+    for line in access_summary(settings):
+        print(f"  access: {line}", file=out)
     services = Services(settings, uploads=False)
     try:
         print(f"  artwork: {_artwork_summary(settings, services)}", file=out)
@@ -114,6 +116,24 @@ def _artwork_summary(settings: Settings, services) -> str:
     if shaper.wanted != shaper.mode:
         text += f" (not {shaper.wanted}: Pillow is missing; pip install 's2p[artwork]')"
     return text + f"; upload into Plex {'on' if settings.artwork.push else 'off'}"
+
+
+def access_summary(settings: Settings) -> list[str]:
+    """Who may call, in words; the secret root shown masked."""
+    server = settings.server
+    lines = [
+        f"Plex routes from {', '.join(server.allow) or 'nowhere'} ([server] allow)",
+        f"/healthz, /metrics and other operator pages from {', '.join(server.ops_allow) or 'nowhere'} "
+        "([server] ops_allow)",
+        "/images from anywhere (Plex fetches artwork through images.plex.tv)",
+    ]
+    if server.trusted_proxies:
+        lines.append(f"X-Forwarded-For believed from {', '.join(server.trusted_proxies)}")
+    if server.secret:
+        lines.append(f"provider root /{mask(server.secret)}/ ([server] secret; other paths answer 404)")
+    if server.plex_clients:
+        lines.append(f"only Plex servers {', '.join(server.plex_clients)} ([server] plex_clients)")
+    return lines
 
 
 def match(settings: Settings, args: argparse.Namespace) -> int:

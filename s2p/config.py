@@ -96,6 +96,11 @@ def _check_http_url(value: str, *, allow_path: bool = True) -> str:
     if not value:
         return value
     parts = urlsplit(value)
+    if "@" in parts.netloc:
+        # Checked first, and the value is not echoed: a password here would be
+        # shown wherever the URL is (logs, error messages, `s2p check`).
+        raise ValueError("the URL must not carry a user name or password; s2p authenticates with "
+                         "[stash] api_key or [plex] token")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{value!r} is not an http:// or https:// URL with a host")
     if parts.query or parts.fragment:
@@ -151,7 +156,7 @@ class ServerSettings(_Section):
     )
     ops_allow: list[str] = Field(
         default_factory=lambda: list(PRIVATE_NETWORKS),
-        description="a list of IP networks allowed to read /healthz, /metrics and /gaps",
+        description="a list of IP networks allowed to read /healthz, /metrics, /openapi.json, /gaps and /debug",
     )
 
     @field_validator("allow", "trusted_proxies", "ops_allow")

@@ -14,7 +14,11 @@ from typing import Iterable
 
 from .config import mask
 
-_EXTRA_FIELDS = ("route", "status", "outcome", "latency_ms", "scene", "score", "step")
+# Loggers held at a floor level whatever [log] level says: urllib3 logs every
+# connection and URL at DEBUG, which says nothing s2p does not.
+QUIETED_LOGGERS = {"urllib3": logging.INFO}
+
+_EXTRA_FIELDS = ("route", "method", "path", "status", "outcome", "latency_ms", "client", "scene", "score", "step")
 
 
 class Redactor:
@@ -69,6 +73,6 @@ def configure(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = (
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    # urllib3 logs every connection at DEBUG; it says nothing s2p does not.
-    logging.getLogger("urllib3").setLevel(max(logging.INFO, logging.getLevelName(level)))
+    for name, floor in QUIETED_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(floor, logging.getLevelName(level)))
     return handler

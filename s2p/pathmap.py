@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 try:  # Python 3.11+
+    import re._compiler as _sre_compile  # type: ignore[import-not-found]
     import re._parser as _sre_parse  # type: ignore[import-not-found]
     import re._constants as _sre_constants  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - Python 3.10
+    import sre_compile as _sre_compile  # type: ignore[no-redef]
     import sre_constants as _sre_constants  # type: ignore[no-redef]
     import sre_parse as _sre_parse  # type: ignore[no-redef]
 
@@ -49,6 +51,12 @@ def check_regex_safety(pattern: str) -> None:
         raise RuleError(
             "a repeated group contains another unbounded repeat (like '(a+)+' or '(.*)*'); "
             "such patterns can take exponential time, so rewrite it without the nested repeat"
+        )
+    if _overlapping_repeats(tree) > MAX_OVERLAPPING_REPEATS:
+        raise RuleError(
+            "three or more unbounded repeats in a row can take the same characters (like "
+            "'(.*)/(.*)/(.*)', or '(.*)/(.*)' without a leading '^'); on a long path such a pattern "
+            "takes minutes, so anchor it with '^' and match single path segments with '([^/]*)'"
         )
 
 
@@ -81,6 +89,88 @@ def _has_nested_repeat(items, inside_unbounded: bool) -> bool:
             if _has_nested_repeat(av, inside_unbounded):
                 return True
     return False
+
+
+# Unbounded repeats in a row that can all take the same characters split a
+# near-miss path in about n**k ways (k repeats, n characters): at
+# MAX_PATH_LENGTH two take a fraction of a second, three take minutes.
+MAX_OVERLAPPING_REPEATS = 2
+# Characters tried against each part of a pattern to see what it accepts.
+_PROBES = [chr(c) for c in range(32, 127)] + ["\t", "\n", "\u00e9", "\u65e5", "\u00a0"]
+_ALL = frozenset(_PROBES)
+_ZERO_WIDTH = {_sre_constants.AT, _sre_constants.ASSERT, _sre_constants.ASSERT_NOT}
+_ONE_CHAR = {_sre_constants.LITERAL, _sre_constants.NOT_LITERAL, _sre_constants.ANY, _sre_constants.IN,
+             _sre_constants.CATEGORY}
+
+
+def _accepts(state, items) -> frozenset[str]:
+    """The probe characters a part of a pattern matches on its own."""
+    try:
+        compiled = _sre_compile.compile(_sre_parse.SubPattern(state, list(items)), 0)
+    except Exception:  # a part that cannot stand alone (a back-reference): accepts nothing
+        return frozenset()
+    return frozenset(c for c in _PROBES if compiled.fullmatch(c))
+
+
+def _sequence(tree) -> list[tuple[str, frozenset[str], int]]:
+    """The pattern as a flat sequence of (kind, accepted characters, minimum)
+    with kind "repeat" (unbounded), "one" (a required character), "skip"
+    (zero-width or optional) or "stop" (anything this analysis does not follow)."""
+    out: list[tuple[str, frozenset[str], int]] = []
+    for op, av in tree:
+        if op in _ZERO_WIDTH:
+            out.append(("skip", frozenset(), 0))
+        elif op in _ONE_CHAR:
+            out.append(("one", _accepts(tree.state, [(op, av)]), 1))
+        elif op == _sre_constants.SUBPATTERN:
+            out.extend(_sequence(av[-1]))
+        elif op in (_sre_constants.MAX_REPEAT, _sre_constants.MIN_REPEAT):
+            lo, hi, body = av
+            accepted = _accepts(tree.state, body)
+            if hi == _sre_constants.MAXREPEAT:
+                out.append(("repeat", accepted, lo))
+            elif lo == 0:
+                out.append(("skip", frozenset(), 0))
+            else:
+                out.append(("one", accepted, 1) if accepted else ("stop", frozenset(), 0))
+        else:  # alternation, possessive and atomic parts, back-references
+            out.append(("stop", frozenset(), 0))
+    return out
+
+
+def _overlapping_repeats(tree) -> int:
+    """The longest run of unbounded repeats that can all take some common
+    characters, including every required character between them (so the
+    repeats can shift the split points anywhere)."""
+    items = _sequence(tree)
+    data = list(tree)
+    anchored = bool(data) and data[0] in ((_sre_constants.AT, _sre_constants.AT_BEGINNING),
+                                          (_sre_constants.AT, _sre_constants.AT_BEGINNING_STRING))
+    if not anchored:
+        # search() tries every start position: an implicit leading repeat.
+        items.insert(0, ("repeat", _ALL, 0))
+    longest = 0
+    for start, (kind, accepted, _minimum) in enumerate(items):
+        if kind != "repeat" or not accepted:
+            continue
+        common, required, count = accepted, [], 1
+        for kind, accepted, minimum in items[start + 1:]:
+            if kind == "skip":
+                continue
+            if kind == "repeat":
+                narrowed = common & accepted
+                if narrowed and all(r & narrowed for r in required):
+                    common, count = narrowed, count + 1
+                    continue
+                if minimum == 0:
+                    continue  # it can match nothing and let the run go on
+                kind = "one"
+            if kind == "one" and accepted & common:
+                required.append(accepted)
+                continue
+            break
+        longest = max(longest, count)
+    return longest
 
 
 @dataclass(frozen=True)

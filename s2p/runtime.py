@@ -9,7 +9,7 @@ from typing import Callable
 
 import requests
 
-from . import __version__
+from . import __version__, collectors
 from .artwork.push import ArtworkPusher
 from .artwork.service import ImageService
 from .artwork.shape import PosterShaper
@@ -17,7 +17,9 @@ from .artwork.signing import ImageSigner
 from .cache import TTLCache
 from .config import Settings
 from .deadline import Deadline
+from .health import OK, Fact, HealthRegistry
 from .matching import Matcher, MatchOutcome, StashSource
+from .metrics import MetricsRegistry
 from .plex.translate import TranslateOptions
 from .scenes import SceneStore
 from .scheduler import Scheduler
@@ -48,10 +50,16 @@ class Services:
         # Hooks for what a request did (gap records, sync times).
         self.match_observers: list[Callable[[MatchOutcome], None]] = [self._prefetch_decided]
         self.served_observers: list[Callable[[str], None]] = []
+        # Told (route, method, status, seconds) after every HTTP request.
+        self.request_observers: list[Callable[[str, str, int, float], None]] = []
         # Periodic jobs register here; the thread starts with start().
         self.scheduler = Scheduler()
         self.started_at = time.time()
         self._probe: TTLCache[tuple[bool, str]] = TTLCache(1, HEALTH_PROBE_TTL)
+        # /metrics and /healthz: components register what they report.
+        self.metrics = MetricsRegistry()
+        self.health_checks = HealthRegistry()
+        collectors.install(self)
         self._signer: ImageSigner | None = None
         self._signer_lock = threading.Lock()
         self.pusher: ArtworkPusher | None = None
@@ -76,6 +84,9 @@ class Services:
         self.pusher = ArtworkPusher.from_settings(self.settings, self.images, self.scenes,
                                                   stopping=lambda: self.scheduler.stopping)
         self.served_observers.append(self.pusher.enqueue)
+        pusher = self.pusher
+        self.health_checks.register("artwork_push", lambda: Fact(OK, {"queued": pusher.queue.pending(),
+                                                                      "uploaded": pusher.uploads}))
         # first_delay 0: work queued before a restart resumes at once.
         self.scheduler.add("artwork-push", self.pusher.poll_interval, self.pusher.run_due, first_delay=0)
 
@@ -98,6 +109,9 @@ class Services:
     def stash_version(self, timeout: float | None = None) -> StashVersion:
         return self.stash.version(deadline=Deadline(timeout or self.settings.stash.timeout))
 
+    def caches(self) -> dict[str, TTLCache]:
+        return {"scenes": self.scenes.cache, **self.images.caches()}
+
     def stash_reachable(self) -> tuple[bool, str]:
         """(reachable, version or reason), probed at most every 15 s."""
 
@@ -105,19 +119,18 @@ class Services:
             try:
                 version = self.stash_version(timeout=min(5.0, self.settings.stash.timeout))
             except StashError as exc:
-                return False, str(exc)
+                # The reason goes to /healthz: the key says where, the URL stays out.
+                return False, str(exc).replace(self.settings.stash.url, "[stash] url")
             return True, version.version or "unknown"
 
         return self._probe.get_or_load("stash", probe)
 
     def health(self) -> dict:
-        reachable, detail = self.stash_reachable()
-        report = {
-            "status": "ok" if reachable else "degraded",
+        """The /healthz report: the worst component decides the status."""
+        status, parts = self.health_checks.report()
+        return {
+            "status": status,
             "version": __version__,
             "uptime_seconds": round(time.time() - self.started_at, 1),
-            "stash": {"reachable": reachable, ("version" if reachable else "error"): detail},
+            **parts,
         }
-        if self.pusher is not None:
-            report["artwork_push"] = {"queued": self.pusher.queue.pending(), "uploaded": self.pusher.uploads}
-        return report

@@ -13,7 +13,8 @@ from pathlib import Path
 import waitress
 
 from . import __version__
-from .config import Settings
+from .collectors import watch_http_server
+from .config import Settings, mask
 from .runtime import Services
 from .stash.errors import StashError
 from .web.app import create_app
@@ -37,6 +38,10 @@ def create_server(app, settings: Settings, *, host: str | None = None, port: int
         max_request_body_size=HARD_BODY_LIMIT,
         expose_tracebacks=False,
         ident="s2p",
+        # s2p decides itself which proxies to believe ([server]
+        # trusted_proxies, networks rather than waitress's single address):
+        # waitress must hand X-Forwarded-For over untouched.
+        clear_untrusted_proxy_headers=False,
         # How often waitress's loop wakes up when idle; short for servers
         # that tests start and stop many times.
         asyncore_loop_timeout=loop_timeout,
@@ -132,7 +137,13 @@ def announce(settings: Settings, services: Services, port: int) -> None:
     """Start-up diagnostics: where to point Plex, paths, Stash."""
     url = provider_url(settings, port)
     log.info("s2p %s listening on %s port %d", __version__, settings.server.host, port)
-    log.info("register this URL in Plex (Settings > Metadata Agents > Add Provider): %s", url)
+    secret = settings.server.secret
+    if secret:
+        # Logs travel further than the configuration file: show where the secret goes, not the secret.
+        log.info("register this URL in Plex (Settings > Metadata Agents > Add Provider), with your "
+                 "[server] secret in place of %s: %s", mask(secret), url.replace(secret, mask(secret)))
+    else:
+        log.info("register this URL in Plex (Settings > Metadata Agents > Add Provider): %s", url)
     if is_loopback(url):
         log.warning("that URL is on localhost: a Plex running in a bridge-mode container (or on another "
                     "machine) cannot reach it; listen on 0.0.0.0 and register this machine's LAN address")
@@ -161,6 +172,7 @@ def serve(settings: Settings, services: Services | None = None) -> int:
     services = services or Services(settings)
     app = create_app(services)
     server = create_server(app, settings)
+    watch_http_server(services, server)
     announce(settings, services, int(server.effective_port))
     services.start()
 

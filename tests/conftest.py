@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import requests
 
+from s2p.collectors import watch_http_server
 from s2p.config import Settings, build_path_map
 from s2p.demo import start_standin
 from s2p.demo.library import Library, sample
@@ -15,7 +17,9 @@ from s2p.runtime import Services
 from s2p.server import BackgroundServer, create_server
 from s2p.web.app import create_app
 
+from fakeplex import TOKEN as PLEX_TOKEN
 from fakestash import SchemaCheckingExecutor
+from secretwatch import SecretWatch
 
 API_KEY = "stash-test-key-0123456789abcdef"
 STASH_ROOT = "/stash/library"
@@ -27,6 +31,38 @@ PATH_RULES = [{
     "plex_to_stash": [f"^{PLEX_ROOT}/(.*)$", f"{STASH_ROOT}/\\1"],
     "examples": [f"{STASH_ROOT}/Harbour Films/extras/scene.mp4"],
 }]
+
+
+# ---------------------------------------------------------------- secrets in logs
+
+# One handler sees every log record of the whole session at DEBUG; a test
+# after which a record carried a configured secret fails.
+SECRET_WATCH = SecretWatch()
+SECRET_WATCH.watch(API_KEY, PLEX_TOKEN)
+
+
+def pytest_configure(config):
+    SECRET_WATCH.install(logging.getLogger())
+
+
+def pytest_unconfigure(config):
+    SECRET_WATCH.uninstall(logging.getLogger())
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # Records logged between tests (background threads) are caught here.
+    if SECRET_WATCH.leaks:
+        print(f"\na secret reached the log: {SECRET_WATCH.leaks[:3]}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_logs():
+    SECRET_WATCH.install(logging.getLogger())  # again, in case a test replaced the root handlers
+    seen = len(SECRET_WATCH.leaks)
+    yield
+    leaks = SECRET_WATCH.leaks[seen:]
+    assert not leaks, f"a secret reached the log: {leaks[:3]}"
 
 
 @dataclass
@@ -72,6 +108,7 @@ def make_settings(stash_url: str, state_dir, **overrides: Any) -> Settings:
         "state": {"dir": str(state_dir)},
     }
     settings = Settings.model_validate(deep_merge(base, overrides))
+    SECRET_WATCH.watch(*settings.secrets())
     assert not build_path_map(settings.paths).round_trip_problems()
     return settings
 
@@ -92,6 +129,15 @@ class RunningS2P:
     def match(self, **hints) -> requests.Response:
         return self.post("/library/metadata/matches", json=hints)
 
+    def poster_path(self, scene_id: str = "1") -> str:
+        """The signed poster path s2p hands Plex for a scene (built in-process,
+        so it works where the caller may not read metadata)."""
+        from s2p.artwork.links import RouteImageLinks
+        from s2p.deadline import Deadline
+
+        scene = self.services.scenes.get(scene_id, deadline=Deadline(10))
+        return RouteImageLinks("", self.services.signer).scene(scene, "poster")
+
 
 @pytest.fixture
 def start_s2p(tmp_path):
@@ -103,6 +149,7 @@ def start_s2p(tmp_path):
         services = Services(settings)
         app = create_app(services)
         server = BackgroundServer(create_server(app, settings, host="127.0.0.1", port=0, loop_timeout=0.1)).start()
+        watch_http_server(services, server.server)
         services.start()
         instance = RunningS2P(server.url, settings, services, server)
         running.append(instance)

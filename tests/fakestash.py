@@ -8,6 +8,7 @@ Stash's upstream schema in ../shared/stash-schema when it is present.
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,18 @@ def schemas() -> dict[str, Any]:
         return dict(_SCHEMAS)
 
 
+@functools.lru_cache(maxsize=256)
+def _validation_errors(document: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    # s2p sends a dozen fixed documents thousands of times: validate each once.
+    return tuple((name, tuple(msgs)) for name, msgs in _validate(document).items())
+
+
 def validation_errors(document: str) -> dict[str, list[str]]:
     """Problems of one document against each schema (empty lists: valid)."""
+    return {name: list(msgs) for name, msgs in _validation_errors(document)}
+
+
+def _validate(document: str) -> dict[str, list[str]]:
     try:
         ast = parse(document)
     except GraphQLError as exc:

@@ -304,7 +304,7 @@ def test_health_reports_the_queue_and_one_off_commands_never_upload(start_s2p, f
     s2p = start_s2p(fake_stash.url, **push_settings(plex, push_delay=3600))
     s2p.get("/library/metadata/1")
     health = s2p.get("/healthz").json()
-    assert health["artwork_push"] == {"queued": 1, "uploaded": 0}
+    assert health["artwork_push"] == {"status": "ok", "queued": 1, "uploaded": 0}
     one_off = Services(s2p.settings, uploads=False)
     assert one_off.pusher is None
     one_off.stop()

@@ -120,7 +120,7 @@ def wait_for(url: str, seconds: float = 20) -> None:
         try:
             requests.get(url, timeout=1)
             return
-        except requests.ConnectionError:
+        except requests.RequestException:  # refused, or accepted but not served yet (start-up probes Stash)
             time.sleep(0.1)
     raise AssertionError(f"{url} never answered")
 

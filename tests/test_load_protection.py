@@ -32,6 +32,9 @@ def test_circuit_opens_on_failures_then_recovers_within_one_cool_down(start_s2p,
     for scene in ("1", "2"):
         assert s2p.get(f"/library/metadata/{scene}").status_code == 503
     assert s2p.services.client.breaker.state == "open"
+    health = s2p.get("/healthz").json()
+    assert health["circuit"]["state"] == "open" and health["status"] != "ok"
+    assert "s2p_stash_circuit_open 1" in s2p.get("/metrics").text
     before = fake_stash.standin.graphql_requests
     started = time.monotonic()
     assert s2p.get("/library/metadata/3").status_code == 503
@@ -40,6 +43,7 @@ def test_circuit_opens_on_failures_then_recovers_within_one_cool_down(start_s2p,
     time.sleep(1.1)
     assert s2p.get("/library/metadata/3").status_code == 200
     assert s2p.services.client.breaker.state == "closed"
+    assert s2p.get("/healthz").json()["circuit"]["state"] == "closed"
 
 
 def test_waiting_for_a_stash_slot_is_bounded(start_s2p, fake_stash):

@@ -71,3 +71,39 @@ def test_bad_regex_and_bad_group_reference_are_refused():
 
 def test_absurdly_long_paths_are_not_translated():
     assert PathMap([NAS]).to_plex("/volume1/adult/" + "x" * 10000) is None
+
+
+@pytest.mark.parametrize("pattern", [
+    r"^/data/(.*)/(.*)/(.*)\.mp4$",        # n**3 splits of a path full of slashes
+    r"(.*)/(.*)\.mp4$",                    # unanchored: search() adds a third
+    r"^(.+) - (.+) - (.+)\.mp4$",          # the repeats can take the whole separator
+    r"^(.*)(.*)(.*)x$",
+    r"^(.*)/(.*)/[^/]*/(.*)$",             # an optional part does not break the run
+    r"\A/data/(.*?)/(.*?)/(.*?)$",
+])
+def test_polynomial_blowups_are_refused(pattern):
+    with pytest.raises(RuleError, match="three or more unbounded repeats"):
+        check_regex_safety(pattern)
+
+
+@pytest.mark.parametrize("pattern", [
+    r"^/data/([^/]+)/([^/]+)/([^/]+)/(.*)$",  # segments that cannot cross a slash
+    r"^/data/(.*)/(.*)\.mp4$",
+    r"/volume1/adult/(.*)",
+    r"^(a*)/(a*)/(a*)$",
+    r"^/data/(.*)/(\d{4})-(\d\d)-(\d\d) (.*)$",
+    r"(?i)^/DATA/(.*)$",
+])
+def test_patterns_with_at_most_two_overlapping_repeats_pass(pattern):
+    check_regex_safety(pattern)
+
+
+def test_a_rule_that_would_take_minutes_stops_start_up():
+    from s2p.config import ConfigError, load_settings
+
+    environ = {"S2P_PATHS": '[{"name": "deep", "stash_to_plex": ["^/a/(.*)/(.*)/(.*)$", "/b/\\\\1/\\\\2/\\\\3"], '
+                            '"plex_to_stash": ["^/b/([^/]*)/([^/]*)/(.*)$", "/a/\\\\1/\\\\2/\\\\3"]}]'}
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, environ)
+    message = str(caught.value)
+    assert '"deep"' in message and "stash_to_plex" in message and "[^/]*" in message

@@ -49,6 +49,10 @@ class ImageService:
             weigh=lambda image: len(image.content) if image else 1,
         )
 
+    def caches(self) -> dict[str, TTLCache]:
+        """The caches, by name (for metrics and health)."""
+        return {"image_paths": self._paths, "image_bytes": self._bytes}
+
     @staticmethod
     def known(kind: str, variant: str) -> bool:
         return known(kind, variant)

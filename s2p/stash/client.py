@@ -83,9 +83,16 @@ class StashStats:
             if error is None:
                 self.last_success = time.time()
             else:
-                name = type(error).__name__
+                # Counted under the public type callers see (not private subtypes).
+                name = next(c.__name__ for c in type(error).__mro__ if not c.__name__.startswith("_"))
                 self.errors[name] = self.errors.get(name, 0) + 1
                 self.last_error = str(error)
+
+    def snapshot(self) -> dict:
+        """All counters at one instant (for metrics)."""
+        with self._lock:
+            return {"queries": dict(self.queries), "errors": dict(self.errors), "images": self.images,
+                    "in_flight": self.in_flight, "last_success": self.last_success}
 
     @property
     def total_queries(self) -> int:

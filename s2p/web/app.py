@@ -6,13 +6,21 @@ import falcon
 
 from ..artwork.links import LinkFactory
 from ..stash.errors import StashError
-from . import errors, images, ops, provider
+from . import errors, images, openapi, ops, provider
+from .access import AccessControl, SecretRoot
+from .limits import InputLimits
 from .middleware import RequestLog
 
 
 def create_app(services) -> falcon.App:
     settings = services.settings
-    app = falcon.App(middleware=[RequestLog()])
+    secret_root = SecretRoot(settings.server.secret)
+    # RequestLog first: it times and logs requests the access check refuses.
+    app = falcon.App(middleware=[
+        RequestLog(secret_root, services.request_observers),
+        AccessControl(settings.server, secret_root),
+        InputLimits(),
+    ])
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.keep_blank_qs_values = False
     app.set_error_serializer(errors.serialize_error)
@@ -21,7 +29,7 @@ def create_app(services) -> falcon.App:
 
     links = LinkFactory(settings.provider.public_url, services.signer, services.images.shaper.variant,
                         pushing=services.pusher is not None)
-    root = f"/{settings.server.secret}" if settings.server.secret else ""
+    root = secret_root.prefix
     scene_args = (settings, services.scenes, services.options, links)
     app.add_route(root or "/", provider.Registration(settings))
     app.add_route(f"{root}/library/metadata/matches",
@@ -34,4 +42,6 @@ def create_app(services) -> falcon.App:
     app.add_route("/images/{kind}/{entity_id}/{variant}/{version}/{signature}", image_route)
     app.add_route("/images/{kind}/{entity_id}/{variant}", image_route)
     app.add_route("/healthz", ops.Health(services.health))
+    app.add_route("/metrics", ops.Metrics(services.metrics.render))
+    app.add_route("/openapi.json", openapi.OpenAPI())
     return app

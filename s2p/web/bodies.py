@@ -9,6 +9,10 @@ import falcon
 
 from .errors import BadRequest
 
+# Plex's match bodies are one flat object; anything nested deeper than this
+# is not from Plex.
+MAX_JSON_DEPTH = 20
+
 
 def read_json(req: falcon.Request, limit: int) -> Any:
     """The JSON body, ``None`` when there is none; 413 or 400 otherwise."""
@@ -25,8 +29,36 @@ def read_json(req: falcon.Request, limit: int) -> Any:
     except UnicodeDecodeError:
         raise BadRequest("the body is not UTF-8") from None
     try:
-        return json.loads(text)
+        value = json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         raise BadRequest("the JSON body is nested too deeply") from None
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise BadRequest(f"the body is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    except ValueError:  # e.g. an integer of more digits than Python converts
+        raise BadRequest("the body is not valid JSON: a value is out of range") from None
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise BadRequest(f"the JSON body is nested more than {MAX_JSON_DEPTH} levels deep")
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(value: Any) -> int:
+    """How deeply arrays and objects nest (a scalar is 0), without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if level > MAX_JSON_DEPTH:
+            return level
+        stack.extend((child, level + 1) for child in children)
+    return deepest

@@ -33,7 +33,7 @@ class BadRequest(falcon.HTTPBadRequest):
 
 def handle_stash_error(req: falcon.Request, resp: falcon.Response, exc: StashError, params) -> None:
     # Reached only where a route does not answer Stash trouble itself.
-    log.warning("%s %s: Stash unavailable: %s", req.method, req.path, exc)
+    log.warning("%s %s: Stash unavailable: %s", req.method, _shown_path(req), exc)
     raise falcon.HTTPServiceUnavailable(
         title="Stash unavailable", description=str(exc), retry_after=10
     )
@@ -42,6 +42,11 @@ def handle_stash_error(req: falcon.Request, resp: falcon.Response, exc: StashErr
 def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception, params) -> None:
     if isinstance(exc, falcon.HTTPError):
         raise exc
-    log.exception("%s %s failed unexpectedly", req.method, req.path)
+    log.exception("%s %s failed unexpectedly", req.method, _shown_path(req))
     req.context.outcome = f"error: {type(exc).__name__}"
     raise falcon.HTTPInternalServerError(title="internal error", description="see s2p's log for details")
+
+
+def _shown_path(req: falcon.Request) -> str:
+    # The access middleware sets the path without the secret root.
+    return getattr(req.context, "path", None) or "(path withheld)"

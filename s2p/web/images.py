@@ -47,7 +47,7 @@ class ImageResource:
     def _answer(self, req: falcon.Request, resp: falcon.Response, kind: str, entity_id: str, variant: str,
                 version: str, signature: str, *, body: bool) -> None:
         # A signature is a key to one picture: keep it out of the request log.
-        req.context.log_path = f"/images/{kind}/{entity_id}/{variant}" + (f"/{version}/…" if signature else "")
+        req.context.path = f"/images/{kind}/{entity_id}/{variant}" + (f"/{version}/…" if signature else "")
         if not _ID.fullmatch(entity_id) or not known(kind, variant):
             req.context.outcome = "no such image"
             raise falcon.HTTPNotFound(title="no such image", headers={"Cache-Control": "no-store"})
@@ -67,8 +67,10 @@ class ImageResource:
             image = self._images.image(kind, entity_id, variant,
                                        deadline=Deadline(self._settings.server.request_budget))
         except StashError as exc:
-            req.context.outcome = f"{kind} {entity_id}: Stash unavailable"
-            raise falcon.HTTPServiceUnavailable(title="Stash unavailable", description=str(exc),
+            # This route is open to the internet: the reason (which names
+            # Stash's address) goes to the log, not to the caller.
+            req.context.outcome = f"{kind} {entity_id}: Stash unavailable ({exc})"
+            raise falcon.HTTPServiceUnavailable(title="Stash unavailable", description="try again later",
                                                 retry_after=10, headers={"Cache-Control": "no-store"}) from None
         if image is None:
             req.context.outcome = f"{kind} {entity_id} {variant}: no image"

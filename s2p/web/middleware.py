@@ -1,39 +1,71 @@
-"""Per-request bookkeeping: timing and the one log line per request."""
+"""Per-request bookkeeping: timing, the one log line per request, and what
+request observers (metrics) are told."""
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import Callable
 
 import falcon
+
+from .access import SecretRoot
 
 log = logging.getLogger("s2p.request")
 
 # Routes polled by monitors are logged at DEBUG so they do not drown the log.
 QUIET_PREFIXES = ("/healthz", "/metrics")
 
+# Falcon's name for a request no route matched; used as the route label so
+# that label values stay few whatever paths scanners try.
+UNMATCHED = "unmatched"
+
+RequestObserver = Callable[[str, str, int, float], None]  # route, method, status, seconds
+
 
 class RequestLog:
+    def __init__(self, root: SecretRoot | None = None, observers: list[RequestObserver] | None = None):
+        self._root = root or SecretRoot("")
+        self._observers = observers if observers is not None else []
+
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.started = time.monotonic()
         req.context.outcome = None
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource, req_succeeded: bool) -> None:
+        _json_options_body(req, resp)
         started = getattr(req.context, "started", None)
-        elapsed = (time.monotonic() - started) * 1000 if started else 0.0
-        req.context.elapsed_ms = elapsed
+        elapsed = (time.monotonic() - started) if started else 0.0
+        req.context.elapsed_ms = elapsed * 1000
         # How long s2p itself took, for clients and benchmarks (RFC: Server-Timing).
-        resp.set_header("Server-Timing", f"app;dur={elapsed:.2f}")
+        resp.set_header("Server-Timing", f"app;dur={elapsed * 1000:.2f}")
         outcome = getattr(req.context, "outcome", None) or ("ok" if req_succeeded else "failed")
+        route = self._route(req)
+        path = getattr(req.context, "path", None) or self._root.shown(req.path)
         level = logging.DEBUG if req.path.startswith(QUIET_PREFIXES) else logging.INFO
-        # A resource may log a shorter path (image URLs: without their signature).
-        shown = getattr(req.context, "log_path", None) or req.path
-        log.log(level, "%s %s %s %s (%.1f ms)", req.method, shown, resp.status.split(" ", 1)[0],
-                outcome, elapsed,
-                extra={"route": _route(req), "status": resp.status_code, "outcome": outcome,
-                       "latency_ms": round(elapsed, 1)})
+        fields = {"route": route, "method": req.method, "path": path, "status": resp.status_code,
+                  "outcome": outcome, "latency_ms": round(elapsed * 1000, 1),
+                  "client": getattr(req.context, "client", None) or req.remote_addr}
+        for name in ("scene", "score", "step"):
+            value = getattr(req.context, name, None)
+            if value is not None:
+                fields[name] = value
+        log.log(level, "%s %s %s %s (%.1f ms) from %s", req.method, path, resp.status_code, outcome,
+                elapsed * 1000, fields["client"], extra=fields)
+        for observe in self._observers:
+            try:
+                observe(route, req.method, resp.status_code, elapsed)
+            except Exception:  # bookkeeping must never turn an answer into an error
+                log.exception("request observer failed")
+
+    def _route(self, req: falcon.Request) -> str:
+        template = getattr(req, "uri_template", None)
+        return self._root.route(template) if template else UNMATCHED
 
 
-def _route(req: falcon.Request) -> str:
-    template = getattr(req, "uri_template", None)
-    return template or req.path
+def _json_options_body(req: falcon.Request, resp: falcon.Response) -> None:
+    # Falcon's default OPTIONS answer is an empty body labelled JSON.
+    if (req.method == "OPTIONS" and resp.status_code == 200 and resp.text is None
+            and resp.data is None and resp.media is None):
+        allow = resp.get_header("Allow") or ""
+        resp.media = {"allow": [m.strip() for m in allow.split(",") if m.strip()]}

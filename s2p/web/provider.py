@@ -81,8 +81,21 @@ class Matches:
             identifier, [translate.match_item(c.scene, c.score, self._options, links) for c in chosen]
         )
         req.context.outcome = _describe(outcome, len(chosen))
+        if outcome.decision and not hints.manual:
+            req.context.scene = outcome.decision.scene.id
+            req.context.score = outcome.decision.score
+            req.context.step = outcome.decision.step
         if outcome.error:
             log.warning("match for %r answered empty: %s", hints.filename or hints.title, outcome.error)
+
+
+def check_plex_params(req: falcon.Request):
+    """The ``X-Plex-*`` values, refused with 400 when malformed (every Plex route
+    checks them, not only the ones that page)."""
+    try:
+        return plex_params(req.headers, req.params)
+    except HintError as exc:
+        raise BadRequest("invalid X-Plex-* values", exc.problems) from None
 
 
 def _describe(outcome: MatchOutcome, listed: int) -> str:
@@ -103,6 +116,7 @@ class _SceneResource:
         self._links = links
 
     def _scene(self, req: falcon.Request, rating_key: str):
+        check_plex_params(req)
         if not contract.is_rating_key(rating_key):
             req.context.outcome = "unknown ratingKey"
             raise falcon.HTTPNotFound(title="unknown ratingKey",
@@ -134,6 +148,7 @@ class MetadataItem(_SceneResource):
         for served in self._served:
             served(scene.id)
         req.context.outcome = f"scene {scene.id}"
+        req.context.scene = scene.id
 
 
 class MetadataImages(_SceneResource):
@@ -144,6 +159,7 @@ class MetadataImages(_SceneResource):
         found = translate.images(scene, self._links(req))
         resp.media = contract.container(self._settings.provider.identifier, found, element="Image")
         req.context.outcome = f"scene {scene.id}: {len(found)} image(s)"
+        req.context.scene = scene.id
 
 
 class MetadataOther:
@@ -153,6 +169,7 @@ class MetadataOther:
         self._identifier = settings.provider.identifier
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, rating_key: str, rest: str) -> None:
+        check_plex_params(req)
         if not contract.is_rating_key(rating_key):
             raise falcon.HTTPNotFound(title="unknown ratingKey")
         resp.media = contract.container(self._identifier)

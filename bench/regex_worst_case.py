@@ -1,0 +1,68 @@
+"""Worst-case time of path rules on hostile paths of the longest length s2p
+translates (MAX_PATH_LENGTH).
+
+Run: python bench/regex_worst_case.py
+
+For each pattern it prints whether s2p accepts it as a rule and the slowest
+of a set of adversarial paths (built from the pattern's own separators) for
+accepted patterns; refused patterns are timed on a shorter path only to show
+why they are refused.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+
+from s2p.pathmap import MAX_PATH_LENGTH, RuleError, check_regex_safety
+
+PATTERNS = [
+    r"^/data/(.*)$",
+    r"^/volume1/adult/(.*)$",
+    r"/volume1/adult/(.*)",
+    r"^(.*)/(.*)\.mp4$",
+    r"^/data/(.*)/(.*)\.mp4$",
+    r"^/data/([^/]+)/([^/]+)/([^/]+)/(.*)$",
+    r"^/data/(.*)/(\d{4})-(\d\d)-(\d\d) (.*)$",
+    r"^(a*)/(a*)/(a*)$",
+    r"^/data/(.*)/(?:Studio|Other)/(.*)$",
+    # refused
+    r"^/data/(.*)/(.*)/(.*)\.mp4$",
+    r"(.*)/(.*)\.mp4$",
+    r"^(.+) - (.+) - (.+)\.mp4$",
+]
+
+SEPARATORS = ["/", "a/", " - ", "_", "a", "/data/", "1", "2023-01-01 "]
+
+
+def hostile_paths(length: int):
+    for sep in SEPARATORS:
+        body = (sep * (length // len(sep) + 1))[: length - 8]
+        yield "/data/" + body
+        yield body + "x"
+
+
+def slowest(pattern: re.Pattern[str], length: int) -> float:
+    worst = 0.0
+    for path in itertools.islice(hostile_paths(length), 40):
+        started = time.perf_counter()
+        pattern.search(path)
+        worst = max(worst, time.perf_counter() - started)
+    return worst
+
+
+def main() -> None:
+    print(f"paths of {MAX_PATH_LENGTH} characters; slowest search per pattern")
+    for text in PATTERNS:
+        compiled = re.compile(text)
+        try:
+            check_regex_safety(text)
+        except RuleError:
+            print(f"  refused  {text:45}  {slowest(compiled, 600) * 1000:9.1f} ms at only 600 characters")
+            continue
+        print(f"  accepted {text:45}  {slowest(compiled, MAX_PATH_LENGTH) * 1000:9.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

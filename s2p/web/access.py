@@ -1,0 +1,178 @@
+"""Who may call which route.
+
+Plex sends a provider no credentials, so s2p decides by where a request
+comes from.  Routes fall in three classes by their first path segment:
+
+* operator pages (``/healthz``, ``/metrics``, ``/openapi.json``, ``/gaps``,
+  ``/debug``): callers in ``[server] ops_allow``;
+* images (``/images``): anyone, because Plex fetches artwork through
+  images.plex.tv, which is not on the LAN (the image URLs carry their own
+  protection);
+* everything else is a Plex route: callers in ``[server] allow``, under the
+  secret root when ``[server] secret`` is set (a wrong root finds no route and
+  gets 404), and from a listed Plex server when ``[server] plex_clients`` is
+  set.
+
+``X-Forwarded-For`` is believed only when the peer is in
+``[server] trusted_proxies``, walking the chain from the right.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import threading
+import time
+from typing import Iterable, Union
+
+import falcon
+
+from ..config import ServerSettings, mask
+
+log = logging.getLogger("s2p.access")
+
+Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+
+PROVIDER = "provider"
+OPS = "ops"
+PUBLIC = "public"
+
+OPS_SEGMENTS = frozenset({"healthz", "metrics", "openapi.json", "gaps", "gaps.json", "debug"})
+PUBLIC_SEGMENTS = frozenset({"images"})
+
+# A denied address is logged at WARNING at most this often (scanners retry).
+DENIAL_LOG_INTERVAL = 60.0
+_DENIAL_MEMORY = 1024
+
+
+def route_class(path: str) -> str:
+    first = path.lstrip("/").split("/", 1)[0]
+    if first in OPS_SEGMENTS:
+        return OPS
+    if first in PUBLIC_SEGMENTS:
+        return PUBLIC
+    return PROVIDER
+
+
+def parse_address(text: str | None) -> Address | None:
+    """An address as proxies and servers write it: bare, ``[v6]:port`` or
+    ``v4:port``; IPv4-mapped IPv6 becomes IPv4.  ``None`` for anything else."""
+    if not text:
+        return None
+    text = text.strip().strip('"')
+    if text.startswith("["):
+        text = text[1:].split("]", 1)[0]
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return address.ipv4_mapped
+    return address
+
+
+class Networks:
+    def __init__(self, cidrs: Iterable[str]):
+        self._networks = [ipaddress.ip_network(c, strict=False) for c in cidrs]
+
+    def __contains__(self, address: Address) -> bool:
+        return any(address.version == n.version and address in n for n in self._networks)
+
+    def __bool__(self) -> bool:
+        return bool(self._networks)
+
+
+def client_address(peer: str | None, forwarded_for: str | None, proxies: Networks) -> Address | None:
+    """Who is calling: the peer, unless the peer is a trusted proxy; then the
+    rightmost ``X-Forwarded-For`` hop that is not itself a trusted proxy.
+
+    Hops left of the first untrusted one are whatever the client claimed and
+    are ignored.  A hop a trusted proxy wrote that is not an address gives
+    ``None`` (nobody to let in)."""
+    address = parse_address(peer)
+    if address is None or not forwarded_for or address not in proxies:
+        return address
+    for hop in reversed([h for h in forwarded_for.split(",") if h.strip()]):
+        hop_address = parse_address(hop)
+        if hop_address is None:
+            return None
+        if hop_address not in proxies:
+            return hop_address
+        address = hop_address
+    return address  # every hop was a proxy: the leftmost is the closest thing to a client
+
+
+class SecretRoot:
+    """The ``/<secret>`` prefix of the Plex routes, and how paths and route
+    templates are shown in logs and metrics without it."""
+
+    def __init__(self, secret: str):
+        self.prefix = f"/{secret}" if secret else ""
+        self._secret = secret
+        self._masked = mask(secret) if secret else ""
+
+    def shown(self, path: str) -> str:
+        # Anywhere in the path: a caller may send it with a typo after it.
+        return path.replace(self._secret, self._masked) if self._secret else path
+
+    def route(self, template: str) -> str:
+        """A route template as it reads without the secret (``/library/metadata/{rating_key}``)."""
+        if self.prefix and (template == self.prefix or template.startswith(self.prefix + "/")):
+            return template[len(self.prefix):] or "/"
+        return template
+
+    def is_registration(self, path: str) -> bool:
+        return path.rstrip("/") == self.prefix
+
+
+class AccessControl:
+    """Falcon middleware: refuses callers before any route runs."""
+
+    def __init__(self, settings: ServerSettings, root: SecretRoot, clock=time.monotonic):
+        self._allow = Networks(settings.allow)
+        self._ops_allow = Networks(settings.ops_allow)
+        self._proxies = Networks(settings.trusted_proxies)
+        self._plex_clients = {c.strip().lower() for c in settings.plex_clients if c.strip()}
+        self._root = root
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last_logged: dict[tuple[str, str], float] = {}
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        address = client_address(req.remote_addr, req.get_header("X-Forwarded-For"), self._proxies)
+        req.context.client = str(address) if address else "unknown"
+        req.context.path = self._root.shown(req.path)
+        kind = route_class(req.path)
+        if kind == PUBLIC:
+            return
+        if kind == OPS:
+            if address is None or address not in self._ops_allow:
+                self._deny(req, "[server] ops_allow", "this address may not read s2p's operator pages")
+            return
+        if address is None or address not in self._allow:
+            self._deny(req, "[server] allow", "this address may not call s2p's Plex routes")
+        if self._plex_clients and not self._root.is_registration(req.path):
+            # PMS sends no identifier when the provider is registered, so the
+            # registration answer (no library data in it) stays open.
+            given = req.get_header("X-Plex-Client-Identifier") or req.get_param("X-Plex-Client-Identifier") or ""
+            if given.strip().lower() not in self._plex_clients:
+                self._deny(req, "[server] plex_clients", "this Plex server may not call s2p")
+
+    def _deny(self, req: falcon.Request, key: str, detail: str) -> None:
+        req.context.outcome = f"denied: not in {key}"
+        self._log_denial(req.context.client, key, req.method, req.context.path)
+        raise falcon.HTTPForbidden(title="forbidden", description=detail)
+
+    def _log_denial(self, client: str, key: str, method: str, path: str) -> None:
+        now = self._clock()
+        with self._lock:
+            last = self._last_logged.get((client, key))
+            if last is not None and now - last < DENIAL_LOG_INTERVAL:
+                return
+            if len(self._last_logged) >= _DENIAL_MEMORY:
+                self._last_logged.clear()
+            self._last_logged[(client, key)] = now
+        log.warning("refused %s %s from %s: not in %s (add its network there if it should be let in; "
+                    "repeats are logged once a minute)", method, path[:200], client, key)

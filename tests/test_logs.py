@@ -1,0 +1,71 @@
+"""Logs of a real `s2p serve` process: one JSON object per line with
+`[log] format = "json"`, readable text by default, the level obeyed, and
+every Plex request logged with its route, outcome, scene, score and latency."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import requests
+
+from conftest import API_KEY
+from test_cli import free_port, wait_for, write_config
+
+
+def serve_and_call(tmp_path, stash_url: str, log_section: str, calls) -> str:
+    port = free_port()
+    config = write_config(tmp_path, stash_url, extra=f'\n[server]\nhost = "127.0.0.1"\nport = {port}\n{log_section}')
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("S2P_")}
+    process = subprocess.Popen([sys.executable, "-m", "s2p", "--config", str(config), "serve"], env=environ,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(base + "/")
+        calls(base)
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=20)
+    assert process.returncode == 0, err
+    return err
+
+
+def test_json_logs_one_object_per_line_with_request_fields(tmp_path, fake_stash):
+    def calls(base):
+        requests.post(base + "/library/metadata/matches",
+                      json={"type": 1, "filename": "Harbour Films/2023-05-12 - Jane Doe - Office Affair.mp4"},
+                      timeout=10)
+        requests.get(base + "/library/metadata/3", timeout=10)
+        requests.get(base + "/library/metadata/999", timeout=10)
+
+    err = serve_and_call(tmp_path, fake_stash.url, '[log]\nformat = "json"\n', calls)
+    lines = [line for line in err.splitlines() if line.strip()]
+    entries = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert all({"time", "level", "logger", "message"} <= set(e) for e in entries)
+    requests_logged = [e for e in entries if e["logger"] == "s2p.request"]
+    match = next(e for e in requests_logged if e["route"] == "/library/metadata/matches")
+    assert match["status"] == 200 and match["method"] == "POST"
+    assert match["scene"] == "1" and match["score"] >= 95 and match["step"]
+    assert isinstance(match["latency_ms"], (int, float)) and match["client"] == "127.0.0.1"
+    assert "scene 1" in match["outcome"]
+    metadata = [e for e in requests_logged if e["route"] == "/library/metadata/{rating_key}"]
+    assert {(e["status"], e.get("scene")) for e in metadata} == {(200, "3"), (404, None)}
+    assert API_KEY not in err
+
+
+def test_text_logs_by_default_and_the_level_is_obeyed(tmp_path, fake_stash):
+    def calls(base):
+        requests.get(base + "/library/metadata/1", timeout=10)
+
+    err = serve_and_call(tmp_path, fake_stash.url, '[log]\nlevel = "warning"\n', calls)
+    assert err.strip(), "the loopback warning is logged"
+    for line in err.splitlines():
+        assert not line.startswith("{"), "text, not JSON"
+        assert " INFO " not in line and " DEBUG " not in line
+    assert "WARNING" in err and "/library/metadata/1" not in err
+
+    err = serve_and_call(tmp_path, fake_stash.url, "", calls)
+    request_lines = [line for line in err.splitlines() if "s2p.request" in line]
+    assert any("GET /library/metadata/1 200 scene 1" in line and " ms)" in line for line in request_lines)
