@@ -13,6 +13,7 @@ from .artwork.service import ImageService
 from .cache import TTLCache
 from .config import Settings
 from .deadline import Deadline
+from .gaps.service import GapService
 from .matching import Matcher, MatchOutcome, StashSource
 from .plex.translate import TranslateOptions
 from .scenes import SceneStore
@@ -45,15 +46,24 @@ class Services:
         self.served_observers: list[Callable[[str], None]] = []
         # Periodic jobs register here; the thread starts with start().
         self.scheduler = Scheduler()
+        # Gap records: what Plex scans and fetches, and the full comparison.
+        self.gaps = GapService.build(
+            settings, stash=self.stash, path_map=self.path_map,
+            version_of=lambda scene_id: getattr(self.scenes.cache.peek(scene_id), "updated_at", None))
+        self.match_observers.append(self.gaps.observe_match)
+        self.served_observers.append(self.gaps.observe_served)
         self.started_at = time.time()
         self._probe: TTLCache[tuple[bool, str]] = TTLCache(1, HEALTH_PROBE_TTL)
 
     def start(self) -> None:
         """Start background work (none of it needs Stash to be up)."""
+        if self.gaps.open():
+            self.gaps.schedule(self.scheduler)
         self.scheduler.start()
 
     def stop(self) -> None:
         self.scheduler.stop()
+        self.gaps.stop()
         self.client.close()
 
     def stash_version(self, timeout: float | None = None) -> StashVersion:

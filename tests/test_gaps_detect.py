@@ -308,7 +308,7 @@ def test_observations_classify_no_match_ambiguous_and_matches():
     key, gap = observation(_outcome(filename="Studio/a.mp4"), min_score=85, margin=1)
     assert key == "Studio/a.mp4" and gap.kind == NO_MATCH
     key, gap = observation(_outcome([(5, 90), (6, 90)], filename="/data/x/scene.mp4"), min_score=85, margin=1)
-    assert key == "/data/x/scene.mp4" and gap.kind == AMBIGUOUS and gap.scene_id == "5"
+    assert key == "/data/x/scene.mp4" and gap.kind == AMBIGUOUS and gap.scene_id is None
     assert [c["scene"] for c in gap.detail["candidates"]] == ["5", "6"]
     _, gap = observation(_outcome([(5, 70), (6, 70)], filename="a.mp4"), min_score=85, margin=1)
     assert gap.kind == NO_MATCH  # two weak candidates: below the bar, not a tie worth picking from
@@ -325,6 +325,8 @@ def test_observations_settle_when_plex_has_the_file_matched_or_lost_it():
     comparison.add_items([
         PlexItem("1", "a", guid("1"), "1", (PlexPart("/data/adult/Studio/matched.mp4"),)),
         PlexItem("2", "b", "local://2", "1", (PlexPart("/data/adult/Studio/still unmatched.mp4"),)),
+        PlexItem("3", "c", guid("3"), "1", (PlexPart("/data/adult/A/dup.mp4"),)),
+        PlexItem("4", "d", "local://4", "1", (PlexPart("/data/adult/B/dup.mp4"),)),
     ])
     plex = comparison.finish().plex
     settled = dict(settle_observations([
@@ -334,6 +336,7 @@ def test_observations_settle_when_plex_has_the_file_matched_or_lost_it():
         (4, "/tv/other library/x.mp4"),  # not a compared library: cannot tell
         (5, "title: Something"),
         (6, "/DATA/ADULT/studio/MATCHED.mp4"),  # another case of the same path
+        (7, "dup.mp4"),  # means two Plex files, one still unmatched
     ], plex))
     assert settled == {1: "Plex now has it matched by s2p", 3: "the file is no longer in Plex",
                        6: "Plex now has it matched by s2p"}

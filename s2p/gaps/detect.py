@@ -457,8 +457,7 @@ def observation(outcome, *, min_score: int, margin: int) -> tuple[str | None, Ga
     version = digest(hints.filename, hints.ohash, outcome.translated, outcome.error is not None,
                      *[(c.scene.id, c.score) for c in candidates[:5]])
     return key, Gap(
-        kind, key, reason, version, plex_path=hints.filename, stash_path=outcome.translated,
-        scene_id=candidates[0].scene.id if candidates else None, title=hints.title,
+        kind, key, reason, version, plex_path=hints.filename, stash_path=outcome.translated, title=hints.title,
         detail={"hints": hints.model_dump(exclude_none=True, include={"title", "year", "filename", "guid",
                                                                       "ohash", "duration"}),
                 "candidates": listed, "trace": list(outcome.trace)[:20], "error": outcome.error},
@@ -483,7 +482,7 @@ def settle_observations(open_records: Iterable[tuple[int, str]], plex: PlexIndex
         if not same:
             folded = wanted.casefold()
             same = [ours for k, ours in entries if k.casefold() == folded or k.casefold().endswith("/" + folded)]
-        if any(same):
+        if same and all(same):  # every Plex file this hint can mean is now matched by s2p
             settled.append((record_id, "Plex now has it matched by s2p"))
         elif not same and hint.absolute and any(
                 wanted == loc or wanted.startswith(loc + "/") for loc in plex.locations):

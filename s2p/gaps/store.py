@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Sequence, TypeVar
 
 from ..state import ensure_state_dir
 from .detect import SyncTimes
-from .records import Gap
+from .records import KINDS, Gap
 
 log = logging.getLogger("s2p.gaps")
 
@@ -425,10 +425,11 @@ def mark_refreshed(conn: sqlite3.Connection, gap_id: int, now: float, version: s
 # ---------------------------------------------------------------- queries (any connection)
 
 
-def open_keys(conn: sqlite3.Connection, kinds: Sequence[str]) -> list[tuple[int, str, str]]:
+def open_keys(conn: sqlite3.Connection, kinds: Sequence[str]) -> list[tuple[int, str, str, float]]:
+    """(id, kind, key, last seen) of every unresolved record of these kinds."""
     marks = ",".join("?" * len(kinds))
-    return [(row["id"], row["kind"], row["key"]) for row in conn.execute(
-        f"SELECT id, kind, key FROM gaps WHERE resolved_at IS NULL AND kind IN ({marks})", tuple(kinds))]
+    return [(row["id"], row["kind"], row["key"], row["last_seen"]) for row in conn.execute(
+        f"SELECT id, kind, key, last_seen FROM gaps WHERE resolved_at IS NULL AND kind IN ({marks})", tuple(kinds))]
 
 
 STATES = ("open", "dismissed", "resolved", "all")
@@ -456,8 +457,9 @@ def state_totals(conn: sqlite3.Connection) -> dict[str, int]:
 def list_gaps(conn: sqlite3.Connection, *, kinds: Sequence[str], state: str = "open", offset: int = 0,
               limit: int | None = None) -> list[dict[str, Any]]:
     marks = ",".join("?" * len(kinds))
+    order = " ".join(f"WHEN '{kind}' THEN {n}" for n, kind in enumerate(KINDS))
     sql = (f"SELECT * FROM gaps WHERE {_state_clause(state)} AND kind IN ({marks}) "
-           f"ORDER BY kind, section, COALESCE(plex_path, stash_path, key), id")
+           f"ORDER BY CASE kind {order} ELSE 99 END, section, COALESCE(plex_path, stash_path, key), id")
     params: list[Any] = list(kinds)
     if limit is not None:
         sql += " LIMIT ? OFFSET ?"
@@ -470,8 +472,9 @@ def get_gap(conn: sqlite3.Connection, gap_id: int) -> dict[str, Any] | None:
     return _row(row) if row else None
 
 
-def last_runs(conn: sqlite3.Connection, limit: int = 1) -> list[dict[str, Any]]:
-    rows = conn.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+def last_runs(conn: sqlite3.Connection, limit: int = 1, *, finished: bool = False) -> list[dict[str, Any]]:
+    where = "WHERE status != 'running'" if finished else ""
+    rows = conn.execute(f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
     result = []
     for row in rows:
         run = dict(row)

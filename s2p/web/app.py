@@ -6,7 +6,7 @@ import falcon
 
 from ..artwork.links import RouteImageLinks
 from ..stash.errors import StashError
-from . import errors, images, ops, provider
+from . import errors, gaps, images, ops, provider
 from .middleware import RequestLog
 
 
@@ -35,4 +35,8 @@ def create_app(services) -> falcon.App:
     app.add_route(f"{root}/library/metadata/{{rating_key}}/{{rest:path}}", provider.MetadataOther(settings))
     app.add_route("/images/{kind}/{entity_id}/{variant}", images.ImageResource(settings, services.images))
     app.add_route("/healthz", ops.Health(services.health))
+    app.add_route("/gaps", gaps.GapsPage(services.gaps))
+    app.add_route("/gaps.json", gaps.GapsJson(services.gaps))
+    app.add_route("/gaps/run", gaps.GapsRun(services.gaps))
+    app.add_route("/gaps/{gap_id:int}/{action}", gaps.GapAction(services.gaps))
     return app
