@@ -22,6 +22,10 @@ log = logging.getLogger("s2p.gaps")
 PAGE_SIZE = 500
 
 
+class ItemGone(PlexError):
+    """The item asked for is no longer in Plex."""
+
+
 def choose_sections(available: Sequence[PlexSection], wanted: Sequence[str],
                     identifier: str) -> tuple[list[PlexSection], list[str]]:
     """The sections to compare, and problems a person should fix.
@@ -104,12 +108,19 @@ class PlexLibrary:
 
     def refresh(self, rating_key: str) -> None:
         """Ask Plex to fetch the item's metadata again (from s2p)."""
+        from plexapi.exceptions import NotFound
+
         try:
             self._plex().fetchItem(int(rating_key)).refresh()
+        except NotFound:
+            raise ItemGone(f"Plex no longer has item {rating_key}") from None
         except Exception as exc:
             raise translate_errors(exc, f"refreshing item {rating_key}") from None
 
 
 def _item(movie: Any, section_key: str) -> PlexItem:
+    # plexapi reloads a partial object (one request) when an attribute is
+    # empty; a listing must never cost a request per item.
+    movie._autoReload = False
     parts = tuple(PlexPart(part.file, part.size) for part in movie.iterParts() if part.file)
     return PlexItem(str(movie.ratingKey), movie.title or "", movie.guid or "", section_key, parts)

@@ -27,7 +27,7 @@ from . import report as reports
 from . import store as db
 from .detect import Comparison, StashScene, SyncTimes, observation, settle_observations, stash_time
 from .fingerprint import LocalFiles
-from .plexlib import PlexLibrary, choose_sections
+from .plexlib import ItemGone, PlexLibrary, choose_sections
 from .records import COMPARED_KINDS, KINDS, OBSERVED_KINDS, STALE, Gap
 from .store import GapStore, StoreError
 from .syncfile import load_sync_timestamps
@@ -137,7 +137,7 @@ class GapService:
     def _scheduled_compare(self) -> None:
         try:
             self.compare(trigger="schedule")
-        except (ComparisonFailed, PlexError, GapsUnavailable):
+        except (ComparisonFailed, PlexError, GapsUnavailable, StoreError):
             return  # already logged and recorded in the run history the report shows
         if self.settings.gaps.refresh_stale and self._scheduler is not None:
             self._scheduler.trigger(REFRESH_JOB)  # stale items are known now: start on them
@@ -227,7 +227,10 @@ class GapService:
         except Exception as exc:
             status = "interrupted" if isinstance(exc, Interrupted) else "failed"
             message = self._redact(_safe_message(exc))
-            self.store.call(lambda conn: db.finish_run(conn, run, self._clock(), status, error=message))
+            try:
+                self.store.call(lambda conn: db.finish_run(conn, run, self._clock(), status, error=message))
+            except StoreError:
+                pass  # the store closed under us (s2p stopping): the run reads as interrupted next time
             log.warning("gap comparison %d %s: %s", run, status, message)
             if isinstance(exc, ComparisonFailed):
                 raise
@@ -249,11 +252,15 @@ class GapService:
         comparison = Comparison(path_map=self._map, identifier=self.settings.provider.identifier,
                                 sections=sections, sync=sync,
                                 hash_file=self._local.hash if self._local else None)
+        phase = time.monotonic()
         comparison.add_scenes(StashScene.from_summary(s) for s in self._checked(self._inventory()))
+        stash_seconds = time.monotonic() - phase
+        phase = time.monotonic()
         for section in sections:
             for page in plex.items(section):
                 self._check_stop()
                 comparison.add_items(page)
+        plex_seconds = time.monotonic() - phase
         result = comparison.finish()
         # Only records older than this comparison: a file Plex is scanning
         # right now may be missing from pages already read.
@@ -261,7 +268,8 @@ class GapService:
                         self.store.read(lambda conn: db.open_keys(conn, OBSERVED_KINDS)) if seen < began]
         settled = settle_observations([(record_id, key) for record_id, _kind, key in open_records], result.plex)
         stats: dict[str, Any] = dict(result.stats)
-        stats.update(seconds=round(time.monotonic() - started, 2), sections=[s.title for s in sections],
+        stats.update(seconds=round(time.monotonic() - started, 2), stash_seconds=round(stash_seconds, 2),
+                     plex_seconds=round(plex_seconds, 2), sections=[s.title for s in sections],
                      problems=problems, observations_settled=len(settled), observations_dropped=self.store.dropped)
         self._check_stop()
 
@@ -327,6 +335,8 @@ class GapService:
             for rating_key in row["detail"].get("rating_keys") or [row["rating_key"]]:
                 try:
                     plex.refresh(str(rating_key))
+                except ItemGone as exc:
+                    log.info("%s; not refreshed", exc)  # the next comparison settles its record
                 except PlexError as exc:
                     log.warning("could not ask Plex to refresh item %s: %s", rating_key, exc)
                     return done
