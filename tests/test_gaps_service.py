@@ -159,3 +159,30 @@ def test_a_fetch_of_the_current_version_ends_a_stale_record_at_once(tmp_path):
     served = service.store.read(db.served_times)
     assert served["2"].served_version == "2023-12-01T00:00:00Z" and served["1"].served_at > 0
     service.stop()
+
+
+def test_stash2plex_sync_times_count_and_a_bad_file_is_a_note_not_a_failure(tmp_path):
+    import json
+
+    from s2p.gaps.syncfile import load_sync_timestamps
+
+    items = [PlexItem(f"rk{i}", "x", f"{IDENT}://movie/{i}", "1", (PlexPart(f"/plex/{i}.mp4", 10),))
+             for i in (1, 2)]
+    scenes = [scene("1", "/plex/1.mp4"), scene("2", "/plex/2.mp4")]
+    sync = tmp_path / "sync_timestamps.json"
+    # Stash2Plex pushed scene 1 after its change (2024-01-01), scene 2 before it.
+    sync.write_text(json.dumps({"1": 1704067300.5, "2": 1700000000, "x": "junk"}), encoding="utf-8")
+    service = make(tmp_path / "state", FakeLibrary(items), scenes, sync_timestamps=str(sync))
+    result = service.compare()
+    assert [g["scene_id"] for g in service.report(kinds=[STALE])["gaps"]] == ["2"]
+    assert result.problems == [f"[gaps] sync_timestamps {sync}: 1 entry ignored (not scene id -> epoch seconds)"]
+    service.stop()
+
+    assert load_sync_timestamps("") == ({}, None)
+    times, problem = load_sync_timestamps(str(tmp_path / "missing.json"))
+    assert times == {} and "does not exist" in problem
+    sync.write_text("{not json", encoding="utf-8")
+    times, problem = load_sync_timestamps(str(sync))
+    assert times == {} and "not valid JSON" in problem
+    sync.write_text("[1, 2]", encoding="utf-8")
+    assert "not a JSON object" in load_sync_timestamps(str(sync))[1]
