@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import falcon
 
 from ..gaps.records import KINDS
+from ..gaps.report import to_html
 from ..gaps.service import GapService, GapsUnavailable
 from ..gaps.store import STATES, StoreBusy
 from .errors import BadRequest
@@ -65,8 +66,6 @@ class GapsPage:
         self._gaps = gaps
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        from ..gaps.report import to_html
-
         report = _report(self._gaps, req, HTML_LIMIT)
         resp.content_type = falcon.MEDIA_HTML
         resp.cache_control = ["no-store"]
