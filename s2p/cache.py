@@ -76,6 +76,15 @@ class TTLCache(Generic[V]):
             self.stats.hits += 1
             return value
 
+    def peek(self, key: Hashable, default: Any = None) -> Any:
+        """The cached value without counting a hit or refreshing its LRU
+        place: for observers that must not change what they observe."""
+        with self._lock:
+            entry = self._data.get(key)
+            if entry is None or entry[0] <= self._clock():
+                return default
+            return entry[2]
+
     def put(self, key: Hashable, value: V, ttl: float | None = None) -> None:
         ttl = self.ttl if ttl is None else ttl
         if ttl <= 0 or self.max_weight <= 0:

@@ -1,4 +1,4 @@
-"""The command line: ``s2p [--config PATH] [serve|check|match|demo|version]``."""
+"""The command line: ``s2p [--config PATH] [serve|check|match|gaps|demo|version]``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Sequence
 
 from . import __version__, logs
 from .config import ConfigError, Settings, config_path, load_settings, mask
+from .gaps import command as gaps_command
 
 log = logging.getLogger("s2p")
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     match.add_argument("--guid", help="a guid hint")
     match.add_argument("--manual", action="store_true", help="list every candidate, as Fix Match does")
     match.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    gaps_command.add_parser(commands)
     demo = commands.add_parser("demo", help="serve a built-in sample library (no Stash needed)")
     demo.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     demo.add_argument("--port", type=int, default=8008, help="port to listen on (default 8008)")
@@ -70,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return check(settings, path)
     if command == "match":
         return match(settings, args)
+    if command == "gaps":
+        return gaps_command.run(settings, args)
     raise AssertionError(command)
 
 

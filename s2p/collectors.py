@@ -147,6 +147,25 @@ def load_families(breaker, scenes) -> list[Family]:
     return families
 
 
+def gap_fact(gaps) -> Fact:
+    summary = gaps.summary()
+    # Gaps themselves are the library's state, not s2p's: only a store that
+    # cannot record makes s2p degraded.
+    return Fact(OK if summary["recording"] else DEGRADED, summary)
+
+
+def gap_families(gaps) -> list[Family]:
+    summary = gaps.summary()
+    if not summary["recording"]:
+        return []
+    return [
+        gauge("s2p_gaps_open", "Open gaps, by kind", {(("kind", k),): n for k, n in summary["open"].items()}),
+        gauge("s2p_gap_store_queue_depth", "Gap observations waiting to be written", summary["queue_depth"]),
+        counter("s2p_gap_observations_dropped_total", "Gap observations dropped because the store was busy",
+                summary["observations_dropped"]),
+    ]
+
+
 # ---------------------------------------------------------------- caches
 
 
@@ -312,6 +331,8 @@ def install(services) -> None:
     health = services.health_checks
     health.register("stash", lambda: stash_fact(services.stash_reachable, services.client.stats))
     health.register("circuit", lambda: circuit_fact(services.client.breaker))
+    health.register("gaps", lambda: gap_fact(services.gaps))
+    metrics.register(lambda: gap_families(services.gaps), "gaps")
     health.register("cache", lambda: cache_fact(services.caches()))
     health.register("jobs", lambda: job_fact(services.scheduler))
 

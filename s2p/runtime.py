@@ -18,6 +18,7 @@ from .cache import TTLCache
 from .config import Settings
 from .deadline import Deadline
 from .health import OK, Fact, HealthRegistry
+from .gaps.service import GapService
 from .matching import Matcher, MatchOutcome, StashSource
 from .metrics import MetricsRegistry
 from .plex.translate import TranslateOptions
@@ -54,6 +55,12 @@ class Services:
         self.request_observers: list[Callable[[str, str, int, float], None]] = []
         # Periodic jobs register here; the thread starts with start().
         self.scheduler = Scheduler()
+        # Gap records: what Plex scans and fetches, and the full comparison.
+        self.gaps = GapService.build(
+            settings, stash=self.stash, path_map=self.path_map,
+            version_of=lambda scene_id: getattr(self.scenes.cache.peek(scene_id), "updated_at", None))
+        self.match_observers.append(self.gaps.observe_match)
+        self.served_observers.append(self.gaps.observe_served)
         self.started_at = time.time()
         self._probe: TTLCache[tuple[bool, str]] = TTLCache(1, HEALTH_PROBE_TTL)
         # /metrics and /healthz: components register what they report.
@@ -92,6 +99,8 @@ class Services:
 
     def start(self) -> None:
         """Start background work (none of it needs Stash to be up)."""
+        if self.gaps.open():
+            self.gaps.schedule(self.scheduler)
         self.scheduler.start()
 
     def stop(self) -> None:
@@ -99,6 +108,7 @@ class Services:
         self.scenes.close()
         if self.pusher is not None:
             self.pusher.close()
+        self.gaps.stop()
         self.client.close()
 
     def _prefetch_decided(self, outcome: MatchOutcome) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +69,7 @@ class FakePlex:
         self.guid_filter = True  # honour ?guid= on /library/sections/{key}/all (False: ignore it)
         self.headers_seen: list[dict[str, str]] = []
         self.reachability_check = True  # fetch a provider's URI on registration, as PMS does
+        self.latency = 0.0  # seconds added to every request (a slow or busy server)
         self._lock = threading.Lock()
         self._next_key = 1000
         self.server: BackgroundServer | None = None
@@ -116,6 +118,8 @@ class FakePlex:
         path = environ.get("PATH_INFO", "")
         query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True).items()}
         headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        if self.latency:
+            time.sleep(self.latency)
         with self._lock:
             self.requests[f"{method} {path}"] += 1
             if len(self.headers_seen) < 10000:

@@ -262,3 +262,13 @@ def test_metric_and_label_names_are_checked():
     with pytest.raises(ValueError):
         gauge("ok_name", "x", 1, {"bad-label": "v"})
     assert render([]) == "\n"
+
+
+def test_gap_records_show_in_health_and_metrics(s2p):
+    # A file no scene owns is observed during the "scan" and counted.
+    assert s2p.match(type=1, filename="Nowhere/unknown file.mp4").json()["MediaContainer"]["size"] == 0
+    s2p.services.gaps.store.flush()
+    gaps = s2p.get("/healthz").json()["gaps"]
+    assert gaps["status"] == "ok" and gaps["recording"] is True
+    assert gaps["open"]["no_match"] == 1
+    assert 's2p_gaps_open{kind="no_match"} 1' in s2p.get("/metrics").text

@@ -6,7 +6,7 @@ import falcon
 
 from ..artwork.links import LinkFactory
 from ..stash.errors import StashError
-from . import errors, images, openapi, ops, provider
+from . import errors, gaps, images, openapi, ops, provider
 from .access import AccessControl, SecretRoot
 from .limits import InputLimits
 from .middleware import RequestLog
@@ -44,4 +44,8 @@ def create_app(services) -> falcon.App:
     app.add_route("/healthz", ops.Health(services.health))
     app.add_route("/metrics", ops.Metrics(services.metrics.render))
     app.add_route("/openapi.json", openapi.OpenAPI())
+    app.add_route("/gaps", gaps.GapsPage(services.gaps))
+    app.add_route("/gaps.json", gaps.GapsJson(services.gaps))
+    app.add_route("/gaps/run", gaps.GapsRun(services.gaps))
+    app.add_route("/gaps/{gap_id:int}/{action}", gaps.GapAction(services.gaps))
     return app

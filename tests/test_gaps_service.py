@@ -1,0 +1,188 @@
+"""The gap service with its Plex side replaced by plain objects: failures,
+interruption and rate-limited refreshes, without any servers."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from s2p.config import Settings
+from s2p.gaps import store as db
+from s2p.gaps.detect import PlexItem, PlexPart, PlexSection
+from s2p.gaps.plexlib import ItemGone
+from s2p.gaps.records import STALE, Gap
+from s2p.gaps.service import ComparisonFailed, GapService, Interrupted
+from s2p.gaps.store import GapStore
+from s2p.plexconn import PlexUnavailable
+from s2p.stash.errors import StashUnavailable
+from s2p.stash.models import SceneSummary, VideoFile
+
+IDENT = "tv.plex.agents.custom.s2p"
+TOKEN = "plex-token-that-must-not-leak"
+
+
+class FakeLibrary:
+    def __init__(self, items, *, fail_refresh=None, on_page=None):
+        self._items = items
+        self.refreshed: list[str] = []
+        self._fail_refresh = fail_refresh or {}
+        self._on_page = on_page
+
+    def sections(self):
+        return [PlexSection("1", "Scenes", ("/plex",), IDENT)]
+
+    def items(self, section):
+        for start in range(0, len(self._items), 2):
+            if self._on_page:
+                self._on_page()
+            yield self._items[start:start + 2]
+
+    def refresh(self, rating_key):
+        error = self._fail_refresh.get(rating_key)
+        if error:
+            raise error
+        self.refreshed.append(rating_key)
+
+
+def scene(scene_id: str, path: str) -> SceneSummary:
+    return SceneSummary(id=scene_id, title=f"S{scene_id}", updated_at="2024-01-01T00:00:00Z",
+                        files=(VideoFile(path=path, size=10),))
+
+
+def make(tmp_path, library, scenes, **gaps) -> GapService:
+    settings = Settings.model_validate({"plex": {"url": "http://plex.invalid:32400", "token": TOKEN},
+                                        "state": {"dir": str(tmp_path)}, "gaps": gaps})
+    service = GapService(settings, store=GapStore(tmp_path), inventory=lambda: iter(scenes),
+                         path_map=settings.path_map(), plex_factory=lambda: library)
+    assert service.open()
+    return service
+
+
+def test_a_stash_failure_is_recorded_and_keeps_the_last_records(tmp_path):
+    items = [PlexItem("1", "a", f"{IDENT}://movie/1", "1", (PlexPart("/plex/only.mp4", 5),))]
+    service = make(tmp_path, FakeLibrary(items), [scene("1", "/plex/a.mp4")])
+    first = service.compare()
+    assert first.stats["plex_only"] == 1
+    service._inventory = lambda: (_ for _ in ()).throw(StashUnavailable("Stash timed out"))
+    with pytest.raises(ComparisonFailed, match="Stash timed out"):
+        service.compare()
+    report = service.report()
+    assert report["last_run"]["status"] == "failed" and report["last_run"]["error"] == "Stash timed out"
+    assert report["counts"]["plex_only"] == 1
+    service.stop()
+
+
+def test_secrets_never_reach_the_run_history(tmp_path):
+    class Leaky(FakeLibrary):
+        def sections(self):
+            raise RuntimeError(f"GET http://plex/?X-Plex-Token={TOKEN} failed")
+
+    service = make(tmp_path, Leaky([]), [])
+    with pytest.raises(ComparisonFailed):
+        service.compare()
+    error = service.report()["last_run"]["error"]
+    assert TOKEN not in error and "***leak" in error
+    service.stop()
+
+
+def test_stopping_interrupts_a_comparison_between_pages(tmp_path):
+    items = [PlexItem(str(i), "x", "local://1", "1", (PlexPart(f"/plex/{i}.mp4", i),)) for i in range(10)]
+    service = None
+
+    def stop_after_first_page():
+        if library.pages:
+            service._stop.set()
+        library.pages += 1
+
+    library = FakeLibrary(items, on_page=stop_after_first_page)
+    library.pages = 0
+    service = make(tmp_path, library, [])
+    with pytest.raises(Interrupted):
+        service.compare()
+    runs = service.store.read(lambda c: db.last_runs(c, 1))
+    assert runs[0]["status"] == "interrupted"
+    assert service.store.read(lambda c: db.counts(c, "all")) == {}
+    service.store.close()
+
+
+def _stale(service, keys: list[str]) -> None:
+    gaps = [Gap(STALE, k, "changed", f"v{k}", rating_key=f"rk{k}", scene_id=k,
+                detail={"updated_at": "2024-01-01T00:00:00Z", "rating_keys": [f"rk{k}"]}) for k in keys]
+    service.store.call(lambda c: db.upsert_gaps(c, gaps, 1.0, run=1))
+
+
+def test_refreshes_are_spaced_skip_gone_items_and_happen_once_per_change(tmp_path):
+    library = FakeLibrary([], fail_refresh={"rk2": ItemGone("Plex no longer has item rk2")})
+    service = make(tmp_path, library, [], refresh_stale=True, refresh_per_minute=600)
+    _stale(service, ["1", "2", "3"])
+    began = time.monotonic()
+    assert service.refresh_stale() == 3
+    assert time.monotonic() - began >= 0.2  # 600 a minute: 0.1 s apart
+    assert library.refreshed == ["rk1", "rk3"]
+    assert service.refresh_stale() == 0 and library.refreshed == ["rk1", "rk3"]
+    # The scene changes again: one more refresh.
+    service.store.call(lambda c: db.upsert_gaps(c, [Gap(STALE, "1", "changed again", "v1b", rating_key="rk1",
+                                                        detail={"rating_keys": ["rk1"]})], 2.0, run=2))
+    assert service.refresh_stale() == 1 and library.refreshed == ["rk1", "rk3", "rk1"]
+    service.stop()
+
+
+def test_refreshes_stop_when_plex_is_unreachable_and_retry_later(tmp_path):
+    library = FakeLibrary([], fail_refresh={"rk1": PlexUnavailable("cannot reach Plex")})
+    service = make(tmp_path, library, [], refresh_stale=True, refresh_per_minute=600)
+    _stale(service, ["1", "2"])
+    assert service.refresh_stale() == 0 and library.refreshed == []
+    library._fail_refresh = {}
+    assert service.refresh_stale() == 2
+    service.stop()
+
+
+def test_refreshes_are_off_unless_asked_for(tmp_path):
+    library = FakeLibrary([])
+    service = make(tmp_path, library, [])
+    _stale(service, ["1"])
+    assert service.refresh_stale() == 0 and library.refreshed == []
+    service.stop()
+
+
+def test_a_fetch_of_the_current_version_ends_a_stale_record_at_once(tmp_path):
+    service = make(tmp_path, FakeLibrary([]), [])
+    _stale(service, ["1", "2"])
+    versions = {"1": "2024-01-01T00:00:00Z", "2": "2023-12-01T00:00:00Z"}
+    service._version_of = versions.get
+    service.observe_served("1")  # Plex got the version the record is about
+    service.observe_served("2")  # Plex got an older one (from a cache): still stale
+    service.store.flush()
+    resolved = service.store.read(lambda c: db.list_gaps(c, kinds=[STALE], state="resolved"))
+    assert [(g["key"], g["resolution"]) for g in resolved] == [("1", "Plex fetched the current version")]
+    served = service.store.read(db.served_times)
+    assert served["2"].served_version == "2023-12-01T00:00:00Z" and served["1"].served_at > 0
+    service.stop()
+
+
+def test_stash2plex_sync_times_count_and_a_bad_file_is_a_note_not_a_failure(tmp_path):
+    import json
+
+    from s2p.gaps.syncfile import load_sync_timestamps
+
+    items = [PlexItem(f"rk{i}", "x", f"{IDENT}://movie/{i}", "1", (PlexPart(f"/plex/{i}.mp4", 10),))
+             for i in (1, 2)]
+    scenes = [scene("1", "/plex/1.mp4"), scene("2", "/plex/2.mp4")]
+    sync = tmp_path / "sync_timestamps.json"
+    # Stash2Plex pushed scene 1 after its change (2024-01-01), scene 2 before it.
+    sync.write_text(json.dumps({"1": 1704067300.5, "2": 1700000000, "x": "junk"}), encoding="utf-8")
+    service = make(tmp_path / "state", FakeLibrary(items), scenes, sync_timestamps=str(sync))
+    result = service.compare()
+    assert [g["scene_id"] for g in service.report(kinds=[STALE])["gaps"]] == ["2"]
+    assert result.problems == [f"[gaps] sync_timestamps {sync}: 1 entry ignored (not scene id -> epoch seconds)"]
+    service.stop()
+
+    assert load_sync_timestamps("") == ({}, None)
+    times, problem = load_sync_timestamps(str(tmp_path / "missing.json"))
+    assert times == {} and "does not exist" in problem
+    sync.write_text("{not json", encoding="utf-8")
+    times, problem = load_sync_timestamps(str(sync))
+    assert times == {} and "not valid JSON" in problem
+    sync.write_text("[1, 2]", encoding="utf-8")
+    assert "not a JSON object" in load_sync_timestamps(str(sync))[1]
