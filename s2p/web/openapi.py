@@ -48,6 +48,15 @@ _IMAGE_PARAMETERS = [
      "description": "poster, poster-letterbox, poster-crop-{anchor}, background (scenes); image (performers, "
                     "studios, tags); front, back (groups)", "schema": {"type": "string"}},
 ]
+_GAP_FILTERS = [
+    {"name": "kind", "in": "query", "required": False, "description": "only this kind (repeatable)",
+     "schema": {"type": "string"}},
+    {"name": "state", "in": "query", "required": False,
+     "schema": {"enum": ["open", "dismissed", "resolved", "all"]}},
+    {"name": "offset", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0}},
+    {"name": "limit", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
+]
+
 _image = {
     "summary": "an image fetched from Stash, at a URL s2p signed; open to any address (Plex fetches "
                "through images.plex.tv)",
@@ -120,6 +129,25 @@ def describe() -> dict[str, Any]:
                   "schema": {"type": "string"}}]),
             "/images/{kind}/{entity_id}/{variant}/{version}/{signature}": {"get": _image, "head": _image},
             "/images/{kind}/{entity_id}/{variant}": {"get": _unsigned_image, "head": _unsigned_image},
+            "/gaps": {"get": {"summary": "the gap report as an HTML page", "parameters": _GAP_FILTERS,
+                              "responses": {"200": {"description": "the page", "content": {"text/html": {}}},
+                                            "400": _ERROR, "403": _ERROR, "503": _ERROR}}},
+            "/gaps.json": {"get": {"summary": "the gap report as JSON", "parameters": _GAP_FILTERS,
+                                   "responses": {"200": {"description": "the report", "content": {_JSON: {}}},
+                                                 "400": _ERROR, "403": _ERROR, "503": _ERROR}}},
+            "/gaps/run": {"post": {"summary": "start a comparison of Plex and Stash now",
+                                   "responses": {"202": {"description": "started", "content": {_JSON: {}}},
+                                                 "303": {"description": "started (from the page)"},
+                                                 "403": _ERROR, "409": _ERROR, "503": _ERROR}}},
+            "/gaps/{gap_id}/{action}": {"post": {
+                "summary": "dismiss a gap until its item changes, or restore it",
+                "parameters": [
+                    {"name": "gap_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+                    {"name": "action", "in": "path", "required": True, "schema": {"enum": ["dismiss", "restore"]}},
+                ],
+                "responses": {"200": {"description": "the record", "content": {_JSON: {}}},
+                              "303": {"description": "done (from the page)"},
+                              "403": _ERROR, "404": _ERROR, "503": _ERROR}}},
             "/healthz": {"get": health, "head": health},
             "/metrics": {"get": {"summary": "metrics in the Prometheus text format",
                                  "responses": {"200": {"description": "metrics", "content": {"text/plain": {}}},
