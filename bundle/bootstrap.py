@@ -177,7 +177,7 @@ def cache_root(environ):
     xdg = environ.get("XDG_CACHE_HOME", "")
     if os.path.isabs(xdg):
         return os.path.join(xdg, "s2p"), "XDG_CACHE_HOME"
-    home = os.path.expanduser("~")
+    home = environ.get("HOME") or os.path.expanduser("~")
     if os.path.isabs(home) and home != "/":
         return os.path.join(home, ".cache", "s2p"), "~/.cache"
     return None, "no home directory and no S2P_CACHE_DIR"
@@ -227,10 +227,8 @@ class Runtime(object):
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             raise
-        if force and os.path.isdir(final):
-            aside = tempfile.mkdtemp(prefix="." + self.key + ".", dir=self.root)
-            os.rename(final, os.path.join(aside, "old"))
-            shutil.rmtree(aside, ignore_errors=True)
+        if force or (os.path.isdir(final) and not os.path.exists(os.path.join(final, COMPLETE))):
+            self._remove(final)  # asked to, or a copy someone damaged
         try:
             # Atomic, and never replaces a finished copy: of two processes
             # unpacking at once, the second one's rename fails.
@@ -241,6 +239,20 @@ class Runtime(object):
                 raise
         self.prune()
         return final
+
+    def _remove(self, directory):
+        """Move a directory out of the way at once, then delete it."""
+        import shutil
+        import tempfile
+
+        if not os.path.isdir(directory):
+            return
+        aside = tempfile.mkdtemp(prefix="." + self.key + ".", dir=self.root)
+        try:
+            os.rename(directory, os.path.join(aside, "old"))
+        except OSError:
+            pass  # another process moved it first
+        shutil.rmtree(aside, ignore_errors=True)
 
     def _unpack_temporary(self):
         import atexit
