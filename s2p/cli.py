@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from . import __version__, logs
@@ -39,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = args.command or "serve"
     if command == "version":
-        print(f"s2p {__version__}")
+        print(f"s2p {__version__} ({origin()})")
         return 0
     if command == "demo":
         logs.configure("INFO", "text")
@@ -66,6 +67,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "match":
         return match(settings, args)
     raise AssertionError(command)
+
+
+def origin() -> str:
+    """Where this s2p runs from: the archive when inside s2p.pyz, else the package."""
+    package = Path(__file__).resolve().parent
+    for candidate in package.parents:
+        if candidate.is_file():  # app/s2p/cli.py inside <archive>
+            return str(candidate)
+    return str(package)
 
 
 def check(settings: Settings, path) -> int:
