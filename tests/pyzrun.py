@@ -3,6 +3,7 @@ started on the archive, configured by S2P_* environment variables."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -17,6 +18,25 @@ import requests
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD_SCRIPT = REPO / "build_zipapp.py"
+
+
+def load_script(name: str, path: Path):
+    """Import a file that is not in a package (the build script, the bootstrap)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+def builder():
+    return load_script("build_zipapp", BUILD_SCRIPT)
+
+
+def bootstrap():
+    return load_script("s2p_bootstrap", REPO / "bundle" / "bootstrap.py")
 
 
 def build(dist: Path, *args: str, env: dict[str, str] | None = None, umask: int | None = None) -> Path:
@@ -75,14 +95,15 @@ def free_port() -> int:
 class PyzServer:
     """``python3 -I s2p.pyz serve`` in a subprocess, on a free loopback port."""
 
-    def __init__(self, pyz: Path, env: dict[str, str], cache: Path | None, *, args: tuple[str, ...] = ("serve",),
-                 python: str = sys.executable):
+    def __init__(self, pyz: Path | None, env: dict[str, str], cache: Path | None, *,
+                 args: tuple[str, ...] = ("serve",), python: str = sys.executable,
+                 command: list[str] | None = None, host: str = "127.0.0.1"):
         self.port = free_port()
         self.env = clean_env(**env)
-        self.env.update({"S2P_SERVER_HOST": "127.0.0.1", "S2P_SERVER_PORT": str(self.port)})
+        self.env.update({"S2P_SERVER_HOST": host, "S2P_SERVER_PORT": str(self.port)})
         if cache is not None:
             self.env["S2P_CACHE_DIR"] = str(cache)
-        self.command = [python, "-I", str(pyz), *args]
+        self.command = command or [python, "-I", str(pyz), *args]
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
         self.stderr = ""

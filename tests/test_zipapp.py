@@ -6,8 +6,6 @@ from __future__ import annotations
 import functools
 import glob
 import hashlib
-import importlib.machinery
-import importlib.util
 import json
 import os
 import platform
@@ -21,19 +19,12 @@ from pathlib import Path
 import pytest
 
 from conftest import settings_data
+import pyzrun
 from pyzrun import REPO, PyzServer, build, clean_env, run, settings_env
 
 
-def load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-builder = load("build_zipapp", REPO / "build_zipapp.py")
-bootstrap = load("s2p_bootstrap", REPO / "bundle" / "bootstrap.py")
+builder = pyzrun.builder()
+bootstrap = pyzrun.bootstrap()
 
 ABI = bootstrap.interpreter_abi()
 slow = pytest.mark.slow
