@@ -16,7 +16,6 @@ this s2p, and whether Plex accepted it when it was registered.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import socket
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from .network import is_local_address, is_loopback_host
 from .plexconn import PlexError, translate_errors
 
 PROVIDERS = "/media/providers/metadata"
@@ -41,33 +41,6 @@ class SetupError(RegistrationError):
 
 
 # ---------------------------------------------------------------- addresses
-
-
-def is_loopback_host(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def is_local_address(address: str) -> bool:
-    """Whether this network namespace owns the address (binding to it works)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if ip.is_loopback:
-        return True
-    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
-    try:
-        with socket.socket(family, socket.SOCK_DGRAM) as probe:
-            probe.bind((address, 0))
-        return True
-    except OSError:
-        return False
 
 
 def plex_shares_our_network(plex_url: str, resolve: Callable[[str], list[str]] | None = None) -> bool:
