@@ -24,7 +24,7 @@ import yaml
 
 from conftest import API_KEY, PATH_RULES
 from pyzrun import REPO, PyzServer, bootstrap, builder, clean_env
-from s2p.config import ConfigError, load_settings
+from s2p.config import ConfigError, config_path, load_settings
 
 DOCKERFILE = REPO / "Dockerfile"
 COMPOSE = REPO / "deploy" / "docker-compose.yml"
@@ -293,22 +293,21 @@ def test_systemd_analyze_verify_is_clean():
 
 @pytest.mark.slow
 def test_the_pyz_runs_in_the_environment_the_unit_gives_it(pyz, tmp_path, fake_stash):
-    """systemd sets STATE_DIRECTORY, CACHE_DIRECTORY and (through
-    LoadCredential=) S2P_CONFIG, and the dynamic user has no home."""
+    """systemd sets STATE_DIRECTORY, CACHE_DIRECTORY and (for LoadCredential=)
+    CREDENTIALS_DIRECTORY, and the dynamic user has no home."""
     config = tmp_path / "credentials" / "s2p.toml"
     config.parent.mkdir()
     rules = "\n".join(f'[[paths]]\nname = "{r["name"]}"\nstash_to_plex = {json.dumps(r["stash_to_plex"])}\n'
                       f'plex_to_stash = {json.dumps(r["plex_to_stash"])}\n' for r in PATH_RULES)
     config.write_text(f'[stash]\nurl = "{fake_stash.url}"\napi_key = "{API_KEY}"\n{rules}')
     settings = {key: value for section, key, value in unit_settings() if section == "Service"}
-    credential_name, _, _ = settings["LoadCredential"].partition(":")
-    variable, _, value = settings["Environment"].partition("=")
-    assert (variable, value) == ("S2P_CONFIG", f"%d/{credential_name}")
-    environ = {"S2P_CONFIG": str(config), "STATE_DIRECTORY": str(tmp_path / "state"),
+    assert settings["LoadCredential"] == f"{config.name}:/etc/s2p/s2p.toml" and "Environment" not in settings
+    environ = {"CREDENTIALS_DIRECTORY": str(config.parent), "STATE_DIRECTORY": str(tmp_path / "state"),
                "CACHE_DIRECTORY": str(tmp_path / "cache"), "HOME": "/nonexistent"}
     (tmp_path / "state").mkdir()
     command = shlex.split(settings["ExecStart"])
     assert command[:2] == ["/usr/bin/python3", "-I"] and command[-1] == "serve"
+    assert config_path(None, environ) == config
     assert load_settings(config, environ).state.dir == environ["STATE_DIRECTORY"]
     server = PyzServer(pyz, environ, None, args=("serve",))
     server.start()
@@ -318,4 +317,12 @@ def test_the_pyz_runs_in_the_environment_the_unit_gives_it(pyz, tmp_path, fake_s
     finally:
         log = server.stop()
     assert len(list((tmp_path / "cache").iterdir())) == 1, "unpacked into CACHE_DIRECTORY"
-    assert "cannot use the cache directory" not in log
+    assert "cannot use the cache directory" not in log and f"configuration: {config}" in log
+
+
+def test_a_credential_is_read_only_when_systemd_hands_one_over(tmp_path):
+    (tmp_path / "s2p.toml").write_text("")
+    assert config_path(None, {"CREDENTIALS_DIRECTORY": str(tmp_path)}) == tmp_path / "s2p.toml"
+    assert config_path(None, {"CREDENTIALS_DIRECTORY": str(tmp_path), "S2P_CONFIG": "/x.toml"}) == Path("/x.toml")
+    assert config_path("/y.toml", {"CREDENTIALS_DIRECTORY": str(tmp_path)}) == Path("/y.toml")
+    assert config_path(None, {"CREDENTIALS_DIRECTORY": str(tmp_path / "other")}) is None
