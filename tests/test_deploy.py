@@ -184,8 +184,11 @@ def test_the_image_entrypoint_and_health_check_run_against_the_pyz(dockerfile, p
     environ, entrypoint, health = run_like_the_image(stages[-1], pyz, tmp_path, {
         "S2P_STASH_URL": fake_stash.url, "S2P_STASH_API_KEY": API_KEY})
     cache = Path(environ["S2P_CACHE_DIR"])
-    prepared = sorted(p.relative_to(cache) for p in cache.rglob("*"))
-    assert any(str(p).endswith(".pyc") for p in prepared), "prepare byte-compiles at image build time"
+    prepared = {str(p.relative_to(cache)): (p.stat().st_ino, p.stat().st_mtime_ns) for p in cache.rglob("*")}
+    assert any(name.endswith(".pyc") for name in prepared), "prepare byte-compiles at image build time"
+    # The image runs as another user than the one that prepared it.
+    assert all(p.stat().st_mode & 0o444 == 0o444 for p in cache.rglob("*"))
+    assert all(p.stat().st_mode & 0o111 == 0o111 for p in [cache, *cache.rglob("*")] if p.is_dir())
     # Listening on every address as in the image; only the port is moved to a free one.
     server = PyzServer(None, environ, None, command=[sys.executable] + entrypoint[1:], host=environ["S2P_SERVER_HOST"])
     health_env = clean_env(S2P_SERVER_PORT=str(server.port))
@@ -196,7 +199,8 @@ def test_the_image_entrypoint_and_health_check_run_against_the_pyz(dockerfile, p
         assert healthy.returncode == 0, healthy.stderr
     finally:
         log = server.stop()
-    assert sorted(p.relative_to(cache) for p in cache.rglob("*")) == prepared, "the prepared cache stays as built"
+    served = {str(p.relative_to(cache)): (p.stat().st_ino, p.stat().st_mtime_ns) for p in cache.rglob("*")}
+    assert served == prepared, "nothing is written to the prepared cache (the image's may be read-only)"
     assert "register this URL in Plex" in log and "cannot use the cache directory" not in log
     unhealthy = subprocess.run(health, capture_output=True, text=True, env=health_env, timeout=30)
     assert unhealthy.returncode != 0, "the health check must fail when s2p is not answering"

@@ -250,6 +250,10 @@ def test_register_and_check_from_the_command_line(tmp_path, fake_stash, s2p, ple
     checked = subprocess.run(command + ["check"], capture_output=True, text=True, env=environ, timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert f"s2p is registered at {s2p.url}/" in checked.stdout and checked.stdout.rstrip().endswith("OK")
+
+
+def test_check_fails_when_plex_fails(tmp_path, fake_stash, plex, capsys):
     plex.stop()
-    failed = subprocess.run(command + ["check"], capture_output=True, text=True, env=environ, timeout=60)
-    assert failed.returncode == 1 and "cannot reach Plex" in failed.stdout and "FAILED" in failed.stdout
+    status = cli.check(settings_for(tmp_path, fake_stash, plex.url), None)
+    out = capsys.readouterr().out
+    assert status == 1 and "cannot reach Plex" in out and out.rstrip().endswith("FAILED: see the plex lines above")
