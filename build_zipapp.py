@@ -116,7 +116,7 @@ def read_lock(path: Path = LOCK) -> dict[str, Pin]:
         raise BuildError(f"{path} is missing. Fix: python3 build_zipapp.py --update-lock")
     text = re.sub(r"\\\n", " ", path.read_text(encoding="utf-8"))
     pins = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    for line in text.splitlines():
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
@@ -124,7 +124,7 @@ def read_lock(path: Path = LOCK) -> dict[str, Pin]:
         m = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)", tokens[0])
         hashes = frozenset(t.split(":", 1)[1] for t in tokens[1:] if t.startswith("--hash=sha256:"))
         if not m or not hashes or len(hashes) != len(tokens) - 1:
-            raise BuildError(f"{path}: line {number}: expected NAME==VERSION --hash=sha256:... ; got {line!r}")
+            raise BuildError(f"{path}: expected NAME==VERSION --hash=sha256:..., got {line!r}")
         pins[canonical(m.group(1))] = Pin(canonical(m.group(1)), m.group(2), hashes)
     missing = [name for name in NATIVE if name not in pins]
     if missing:
@@ -180,7 +180,7 @@ class Want:
         if wheel.name != self.pin.name or wheel.version != self.pin.version:
             return False
         if self.platform is None:
-            return "none" in wheel.abis and "any" in wheel.platforms and bool(wheel.pythons & {"py3", "py2.py3"})
+            return "none" in wheel.abis and "any" in wheel.platforms and "py3" in wheel.pythons
         tag = "cp" + self.python.replace(".", "")
         return tag in wheel.pythons and tag in wheel.abis and bool(wheel.platforms & set(self.platform.wheel_tags))
 
