@@ -120,16 +120,23 @@ def check(settings: Settings, path) -> int:
 def check_plex(settings: Settings, out) -> bool:
     from .plexconn import connect
     from .registration import report_plex
-    from .server import lan_address, provider_url
+    from .server import provider_url
 
     return report_plex(lambda: connect(settings.plex, settings.state_dir), settings.provider.identifier,
-                       provider_url(settings, settings.server.port), settings.plex.url, lan_address(), out)
+                       provider_url(settings, settings.server.port), settings.plex.url, host_address(), out)
+
+
+def host_address() -> str | None:
+    """This machine's LAN address to suggest, unless it is a container's own."""
+    from .server import in_container, lan_address
+
+    return None if in_container() else lan_address()
 
 
 def register(settings: Settings, args: argparse.Namespace) -> int:
     from .plexconn import connect
     from .registration import SetupError, check_url, run_register
-    from .server import in_container, lan_address, provider_url
+    from .server import in_container, provider_url
 
     if not settings.plex.url or not settings.plex.token.get_secret_value():
         print("s2p register: set [plex] url and [plex] token (S2P_PLEX_URL, S2P_PLEX_TOKEN) first; "
@@ -152,7 +159,7 @@ def register(settings: Settings, args: argparse.Namespace) -> int:
         url = provider_url(settings, settings.server.port)
     print(f"s2p register: {url} in Plex at {settings.plex.url}")
     return run_register(lambda: connect(settings.plex, settings.state_dir), settings.provider.identifier, url,
-                        args.agent or settings.provider.title, settings.plex.url, lan_address(), sys.stdout)
+                        args.agent or settings.provider.title, settings.plex.url, host_address(), sys.stdout)
 
 
 def match(settings: Settings, args: argparse.Namespace) -> int:

@@ -257,3 +257,11 @@ def test_check_fails_when_plex_fails(tmp_path, fake_stash, plex, capsys):
     status = cli.check(settings_for(tmp_path, fake_stash, plex.url), None)
     out = capsys.readouterr().out
     assert status == 1 and "cannot reach Plex" in out and out.rstrip().endswith("FAILED: see the plex lines above")
+
+
+def test_in_a_container_the_container_address_is_never_suggested(tmp_path, fake_stash, capsys, monkeypatch):
+    monkeypatch.setattr("s2p.server.in_container", lambda: True)
+    monkeypatch.setattr("s2p.server.lan_address", lambda: "172.18.0.3")
+    status, out = register(settings_for(tmp_path, fake_stash, ELSEWHERE), capsys, url="http://127.0.0.1:8008/")
+    assert status == 2 and "loopback" in out
+    assert "<this machine's LAN address>" in out and "172.18.0.3" not in out
