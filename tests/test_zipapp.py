@@ -152,6 +152,18 @@ def test_first_run_unpacks_and_the_second_reuses_the_copy(pyz, tmp_path):
 
 
 @slow
+def test_packages_installed_beside_python_cannot_shadow_the_archives(pyz, tmp_path):
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    site = next(venv.glob("lib/python3*/site-packages"))
+    (site / "pydantic").mkdir()
+    (site / "pydantic" / "__init__.py").write_text("raise ImportError('the system pydantic was imported')\n")
+    result = run(pyz, "version", cache=tmp_path / "cache", python=str(venv / "bin" / "python"))
+    assert result.returncode == 0, result.stderr
+    assert "the system pydantic" not in result.stderr
+
+
+@slow
 def test_two_servers_starting_at_once_share_one_copy(pyz, tmp_path, fake_stash):
     cache = tmp_path / "cache"
     servers = [PyzServer(pyz, settings_env(settings_data(fake_stash.url, tmp_path / f"state{i}")), cache)
