@@ -120,10 +120,11 @@ def check(settings: Settings, path) -> int:
 def check_plex(settings: Settings, out) -> bool:
     from .plexconn import connect
     from .registration import report_plex
-    from .server import provider_url
+    from .server import in_container, provider_url
 
+    default_url = None if in_container() else provider_url(settings, settings.server.port)
     return report_plex(lambda: connect(settings.plex, settings.state_dir), settings.provider.identifier,
-                       provider_url(settings, settings.server.port), settings.plex.url, host_address(), out)
+                       default_url, settings.plex.url, host_address(), out)
 
 
 def host_address() -> str | None:

@@ -308,9 +308,10 @@ def run_register(connect: Callable[[], Any], identifier: str, url: str, agent_ti
     return 0
 
 
-def report_plex(connect: Callable[[], Any], identifier: str, default_url: str, plex_url: str, lan: str | None,
-                out: TextIO) -> bool:
-    """The Plex part of ``s2p check``; False when something is wrong."""
+def report_plex(connect: Callable[[], Any], identifier: str, default_url: str | None, plex_url: str,
+                lan: str | None, out: TextIO) -> bool:
+    """The Plex part of ``s2p check``; False when something is wrong.  ``default_url``
+    is what ``s2p register`` would register (None: it needs --url)."""
     try:
         plex = connect()
         print(f"  plex: reachable at {plex_url}, {getattr(plex, 'friendlyName', '') or 'Plex'} {plex.version}",
@@ -331,8 +332,12 @@ def report_plex(connect: Callable[[], Any], identifier: str, default_url: str, p
               "fetches a provider's URL when it is added)", file=out)
         print(f"  plex: agent: {f'{agent.title!r}, s2p as primary' if agent else 'none has s2p as primary (run s2p register)'}"
               f"; libraries on it: {', '.join(on_agent) or 'none yet'}", file=out)
-    else:
+    elif url:
         print(f"  plex: s2p is not registered; `s2p register` would register {url}", file=out)
+    else:
+        print("  plex: s2p is not registered; in a container, run s2p register --url <the URL Plex can reach> "
+              "(README: \"Which URL to register\")", file=out)
+        return True
     problem = loopback_problem(url, plex_url, lan)
     if problem:
         print(f"  plex: Plex cannot reach s2p at that URL: {problem}", file=out)

@@ -200,7 +200,8 @@ def check_plex(settings) -> tuple[bool, str]:
     return ok, out.getvalue()
 
 
-def test_check_reports_the_registration_and_what_is_proven(tmp_path, fake_stash, s2p, plex, capsys):
+def test_check_reports_the_registration_and_what_is_proven(tmp_path, fake_stash, s2p, plex, capsys, monkeypatch):
+    monkeypatch.setattr("s2p.server.in_container", lambda: False)
     settings = settings_for(tmp_path, fake_stash, plex.url)
     ok, out = check_plex(settings)
     assert ok, out
@@ -265,3 +266,9 @@ def test_in_a_container_the_container_address_is_never_suggested(tmp_path, fake_
     status, out = register(settings_for(tmp_path, fake_stash, ELSEWHERE), capsys, url="http://127.0.0.1:8008/")
     assert status == 2 and "loopback" in out
     assert "<this machine's LAN address>" in out and "172.18.0.3" not in out
+
+
+def test_check_in_a_container_asks_for_the_url_to_register(tmp_path, fake_stash, plex, monkeypatch):
+    monkeypatch.setattr("s2p.server.in_container", lambda: True)
+    ok, out = check_plex(settings_for(tmp_path, fake_stash, plex.url))
+    assert ok and "run s2p register --url <the URL Plex can reach>" in out
