@@ -54,7 +54,7 @@ PYTHONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
 # is an empty placeholder, so it is never resolved for --platform any.
 NATIVE = ("pydantic-core",)
 ZIP_EPOCH_MIN = 315532800  # 1980-01-01: a zip's DOS timestamps cannot go earlier
-COMPRESSLEVEL = 9
+COMPRESSLEVEL = 6  # 9 takes twice as long for 0.4% less
 # Left out of every unpacked wheel: installer records that name the
 # build machine's paths or tools, and nothing at run time reads.
 SKIPPED_METADATA = {"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"}
