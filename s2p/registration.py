@@ -5,8 +5,10 @@ Plex's API for custom metadata providers (PMS 1.43+, admin token):
 itself and refuses one it cannot read; 409 when it is already there),
 ``PUT /media/providers/metadata/{id}?uri=`` points an existing one at a new
 URL, and ``/media/providers/metadata/group`` lists and creates agents
-(provider groups) with a primary provider.  plexapi has no wrapper for these,
-so they are raw ``PlexServer.query`` calls.
+(provider groups) with a primary provider.  These follow Plex's API listing
+and what other providers' tools do; the tests run them against a fake PMS,
+not a live one.  plexapi has no wrapper for them, so they are raw
+``PlexServer.query`` calls.
 
 Plex offers no way to ask "can you reach this URL?" without registering it.
 What can be known is said as such: whether the URL is loopback while Plex
