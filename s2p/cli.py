@@ -1,4 +1,4 @@
-"""The command line: ``s2p [--config PATH] [serve|check|match|gaps|demo|version]``."""
+"""The command line: ``s2p [--config PATH] [serve|check|match|gaps|register|demo|version]``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from . import __version__, logs
@@ -34,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     demo.add_argument("--port", type=int, default=8008, help="port to listen on (default 8008)")
     commands.add_parser("version", help="print the version")
+    register = commands.add_parser("register", help="register s2p in Plex and make its agent ([plex] url and token)")
+    register.add_argument("--url", help="the URL Plex should call (default: the one s2p logs at start-up)")
+    register.add_argument("--agent", metavar="NAME", help="the agent's name in Plex (default: [provider] title)")
     return parser
 
 
@@ -41,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = args.command or "serve"
     if command == "version":
-        print(f"s2p {__version__}")
+        print(f"s2p {__version__} ({origin()})")
         return 0
     if command == "demo":
         logs.configure("INFO", "text")
@@ -74,7 +78,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return match(settings, args)
     if command == "gaps":
         return gaps_command.run(settings, args)
+    if command == "register":
+        return register(settings, args)
     raise AssertionError(command)
+
+
+def origin() -> str:
+    """Where this s2p runs from: the archive when inside s2p.pyz, else the package."""
+    package = Path(__file__).resolve().parent
+    for candidate in package.parents:
+        if candidate.is_file():  # app/s2p/cli.py inside <archive>
+            return str(candidate)
+    return str(package)
 
 
 def check(settings: Settings, path) -> int:
@@ -104,6 +119,9 @@ def check(settings: Settings, path) -> int:
               file=out)
         if version.status not in (None, "OK"):
             print(f"FAILED: Stash reports status {version.status}", file=out)
+            return 1
+        if settings.plex.url and not check_plex(settings, out):
+            print("FAILED: see the plex lines above", file=out)
             return 1
         print("OK", file=out)
         return 0
@@ -138,6 +156,52 @@ def access_summary(settings: Settings) -> list[str]:
     if server.plex_clients:
         lines.append(f"only Plex servers {', '.join(server.plex_clients)} ([server] plex_clients)")
     return lines
+
+
+def check_plex(settings: Settings, out) -> bool:
+    from .plexconn import connect
+    from .registration import report_plex
+    from .server import in_container, provider_url
+
+    default_url = None if in_container() else provider_url(settings, settings.server.port)
+    return report_plex(lambda: connect(settings.plex, settings.state_dir), settings.provider.identifier,
+                       default_url, settings.plex.url, host_address(), out)
+
+
+def host_address() -> str | None:
+    """This machine's LAN address to suggest, unless it is a container's own."""
+    from .server import in_container, lan_address
+
+    return None if in_container() else lan_address()
+
+
+def register(settings: Settings, args: argparse.Namespace) -> int:
+    from .plexconn import connect
+    from .registration import SetupError, check_url, run_register
+    from .server import in_container, provider_url
+
+    if not settings.plex.url or not settings.plex.token.get_secret_value():
+        print("s2p register: set [plex] url and [plex] token (S2P_PLEX_URL, S2P_PLEX_TOKEN) first; "
+              "the README says where to find the token", file=sys.stderr)
+        return 2
+    if args.url:
+        try:
+            url = check_url(args.url)
+        except SetupError as exc:
+            print(f"s2p register: {exc}", file=sys.stderr)
+            return 2
+    elif in_container():
+        print("s2p register: s2p runs in a container, whose own address changes when it is re-created and "
+              "is not reachable from outside Docker. Give the URL Plex should use with --url: "
+              "http://<s2p's service or container name>:8008/ when Plex is on the same Docker network, else "
+              "http://<the host's LAN address>:<published port>/ (see the README, \"Which URL to register\").",
+              file=sys.stderr)
+        return 2
+    else:
+        url = provider_url(settings, settings.server.port)
+    print(f"s2p register: {url} in Plex at {settings.plex.url}")
+    return run_register(lambda: connect(settings.plex, settings.state_dir), settings.provider.identifier, url,
+                        args.agent or settings.provider.title, settings.plex.url, host_address(), sys.stdout)
 
 
 def match(settings: Settings, args: argparse.Namespace) -> int:

@@ -411,6 +411,11 @@ def mask(secret: str) -> str:
 
 def config_path(explicit: str | None, environ: Mapping[str, str]) -> Path | None:
     value = explicit or environ.get("S2P_CONFIG") or None
+    if not value and environ.get("CREDENTIALS_DIRECTORY"):
+        # systemd's LoadCredential=s2p.toml:/etc/s2p/s2p.toml hands a root-only
+        # file to the service here (see deploy/s2p.service).
+        candidate = Path(environ["CREDENTIALS_DIRECTORY"]) / "s2p.toml"
+        return candidate if candidate.is_file() else None
     return Path(value) if value else None
 
 

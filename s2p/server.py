@@ -3,18 +3,16 @@ and benchmarks) in a background thread."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import signal
-import socket
 import threading
-from pathlib import Path
 
 import waitress
 
 from . import __version__
 from .collectors import watch_http_server
 from .config import Settings, mask
+from .network import in_container, is_loopback_host, lan_address
 from .runtime import Services
 from .stash.errors import StashError
 from .web.app import create_app
@@ -91,26 +89,6 @@ class BackgroundServer:
             server.close()
 
 
-def in_container() -> bool:
-    if Path("/.dockerenv").exists() or Path("/run/.containerenv").exists():
-        return True
-    try:
-        text = Path("/proc/1/cgroup").read_text()
-    except OSError:
-        return False
-    return any(word in text for word in ("docker", "containerd", "kubepods", "libpod"))
-
-
-def lan_address() -> str | None:
-    """This machine's address on its default route (no packet is sent)."""
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            probe.connect(("192.0.2.1", 9))
-            return probe.getsockname()[0]
-    except OSError:
-        return None
-
-
 def provider_url(settings: Settings, port: int, host: str | None = None) -> str:
     """The URL to register in Plex for this server."""
     host = settings.server.host if host is None else host
@@ -124,37 +102,40 @@ def provider_url(settings: Settings, port: int, host: str | None = None) -> str:
 def is_loopback(url: str) -> bool:
     from urllib.parse import urlsplit
 
-    host = urlsplit(url).hostname or ""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 def announce(settings: Settings, services: Services, port: int) -> None:
-    """Start-up diagnostics: where to point Plex, paths, Stash."""
+    """Start-up diagnostics: where to point Plex, the network, paths, Stash."""
     url = provider_url(settings, port)
     log.info("s2p %s listening on %s port %d", __version__, settings.server.host, port)
     secret = settings.server.secret
     if secret:
         # Logs travel further than the configuration file: show where the secret goes, not the secret.
-        log.info("register this URL in Plex (Settings > Metadata Agents > Add Provider), with your "
-                 "[server] secret in place of %s: %s", mask(secret), url.replace(secret, mask(secret)))
+        log.info("register this URL in Plex (Settings > Metadata Agents > Add Provider, or s2p register), "
+                 "with your [server] secret in place of %s: %s", mask(secret), url.replace(secret, mask(secret)))
     else:
-        log.info("register this URL in Plex (Settings > Metadata Agents > Add Provider): %s", url)
+        log.info("register this URL in Plex (Settings > Metadata Agents > Add Provider, or s2p register): %s",
+                 url)
     if is_loopback(url):
         log.warning("that URL is on localhost: a Plex running in a bridge-mode container (or on another "
                     "machine) cannot reach it; listen on 0.0.0.0 and register this machine's LAN address")
     if in_container():
-        log.info("running in a container: register the address Plex can reach (the host's LAN address with "
-                 "the published port, or this container's name on a shared Docker network)")
+        log.info("network: in a container (its own address: %s). That address changes when the container is "
+                 "re-created and is reachable only on its Docker network, so register "
+                 "http://<s2p's service or container name>:%d/ when Plex shares that network, else "
+                 "http://<the host's LAN address>:<published port>/ (README: \"Which URL to register\")",
+                 lan_address() or "unknown", port)
+    else:
+        log.info("network: on the host, not in a container; LAN address %s", lan_address() or "unknown")
     for line in services.path_map.describe():
         log.info("paths: %s", line)
-    examples = sum(len(rule.examples) for rule in services.path_map.rules)
-    if examples:
-        log.info("paths: all %d example(s) survive the Stash -> Plex -> Stash round trip", examples)
+    for line in round_trips(services.path_map):
+        log.info("paths: %s", line)
+    for rule in services.path_map.rules:
+        if not rule.examples:
+            log.warning('paths: rule "%s" has no examples, so nothing checks that it translates both ways; '
+                        "add a Stash path to its examples", rule.name)
     if not settings.provider.public_url and services.pusher is not None:
         log.info("no [provider] public_url: artwork reaches Plex by upload ([artwork] push)")
     elif not settings.provider.public_url:
@@ -166,6 +147,25 @@ def announce(settings: Settings, services: Services, port: int) -> None:
         log.info("Stash %s reachable at %s", version.version or "(unknown version)", settings.stash.url)
     except StashError as exc:
         log.warning("Stash is not reachable (%s); s2p answers Plex with empty results until it is back", exc)
+
+
+def round_trips(path_map, limit: int = 3) -> list[str]:
+    """Each rule's examples through Stash -> Plex -> Stash (the first few shown)."""
+    lines = []
+    for rule in path_map.rules:
+        failed = 0
+        for index, example in enumerate(rule.examples):
+            plex = path_map.to_plex(example)
+            back = path_map.to_stash(plex.path) if plex else None
+            ok = back is not None and back.path == example
+            failed += not ok
+            if index < limit or not ok:
+                lines.append(f'round trip via "{rule.name}": {example} -> {plex.path if plex else "(no rule)"} '
+                             f'-> {back.path if back else "(no rule)"}: {"ok" if ok else "FAILED"}')
+        if len(rule.examples) > limit:
+            lines.append(f'round trip via "{rule.name}": {len(rule.examples) - limit} more example(s), '
+                         f"{failed} failed in all")
+    return lines
 
 
 def serve(settings: Settings, services: Services | None = None) -> int:

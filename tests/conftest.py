@@ -100,14 +100,18 @@ def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any
     return merged
 
 
-def make_settings(stash_url: str, state_dir, **overrides: Any) -> Settings:
+def settings_data(stash_url: str, state_dir, **overrides: Any) -> dict[str, Any]:
     base = {
         "server": {"host": "127.0.0.1", "port": 8008, "threads": 8, "request_budget": 10},
         "stash": {"url": stash_url, "api_key": API_KEY, "timeout": 5, "slot_wait": 2},
         "paths": PATH_RULES,
         "state": {"dir": str(state_dir)},
     }
-    settings = Settings.model_validate(deep_merge(base, overrides))
+    return deep_merge(base, overrides)
+
+
+def make_settings(stash_url: str, state_dir, **overrides: Any) -> Settings:
+    settings = Settings.model_validate(settings_data(stash_url, state_dir, **overrides))
     SECRET_WATCH.watch(*settings.secrets())
     assert not build_path_map(settings.paths).round_trip_problems()
     return settings
@@ -164,3 +168,17 @@ def start_s2p(tmp_path):
 @pytest.fixture
 def s2p(start_s2p, fake_stash) -> RunningS2P:
     return start_s2p(fake_stash.url)
+
+
+@pytest.fixture(scope="session")
+def pyz(tmp_path_factory):
+    """s2p.pyz built once per session by build_zipapp.py, as a user builds it."""
+    from pyzrun import build
+
+    return build(tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture(scope="session")
+def pyz_cache(tmp_path_factory):
+    """A cache directory the archive unpacks into once and later runs reuse."""
+    return tmp_path_factory.mktemp("pyz-cache")

@@ -53,9 +53,10 @@ class Section:
 
 
 class FakePlex:
-    def __init__(self, token: str = TOKEN, machine_identifier: str = "fake-pms-0001"):
+    def __init__(self, token: str = TOKEN, machine_identifier: str = "fake-pms-0001", version: str = "1.43.5.10000"):
         self.token = token
         self.machine_identifier = machine_identifier
+        self.version = version
         self.sections: dict[int, Section] = {}
         self.providers: list[dict[str, Any]] = []  # {id, identifier, title, uri}
         self.groups: list[dict[str, Any]] = []  # {id, title, primaryIdentifier}
@@ -68,6 +69,7 @@ class FakePlex:
         self.fail_matching: list[tuple[str, int]] = []
         self.guid_filter = True  # honour ?guid= on /library/sections/{key}/all (False: ignore it)
         self.headers_seen: list[dict[str, str]] = []
+        self.fail_route: dict[str, list[int]] = {}  # "METHOD /path" -> statuses for its next requests
         self.reachability_check = True  # fetch a provider's URI on registration, as PMS does
         self.latency = 0.0  # seconds added to every request (a slow or busy server)
         self._lock = threading.Lock()
@@ -130,6 +132,9 @@ class FakePlex:
                     failure = status
                     del self.fail_matching[index]
                     break
+            route_failures = self.fail_route.get(f"{method} {path}")
+            if not failure and route_failures:
+                failure = route_failures.pop(0)
         if failure:
             return _reply(start_response, f"{failure} Failure", b"<html>failure</html>", "text/html")
         token = headers.get("x-plex-token") or query.get("X-Plex-Token")
@@ -148,7 +153,7 @@ class FakePlex:
         ok = "200 OK"
         if path in ("/", "/identity") and method == "GET":
             return ok, (f'<MediaContainer size="0" machineIdentifier="{self.machine_identifier}" '
-                        f'version="1.43.5.10000" friendlyName="Fake PMS" myPlex="0" platform="Linux"/>')
+                        f'version="{self.version}" friendlyName="Fake PMS" myPlex="0" platform="Linux"/>')
         if path.rstrip("/") == "/library" and method == "GET":
             return ok, '<MediaContainer size="0" title1="Plex Library" identifier="com.plexapp.plugins.library"/>'
         if path == "/library/sections" and method == "GET":
@@ -180,6 +185,9 @@ class FakePlex:
             return ok, "<MediaContainer size=\"0\"/>"
         if path == "/media/providers/metadata":
             return self._providers(method, query)
+        m = re.fullmatch(r"/media/providers/metadata/(\d+)", path)
+        if m and method == "PUT":
+            return self._repoint(int(m.group(1)), query.get("uri", ""))
         if path == "/media/providers/metadata/group":
             return self._groups(method, query)
         raise KeyError(path)
@@ -224,12 +232,10 @@ class FakePlex:
                 return "409 Conflict", "<MediaContainer size=\"0\"/>"
             identifier, title = "unknown", "unknown"
             if self.reachability_check:
-                # PMS fetches the provider's root and refuses one it cannot read.
-                try:
-                    provider = requests.get(uri, timeout=5).json()["MediaProvider"]
-                    identifier, title = provider["identifier"], provider["title"]
-                except (requests.RequestException, ValueError, KeyError):
+                fetched = self._fetch_root(uri)
+                if fetched is None:
                     return "400 Bad Request", "<MediaContainer size=\"0\"/>"
+                identifier, title = fetched
             if any(p["identifier"] == identifier for p in self.providers):
                 return "409 Conflict", "<MediaContainer size=\"0\"/>"
             provider = {"id": len(self.providers) + 1, "identifier": identifier, "title": title, "uri": uri}
@@ -237,6 +243,23 @@ class FakePlex:
             return "200 OK", _container([f'<MetadataAgentProvider id="{provider["id"]}" '
                                          f'identifier={quoteattr(identifier)} uri={quoteattr(uri)}/>'])
         raise KeyError(method)
+
+    def _fetch_root(self, uri: str) -> tuple[str, str] | None:
+        """PMS fetches a provider's root and refuses one it cannot read."""
+        try:
+            provider = requests.get(uri, timeout=5).json()["MediaProvider"]
+            return provider["identifier"], provider["title"]
+        except (requests.RequestException, ValueError, KeyError, TypeError):
+            return None
+
+    def _repoint(self, provider_id: int, uri: str) -> tuple[str, str]:
+        provider = next((p for p in self.providers if p["id"] == provider_id), None)
+        if provider is None:
+            raise KeyError(provider_id)
+        if self.reachability_check and self._fetch_root(uri) is None:
+            return "400 Bad Request", "<MediaContainer size=\"0\"/>"
+        provider["uri"] = uri
+        return "200 OK", "<MediaContainer size=\"0\"/>"
 
     def _groups(self, method: str, query: dict[str, str]) -> tuple[str, str]:
         if method == "GET":
