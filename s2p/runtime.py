@@ -13,6 +13,9 @@ from .artwork.service import ImageService
 from .cache import TTLCache
 from .config import Settings
 from .deadline import Deadline
+from .index import SceneIndex
+from .indexsource import IndexSource
+from .localfiles import LocalFiles
 from .matching import Matcher, MatchOutcome, StashSource
 from .plex.translate import TranslateOptions
 from .scenes import SceneStore
@@ -37,8 +40,15 @@ class Services:
         self.stash = StashAPI(self.client)
         self.scenes = SceneStore(self.stash, settings.cache)
         self.options = TranslateOptions.from_settings(settings.provider)
-        self.source = StashSource(self.stash, self.scenes)
-        self.matcher = Matcher(self.source, self.path_map, settings.match, settings.provider.identifier)
+        self.index: SceneIndex | None = None
+        self.source = self.stash_source = StashSource(self.stash, self.scenes)
+        if settings.index.enabled:
+            self.index = SceneIndex(self.stash, self.path_map, settings.index)
+            self.source = IndexSource(self.index, self.stash_source, miss_ttl=settings.index.refresh_interval,
+                                      on_stale=self._index_is_stale)
+        self.local_files = LocalFiles(settings.match.media_roots) if settings.match.media_roots else None
+        self.matcher = Matcher(self.source, self.path_map, settings.match, settings.provider.identifier,
+                               self.local_files)
         self.images = ImageService(self.stash, self.scenes, settings.cache)
         # Hooks for what a request did (gap records, sync times).
         self.match_observers: list[Callable[[MatchOutcome], None]] = []
@@ -50,11 +60,21 @@ class Services:
 
     def start(self) -> None:
         """Start background work (none of it needs Stash to be up)."""
+        if self.index is not None:
+            self.index.schedule(self.scheduler)  # the first load runs at once, in the background
         self.scheduler.start()
 
     def stop(self) -> None:
+        if self.index is not None:
+            self.index.stop()
         self.scheduler.stop()
+        if self.local_files is not None:
+            self.local_files.close()
         self.client.close()
+
+    def _index_is_stale(self) -> None:
+        if self.settings.index.refresh_interval > 0:
+            self.scheduler.trigger("index-refresh")
 
     def stash_version(self, timeout: float | None = None) -> StashVersion:
         return self.stash.version(deadline=Deadline(timeout or self.settings.stash.timeout))
