@@ -6,7 +6,7 @@ import falcon
 
 from ..artwork.links import RouteImageLinks
 from ..stash.errors import StashError
-from . import errors, images, ops, provider
+from . import debug, errors, images, ops, provider
 from .middleware import RequestLog
 
 
@@ -35,4 +35,6 @@ def create_app(services) -> falcon.App:
     app.add_route(f"{root}/library/metadata/{{rating_key}}/{{rest:path}}", provider.MetadataOther(settings))
     app.add_route("/images/{kind}/{entity_id}/{variant}", images.ImageResource(settings, services.images))
     app.add_route("/healthz", ops.Health(services.health))
+    if settings.debug.enabled:
+        app.add_route("/debug/match", debug.DebugMatch(services.matcher, settings.server.request_budget))
     return app
