@@ -47,57 +47,51 @@ _HEX16 = re.compile(r"^[0-9a-fA-F]{1,16}$")
 _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
 
 
-class IndexedFile:
-    __slots__ = ("folder", "name", "oshash", "md5")
+# Records are plain tuples of strings and ints, not objects: the garbage
+# collector stops tracking such tuples, so a big index costs nothing at each
+# collection.  (With a class per record, loading 50,000 scenes spent more
+# than half its time in the collector.)
+#
+#   a file:  (folder, name, oshash, md5) - folder ends with its separator,
+#            the hashes are ints or None
+#   a scene: (id, title, date, updated_at, files)
+FOLDER, NAME, OSHASH, MD5 = range(4)
+ID, TITLE, DATE, UPDATED_AT, FILES = range(5)
+IndexedFile = tuple
+IndexedScene = tuple
 
-    def __init__(self, folder: str, name: str, oshash: int | None, md5: int | None):
-        self.folder = folder  # everything up to and including the last separator
-        self.name = name
-        self.oshash = oshash
-        self.md5 = md5
 
-    @property
-    def path(self) -> str:
-        return self.folder + self.name
+def file_path(file: IndexedFile) -> str:
+    return file[FOLDER] + file[NAME]
 
-    def as_dict(self) -> dict:
+
+def summary(scene: IndexedScene) -> SceneSummary:
+    """The scene as matching and match answers see it (the index keeps no
+    file sizes).  Validating a dict is pydantic's fastest way to build one."""
+    files = []
+    for folder, name, oshash, md5 in scene[FILES]:
         fingerprints = []
-        if self.oshash is not None:
-            fingerprints.append({"type": "oshash", "value": f"{self.oshash:016x}"})
-        if self.md5 is not None:
-            fingerprints.append({"type": "md5", "value": f"{self.md5:032x}"})
-        return {"path": self.folder + self.name, "basename": self.name, "fingerprints": fingerprints}
+        if oshash is not None:
+            fingerprints.append({"type": "oshash", "value": f"{oshash:016x}"})
+        if md5 is not None:
+            fingerprints.append({"type": "md5", "value": f"{md5:032x}"})
+        files.append({"path": folder + name, "basename": name, "fingerprints": fingerprints})
+    return SceneSummary.model_validate({"id": scene[ID], "title": scene[TITLE], "date": scene[DATE],
+                                        "updated_at": scene[UPDATED_AT], "files": files})
 
 
-class IndexedScene:
-    __slots__ = ("id", "title", "date", "updated_at", "files")
-
-    def __init__(self, scene_id: str, title: str | None, date: str | None, updated_at: str | None,
-                 files: tuple[IndexedFile, ...]):
-        self.id = scene_id
-        self.title = title
-        self.date = date
-        self.updated_at = updated_at
-        self.files = files
-
-    def summary(self) -> SceneSummary:
-        """The scene as matching and match answers see it (the index keeps no
-        file sizes).  Validating a dict is pydantic's fastest way to build one."""
-        return SceneSummary.model_validate({"id": self.id, "title": self.title, "date": self.date,
-                                            "updated_at": self.updated_at,
-                                            "files": [f.as_dict() for f in self.files]})
-
-    def same_as(self, scene: SceneSummary) -> bool:
-        if (self.title, self.date, self.updated_at) != (scene.title, scene.date, scene.updated_at):
-            return False
-        if len(self.files) != len(scene.files):
-            return False
-        return all(
-            mine.folder + mine.name == theirs.path
-            and mine.oshash == _hex(theirs.fingerprint("oshash"), _HEX16)
-            and mine.md5 == _hex(theirs.fingerprint("md5"), _HEX32)
-            for mine, theirs in zip(self.files, scene.files)
-        )
+def same_as(record: IndexedScene, scene: SceneSummary) -> bool:
+    """Whether the index's record still says what Stash says."""
+    if (record[TITLE], record[DATE], record[UPDATED_AT]) != (scene.title, scene.date, scene.updated_at):
+        return False
+    if len(record[FILES]) != len(scene.files):
+        return False
+    return all(
+        folder + name == theirs.path
+        and oshash == _hex(theirs.fingerprint("oshash"), _HEX16)
+        and md5 == _hex(theirs.fingerprint("md5"), _HEX32)
+        for (folder, name, oshash, md5), theirs in zip(record[FILES], scene.files)
+    )
 
 
 def _hex(value: str | None, pattern: re.Pattern[str]) -> int | None:
@@ -167,7 +161,7 @@ class Snapshot:
         found = []
         for scene_id in _ids(self.names.get(hash(folded))):
             scene = self.scenes[scene_id]
-            if any(fold_name(f.name) == folded for f in scene.files):
+            if any(fold_name(f[NAME]) == folded for f in scene[FILES]):
                 found.append(scene)
         return found
 
@@ -201,15 +195,15 @@ class Snapshot:
         scene has not changed, so a reload does not hold two copies.
         """
         current = self.scenes.get(scene.id)
-        if current is not None and current.same_as(scene):
+        if current is not None and same_as(current, scene):
             return False
         old = previous.scenes.get(scene.id) if previous is not None else None
-        if old is not None and old.same_as(scene):
+        if old is not None and same_as(old, scene):
             record = old
-            for f in record.files:
-                self.folders.setdefault(f.folder, f.folder)
-            if record.date:
-                self.dates.setdefault(record.date, record.date)
+            for f in record[FILES]:
+                self.folders.setdefault(f[FOLDER], f[FOLDER])
+            if record[DATE]:
+                self.dates.setdefault(record[DATE], record[DATE])
         else:
             record = self._record(scene, previous)
         if current is not None:
@@ -222,10 +216,9 @@ class Snapshot:
         for f in scene.files:
             folder, name = _split(f.path)
             folder = self._pooled(self.folders, previous.folders if previous else None, folder)
-            files.append(IndexedFile(folder, name, _hex(f.fingerprint("oshash"), _HEX16),
-                                     _hex(f.fingerprint("md5"), _HEX32)))
+            files.append((folder, name, _hex(f.fingerprint("oshash"), _HEX16), _hex(f.fingerprint("md5"), _HEX32)))
         date = self._pooled(self.dates, previous.dates if previous else None, scene.date) if scene.date else None
-        return IndexedScene(scene.id, scene.title, date, scene.updated_at, tuple(files))
+        return (scene.id, scene.title, date, scene.updated_at, tuple(files))
 
     @staticmethod
     def _pooled(pool: dict[str, str], older: dict[str, str] | None, value: str) -> str:
@@ -236,35 +229,36 @@ class Snapshot:
         return found
 
     def _add(self, record: IndexedScene, path_map: PathMap) -> None:
-        sid = record.id
+        sid = record[ID]
         self.scenes[sid] = record
-        for f in record.files:
-            key = name_key(f.name)
+        for folder, name, oshash, md5 in record[FILES]:
+            key = name_key(name)
             self.names[key] = _with(self.names.get(key), sid)
-            if f.oshash is not None:
-                self.oshashes[f.oshash] = _with(self.oshashes.get(f.oshash), sid)
-            if f.md5 is not None:
-                self.md5s[f.md5] = _with(self.md5s.get(f.md5), sid)
-            plex = _plex_only_path(f.path, path_map)
+            if oshash is not None:
+                self.oshashes[oshash] = _with(self.oshashes.get(oshash), sid)
+            if md5 is not None:
+                self.md5s[md5] = _with(self.md5s.get(md5), sid)
+            plex = _plex_only_path(folder + name, path_map)
             if plex is not None:
                 self.plex_paths[plex] = _with(self.plex_paths.get(plex), sid)
-        self.files += len(record.files)
-        if record.updated_at and (self.newest is None or record.updated_at > self.newest):
-            self.newest = record.updated_at
+        self.files += len(record[FILES])
+        updated = record[UPDATED_AT]
+        if updated and (self.newest is None or updated > self.newest):
+            self.newest = updated
 
     def remove(self, record: IndexedScene, path_map: PathMap) -> None:
-        sid = record.id
+        sid = record[ID]
         self.scenes.pop(sid, None)
-        for f in record.files:
-            _drop(self.names, name_key(f.name), sid)
-            if f.oshash is not None:
-                _drop(self.oshashes, f.oshash, sid)
-            if f.md5 is not None:
-                _drop(self.md5s, f.md5, sid)
-            plex = _plex_only_path(f.path, path_map)
+        for folder, name, oshash, md5 in record[FILES]:
+            _drop(self.names, name_key(name), sid)
+            if oshash is not None:
+                _drop(self.oshashes, oshash, sid)
+            if md5 is not None:
+                _drop(self.md5s, md5, sid)
+            plex = _plex_only_path(folder + name, path_map)
             if plex is not None:
                 _drop(self.plex_paths, plex, sid)
-        self.files -= len(record.files)
+        self.files -= len(record[FILES])
 
 
 def _drop(table: dict, key, scene_id: str) -> None:

@@ -20,7 +20,7 @@ from typing import Callable
 
 from .cache import TTLCache
 from .deadline import Deadline
-from .index import SceneIndex
+from .index import SceneIndex, summary
 from .matching import StashSource
 from .stash.models import SceneSummary
 
@@ -48,7 +48,7 @@ class IndexSource:
         if snap is not None:
             record = snap.scene(scene_id)
             if record is not None:
-                return record.summary()
+                return summary(record)
         return self._stash.scene(scene_id, deadline)
 
     def with_basename(self, basename: str, deadline: Deadline) -> list[SceneSummary]:
@@ -57,14 +57,14 @@ class IndexSource:
             return self._stash.with_basename(basename, deadline)
         found = snap.named(basename)
         if found:
-            return [s.summary() for s in found]
+            return [summary(s) for s in found]
         return self._ask_stash(("name", basename), lambda: self._stash.with_basename(basename, deadline))
 
     def with_plex_path(self, plex_path: str, deadline: Deadline) -> list[SceneSummary]:
         snap = self._index.snapshot()
         if snap is None:
             return self._stash.with_plex_path(plex_path, deadline)
-        return [s.summary() for s in snap.with_plex_path(plex_path)]
+        return [summary(s) for s in snap.with_plex_path(plex_path)]
 
     def with_fingerprint(self, kind: str, value: str, deadline: Deadline) -> list[SceneSummary]:
         snap = self._index.snapshot()
@@ -72,7 +72,7 @@ class IndexSource:
             return self._stash.with_fingerprint(kind, value, deadline)
         found = snap.with_hash(kind, value)
         if found:
-            return [s.summary() for s in found]
+            return [summary(s) for s in found]
         return self._ask_stash((kind, value.lower()),
                                lambda: self._stash.with_fingerprint(kind, value, deadline))
 

@@ -11,7 +11,8 @@ import pytest
 
 from conftest import PLEX_ROOT, STASH_ROOT
 from s2p.config import IndexSettings, Settings
-from s2p.index import SceneIndex, Snapshot, minus_seconds
+from s2p.index import ID, TITLE, SceneIndex, minus_seconds
+from s2p.index import summary as record_summary
 from s2p.pathmap import PathMap, PathRule, Rewrite
 from s2p.stash.api import StashAPI
 from s2p.stash.client import StashClient
@@ -20,7 +21,7 @@ from s2p.stash.models import SceneSummary
 from fakestash import SchemaCheckingExecutor
 
 
-def summary(scene_id, *paths, title=None, updated_at="2024-01-01T00:00:00+00:00", oshash=None, md5=None):
+def summary_of(scene_id, *paths, title=None, updated_at="2024-01-01T00:00:00+00:00", oshash=None, md5=None):
     fingerprints = [{"type": k, "value": v} for k, v in (("oshash", oshash), ("md5", md5)) if v]
     return SceneSummary.model_validate({
         "id": scene_id, "title": title, "date": "2023-05-12", "updated_at": updated_at,
@@ -45,18 +46,18 @@ def build(scenes, path_map=PathMap()) -> SceneIndex:
 
 def test_lookups_by_name_fingerprint_and_id():
     index = build([
-        summary("1", "/s/A/scene.mp4", oshash="00000000000000ff", md5="a" * 32, title="One"),
-        summary("2", "/s/B/Scene.MP4"),
-        summary("3", "/s/C/other.mkv", "/s/C/other copy.mkv"),
+        summary_of("1", "/s/A/scene.mp4", oshash="00000000000000ff", md5="a" * 32, title="One"),
+        summary_of("2", "/s/B/Scene.MP4"),
+        summary_of("3", "/s/C/other.mkv", "/s/C/other copy.mkv"),
     ])
     snap = index.snapshot()
-    assert sorted(s.id for s in snap.named("SCENE.mp4")) == ["1", "2"]  # compared without case
-    assert [s.id for s in snap.named("other copy.mkv")] == ["3"]
+    assert sorted(s[ID] for s in snap.named("SCENE.mp4")) == ["1", "2"]  # compared without case
+    assert [s[ID] for s in snap.named("other copy.mkv")] == ["3"]
     assert snap.named("missing.mp4") == []
-    assert [s.id for s in snap.with_hash("oshash", "FF")] == ["1"]  # as Plex may send it, unpadded
-    assert [s.id for s in snap.with_hash("md5", "A" * 32)] == ["1"]
+    assert [s[ID] for s in snap.with_hash("oshash", "FF")] == ["1"]  # as Plex may send it, unpadded
+    assert [s[ID] for s in snap.with_hash("md5", "A" * 32)] == ["1"]
     assert snap.with_hash("oshash", "not hex") == []
-    one = snap.scene("1").summary()
+    one = record_summary(snap.scene("1"))
     assert (one.title, one.date, one.files[0].path, one.files[0].basename) == ("One", "2023-05-12", "/s/A/scene.mp4",
                                                                              "scene.mp4")
     assert one.files[0].fingerprint("oshash") == "00000000000000ff"
@@ -65,33 +66,43 @@ def test_lookups_by_name_fingerprint_and_id():
 
 
 def test_a_file_claimed_by_two_scenes_is_in_both():
-    snap = build([summary("1", "/s/A/x.mp4", oshash="1"), summary("2", "/s/A/x.mp4", oshash="1")]).snapshot()
-    assert sorted(s.id for s in snap.named("x.mp4")) == ["1", "2"]
-    assert sorted(s.id for s in snap.with_hash("oshash", "1")) == ["1", "2"]
+    snap = build([summary_of("1", "/s/A/x.mp4", oshash="1"), summary_of("2", "/s/A/x.mp4", oshash="1")]).snapshot()
+    assert sorted(s[ID] for s in snap.named("x.mp4")) == ["1", "2"]
+    assert sorted(s[ID] for s in snap.with_hash("oshash", "1")) == ["1", "2"]
 
 
 def test_plex_paths_are_kept_only_where_the_rules_do_not_come_back():
-    scenes = [summary("1", "/s/a/x.mp4"), summary("2", "/s/b/y.mp4"), summary("3", "/elsewhere/z.mp4")]
+    scenes = [summary_of("1", "/s/a/x.mp4"), summary_of("2", "/s/b/y.mp4"), summary_of("3", "/elsewhere/z.mp4")]
     assert build(scenes, SYMMETRIC).snapshot().plex_paths == {}
     snap = build(scenes, ASYMMETRIC).snapshot()
     assert list(snap.plex_paths) == ["/p/two/y.mp4"]
-    assert [s.id for s in snap.with_plex_path("/p/two/y.mp4")] == ["2"]
-    assert [s.id for s in snap.with_plex_path("\\p\\two\\y.mp4")] == ["2"]  # any spelling of the path
+    assert [s[ID] for s in snap.with_plex_path("/p/two/y.mp4")] == ["2"]
+    assert [s[ID] for s in snap.with_plex_path("\\p\\two\\y.mp4")] == ["2"]  # any spelling of the path
 
 
 def test_unicode_forms_share_a_bucket():
-    snap = build([summary("1", "/s/Cafe\u0301.mp4")]).snapshot()  # NFD on disk
-    assert [s.id for s in snap.named("Café.mp4")] == ["1"]
+    snap = build([summary_of("1", "/s/Cafe\u0301.mp4")]).snapshot()  # NFD on disk
+    assert [s[ID] for s in snap.named("Café.mp4")] == ["1"]
 
 
 def test_a_reload_reuses_unchanged_records_and_drops_deleted_scenes():
-    index = build([summary("1", "/s/a.mp4"), summary("2", "/s/b.mp4")])
+    index = build([summary_of("1", "/s/a.mp4"), summary_of("2", "/s/b.mp4")])
     before = index.snapshot()
-    assert index.load([[summary("1", "/s/a.mp4"), summary("3", "/s/c.mp4")]])
+    assert index.load([[summary_of("1", "/s/a.mp4"), summary_of("3", "/s/c.mp4")]])
     after = index.snapshot()
     assert after.scene("1") is before.scene("1")  # the same object: no second copy
     assert after.scene("2") is None and after.named("b.mp4") == []
     assert before.scene("2") is not None  # a reader holding the old index still sees it whole
+
+
+def test_records_are_not_tracked_by_the_garbage_collector():
+    import gc
+
+    snap = build([summary_of("1", "/s/a.mp4", oshash="ab", md5="c" * 32)]).snapshot()
+    for _ in range(3):  # a tuple is untracked once the tuples inside it are: a pass per level
+        gc.collect()
+    record = snap.scene("1")
+    assert not gc.is_tracked(record) and not gc.is_tracked(record[4][0])
 
 
 @pytest.mark.parametrize("stamp, expected", [
@@ -143,14 +154,14 @@ def test_incremental_refresh_finds_changes_since_the_newest_seen_minus_the_overl
     fake_stash.standin.reset_counts()
     assert index.refresh() == 1
     snap = index.snapshot()
-    assert [f.path for f in snap.scene("3").files] == [f"{STASH_ROOT}/Moved/Café Crème.mp4"]
-    assert snap.scene("4").title is None
+    assert [f.path for f in record_summary(snap.scene("3")).files] == [f"{STASH_ROOT}/Moved/Café Crème.mp4"]
+    assert snap.scene("4")[TITLE] is None
     assert snap.scene("5") is not None  # deletions wait for the full reload
     assert fake_stash.standin.counts["op:S2PSceneSummaries"] == 1
     assert index.stats()["last_refresh_changes"] == 1 and index.stats()["refreshed_at"] is not None
     assert index.refresh() == 0  # the overlap brings scene 3 again: de-duplicated, unchanged
     index.load()
-    assert index.snapshot().scene("5") is None and index.snapshot().scene("4").title == "Changed"
+    assert index.snapshot().scene("5") is None and index.snapshot().scene("4")[TITLE] == "Changed"
 
 
 def test_the_first_load_is_retried_until_stash_answers(fake_stash):

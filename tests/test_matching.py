@@ -222,3 +222,8 @@ def test_explanation_lists_steps_candidates_and_decision():
                                           "title": "Alpha One", "files": ["/s/Alpha/2020/scene.mp4"]}
     assert explained["decision"] == {"scene": "1", "score": 100, "step": "path"}
     assert explained["ambiguous"] is False
+
+
+def test_surrounding_spaces_in_the_hint_are_ignored():
+    outcome = run(matcher(), filename="  Gamma/Unique Name.mkv \t")
+    assert outcome.decision.scene.id == "3" and outcome.decision.step == "suffix"
