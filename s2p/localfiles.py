@@ -82,6 +82,10 @@ class LocalFiles:
     def __init__(self, roots: Sequence[str], *, workers: int = 2):
         self.roots = tuple(dict.fromkeys(os.path.realpath(r) for r in roots))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s2p-hash")
+        for root in self.roots:
+            if not os.path.isdir(root):  # a share not mounted yet is not fatal: warn, keep trying
+                log.warning("[match] media_roots: %s is not a readable directory (yet); files under it "
+                            "cannot be hashed until it is", root)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
