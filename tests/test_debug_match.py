@@ -48,3 +48,12 @@ def test_bad_hints_get_a_400_with_the_field(start_s2p, fake_stash):
     refused = s2p.get("/debug/match", params={"filename": "../../etc/passwd"}).json()
     assert refused["steps"][0] == {"step": "filename", "result": "refused: the filename hint contains '..'"}
     assert refused["candidates"] == []
+
+
+def test_each_match_is_logged_with_the_step_that_decided_it(s2p, caplog):
+    caplog.set_level("INFO", logger="s2p.request")
+    s2p.match(type=1, filename="Harbour Films/extras/scene.mp4")
+    s2p.match(type=1, filename="extras/scene.mp4")
+    lines = [r.getMessage() for r in caplog.records if r.name == "s2p.request"]
+    assert any("-> scene 5 score 96 by suffix" in line for line in lines), lines
+    assert any("no match (ambiguous: scenes 5 and 6 both score 95)" in line for line in lines), lines

@@ -250,3 +250,15 @@ def test_matching_falls_back_to_stash_while_the_first_load_runs(start_s2p, fake_
     finally:
         gate.set()
     assert s2p.services.index.wait_ready(10)
+
+
+def test_without_the_index_a_hash_is_one_stash_query_that_finds_every_owner(start_s2p, fake_stash):
+    library = fake_stash.library
+    oshash = library.scenes["1"]["files"][0]["oshash"]
+    library.add_scene("9", title="Copy", files=[{"path": f"{STASH_ROOT}/Copy/office.mp4", "oshash": oshash}])
+    s2p = start_s2p(fake_stash.url, index={"enabled": False}, debug={"enabled": True})
+    fake_stash.standin.reset_counts()
+    explained = s2p.get("/debug/match", params={"ohash": oshash}).json()
+    assert explained["source"] == "Stash queries"
+    assert {c["scene"] for c in explained["candidates"]} == {"1", "9"} and explained["decision"] is None
+    assert fake_stash.standin.graphql_requests == 1
