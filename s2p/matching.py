@@ -24,7 +24,7 @@ from .deadline import Deadline
 from .hintpaths import HintPath, RefusedPath, canonical, parse_hint, split_components
 from .localfiles import LocalFiles
 from .pathmap import PathMap
-from .pathscore import SCORE_BASENAME, SCORE_BASENAME_FOLDED, SCORE_EXACT  # noqa: F401 (re-exported)
+from .pathscore import SCORE_EXACT
 from .plex import contract
 from .plex.hints import MatchHints
 from .plex.translate import release, title_of

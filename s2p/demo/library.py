@@ -210,16 +210,23 @@ class Library:
                 scenes = [self.scenes[i] for i in wanted]
                 return self._result(scenes)
             find = filter or {}
-            records = [self.scenes[i] for i in self._ids_after(scene_filter, find)]
+            after = self._ids_after(scene_filter, find)
+            per_page = find.get("per_page")
+            per_page = 25 if per_page is None else per_page
+            page = max(1, find.get("page") or 1)
+            if (after is not self._ordered_ids() and per_page >= 0 and not find.get("q")
+                    and [k for k, v in (scene_filter or {}).items() if v is not None] == ["id"]):
+                # Keyset paging with nothing else to filter: every id after N
+                # qualifies, so only the page's scenes are built.
+                window = after[(page - 1) * per_page: page * per_page]
+                return self._result([self.scenes[i] for i in window], len(after))
+            records = [self.scenes[i] for i in after]
             if scene_filter:
                 records = [r for r in records if _scene_matches(r, scene_filter)]
             if find.get("q"):
                 records = [r for r in records if _q_matches(r, find["q"])]
             records = _sorted(records, find.get("sort"), find.get("direction") or "ASC")
             count = len(records)
-            per_page = find.get("per_page")
-            per_page = 25 if per_page is None else per_page
-            page = max(1, find.get("page") or 1)
             if per_page >= 0:
                 records = records[(page - 1) * per_page: page * per_page]
             return self._result(records, count)
