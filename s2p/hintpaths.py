@@ -45,7 +45,7 @@ def canonical(path: str) -> str:
     no drive letter, no empty or "." parts, a leading ``/``.
 
     The usual POSIX path is already canonical and comes back as the very
-    same object, so the index keeps no second copy of it.
+    same object (no copy is made).
     """
     text = "/" + "/".join(split_components(path))
     return path if text == path else text
