@@ -28,8 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     match.add_argument("--title", help="the title hint")
     match.add_argument("--year", type=int, help="the year hint")
     match.add_argument("--guid", help="a guid hint")
+    match.add_argument("--ohash", help="an oshash hint (16 hex digits)")
     match.add_argument("--manual", action="store_true", help="list every candidate, as Fix Match does")
     match.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    match.add_argument("--index", action="store_true",
+                       help="load the whole scene index first, as the server does (slower on big libraries)")
     gaps_command.add_parser(commands)
     demo = commands.add_parser("demo", help="serve a built-in sample library (no Stash needed)")
     demo.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -205,23 +208,44 @@ def register(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def match(settings: Settings, args: argparse.Namespace) -> int:
+    """Explain one match with the server's cascade and scoring.
+
+    By default the candidates come from direct Stash queries (a few, for one
+    file) rather than the scene index, which takes seconds to load on a big
+    library; ``--index`` loads it first and matches exactly as the server does.
+    """
     from .deadline import Deadline
+    from .matching import Matcher
     from .plex.hints import MatchHints
     from .runtime import Services
+    from .stash.errors import StashError
 
     try:
         hints = MatchHints.model_validate({
             "filename": args.filename, "title": args.title, "year": args.year, "guid": args.guid,
-            "manual": args.manual, "type": 1,
+            "ohash": args.ohash, "manual": args.manual, "type": 1,
         })
     except Exception as exc:  # pydantic's ValidationError
         raise SystemExit(f"s2p match: invalid hints: {exc}") from None
     if not hints.has_anything:
-        raise SystemExit("s2p match: give at least --filename, --title or --guid")
+        raise SystemExit("s2p match: give at least --filename, --title, --guid or --ohash")
     services = Services(settings, uploads=False)
     try:
-        services.start()
-        outcome = services.matcher.match(hints, Deadline(settings.server.request_budget))
+        matcher = services.matcher
+        if args.index and services.index is not None:
+            print("loading the scene index...", file=sys.stderr, flush=True)
+            try:
+                services.index.load()
+            except StashError as exc:
+                print(f"s2p match: the scene index could not be loaded: {exc}", file=sys.stderr)
+                return 2
+            stats = services.index.stats()
+            print(f"  {stats['scenes']} scenes, {stats['files']} files in {stats['build_seconds']:.1f}s",
+                  file=sys.stderr)
+        else:
+            matcher = Matcher(services.stash_source, services.path_map, settings.match,
+                              settings.provider.identifier, services.local_files)
+        outcome = matcher.match(hints, Deadline(settings.server.request_budget))
     finally:
         services.stop()
     if args.json:
@@ -232,9 +256,10 @@ def match(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def print_outcome(outcome) -> None:
+    print(f"source: {outcome.source}")
     print("steps:")
-    for line in outcome.trace:
-        print(f"  - {line}")
+    for step, text in outcome.steps:
+        print(f"  - {step}: {text}")
     if outcome.translated:
         print(f"translated path: {outcome.translated}")
     if outcome.candidates:

@@ -166,6 +166,32 @@ def gap_families(gaps) -> list[Family]:
     ]
 
 
+def index_fact(index) -> Fact:
+    if index is None:
+        return Fact(OK, {"enabled": False})
+    stats = index.stats()
+    # A first load still running is normal (matching asks Stash meanwhile);
+    # a load that keeps failing is not.
+    status = DEGRADED if stats["last_error"] and not stats["ready"] else OK
+    return Fact(status, {"enabled": True, **stats})
+
+
+def index_families(index) -> list[Family]:
+    if index is None:
+        return []
+    stats = index.stats()
+    families = [
+        gauge("s2p_index_ready", "1 once the scene index is loaded", 1 if stats["ready"] else 0),
+        gauge("s2p_index_scenes", "Scenes in the index", stats["scenes"]),
+        gauge("s2p_index_files", "Files in the index", stats["files"]),
+        counter("s2p_index_stash_fallbacks_total", "Lookups the index passed to Stash", stats["stash_fallbacks"]),
+    ]
+    if stats["age_seconds"] is not None:
+        families.append(gauge("s2p_index_age_seconds", "Seconds since the index last caught up with Stash",
+                              stats["age_seconds"]))
+    return families
+
+
 # ---------------------------------------------------------------- caches
 
 
@@ -332,6 +358,8 @@ def install(services) -> None:
     health.register("stash", lambda: stash_fact(services.stash_reachable, services.client.stats))
     health.register("circuit", lambda: circuit_fact(services.client.breaker))
     health.register("gaps", lambda: gap_fact(services.gaps))
+    health.register("index", lambda: index_fact(services.index))
+    metrics.register(lambda: index_families(services.index), "index")
     metrics.register(lambda: gap_families(services.gaps), "gaps")
     health.register("cache", lambda: cache_fact(services.caches()))
     health.register("jobs", lambda: job_fact(services.scheduler))

@@ -259,8 +259,16 @@ class MatchSettings(_Section):
     title_search: bool = Field(True, description="true or false: search Stash by title when paths say nothing")
     media_roots: list[str] = Field(
         default_factory=list,
-        description="a list of directories where s2p can read the Plex-side files to hash them",
+        description="a list of absolute directories where s2p can read the library's files to hash them",
     )
+
+    @field_validator("media_roots")
+    @classmethod
+    def _roots(cls, v: list[str]) -> list[str]:
+        for root in v:
+            if not root.strip() or not os.path.isabs(root):
+                raise ValueError(f"{root!r} is not an absolute directory path")
+        return v
 
 
 class IndexSettings(_Section):

@@ -40,6 +40,23 @@ def split_components(path: str) -> tuple[str, ...]:
     return tuple(part for part in re.split(r"[/\\]+", text) if part and part != ".")
 
 
+def canonical(path: str) -> str:
+    """One spelling of a path for exact comparison: NFC, ``/`` separators,
+    no drive letter, no empty or "." parts, a leading ``/``.
+
+    The usual POSIX path is already canonical and comes back as the very
+    same object (no copy is made).
+    """
+    text = "/" + "/".join(split_components(path))
+    return path if text == path else text
+
+
+def fold_name(component: str) -> str:
+    """A component compared without case or surrounding spaces (NFC first,
+    so macOS's NFD names fold to the same text)."""
+    return unicodedata.normalize("NFC", component).casefold().strip()
+
+
 def parse_hint(filename: str) -> HintPath:
     text = filename.strip()
     if not text:
@@ -57,7 +74,7 @@ def common_suffix(a: tuple[str, ...], b: tuple[str, ...], *, fold: bool = False)
     """How many trailing components two paths share."""
     count = 0
     for x, y in zip(reversed(a), reversed(b)):
-        if x == y or (fold and x.casefold() == y.casefold()):
+        if x == y or (fold and fold_name(x) == fold_name(y)):
             count += 1
         else:
             break

@@ -1,41 +1,53 @@
 """From Plex's hints to a Stash scene: the match cascade.
 
 Each step adds candidates with a score (0-100) and a reason a person can
-read.  Automatic matching answers only when one scene stands clearly first;
-Fix Match (``manual=1``) lists every candidate.  The scoring is pure; where
-scenes come from (Stash directly, or an in-memory index) is a ``SceneSource``.
+read; the outcome keeps every step tried, so ``s2p match``, ``/debug/match``
+and the log can say why.  Automatic matching answers only when one scene
+stands clearly first; Fix Match (``manual=1``) lists every candidate.
+
+Where scenes come from is a ``SceneSource``: Stash queries (``StashSource``)
+or the in-memory index (``indexsource.IndexSource``).  The scoring is pure
+(``pathscore``, ``titles``).
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterable, Protocol
 
+from . import pathscore
 from .config import MatchSettings
 from .deadline import Deadline
-from .hintpaths import HintPath, RefusedPath, common_suffix, parse_hint, split_components
+from .hintpaths import HintPath, RefusedPath, canonical, parse_hint, split_components
+from .localfiles import LocalFiles
 from .pathmap import PathMap
+from .pathscore import SCORE_EXACT
 from .plex import contract
 from .plex.hints import MatchHints
 from .plex.translate import release, title_of
 from .stash.api import StashAPI
 from .stash.errors import StashError
 from .stash.models import SceneSummary
-from .titles import similarity
+from .titles import fallback_word, search_text, similarity
 
 log = logging.getLogger("s2p.match")
 
-SCORE_EXACT = 100
-SCORE_BASENAME = 90
-SCORE_BASENAME_FOLDED = 85
 SCORE_TITLE_MAX = 80
 # Title candidates less alike than this are noise, even in Fix Match.
 MIN_TITLE_SIMILARITY = 0.5
+_OSHASH = re.compile(r"^[0-9a-fA-F]{16}$")
+_MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
 
 
 class SceneSource(Protocol):
     """Where candidate scenes come from."""
+
+    def describe(self) -> str:
+        """A few words for explanations: what answers the lookups right now."""
+        ...
 
     def scene(self, scene_id: str, deadline: Deadline) -> SceneSummary | None: ...
 
@@ -43,27 +55,51 @@ class SceneSource(Protocol):
         """Scenes with a file of this name, compared without case (callers re-check)."""
         ...
 
-    def with_oshash(self, oshash: str, deadline: Deadline) -> list[SceneSummary]: ...
+    def with_plex_path(self, plex_path: str, deadline: Deadline) -> list[SceneSummary]:
+        """Scenes with a file whose Plex path (through ``stash_to_plex``) is this one,
+        where translating it back with ``plex_to_stash`` would not find the file."""
+        ...
+
+    def with_fingerprint(self, kind: str, value: str, deadline: Deadline) -> list[SceneSummary]:
+        """Scenes with a file of this ``oshash`` or ``md5``."""
+        ...
 
     def search(self, text: str, deadline: Deadline) -> list[SceneSummary]: ...
 
 
 class StashSource:
-    """Every lookup is a Stash query (used until an index is available)."""
+    """Every lookup is a Stash query (used until the index is loaded, or without one)."""
 
     def __init__(self, stash: StashAPI, scenes):
         self._stash = stash
         self._scenes = scenes
 
+    def describe(self) -> str:
+        return "Stash queries"
+
     def scene(self, scene_id: str, deadline: Deadline) -> SceneSummary | None:
         return self._scenes.get(scene_id, deadline=deadline)
 
     def with_basename(self, basename: str, deadline: Deadline) -> list[SceneSummary]:
-        return self._stash.with_basename(basename, deadline=deadline)
+        found = {s.id: s for s in self._stash.with_basename(basename, deadline=deadline)}
+        # Stash compares bytes: a name stored in NFD (copied from a Mac) is
+        # found only by its NFD spelling.
+        decomposed = unicodedata.normalize("NFD", basename)
+        if decomposed != basename:
+            for scene in self._stash.with_basename(decomposed, deadline=deadline):
+                found.setdefault(scene.id, scene)
+        return list(found.values())
 
-    def with_oshash(self, oshash: str, deadline: Deadline) -> list[SceneSummary]:
-        found = self._stash.by_hash(oshash=oshash, deadline=deadline)
-        return [found] if found else []
+    def with_plex_path(self, plex_path: str, deadline: Deadline) -> list[SceneSummary]:
+        return []  # Stash knows only its own paths; the translated path is looked up by name
+
+    def with_fingerprint(self, kind: str, value: str, deadline: Deadline) -> list[SceneSummary]:
+        # findScenes rather than findSceneByHash: that one returns only the
+        # first scene when a file belongs to several.
+        field_name = {"oshash": "oshash", "md5": "checksum"}[kind]
+        return self._stash.summaries(
+            scene_filter={field_name: {"value": value, "modifier": "EQUALS"}}, per_page=20, deadline=deadline
+        )
 
     def search(self, text: str, deadline: Deadline) -> list[SceneSummary]:
         return self._stash.search(text, deadline=deadline)
@@ -73,7 +109,9 @@ class StashSource:
 class Candidate:
     scene: SceneSummary
     score: int
-    step: str  # guid, id, ohash, path, suffix, basename, basename-folded, title
+    # guid, id, hash, ohash, path, suffix, basename, suffix-folded,
+    # basename-folded, file-oshash, title
+    step: str
     reason: str
 
 
@@ -83,9 +121,17 @@ class MatchOutcome:
     candidates: list[Candidate] = field(default_factory=list)  # best first
     decision: Candidate | None = None
     reason: str = ""
-    trace: list[str] = field(default_factory=list)
+    steps: list[tuple[str, str]] = field(default_factory=list)  # (step, what it found), in order
     translated: str | None = None  # the filename hint as a Stash path, when a rule applied
+    source: str = ""  # what answered the lookups (the index, or Stash queries)
     error: str | None = None  # Stash could not be asked
+
+    def note(self, step: str, text: str) -> None:
+        self.steps.append((step, text))
+
+    @property
+    def trace(self) -> list[str]:
+        return [f"{step}: {text}" for step, text in self.steps]
 
     @property
     def ambiguous(self) -> bool:
@@ -94,7 +140,9 @@ class MatchOutcome:
     def as_dict(self) -> dict:
         return {
             "hints": self.hints.model_dump(exclude_none=True),
+            "source": self.source,
             "translated": self.translated,
+            "steps": [{"step": step, "result": text} for step, text in self.steps],
             "trace": self.trace,
             "candidates": [
                 {"scene": c.scene.id, "score": c.score, "step": c.step, "reason": c.reason,
@@ -103,6 +151,7 @@ class MatchOutcome:
             ],
             "decision": None if self.decision is None else {
                 "scene": self.decision.scene.id, "score": self.decision.score, "step": self.decision.step},
+            "ambiguous": self.ambiguous,
             "reason": self.reason,
             "error": self.error,
         }
@@ -148,39 +197,9 @@ def decide(ranked: list[Candidate], min_score: int, margin: int) -> tuple[Candid
 def score_paths(
     hint: HintPath, translated: tuple[str, ...] | None, scenes: Iterable[SceneSummary]
 ) -> list[Candidate]:
-    """Score scenes by how well their file paths agree with the hint.
-
-    An exact path (after the Plex->Stash rules) scores 100; a suffix of two
-    or more components 95-100, longer agreeing suffixes scoring higher; the
-    file name alone 90, or 85 when it agrees only without case.
-    """
-    found = []
-    for scene in scenes:
-        best: Candidate | None = None
-        for file in scene.files:
-            candidate = _score_file(hint, translated, scene, file.path)
-            if candidate and (best is None or candidate.score > best.score):
-                best = candidate
-        if best:
-            found.append(best)
-    return found
-
-
-def _score_file(hint: HintPath, translated: tuple[str, ...] | None, scene: SceneSummary,
-                path: str) -> Candidate | None:
-    components = split_components(path)
-    if translated is not None and components == translated:
-        return Candidate(scene, SCORE_EXACT, "path", f"the translated path is {path}")
-    agree = common_suffix(hint.components, components)
-    if agree >= 2:
-        return Candidate(scene, min(SCORE_EXACT, 93 + agree), "suffix",
-                         f"the last {agree} path components agree with {path}")
-    if agree == 1:
-        return Candidate(scene, SCORE_BASENAME, "basename", f"the file name agrees with {path}")
-    if common_suffix(hint.components, components, fold=True) >= 1:
-        return Candidate(scene, SCORE_BASENAME_FOLDED, "basename-folded",
-                         f"the file name agrees, ignoring case, with {path}")
-    return None
+    """Score scenes by how well their file paths agree with the hint (see ``pathscore``)."""
+    return [Candidate(e.scene, e.score, e.step, e.reason)
+            for e in pathscore.ranked(pathscore.best_per_scene(hint, translated, scenes))]
 
 
 def score_titles(title: str, year: int | None, scenes: Iterable[SceneSummary]) -> list[Candidate]:
@@ -204,20 +223,22 @@ def score_titles(title: str, year: int | None, scenes: Iterable[SceneSummary]) -
 
 
 class Matcher:
-    def __init__(self, source: SceneSource, path_map: PathMap, settings: MatchSettings, identifier: str):
+    def __init__(self, source: SceneSource, path_map: PathMap, settings: MatchSettings, identifier: str,
+                 local_files: LocalFiles | None = None):
         self.source = source
         self.path_map = path_map
         self.settings = settings
         self.identifier = identifier
+        self.local_files = local_files
 
     def match(self, hints: MatchHints, deadline: Deadline) -> MatchOutcome:
-        outcome = MatchOutcome(hints)
+        outcome = MatchOutcome(hints, source=self.source.describe())
         found = _Collector()
         try:
             self._run(hints, deadline, outcome, found)
         except StashError as exc:
             outcome.error = str(exc)
-            outcome.trace.append(f"Stash could not be asked: {exc}")
+            outcome.note("stash", f"Stash could not be asked: {exc}")
             outcome.candidates = []
             outcome.reason = f"no match: Stash unavailable ({exc})"
             return outcome
@@ -226,76 +247,145 @@ class Matcher:
         outcome.decision, outcome.reason = decision, reason
         return outcome
 
+    def _conclusive(self, found: _Collector) -> bool:
+        """One scene already scores 100 and stands alone: nothing can change the answer."""
+        decision, _ = decide(found.ranked(), self.settings.min_score, self.settings.margin)
+        return decision is not None and decision.score >= SCORE_EXACT
+
     def _run(self, hints: MatchHints, deadline: Deadline, outcome: MatchOutcome, found: _Collector) -> None:
-        trace = outcome.trace
         # 1. Our own guid: Plex re-matching an item it already had from us.
         if hints.guid:
             scene_id = contract.scene_id_from_guid(self.identifier, hints.guid)
             if scene_id is None:
-                trace.append(f"guid {hints.guid!r} is not one of s2p's; ignored")
+                outcome.note("guid", f"{hints.guid!r} is not one of s2p's; ignored")
             else:
                 scene = self.source.scene(scene_id, deadline)
                 if scene is None:
-                    trace.append(f"guid names scene {scene_id}, which Stash does not have")
+                    outcome.note("guid", f"names scene {scene_id}, which Stash does not have")
                 else:
                     found.add(Candidate(scene, SCORE_EXACT, "guid", f"Plex's guid names scene {scene_id}"))
-                    trace.append(f"guid: scene {scene_id}")
+                    outcome.note("guid", f"scene {scene_id}")
                     if not hints.manual:
                         return
-        # 2. Fix Match with a number typed as the title: a scene id.
-        if hints.manual and hints.title and hints.title.isdigit():
-            scene = self.source.scene(hints.title, deadline)
-            if scene is not None:
-                found.add(Candidate(scene, SCORE_EXACT, "id", f"the title typed is scene id {hints.title}"))
-                trace.append(f"id: scene {hints.title}")
+        # 2. Fix Match with a scene id, an oshash or an md5 typed as the title.
+        if hints.manual and hints.title:
+            self._typed(hints.title, deadline, outcome, found)
         # 3. A file hash, when Plex sends one.
         if hints.ohash:
-            scenes = self.source.with_oshash(hints.ohash, deadline)
+            scenes = self.source.with_fingerprint("oshash", hints.ohash, deadline)
             for scene in scenes:
                 found.add(Candidate(scene, SCORE_EXACT, "ohash", f"oshash {hints.ohash} is a file of this scene"))
-            trace.append(f"ohash {hints.ohash}: {len(scenes)} scene(s)")
-        # 4. The file's path.
+            outcome.note("ohash", f"{hints.ohash}: {len(scenes)} scene(s)")
+        # 4. The file's path, then (where s2p can read the file) its oshash.
         if hints.filename:
-            self._by_filename(hints.filename, deadline, outcome, found)
+            hint = self._by_filename(hints.filename, deadline, outcome, found)
+            if hint is not None and self.local_files is not None and not self._conclusive(found):
+                self._by_local_hash(hint, deadline, outcome, found)
         else:
-            trace.append("no filename hint")
+            outcome.note("filename", "no filename hint")
         # 5. The title, when the file said nothing conclusive (or for Fix Match).
         if hints.title and self.settings.title_search and (
             hints.manual or found.top_score() < self.settings.min_score
         ):
-            scenes = self.source.search(hints.title, deadline)
-            candidates = score_titles(hints.title, hints.year, scenes)
-            for candidate in candidates:
-                found.add(candidate)
-            trace.append(f"title {hints.title!r}: Stash found {len(scenes)}, {len(candidates)} alike enough")
+            self._by_title(hints.title, hints.year, deadline, outcome, found)
 
-    def _by_filename(self, filename: str, deadline: Deadline, outcome: MatchOutcome, found: _Collector) -> None:
-        trace = outcome.trace
+    def _typed(self, text: str, deadline: Deadline, outcome: MatchOutcome, found: _Collector) -> None:
+        if text.isdigit():
+            scene = self.source.scene(text, deadline)
+            if scene is not None:
+                found.add(Candidate(scene, SCORE_EXACT, "id", f"the title typed is scene id {text}"))
+            outcome.note("id", f"scene {text}" if scene else f"no scene {text}")
+            return
+        kind = "oshash" if _OSHASH.match(text) else "md5" if _MD5.match(text) else None
+        if kind:
+            scenes = self.source.with_fingerprint(kind, text.lower(), deadline)
+            for scene in scenes:
+                found.add(Candidate(scene, SCORE_EXACT, "hash", f"the title typed is the {kind} of a file"))
+            outcome.note("hash", f"{kind} {text.lower()}: {len(scenes)} scene(s)")
+
+    def _by_filename(self, filename: str, deadline: Deadline, outcome: MatchOutcome,
+                     found: _Collector) -> HintPath | None:
         try:
             hint = parse_hint(filename)
         except RefusedPath as exc:
-            trace.append(f"filename refused: {exc}")
-            return
+            outcome.note("filename", f"refused: {exc}")
+            return None
         translated_components = None
         basenames = [hint.basename]
+        evidence: list[pathscore.PathEvidence] = []
         if hint.absolute:
-            translation = self.path_map.to_stash(hint.posix)
+            # Rules are written against what Plex sends (Windows paths
+            # included); the separator-normalised form is the second try.
+            translation = self.path_map.to_stash(hint.original.strip()) or self.path_map.to_stash(hint.posix)
             if translation is None:
-                trace.append(f"filename {hint.posix!r}: no plex_to_stash rule applies")
+                outcome.note("path", f"{hint.posix!r}: no plex_to_stash rule applies")
             else:
                 outcome.translated = translation.path
                 translated_components = split_components(translation.path)
                 rule = f"rule {translation.rule!r}" if translation.rule else "no rules, same path"
-                trace.append(f"filename {hint.posix!r} -> Stash {translation.path!r} ({rule})")
+                outcome.note("path", f"{hint.original.strip()!r} -> Stash {translation.path!r} ({rule})")
                 if translated_components and translated_components[-1] not in basenames:
                     basenames.append(translated_components[-1])
+            plex_key = canonical(hint.original.strip())
+            for scene in self.source.with_plex_path(plex_key, deadline):
+                path = self._file_with_plex_path(scene, plex_key) or ""
+                evidence.append(pathscore.exact(scene, path, f"the path rules give {path} this Plex path"))
         else:
-            trace.append(f"filename {hint.posix!r} is relative: compared as a path suffix")
+            outcome.note("path", f"{hint.posix!r} is relative: compared as a path suffix")
         scenes: dict[str, SceneSummary] = {}
         for basename in basenames:
             for scene in self.source.with_basename(basename, deadline):
                 scenes.setdefault(scene.id, scene)
-        candidates = score_paths(hint, translated_components, scenes.values())
+        evidence.extend(pathscore.best_per_scene(hint, translated_components, scenes.values()))
+        best: dict[str, pathscore.PathEvidence] = {}
+        for item in evidence:
+            if item.scene.id not in best or item.strength > best[item.scene.id].strength:
+                best[item.scene.id] = item
+        candidates = pathscore.ranked(best.values())
+        for item in candidates:
+            found.add(Candidate(item.scene, item.score, item.step, item.reason))
+        outcome.note("name", f"{hint.basename!r}: {len(scenes)} scene(s) have a file of this name, "
+                             f"{len(candidates)} agree")
+        return hint
+
+    def _file_with_plex_path(self, scene: SceneSummary, plex_key: str) -> str | None:
+        for file in scene.files:
+            plex = self.path_map.to_plex(file.path)
+            if plex is not None and canonical(plex.path) == plex_key:
+                return file.path
+        return None
+
+    def _by_local_hash(self, hint: HintPath, deadline: Deadline, outcome: MatchOutcome, found: _Collector) -> None:
+        assert self.local_files is not None
+        local = self.local_files.lookup(hint, outcome.translated, deadline)
+        if local is None:
+            outcome.note("file-oshash", "no readable file under [match] media_roots")
+            return
+        if local.oshash is None:
+            outcome.note("file-oshash", f"{local.path or 'the file'}: {local.problem}")
+            return
+        scenes = self.source.with_fingerprint("oshash", local.oshash, deadline)
+        for scene in scenes:
+            found.add(Candidate(scene, SCORE_EXACT, "file-oshash",
+                                f"the file read at {local.path} has oshash {local.oshash}, a file of this scene"))
+        outcome.note("file-oshash", f"{local.path}: oshash {local.oshash}, {len(scenes)} scene(s)")
+
+    def _by_title(self, title: str, year: int | None, deadline: Deadline, outcome: MatchOutcome,
+                  found: _Collector) -> None:
+        text = search_text(title)
+        if not text:
+            outcome.note("title", f"{title!r} has nothing to search for once release tags are removed")
+            return
+        scenes = self.source.search(text, deadline)
+        searched = repr(text)
+        if not scenes:
+            # Stash's q wants every word; one missing accent or apostrophe
+            # finds nothing, so try the most distinctive word alone.
+            word = fallback_word(title)
+            if word and word != text:
+                scenes = self.source.search(word, deadline)
+                searched += f", then {word!r}"
+        candidates = score_titles(title, year, scenes)
         for candidate in candidates:
             found.add(candidate)
-        trace.append(f"file name {hint.basename!r}: {len(scenes)} scene(s) share it, {len(candidates)} agree")
+        outcome.note("title", f"searched Stash for {searched}: {len(scenes)} found, {len(candidates)} alike enough")

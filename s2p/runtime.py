@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from typing import Callable, Iterable
 
 import requests
 
@@ -19,6 +19,10 @@ from .config import Settings
 from .deadline import Deadline
 from .health import OK, Fact, HealthRegistry
 from .gaps.service import GapService
+from .index import SceneIndex
+from .index import summary as index_summary
+from .indexsource import IndexSource
+from .localfiles import LocalFiles
 from .matching import Matcher, MatchOutcome, StashSource
 from .metrics import MetricsRegistry
 from .plex.translate import TranslateOptions
@@ -27,7 +31,7 @@ from .scheduler import Scheduler
 from .stash.api import StashAPI
 from .stash.client import StashClient
 from .stash.errors import StashError
-from .stash.models import StashVersion
+from .stash.models import SceneSummary, StashVersion
 
 log = logging.getLogger("s2p")
 
@@ -44,8 +48,15 @@ class Services:
         self.stash = StashAPI(self.client)
         self.scenes = SceneStore(self.stash, settings.cache)
         self.options = TranslateOptions.from_settings(settings.provider)
-        self.source = StashSource(self.stash, self.scenes)
-        self.matcher = Matcher(self.source, self.path_map, settings.match, settings.provider.identifier)
+        self.index: SceneIndex | None = None
+        self.source = self.stash_source = StashSource(self.stash, self.scenes)
+        if settings.index.enabled:
+            self.index = SceneIndex(self.stash, self.path_map, settings.index)
+            self.source = IndexSource(self.index, self.stash_source, miss_ttl=settings.index.refresh_interval,
+                                      on_stale=self._index_is_stale)
+        self.local_files = LocalFiles(settings.match.media_roots) if settings.match.media_roots else None
+        self.matcher = Matcher(self.source, self.path_map, settings.match, settings.provider.identifier,
+                               self.local_files)
         self.images = ImageService(self.stash, self.scenes, settings.cache,
                                    PosterShaper(settings.artwork.poster, settings.artwork.crop_anchor))
         # Hooks for what a request did (gap records, sync times).
@@ -58,7 +69,8 @@ class Services:
         # Gap records: what Plex scans and fetches, and the full comparison.
         self.gaps = GapService.build(
             settings, stash=self.stash, path_map=self.path_map,
-            version_of=lambda scene_id: getattr(self.scenes.cache.peek(scene_id), "updated_at", None))
+            version_of=lambda scene_id: getattr(self.scenes.cache.peek(scene_id), "updated_at", None),
+            index_inventory=self._indexed_scenes if self.index is not None else None)
         self.match_observers.append(self.gaps.observe_match)
         self.served_observers.append(self.gaps.observe_served)
         self.started_at = time.time()
@@ -99,22 +111,43 @@ class Services:
 
     def start(self) -> None:
         """Start background work (none of it needs Stash to be up)."""
+        if self.index is not None:
+            self.index.schedule(self.scheduler)  # the first load runs at once, in the background
         if self.gaps.open():
             self.gaps.schedule(self.scheduler)
         self.scheduler.start()
 
     def stop(self) -> None:
+        if self.index is not None:
+            self.index.stop()
         self.scheduler.stop()
         self.scenes.close()
         if self.pusher is not None:
             self.pusher.close()
         self.gaps.stop()
+        if self.local_files is not None:
+            self.local_files.close()
         self.client.close()
 
     def _prefetch_decided(self, outcome: MatchOutcome) -> None:
         # Plex asks for the metadata of a matched item next: warm the cache.
         if outcome.decision is not None:
             self.scenes.prefetch(outcome.decision.scene.id)
+
+    def _indexed_scenes(self) -> Iterable[SceneSummary] | None:
+        """Every scene in the index (a comparison then costs Stash nothing),
+        or ``None`` while the index is not loaded."""
+        if self.index is None or self.index.snapshot() is None:
+            return None
+        # Catch up first (one query for what changed), so a scene edited since
+        # the last scheduled refresh is seen as stale now.
+        self.index.refresh()
+        snapshot = self.index.snapshot()
+        return (index_summary(record) for record in list(snapshot.scenes.values()))
+
+    def _index_is_stale(self) -> None:
+        if self.settings.index.refresh_interval > 0:
+            self.scheduler.trigger("index-refresh")
 
     def stash_version(self, timeout: float | None = None) -> StashVersion:
         return self.stash.version(deadline=Deadline(timeout or self.settings.stash.timeout))

@@ -80,12 +80,22 @@ def library() -> Library:
 
 
 @pytest.fixture
-def fake_stash(library):
+def s2p_instances() -> list:
+    """The s2p instances a test started (shared by start_s2p and fake_stash)."""
+    return []
+
+
+@pytest.fixture
+def fake_stash(library, s2p_instances):
     executor = SchemaCheckingExecutor(library)
     server, standin = start_standin(library, api_key=API_KEY, executor=executor)
     stash = FakeStash(server.url, standin, executor, library, server)
     yield stash
     standin.heal()
+    # s2p's background work (the scene index) may be mid-request: stop it
+    # before the fake Stash goes away under it.
+    for instance in s2p_instances:
+        instance.services.stop()
     server.stop()
     assert not executor.invalid, f"s2p sent GraphQL documents that Stash's schema rejects: {executor.invalid}"
 
@@ -144,9 +154,9 @@ class RunningS2P:
 
 
 @pytest.fixture
-def start_s2p(tmp_path):
+def start_s2p(tmp_path, s2p_instances):
     """Start s2p under waitress on a free loopback port: start_s2p(stash_url, **overrides)."""
-    running: list[RunningS2P] = []
+    running: list[RunningS2P] = s2p_instances
 
     def start(stash_url: str, **overrides: Any) -> RunningS2P:
         settings = make_settings(stash_url, tmp_path / f"state{len(running)}", **overrides)
@@ -155,6 +165,10 @@ def start_s2p(tmp_path):
         server = BackgroundServer(create_server(app, settings, host="127.0.0.1", port=0, loop_timeout=0.1)).start()
         watch_http_server(services, server.server)
         services.start()
+        if services.index is not None:
+            # Started means ready: the first index load (a few Stash queries)
+            # is over before a test counts what reaches Stash.
+            services.index.wait_ready(10)
         instance = RunningS2P(server.url, settings, services, server)
         running.append(instance)
         return instance

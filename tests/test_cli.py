@@ -108,6 +108,19 @@ def test_match_explains_its_decision(tmp_path, fake_stash):
     assert explained["translated"] == f"{STASH_ROOT}/Harbour Films/extras/scene.mp4"
 
 
+def test_match_explains_from_stash_queries_or_from_the_index(tmp_path, fake_stash):
+    config = write_config(tmp_path, fake_stash.url)
+    direct = run("match", "--filename", "Studio Ümlaut/extras/scene.mp4", config=config)
+    assert direct.returncode == 0 and "source: Stash queries" in direct.stdout
+    assert "decision: scene 6 (score 96, by suffix)" in direct.stdout
+    loaded = run("match", "--index", "--json", "--filename", "Studio Ümlaut/extras/scene.mp4", config=config)
+    assert loaded.returncode == 0 and "8 scenes, 9 files" in loaded.stderr
+    explained = json.loads(loaded.stdout)
+    assert explained["source"].startswith("scene index (8 scenes")
+    assert explained["decision"] == {"scene": "6", "score": 96, "step": "suffix"}
+    assert [s["step"] for s in explained["steps"]] == ["path", "name"]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

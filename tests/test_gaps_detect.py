@@ -11,7 +11,7 @@ from s2p.config import PathRuleSettings, build_path_map
 from s2p.demo.library import generate
 from s2p.gaps.detect import (Comparison, PlexItem, PlexPart, PlexSection, StashFile, StashScene, SyncTimes,
                              observation, path_key, settle_observations, staleness, stash_time)
-from s2p.gaps.fingerprint import LocalFiles, oshash
+from s2p.gaps.fingerprint import SectionFiles, oshash
 from s2p.gaps.plexlib import choose_sections
 from s2p.gaps.records import AMBIGUOUS, MATCHED_ELSEWHERE, NO_MATCH, PLEX_ONLY, STALE, STASH_ONLY
 from s2p.stash.models import SceneSummary
@@ -233,7 +233,7 @@ def test_a_renamed_file_is_recognised_by_its_oshash(tmp_path):
     digest = oshash(media / "Studio" / "renamed.mp4")
     scene = StashScene("5", "Original", "2024-01-01T00:00:00Z",
                        (StashFile(f"{STASH}/Studio/original name.mp4", len(data), digest),))
-    local = LocalFiles([str(media)])
+    local = SectionFiles([str(media)])
     comparison = Comparison(path_map=RULES, identifier=IDENT, sections=SECTIONS, sync={}, hash_file=local.hash)
     comparison.add_scenes([scene])
     comparison.add_items([PlexItem("1", "x", guid("5"), "1", (PlexPart("/data/adult/Studio/renamed.mp4", 1),))])

@@ -93,8 +93,21 @@ def last_run_id(s2p) -> int:
 
 @pytest.fixture
 def running(start_s2p, fake_stash, plex):
+    # Without the scene index, matching asks Stash: a Stash outage during the
+    # "scan" below then leaves a no-match record, as it does before the index
+    # has loaded.
     return start_s2p(fake_stash.url, plex={"url": plex.url, "token": TOKEN, "timeout": 5},
-                     gaps={"interval": 0.4})
+                     gaps={"interval": 0.4}, index={"enabled": False})
+
+
+def test_a_comparison_reads_stash_from_the_scene_index(start_s2p, fake_stash, plex):
+    s2p = start_s2p(fake_stash.url, plex={"url": plex.url, "token": TOKEN, "timeout": 5}, gaps={"interval": 0})
+    fake_stash.library.add_scene("9", title="Fresh", files=[f"{STASH_ROOT}/Fresh/new scene.mp4"])
+    fake_stash.standin.reset_counts()
+    s2p.services.gaps.compare()
+    # One incremental refresh of the index, not a pass over every scene.
+    assert fake_stash.standin.counts["op:S2PSceneSummaries"] == 1
+    assert ("stash_only", "9") in open_keys(s2p)
 
 
 def test_scheduled_comparison_finds_reports_and_resolves_gaps(running, fake_stash, plex):
@@ -289,6 +302,7 @@ def test_without_plex_the_page_shows_scan_time_records_only(s2p, fake_stash):
     assert "set [plex] url and token" in s2p.get("/gaps").text
     # Stash gets the file; Plex asks again and it matches: the record is settled.
     fake_stash.library.add_scene("9", title="None", files=[f"{STASH_ROOT}/Nowhere/none.mp4"])
+    s2p.services.index.refresh()  # as the scheduled refresh would (the index remembered the miss)
     assert s2p.match(filename="Nowhere/none.mp4").json()["MediaContainer"]["size"] == 1
     wait_for(lambda: report(s2p)["counts"]["no_match"] == 0, what="the record to be settled")
     resolved = report(s2p, state="resolved")["gaps"]

@@ -21,6 +21,9 @@ class MemorySource:
         self.scenes = {s.id: s for s in scenes}
         self.calls = []
 
+    def describe(self):
+        return "memory"
+
     def scene(self, scene_id, deadline):
         return self.scenes.get(scene_id)
 
@@ -29,8 +32,12 @@ class MemorySource:
         return [s for s in self.scenes.values()
                 if any(f.basename.casefold() == basename.casefold() for f in s.files)]
 
-    def with_oshash(self, oshash, deadline):
+    def with_plex_path(self, plex_path, deadline):
         return []
+
+    def with_fingerprint(self, kind, value, deadline):
+        self.calls.append((kind, value))
+        return [s for s in self.scenes.values() if any(f.fingerprint(kind) == value for f in s.files)]
 
     def search(self, text, deadline):
         self.calls.append(("search", text))
@@ -143,3 +150,80 @@ def test_score_paths_prefers_more_agreeing_components():
     found = {c.scene.id: c.score for c in score_paths(hint, None, [
         summary("1", "/r/x/y/z/file.mp4"), summary("2", "/r/q/y/z/file.mp4"), summary("3", "/r/q/q/z/file.mp4")])}
     assert found["1"] > found["2"] > found["3"] >= 95
+
+
+# ---------------------------------------------------------------- the fuller cascade
+
+def fp_summary(scene_id, path, oshash=None, md5=None, title=None):
+    fingerprints = [{"type": k, "value": v} for k, v in (("oshash", oshash), ("md5", md5)) if v]
+    return SceneSummary.model_validate({"id": scene_id, "title": title,
+                                        "files": [{"path": path, "fingerprints": fingerprints}]})
+
+
+def test_the_same_path_claimed_by_two_scenes_is_never_auto_matched():
+    m = Matcher(MemorySource([summary("1", "/s/A/x.mp4"), summary("2", "/s/A/x.mp4")]), RULES, MatchSettings(),
+                "tv.plex.agents.custom.s2p")
+    outcome = run(m, filename="/p/A/x.mp4")
+    assert outcome.decision is None and outcome.ambiguous
+    assert [(c.scene.id, c.score, c.step) for c in outcome.candidates] == [("1", 100, "path"), ("2", 100, "path")]
+    listed = run(m, filename="/p/A/x.mp4", manual=True)
+    assert [c.scene.id for c in listed.candidates] == ["1", "2"]
+
+
+def test_ohash_hint_matches_the_fingerprint_and_confirms_the_path():
+    scenes = [fp_summary("1", "/s/A/x.mp4", oshash="00000000000000aa"), fp_summary("2", "/s/B/x.mp4")]
+    m = Matcher(MemorySource(scenes), RULES, MatchSettings(), "tv.plex.agents.custom.s2p")
+    outcome = run(m, filename="x.mp4", ohash="AA")  # Plex's hint, padded and lower-cased by validation
+    assert outcome.decision.scene.id == "1" and outcome.decision.step == "ohash"
+    assert ("ohash", "00000000000000aa: 1 scene(s)") in outcome.steps
+
+
+def test_fix_match_accepts_a_typed_oshash_or_md5():
+    scenes = [fp_summary("1", "/s/A/x.mp4", oshash="1234567890abcdef", md5="0" * 31 + "f")]
+    m = Matcher(MemorySource(scenes), RULES, MatchSettings(), "tv.plex.agents.custom.s2p")
+    assert run(m, title="1234567890ABCDEF", manual=True).candidates[0].step == "hash"
+    assert run(m, title="0" * 31 + "F", manual=True).candidates[0].scene.id == "1"
+    assert run(m, title="1234567890abcdef").candidates == []  # only in Fix Match
+
+
+def test_rules_written_for_windows_paths_translate_the_hint_as_sent():
+    windows = PathMap([PathRule("w", Rewrite.compile(r"^/s/(.*)$", r"D:\\Media\\\1"),
+                                Rewrite.compile(r"^D:\\Media\\(.*)$", r"/s/\1"))])
+    m = Matcher(MemorySource(SCENES), windows, MatchSettings(), "tv.plex.agents.custom.s2p")
+    outcome = run(m, filename=r"D:\Media\Gamma\Unique Name.mkv")
+    assert outcome.translated == "/s/Gamma\\Unique Name.mkv"
+    assert outcome.decision.scene.id == "3" and outcome.decision.step == "path"
+
+
+def test_hints_without_a_filename_say_so_and_use_the_title():
+    outcome = run(matcher(min_score=70), title="Office Affair")
+    assert ("filename", "no filename hint") in outcome.steps
+    assert outcome.decision.scene.id == "6" and outcome.decision.step == "title"
+
+
+def test_title_search_drops_release_tags_and_retries_one_word():
+    m = matcher()
+    run(m, title="Office.Affair.1080p", manual=True)
+    assert ("search", "Office Affair") in m.source.calls
+    m = matcher()
+    outcome = run(m, title="Gamma Ümlaut Special", manual=True)  # no scene has all three words
+    assert m.source.calls[-2:] == [("search", "Gamma Ümlaut Special"), ("search", "Special")]
+    assert "then 'Special'" in dict(outcome.steps)["title"]
+
+
+def test_explanation_lists_steps_candidates_and_decision():
+    outcome = run(matcher(), filename="/p/Alpha/2020/scene.mp4")
+    explained = outcome.as_dict()
+    assert explained["source"] == "memory"
+    assert explained["translated"] == "/s/Alpha/2020/scene.mp4"
+    assert [s["step"] for s in explained["steps"]] == ["path", "name"]
+    assert explained["candidates"][0] == {"scene": "1", "score": 100, "step": "path",
+                                          "reason": "the translated path is /s/Alpha/2020/scene.mp4",
+                                          "title": "Alpha One", "files": ["/s/Alpha/2020/scene.mp4"]}
+    assert explained["decision"] == {"scene": "1", "score": 100, "step": "path"}
+    assert explained["ambiguous"] is False
+
+
+def test_surrounding_spaces_in_the_hint_are_ignored():
+    outcome = run(matcher(), filename="  Gamma/Unique Name.mkv \t")
+    assert outcome.decision.scene.id == "3" and outcome.decision.step == "suffix"

@@ -268,7 +268,8 @@ def test_public_url_makes_every_image_absolute_on_it(start_s2p, fake_stash):
 # ---------------------------------------------------------------- Stash trouble
 
 def test_stash_down_gives_a_fast_empty_match_and_503_metadata(start_s2p, fake_stash):
-    s2p = start_s2p(fake_stash.url)
+    # Without the scene index every match asks Stash (test_index covers matching from memory).
+    s2p = start_s2p(fake_stash.url, index={"enabled": False})
     fake_stash.server.stop()
     started = time.monotonic()
     mc = container(s2p.match(type=1, filename="Harbour Films/extras/scene.mp4"))
@@ -280,7 +281,7 @@ def test_stash_down_gives_a_fast_empty_match_and_503_metadata(start_s2p, fake_st
 
 
 def test_slow_stash_is_cut_off_by_the_timeout(start_s2p, fake_stash):
-    s2p = start_s2p(fake_stash.url, stash={"timeout": 0.5})
+    s2p = start_s2p(fake_stash.url, stash={"timeout": 0.5}, index={"enabled": False})
     fake_stash.standin.fail("hang")
     started = time.monotonic()
     mc = container(s2p.match(type=1, filename="Harbour Films/extras/scene.mp4"))

@@ -7,6 +7,7 @@ the benchmarks (``generate`` makes libraries of any size with hard paths).
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import random
 import re
@@ -210,16 +211,23 @@ class Library:
                 scenes = [self.scenes[i] for i in wanted]
                 return self._result(scenes)
             find = filter or {}
-            records = [self.scenes[i] for i in self._ordered_ids()]
+            after = self._ids_after(scene_filter, find)
+            per_page = find.get("per_page")
+            per_page = 25 if per_page is None else per_page
+            page = max(1, find.get("page") or 1)
+            if (after is not self._ordered_ids() and per_page >= 0 and not find.get("q")
+                    and [k for k, v in (scene_filter or {}).items() if v is not None] == ["id"]):
+                # Keyset paging with nothing else to filter: every id after N
+                # qualifies, so only the page's scenes are built.
+                window = after[(page - 1) * per_page: page * per_page]
+                return self._result([self.scenes[i] for i in window], len(after))
+            records = [self.scenes[i] for i in after]
             if scene_filter:
                 records = [r for r in records if _scene_matches(r, scene_filter)]
             if find.get("q"):
                 records = [r for r in records if _q_matches(r, find["q"])]
             records = _sorted(records, find.get("sort"), find.get("direction") or "ASC")
             count = len(records)
-            per_page = find.get("per_page")
-            per_page = 25 if per_page is None else per_page
-            page = max(1, find.get("page") or 1)
             if per_page >= 0:
                 records = records[(page - 1) * per_page: page * per_page]
             return self._result(records, count)
@@ -228,6 +236,16 @@ class Library:
         scenes = [self._scene(r) for r in records]
         return {"count": len(scenes) if count is None else count, "duration": 0.0, "filesize": 0.0,
                 "scenes": scenes}
+
+    def _ids_after(self, scene_filter: dict[str, Any] | None, find: dict[str, Any]) -> list[str]:
+        """Ids in order; for keyset paging (id > N, by id) only those after N,
+        so paging through a large generated library is not quadratic."""
+        ids = self._ordered_ids()
+        after = (scene_filter or {}).get("id") or {}
+        if after.get("modifier") != "GREATER_THAN" or find.get("sort") != "id" or find.get("direction") == "DESC":
+            return ids
+        value = int(after["value"])
+        return ids[bisect.bisect_right(ids, (len(str(value)), str(value)), key=lambda i: (len(i), i)):]
 
     def _ordered_ids(self) -> list[str]:
         if self._sorted_ids is None:

@@ -1,46 +1,32 @@
 """Fingerprinting a Plex file s2p can read, to recognise a Stash file under
 another path (moved, renamed, or behind a missing path rule).
 
-Only files under ``[match] media_roots`` are read, and only 128 KiB of each:
-Stash's oshash is the file size plus the sum of the first and last 64 KiB
-as little-endian 64-bit words.
+Only files inside ``[match] media_roots`` are read (resolved, symlinks
+included), and only 128 KiB of each: Stash's oshash, as the matcher computes
+it (``s2p.localfiles``).
 """
 
 from __future__ import annotations
 
 import os
-import struct
 from pathlib import Path
 from typing import Sequence
 
 from ..hintpaths import split_components
+from ..localfiles import file_inside, oshash_file, real_roots
 from .detect import PlexSection
-
-CHUNK = 64 * 1024
 
 
 def oshash(path: str | os.PathLike) -> str | None:
-    """Stash's oshash of a file, or ``None`` when it cannot be read."""
+    """Stash's oshash of a file, or ``None`` when it cannot be read or has none."""
     try:
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            if size == 0:
-                return None
-            chunk = min(CHUNK, size)
-            head = fh.read(chunk)
-            fh.seek(size - chunk)
-            tail = fh.read(chunk)
+        return oshash_file(str(path))
     except OSError:
         return None
-    total = size
-    for block in (head, tail):
-        words = len(block) // 8
-        total += sum(struct.unpack(f"<{words}Q", block[: words * 8]))
-    return f"{total & 0xFFFFFFFFFFFFFFFF:016x}"
 
 
-class LocalFiles:
-    """Where s2p can read a file that Plex names.
+class SectionFiles:
+    """Where s2p can read a file that Plex names during a comparison.
 
     A Plex path is tried as it is when it lies under a media root, then as
     each media root joined with the path inside its Plex library folder
@@ -49,7 +35,7 @@ class LocalFiles:
     """
 
     def __init__(self, roots: Sequence[str]):
-        self._roots = [Path(r) for r in roots if r]
+        self._roots = real_roots(roots)
 
     def __bool__(self) -> bool:
         return bool(self._roots)
@@ -58,27 +44,17 @@ class LocalFiles:
         components = split_components(plex_path)
         if ".." in components:
             return []  # never step outside the media roots
-        found: list[Path] = []
-        direct = Path(plex_path)
-        if any(_under(direct, root) for root in self._roots):
-            found.append(direct)
+        found: list[Path] = [Path(plex_path)]
         for location in section.locations:
             prefix = split_components(location)
             if prefix and components[: len(prefix)] == prefix:
                 inside = components[len(prefix):]
-                found.extend(root.joinpath(*inside) for root in self._roots if inside)
-        return found
+                found.extend(Path(root).joinpath(*inside) for root in self._roots if inside)
+        return [p for p in found if file_inside(self._roots, str(p))]
 
     def hash(self, plex_path: str, section: PlexSection) -> str | None:
         for candidate in self.candidates(plex_path, section):
-            if candidate.is_file():
-                return oshash(candidate)
+            digest = oshash(candidate)
+            if digest is not None:
+                return digest
         return None
-
-
-def _under(path: Path, root: Path) -> bool:
-    try:
-        path.relative_to(root)
-        return True
-    except ValueError:
-        return False

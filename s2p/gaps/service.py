@@ -26,7 +26,7 @@ from ..stash.models import SceneSummary
 from . import report as reports
 from . import store as db
 from .detect import Comparison, StashScene, SyncTimes, observation, settle_observations, stash_time
-from .fingerprint import LocalFiles
+from .fingerprint import SectionFiles
 from .plexlib import ItemGone, PlexLibrary, choose_sections
 from .records import COMPARED_KINDS, KINDS, OBSERVED_KINDS, STALE, Gap
 from .store import GapStore, StoreError
@@ -75,14 +75,14 @@ class GapService:
     def __init__(self, settings: Settings, *, store: GapStore, inventory: Inventory, path_map: PathMap,
                  plex_factory: Callable[[], PlexLibrary] | None = None,
                  version_of: Callable[[str], str | None] = lambda _scene_id: None,
-                 local_files: LocalFiles | None = None, clock: Callable[[], float] = time.time):
+                 local_files: SectionFiles | None = None, clock: Callable[[], float] = time.time):
         self.settings = settings
         self.store = store
         self._inventory = inventory
         self._map = path_map
         self._plex_factory = plex_factory or (lambda: PlexLibrary(settings.plex, settings.state_dir))
         self._version_of = version_of
-        self._local = local_files if local_files is not None else LocalFiles(settings.match.media_roots)
+        self._local = local_files if local_files is not None else SectionFiles(settings.match.media_roots)
         self._clock = clock
         self._redact = Redactor(settings.secrets())
         self._stop = threading.Event()
@@ -95,10 +95,19 @@ class GapService:
 
     @classmethod
     def build(cls, settings: Settings, *, stash: StashAPI, path_map: PathMap,
-              version_of: Callable[[str], str | None]) -> "GapService":
+              version_of: Callable[[str], str | None],
+              index_inventory: Callable[[], Iterable[SceneSummary] | None] | None = None) -> "GapService":
+        """``index_inventory``: the scene index's scenes, or ``None`` while it
+        is not loaded (then one paged pass over Stash is made instead)."""
         timeout = settings.stash.timeout * (settings.stash.retries + 1)
+        from_stash = stash_inventory(stash, page_size=settings.index.page_size, page_timeout=timeout)
+
+        def inventory() -> Iterable[SceneSummary]:
+            scenes = index_inventory() if index_inventory is not None else None
+            return from_stash() if scenes is None else scenes
+
         return cls(settings, store=GapStore(settings.state_dir), path_map=path_map, version_of=version_of,
-                   inventory=stash_inventory(stash, page_size=settings.index.page_size, page_timeout=timeout))
+                   inventory=inventory)
 
     # ------------------------------------------------------------ life cycle
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 from pydantic import ValidationError
@@ -92,19 +93,46 @@ class StashAPI:
         raws = (data.get("findScenes") or {}).get("scenes") or []
         return [s for s in (_parse(SceneSummary, raw) for raw in raws) if s is not None]
 
+    def summary_page(
+        self,
+        *,
+        after_id: str | None = None,
+        per_page: int,
+        updated_after: str | None = None,
+        deadline: Deadline | None = None,
+    ) -> "SummaryPage":
+        """One page of scenes by id, starting after ``after_id``.
+
+        Paging by id (keyset) rather than by page number: a scene deleted
+        while the pages are read cannot shift the window and hide another.
+        """
+        scene_filter: dict[str, Any] = {}
+        if after_id is not None:
+            scene_filter["id"] = {"value": int(after_id), "modifier": "GREATER_THAN"}
+        if updated_after:
+            scene_filter["updated_at"] = {"value": updated_after, "modifier": "GREATER_THAN"}
+        variables: dict[str, Any] = {"filter": {"page": 1, "per_page": per_page, "sort": "id", "direction": "ASC"}}
+        if scene_filter:
+            variables["scene_filter"] = scene_filter
+        data = self.client.query(queries.SCENE_SUMMARIES, variables, deadline=deadline)
+        raws = (data.get("findScenes") or {}).get("scenes") or []
+        last = next((str(raw["id"]) for raw in reversed(raws) if isinstance(raw, dict) and raw.get("id")), None)
+        scenes = [s for s in (_parse(SceneSummary, raw) for raw in raws) if s is not None]
+        return SummaryPage(scenes, complete=len(raws) < per_page or last is None, last_id=last)
+
     def iter_summaries(
         self, *, per_page: int, updated_after: str | None = None, deadline_per_page: float | None = None
     ) -> Iterator[list[SceneSummary]]:
         """All scenes (or those updated after a time), page by page, by id."""
-        scene_filter = {"updated_at": {"value": updated_after, "modifier": "GREATER_THAN"}} if updated_after else None
-        page = 1
+        after = None
         while True:
             deadline = Deadline(deadline_per_page) if deadline_per_page else None
-            batch = self.summaries(scene_filter=scene_filter, page=page, per_page=per_page, deadline=deadline)
-            yield batch
-            if len(batch) < per_page:
+            page = self.summary_page(after_id=after, per_page=per_page, updated_after=updated_after,
+                                     deadline=deadline)
+            yield page.scenes
+            if page.complete:
                 return
-            page += 1
+            after = page.last_id
 
     def with_basename(self, basename: str, *, limit: int = 200, deadline: Deadline | None = None) -> list[SceneSummary]:
         """Scenes with a file of this basename (Stash compares case-insensitively)."""
@@ -153,6 +181,13 @@ class StashAPI:
             version=(data.get("version") or {}).get("version"),
             status=(data.get("systemStatus") or {}).get("status"),
         )
+
+
+@dataclass(frozen=True)
+class SummaryPage:
+    scenes: list[SceneSummary]
+    complete: bool  # the last page: fewer scenes than asked for
+    last_id: str | None  # the highest id on the page (also of a scene that could not be read)
 
 
 def _parse(model, raw: Any):

@@ -6,7 +6,7 @@ import falcon
 
 from ..artwork.links import LinkFactory
 from ..stash.errors import StashError
-from . import errors, gaps, images, openapi, ops, provider
+from . import debug, errors, gaps, images, openapi, ops, provider
 from .access import AccessControl, SecretRoot
 from .limits import InputLimits
 from .middleware import RequestLog
@@ -48,4 +48,6 @@ def create_app(services) -> falcon.App:
     app.add_route("/gaps.json", gaps.GapsJson(services.gaps))
     app.add_route("/gaps/run", gaps.GapsRun(services.gaps))
     app.add_route("/gaps/{gap_id:int}/{action}", gaps.GapAction(services.gaps))
+    if settings.debug.enabled:
+        app.add_route("/debug/match", debug.DebugMatch(services.matcher, settings.server.request_budget))
     return app

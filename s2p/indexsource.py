@@ -1,0 +1,91 @@
+"""Matching's ``SceneSource`` backed by the scene index.
+
+Path and fingerprint lookups are answered from memory.  Stash is asked
+only where the index cannot know the answer yet:
+
+- before the first load has finished (every lookup goes to Stash);
+- a file name or fingerprint the index has never seen: the file may have
+  been added to Stash after the last refresh (Stash and Plex often scan a
+  new file within minutes of each other).  One Stash query answers it, a
+  miss is remembered until the next refresh is due, and a hit asks the
+  index to refresh now;
+- a guid naming a scene the index lacks (a scene created since the last
+  refresh);
+- title searches, which are Stash's ``q`` search.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from .cache import TTLCache
+from .deadline import Deadline
+from .index import SceneIndex, summary
+from .matching import StashSource
+from .stash.models import SceneSummary
+
+MISS_MEMORY = 10_000
+
+
+class IndexSource:
+    def __init__(self, index: SceneIndex, stash: StashSource, *, miss_ttl: float,
+                 on_stale: Callable[[], None] | None = None):
+        self._index = index
+        self._stash = stash
+        self._on_stale = on_stale or (lambda: None)
+        self._misses: TTLCache[bool] = TTLCache(MISS_MEMORY if miss_ttl > 0 else 0, miss_ttl)
+
+    def describe(self) -> str:
+        snap = self._index.snapshot()
+        if snap is None:
+            return "Stash queries (the scene index is still loading)"
+        age = self._index.stats()["age_seconds"]
+        caught_up = f", caught up {age:.0f}s ago" if age is not None else ""
+        return f"scene index ({len(snap.scenes)} scenes{caught_up})"
+
+    def scene(self, scene_id: str, deadline: Deadline) -> SceneSummary | None:
+        snap = self._index.snapshot()
+        if snap is not None:
+            record = snap.scene(scene_id)
+            if record is not None:
+                return summary(record)
+        return self._stash.scene(scene_id, deadline)
+
+    def with_basename(self, basename: str, deadline: Deadline) -> list[SceneSummary]:
+        snap = self._index.snapshot()
+        if snap is None:
+            return self._stash.with_basename(basename, deadline)
+        found = snap.named(basename)
+        if found:
+            return [summary(s) for s in found]
+        return self._ask_stash(("name", basename), lambda: self._stash.with_basename(basename, deadline))
+
+    def with_plex_path(self, plex_path: str, deadline: Deadline) -> list[SceneSummary]:
+        snap = self._index.snapshot()
+        if snap is None:
+            return self._stash.with_plex_path(plex_path, deadline)
+        return [summary(s) for s in snap.with_plex_path(plex_path)]
+
+    def with_fingerprint(self, kind: str, value: str, deadline: Deadline) -> list[SceneSummary]:
+        snap = self._index.snapshot()
+        if snap is None:
+            return self._stash.with_fingerprint(kind, value, deadline)
+        found = snap.with_hash(kind, value)
+        if found:
+            return [summary(s) for s in found]
+        return self._ask_stash((kind, value.lower()),
+                               lambda: self._stash.with_fingerprint(kind, value, deadline))
+
+    def search(self, text: str, deadline: Deadline) -> list[SceneSummary]:
+        return self._stash.search(text, deadline)
+
+    def _ask_stash(self, key: tuple[str, str], ask: Callable[[], list[SceneSummary]]) -> list[SceneSummary]:
+        if self._misses.get(key):
+            return []
+        self._index.fallbacks += 1
+        found = ask()
+        if found:
+            self._on_stale()  # Stash knows more than the index: catch up now
+        else:
+            self._misses.put(key, True)
+        return found

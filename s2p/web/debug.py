@@ -1,0 +1,36 @@
+"""``GET /debug/match``: the match explanation as JSON (only with ``[debug] enabled``).
+
+It runs the same matcher as Plex's match route, on hints given as query
+parameters, and answers the whole outcome: the steps tried and what each
+found, the translated path, every candidate with its score and reason, and
+the decision.  Nothing is recorded (no gap entries): it is a question, not
+a match.
+"""
+
+from __future__ import annotations
+
+import falcon
+
+from ..deadline import Deadline
+from ..matching import Matcher
+from ..plex.hints import HintError, match_hints, plex_params
+from .errors import BadRequest
+
+
+class DebugMatch:
+    def __init__(self, matcher: Matcher, budget: float):
+        self._matcher = matcher
+        self._budget = budget
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        try:
+            hints = match_hints(None, req.params, plex_params(req.headers, req.params))
+        except HintError as exc:
+            raise BadRequest("invalid match hints", exc.problems) from None
+        if not hints.has_anything:
+            raise BadRequest("give at least one of filename, title, guid or ohash",
+                             [{"field": "query", "problem": "no hints"}])
+        outcome = self._matcher.match(hints, Deadline(self._budget))
+        resp.media = outcome.as_dict()
+        decided = f"scene {outcome.decision.scene.id} by {outcome.decision.step}" if outcome.decision else "none"
+        req.context.outcome = f"explained: {decided}"
