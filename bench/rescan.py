@@ -79,7 +79,7 @@ api_key = "{API_KEY}"
 
 [cache]
 enabled = {str(not naive).lower()}
-batch_window_ms = {0 if naive else 5}
+batch_window_ms = {0 if naive else args.batch_window_ms}
 
 [index]
 enabled = {str(not naive).lower()}
@@ -228,27 +228,86 @@ def rescan(url: str, names: list[str], clients: int) -> tuple[Recorder, float, i
     return recorder, time.monotonic() - started, matched[0]
 
 
+class RawClient:
+    """A keep-alive HTTP/1.1 client on a bare socket: little enough work per
+    request that the client, not s2p, is rarely the limit of the warm phase."""
+
+    def __init__(self, url: str):
+        parts = urlsplit(url)
+        self.address = (parts.hostname, parts.port)
+        self.host = f"{parts.hostname}:{parts.port}"
+        self.sock = socket.create_connection(self.address)
+        self.buffer = b""
+
+    def request(self, raw: bytes) -> tuple[int, float | None]:
+        self.sock.sendall(raw)
+        while b"\r\n\r\n" not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buffer += chunk
+        head, _, rest = self.buffer.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split()[1])
+        length, server_ms = 0, None
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"server-timing" and b"dur=" in value:
+                server_ms = float(value.split(b"dur=")[1])
+        while len(rest) < length:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            rest += chunk
+        self.buffer = rest[length:]
+        return status, server_ms
+
+    def get(self, path: str) -> bytes:
+        return f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode()
+
+    def post(self, path: str, body: bytes) -> bytes:
+        return (f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+
 def _warm_worker(url: str, names: list[str], rating_keys: list[str], seconds: float, threads: int, queue) -> None:
-    recorder = Recorder()
+    results: dict[str, list[float]] = {"match": [], "metadata": []}
+    counts = {"requests": 0, "errors": 0}
+    lock = threading.Lock()
     stop = time.monotonic() + seconds
 
     def loop(offset: int) -> None:
-        client = Client(url, recorder)
+        client = RawClient(url)
+        matches = [client.post("/library/metadata/matches", json.dumps({"type": 1, "filename": n}).encode())
+                   for n in names]
+        metadata = [client.get(f"/library/metadata/{k}") for k in rating_keys]
+        local = {"match": [], "metadata": []}
+        done = errors = 0
         i = offset
         while time.monotonic() < stop:
-            if i % 2:
-                client.call("metadata", "GET", f"/library/metadata/{rating_keys[i % len(rating_keys)]}")
-            else:
-                client.call("match", "POST", "/library/metadata/matches",
-                            json.dumps({"type": 1, "filename": names[i % len(names)]}).encode())
+            route = "metadata" if i % 2 else "match"
+            raw = metadata[i % len(metadata)] if i % 2 else matches[i % len(matches)]
+            status, server_ms = client.request(raw)
+            done += 1
+            errors += status != 200
+            if server_ms is not None:
+                local[route].append(server_ms)
             i += threads
+        with lock:
+            for route, values in local.items():
+                results[route].extend(values)
+            counts["requests"] += done
+            counts["errors"] += errors
 
     workers = [threading.Thread(target=loop, args=(n,)) for n in range(threads)]
     for w in workers:
         w.start()
     for w in workers:
         w.join()
-    queue.put((recorder.latency, recorder.server))
+    queue.put((counts, results))
 
 
 def warm(url: str, names: list[str], rating_keys: list[str], seconds: float, processes: int, threads: int):
@@ -257,18 +316,17 @@ def warm(url: str, names: list[str], rating_keys: list[str], seconds: float, pro
              for _ in range(processes)]
     for p in procs:
         p.start()
-    latency: dict[str, list[float]] = {}
+    total = errors = 0
     server: dict[str, list[float]] = {}
     for _ in procs:
-        lat, srv = queue.get()
-        for k, v in lat.items():
-            latency.setdefault(k, []).extend(v)
-        for k, v in srv.items():
+        counts, results = queue.get()
+        total += counts["requests"]
+        errors += counts["errors"]
+        for k, v in results.items():
             server.setdefault(k, []).extend(v)
     for p in procs:
         p.join()
-    total = sum(len(v) for v in latency.values())
-    return total / seconds, server
+    return total / seconds, errors, server
 
 
 # ------------------------------------------------------------------ reporting
@@ -301,12 +359,15 @@ def run(args, naive: bool, names: list[str], workdir: Path) -> dict:
                 "stash_graphql": after.get("graphql", 0) - before.get("graphql", 0),
                 "stash_images": after.get("image", 0) - before.get("image", 0),
                 "stash_peak_concurrency": after.get("peak_concurrency"),
+                "stash_operations": {k[3:]: after[k] - before.get(k, 0) for k in after
+                                     if k.startswith("op:") and after[k] - before.get(k, 0)},
                 "rss_mb": peak_rss_mb(s2p.pid),
             }
             if not naive and args.warm > 0:
                 keys = [str(i) for i in range(1, len(names) + 1)]
-                rate, server = warm(url, names, keys, args.warm, args.warm_processes, args.warm_threads)
+                rate, errors, server = warm(url, names, keys, args.warm, args.warm_processes, args.warm_threads)
                 result["warm_rps"] = rate
+                result["warm_errors"] = errors
                 result["warm_server_p50_ms"] = {k: statistics.median(v) for k, v in server.items() if v}
                 result["rss_mb"] = peak_rss_mb(s2p.pid)
             return result
@@ -329,10 +390,13 @@ def show(result: dict) -> None:
     print(f"   Stash: {result['stash_graphql']} GraphQL queries "
           f"(1 per {plex_requests / max(1, result['stash_graphql']):.0f} Plex requests), "
           f"{result['stash_images']} image fetches, at most {result['stash_peak_concurrency']} at once")
+    print("   Stash queries by operation: " + ", ".join(f"{k} {v}" for k, v in
+                                                       sorted(result["stash_operations"].items())))
     print(f"   s2p peak RSS: {result['rss_mb']:.0f} MB")
     if "warm_rps" in result:
         server = ", ".join(f"{k} {v:.2f} ms" for k, v in sorted(result["warm_server_p50_ms"].items()))
-        print(f"   warm cache: {result['warm_rps']:.0f} requests/s (match and metadata); "
+        print(f"   warm cache: {result['warm_rps']:.0f} requests/s (match and metadata, "
+              f"{result['warm_errors']} not 200); "
               f"s2p's own time per request, p50: {server}")
 
 
@@ -344,6 +408,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per Stash request (default 0.05)")
     parser.add_argument("--stash-concurrency", type=int, default=4, help="Stash requests at once (default 4)")
     parser.add_argument("--threads", type=int, default=16, help="s2p's [server] threads (default 16)")
+    parser.add_argument("--batch-window-ms", type=float, default=5.0, help="s2p's [cache] batch_window_ms (default 5)")
     parser.add_argument("--warm", type=float, default=10.0, help="seconds of the warm phase (0: skip)")
     parser.add_argument("--warm-processes", type=int, default=2)
     parser.add_argument("--warm-threads", type=int, default=8)

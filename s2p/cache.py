@@ -17,12 +17,24 @@ _MISSING = object()
 
 
 class _Flight:
-    __slots__ = ("done", "value", "error")
+    __slots__ = ("done", "value", "error", "abandoned")
 
     def __init__(self) -> None:
         self.done = threading.Event()
         self.value: Any = None
         self.error: BaseException | None = None
+        self.abandoned = False  # its holder gave up: waiters load for themselves
+
+
+class Reservation:
+    """A promise to load one key, made by ``TTLCache.reserve``: requests for
+    the key wait for it instead of loading it again."""
+
+    __slots__ = ("key", "_flight")
+
+    def __init__(self, key: Hashable, flight: _Flight):
+        self.key = key
+        self._flight = flight
 
 
 class CacheStats:
@@ -122,22 +134,26 @@ class TTLCache(Generic[V]):
         time).  Waiting for another thread's load gives up after ``wait``
         seconds with ``TimeoutError``; a failed load is not cached and its
         exception reaches every waiter."""
-        with self._lock:
-            value = self._lookup(key)
-            if value is not _MISSING:
-                self.stats.hits += 1
-                return value
-            self.stats.misses += 1
-            flight = self._flights.get(key)
-            leader = flight is None
+        while True:
+            with self._lock:
+                value = self._lookup(key)
+                if value is not _MISSING:
+                    self.stats.hits += 1
+                    return value
+                self.stats.misses += 1
+                flight = self._flights.get(key)
+                leader = flight is None
+                if leader:
+                    flight = self._flights[key] = _Flight()
+                else:
+                    self.stats.coalesced += 1
+            assert flight is not None
             if leader:
-                flight = self._flights[key] = _Flight()
-            else:
-                self.stats.coalesced += 1
-        assert flight is not None
-        if not leader:
+                break
             if not flight.done.wait(wait):
                 raise TimeoutError("timed out waiting for another request's load of the same item")
+            if flight.abandoned:
+                continue  # the holder gave up; try again (and perhaps load it ourselves)
             if flight.error is not None:
                 raise flight.error
             return flight.value
@@ -154,6 +170,33 @@ class TTLCache(Generic[V]):
             with self._lock:
                 self._flights.pop(key, None)
             flight.done.set()
+
+    def reserve(self, key: Hashable) -> Reservation | None:
+        """Promise to load ``key`` (later, e.g. in a batch): until ``fulfil``
+        or ``abandon``, ``get_or_load`` callers wait for it.  ``None`` when
+        the key is cached or already being loaded."""
+        with self._lock:
+            if self._lookup(key) is not _MISSING or key in self._flights:
+                return None
+            flight = self._flights[key] = _Flight()
+            self.stats.loads += 1
+            return Reservation(key, flight)
+
+    def fulfil(self, reservation: Reservation, value: V, ttl: float | None = None) -> None:
+        reservation._flight.value = value
+        self.put(reservation.key, value, ttl)
+        self._release(reservation)
+
+    def abandon(self, reservation: Reservation) -> None:
+        """Give up a promise: waiters load the key for themselves."""
+        reservation._flight.abandoned = True
+        self._release(reservation)
+
+    def _release(self, reservation: Reservation) -> None:
+        with self._lock:
+            if self._flights.get(reservation.key) is reservation._flight:
+                del self._flights[reservation.key]
+        reservation._flight.done.set()
 
     # -- under the lock
     def _lookup(self, key: Hashable) -> Any:

@@ -51,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"s2p {__version__} ({origin()})")
         return 0
     if command == "demo":
-        logs.configure("INFO", "text")
+        logs.configure("INFO", "text", background=True)
         from .demo import run
 
         return run(args.host, args.port)
@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
         return 2
-    logs.configure(settings.log.level, settings.log.format, settings.secrets())
+    logs.configure(settings.log.level, settings.log.format, settings.secrets(), background=command == "serve")
     if command == "serve":
         from .server import serve
         from .state import StateDirError

@@ -311,6 +311,8 @@ class SceneIndex:
         self._stop = threading.Event()
         self._sleep = sleep or self._stop.wait  # returns True when s2p is stopping
         self._snapshot: Snapshot | None = None
+        # Counts the snapshots swapped in: what a cached answer was made from.
+        self.generation = 0
         self._writer = threading.Lock()
         self._ready = threading.Event()
         self._loading = False
@@ -455,6 +457,7 @@ class SceneIndex:
             self._loading = False
         snap.built_at = self._clock()
         self._snapshot = snap
+        self.generation += 1
         self.build_seconds = time.monotonic() - started
         self.loaded_at = snap.built_at
         self.last_error = None
@@ -486,6 +489,7 @@ class SceneIndex:
         if count:
             snap.built_at = self._clock()
             self._snapshot = snap
+            self.generation += 1
             log.info("index: %d scene(s) changed since %s", count, since)
         self.refreshed_at = self._clock()
         self.last_changes = count

@@ -6,8 +6,11 @@ no code path can log the Stash API key or the Plex token by accident.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import logging.handlers
+import queue
 import sys
 import time
 from typing import Iterable
@@ -63,15 +66,41 @@ class JsonFormatter(logging.Formatter):
         return self._redact(json.dumps(entry, ensure_ascii=False, default=str))
 
 
-def configure(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = (), stream=None) -> logging.Handler:
-    """Replace the root logger's handlers with one stderr handler."""
+class _HandOver(logging.handlers.QueueHandler):
+    """Queues records for the writer thread as they are: formatting (and
+    masking) happens there, once."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+def configure(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = (), stream=None, *,
+              background: bool = False) -> logging.Handler:
+    """Replace the root logger's handlers with one stderr handler.
+
+    ``background``: records are written by a thread of their own.  A server
+    logs a line per request from many threads; with one shared stream handler
+    they queue for its lock and for the GIL behind every write, which halved
+    the requests per second s2p could answer.
+    """
     redact = Redactor(secrets)
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter(redact) if fmt == "json" else TextFormatter(redact))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
-    root.addHandler(handler)
+        if isinstance(old, _HandOver):
+            old.listener.stop()
+    if background:
+        records: queue.SimpleQueue = queue.SimpleQueue()
+        listener = logging.handlers.QueueListener(records, handler)
+        front = _HandOver(records)
+        front.listener = listener
+        listener.start()
+        atexit.register(listener.stop)  # write what is queued before the process ends
+        root.addHandler(front)
+    else:
+        root.addHandler(handler)
     root.setLevel(level)
     for name, floor in QUIETED_LOGGERS.items():
         logging.getLogger(name).setLevel(max(floor, logging.getLevelName(level)))

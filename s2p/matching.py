@@ -16,7 +16,7 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol
+from typing import Callable, Iterable, Protocol
 
 from . import pathscore
 from .config import MatchSettings
@@ -389,3 +389,36 @@ class Matcher:
         for candidate in candidates:
             found.add(candidate)
         outcome.note("title", f"searched Stash for {searched}: {len(scenes)} found, {len(candidates)} alike enough")
+
+
+class CachedMatcher:
+    """Match outcomes kept a short while by their hints, so a request Plex
+    repeats (a retried scan, Fix Match opened twice) costs nothing.
+
+    Kept briefly, and only while the scene index they were made from stands
+    (``generation``): the scenes behind an answer change as Stash does.  An
+    outcome with no candidate at all, or one made while Stash could not be
+    asked, is not kept: the file may be in Stash a moment later."""
+
+    TTL = 60.0
+    # Hints that cannot change which scene a file is.
+    _IGNORED = frozenset({"language", "country", "client_identifier", "includeAdult"})
+
+    def __init__(self, matcher: "Matcher", *, enabled: bool = True, size: int = 10000,
+                 generation: Callable[[], int] = lambda: 0):
+        from .cache import TTLCache
+
+        self.matcher = matcher
+        self.cache: TTLCache[MatchOutcome] = TTLCache(size if enabled else 0, self.TTL)
+        self._generation = generation
+
+    def match(self, hints: MatchHints, deadline: Deadline) -> MatchOutcome:
+        key = (self._generation(),) + tuple(
+            (name, value) for name, value in hints.model_dump().items() if name not in self._IGNORED)
+        try:
+            return self.cache.get_or_load(key, lambda: self.matcher.match(hints, deadline),
+                                          ttl_for=lambda outcome: 0 if outcome.error or not outcome.candidates
+                                          else None,
+                                          wait=deadline.remaining())
+        except TimeoutError:
+            return self.matcher.match(hints, deadline)

@@ -23,7 +23,7 @@ from .index import SceneIndex
 from .index import summary as index_summary
 from .indexsource import IndexSource
 from .localfiles import LocalFiles
-from .matching import Matcher, MatchOutcome, StashSource
+from .matching import CachedMatcher, Matcher, MatchOutcome, StashSource
 from .metrics import MetricsRegistry
 from .plex.translate import TranslateOptions
 from .scenes import SceneStore
@@ -57,6 +57,11 @@ class Services:
         self.local_files = LocalFiles(settings.match.media_roots) if settings.match.media_roots else None
         self.matcher = Matcher(self.source, self.path_map, settings.match, settings.provider.identifier,
                                self.local_files)
+        # Plex's match route answers through a short-lived cache; explanations
+        # (s2p match, /debug/match) always run the cascade afresh.
+        self.cached_matcher = CachedMatcher(
+            self.matcher, enabled=settings.cache.enabled,
+            generation=(lambda: self.index.generation) if self.index is not None else (lambda: 0))
         self.images = ImageService(self.stash, self.scenes, settings.cache,
                                    PosterShaper(settings.artwork.poster, settings.artwork.crop_anchor))
         # Hooks for what a request did (gap records, sync times).
@@ -153,7 +158,7 @@ class Services:
         return self.stash.version(deadline=Deadline(timeout or self.settings.stash.timeout))
 
     def caches(self) -> dict[str, TTLCache]:
-        return {"scenes": self.scenes.cache, **self.images.caches()}
+        return {"scenes": self.scenes.cache, "matches": self.cached_matcher.cache, **self.images.caches()}
 
     def stash_reachable(self) -> tuple[bool, str]:
         """(reachable, version or reason), probed at most every 15 s."""

@@ -110,3 +110,29 @@ def test_zero_size_stores_nothing_and_ttl_for_can_shorten():
     cache.get_or_load("miss", lambda: None, ttl_for=lambda v: 1 if v is None else None)
     clock.now = 2
     assert cache.get("miss", default="gone") == "gone"
+
+
+def test_a_reservation_makes_requests_wait_for_the_promised_load():
+    cache = TTLCache(10, ttl=60)
+    reservation = cache.reserve("k")
+    assert reservation is not None and cache.reserve("k") is None  # already promised
+    results, calls = [], []
+    waiter = threading.Thread(target=lambda: results.append(cache.get_or_load("k", lambda: calls.append(1))))
+    waiter.start()
+    time.sleep(0.05)
+    cache.fulfil(reservation, "batched")
+    waiter.join()
+    assert results == ["batched"] and calls == [] and cache.get("k") == "batched"
+
+
+def test_an_abandoned_reservation_lets_waiters_load_for_themselves():
+    cache = TTLCache(10, ttl=60)
+    reservation = cache.reserve("k")
+    results = []
+    waiter = threading.Thread(target=lambda: results.append(cache.get_or_load("k", lambda: "own load")))
+    waiter.start()
+    time.sleep(0.05)
+    cache.abandon(reservation)
+    waiter.join()
+    assert results == ["own load"]
+    assert cache.reserve("k") is None  # cached now

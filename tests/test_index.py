@@ -174,7 +174,8 @@ def test_the_first_load_is_retried_until_stash_answers(fake_stash):
             fake_stash.standin.heal()
         return False
 
-    index = SceneIndex(api_for(fake_stash.url), PathMap(), IndexSettings(), sleep=sleep)
+    # A short cool-down: the circuit breaker opens while Stash fails.
+    index = SceneIndex(api_for(fake_stash.url, breaker_cooldown=0.2), PathMap(), IndexSettings(), sleep=sleep)
     index.load_until_ready()
     assert index.ready and len(index.snapshot().scenes) == 8
     assert len(pauses) >= 2 and pauses[1] > pauses[0]  # growing pauses
@@ -244,7 +245,7 @@ def test_matching_falls_back_to_stash_while_the_first_load_runs(start_s2p, fake_
             return super().__call__(document, variables, operation_name)
 
     fake_stash.standin.executor = SlowSummaries(fake_stash.library)
-    s2p = start_s2p(fake_stash.url)
+    s2p = start_s2p(fake_stash.url, wait_for_index=False)
     try:
         assert not s2p.services.index.ready
         mc = s2p.match(type=1, filename="Harbour Films/extras/scene.mp4").json()["MediaContainer"]

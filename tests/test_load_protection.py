@@ -57,3 +57,35 @@ def test_waiting_for_a_stash_slot_is_bounded(start_s2p, fake_stash):
     assert statuses.count(200) == 1 and statuses.count(503) == 2
     assert elapsed < 2.0
     fake_stash.standin.latency = 0
+
+
+def test_prefetched_scenes_are_loaded_in_batches_that_requests_join(start_s2p, fake_stash):
+    s2p = start_s2p(fake_stash.url)
+    fake_stash.standin.latency = 0.3  # a slow Stash: prefetches pile up behind the first batch
+    fake_stash.standin.reset_counts()
+    names = ["Harbour Films/2023-05-12 - Jane Doe - Office Affair.mp4", "Café Crème.mp4", "clip_0457.mp4",
+             "日本の夏.mp4", "Harbour Films/extras/scene.mp4", "Part 1 [1080p].mp4"]
+    with ThreadPoolExecutor(len(names)) as pool:
+        keys = list(pool.map(lambda n: s2p.match(type=1, filename=n).json()["MediaContainer"]["Metadata"][0]
+                             ["ratingKey"], names))
+        statuses = list(pool.map(lambda k: s2p.get(f"/library/metadata/{k}").status_code, keys))
+    assert statuses == [200] * len(names)
+    # Matching asked nothing (the index); the six scenes came in at most two
+    # findScenes(ids:) queries that the metadata requests waited for.
+    assert fake_stash.standin.counts["op:S2PFindScenes"] <= 2
+    assert fake_stash.standin.graphql_requests == fake_stash.standin.counts["op:S2PFindScenes"]
+    fake_stash.standin.latency = 0
+
+
+def test_a_repeated_match_is_answered_from_the_cache(start_s2p, fake_stash):
+    # Without the index every lookup would ask Stash; the breaker stays out of the way.
+    s2p = start_s2p(fake_stash.url, index={"enabled": False}, stash={"breaker_failures": 50})
+    first = s2p.match(type=1, filename="日本の夏.mp4").json()
+    fake_stash.standin.reset_counts()
+    again = s2p.match(type=1, filename="日本の夏.mp4", **{"X-Plex-Language": "de"}).json()
+    assert again == first and fake_stash.standin.graphql_requests == 0
+    # An answer given while Stash could not be asked is not kept.
+    fake_stash.standin.fail("error")
+    assert s2p.match(type=1, filename="Café Crème.mp4").json()["MediaContainer"]["size"] == 0
+    fake_stash.standin.heal()
+    assert s2p.match(type=1, filename="Café Crème.mp4").json()["MediaContainer"]["size"] == 1

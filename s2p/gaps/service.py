@@ -54,6 +54,10 @@ class Interrupted(ComparisonFailed):
     pass
 
 
+# Seconds within which fetching the same version again is not recorded again.
+SERVED_RESOLUTION = 60.0
+
+
 @dataclass
 class RunResult:
     run_id: int
@@ -91,6 +95,7 @@ class GapService:
         # Keys of open scan-time records, so a successful match settles its
         # record without a store round trip for every other match.
         self._open_observations: set[str] = set()
+        self._last_served: dict[str, tuple[str | None, float]] = {}
         self.problem: str | None = None
 
     @classmethod
@@ -191,6 +196,12 @@ class GapService:
             return
         version = self._version_of(scene_id)
         now = self._clock()
+        # Plex fetches the same metadata repeatedly in a scan; the same version
+        # again within a minute changes nothing worth a write.
+        last = self._last_served.get(scene_id)
+        if last is not None and last[0] == version and now - last[1] < SERVED_RESOLUTION:
+            return
+        self._last_served[scene_id] = (version, now)
         self.store.offer(lambda conn: self._served(conn, scene_id, now, version))
 
     def _record(self, conn, gap: Gap, now: float) -> None:

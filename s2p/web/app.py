@@ -33,7 +33,8 @@ def create_app(services) -> falcon.App:
     scene_args = (settings, services.scenes, services.options, links)
     app.add_route(root or "/", provider.Registration(settings))
     app.add_route(f"{root}/library/metadata/matches",
-                  provider.Matches(settings, services.matcher, services.options, links, services.match_observers))
+                  provider.Matches(settings, services.cached_matcher, services.options, links,
+                                   services.match_observers))
     app.add_route(f"{root}/library/metadata/{{rating_key}}",
                   provider.MetadataItem(*scene_args, served=services.served_observers))
     app.add_route(f"{root}/library/metadata/{{rating_key}}/images", provider.MetadataImages(*scene_args))

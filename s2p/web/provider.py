@@ -6,12 +6,14 @@ answer with ``plex.contract``.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Callable
 
 import falcon
 
 from .. import __version__
+from ..cache import TTLCache
 from ..config import Settings
 from ..deadline import Deadline
 from ..matching import Matcher, MatchOutcome
@@ -24,6 +26,9 @@ from .bodies import read_json
 from .errors import BadRequest
 
 log = logging.getLogger("s2p.web")
+
+# Rendered metadata answers kept (a few KB each).
+RENDERED_ANSWERS = 5000
 
 LinksFactory = Callable[[falcon.Request], ImageLinks]
 
@@ -139,12 +144,26 @@ class MetadataItem(_SceneResource):
     def __init__(self, *args, served: list[Callable[[str], None]] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self._served = served if served is not None else []
+        cache = self._settings.cache
+        # The rendered answer, kept with the very Scene object it came from:
+        # when the scene cache loads a newer scene, the answer is rendered anew.
+        self._rendered: TTLCache[tuple[object, bytes]] = TTLCache(
+            RENDERED_ANSWERS if cache.enabled else 0, cache.ttl)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, rating_key: str) -> None:
         scene = self._scene(req, rating_key)
-        resp.media = contract.container(
-            self._settings.provider.identifier, [translate.metadata(scene, self._options, self._links(req))]
-        )
+        links = self._links(req)
+        key = (scene.id, links.base)
+        kept = self._rendered.get(key)
+        if kept is not None and kept[0] is scene:
+            body = kept[1]
+        else:
+            body = json.dumps(contract.container(
+                self._settings.provider.identifier, [translate.metadata(scene, self._options, links)]
+            ), ensure_ascii=False).encode()
+            self._rendered.put(key, (scene, body))
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = body
         for served in self._served:
             served(scene.id)
         req.context.outcome = f"scene {scene.id}"
