@@ -23,6 +23,7 @@ import http.client
 import json
 import multiprocessing
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -329,6 +330,36 @@ def warm(url: str, names: list[str], rating_keys: list[str], seconds: float, pro
     return total / seconds, errors, server
 
 
+def warm_wrk(url: str, names: list[str], rating_keys: list[str], seconds: float, workdir: Path) -> float | None:
+    """Requests per second from wrk (a C load generator, when installed):
+    a Python client on the same two cores holds s2p back."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return None
+    bodies = ",".join(json.dumps(json.dumps({"type": 1, "filename": n})) for n in names)
+    keys = ",".join(json.dumps(k) for k in rating_keys)
+    script = workdir / "mixed.lua"
+    script.write_text(f"""
+local bodies = {{{bodies}}}
+local keys = {{{keys}}}
+local i = 0
+request = function()
+  i = i + 1
+  if i % 2 == 0 then
+    return wrk.format("GET", "/library/metadata/" .. keys[(i // 2) % #keys + 1])
+  end
+  return wrk.format("POST", "/library/metadata/matches", {{["Content-Type"] = "application/json"}},
+                    bodies[(i // 2) % #bodies + 1])
+end
+""")
+    output = subprocess.run([wrk, "-t2", "-c16", f"-d{int(seconds)}s", "-s", str(script), url],
+                            capture_output=True, text=True, timeout=seconds + 60).stdout
+    for line in output.splitlines():
+        if line.startswith("Requests/sec:"):
+            return float(line.split()[1])
+    return None
+
+
 # ------------------------------------------------------------------ reporting
 
 
@@ -368,6 +399,7 @@ def run(args, naive: bool, names: list[str], workdir: Path) -> dict:
                 rate, errors, server = warm(url, names, keys, args.warm, args.warm_processes, args.warm_threads)
                 result["warm_rps"] = rate
                 result["warm_errors"] = errors
+                result["warm_wrk_rps"] = warm_wrk(url, names, keys, args.warm, workdir)
                 result["warm_server_p50_ms"] = {k: statistics.median(v) for k, v in server.items() if v}
                 result["rss_mb"] = peak_rss_mb(s2p.pid)
             return result
@@ -396,8 +428,10 @@ def show(result: dict) -> None:
     if "warm_rps" in result:
         server = ", ".join(f"{k} {v:.2f} ms" for k, v in sorted(result["warm_server_p50_ms"].items()))
         print(f"   warm cache: {result['warm_rps']:.0f} requests/s (match and metadata, "
-              f"{result['warm_errors']} not 200); "
+              f"{result['warm_errors']} not 200, Python clients on the same CPUs); "
               f"s2p's own time per request, p50: {server}")
+        if result.get("warm_wrk_rps"):
+            print(f"   warm cache with wrk (2 threads, 16 connections): {result['warm_wrk_rps']:.0f} requests/s")
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ taking --latency seconds.
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import sys
 import threading
@@ -26,10 +27,12 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any free one)")
     args = parser.parse_args()
+    logging.getLogger("waitress").setLevel(logging.ERROR)  # clients hanging up are not news here
     library = generate(args.scenes, seed=args.seed)
     server, _ = start_standin(library, api_key=API_KEY, latency=args.latency,
-                              max_concurrency=args.concurrency, threads=32)
+                              max_concurrency=args.concurrency, threads=32, port=args.port)
     print(server.url, flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
