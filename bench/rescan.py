@@ -130,11 +130,19 @@ def wait_until_ready(url: str, index: bool, seconds: float = 600) -> None:
     raise SystemExit(f"s2p at {url} did not become ready")
 
 
-def peak_rss_mb(pid: int) -> float:
+def _status_mb(pid: int, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def peak_rss_mb(pid: int) -> float:
+    return _status_mb(pid, "VmHWM")
+
+
+def rss_mb(pid: int) -> float:
+    return _status_mb(pid, "VmRSS")
 
 
 # ------------------------------------------------------------------ the replay
@@ -375,6 +383,7 @@ def run(args, naive: bool, names: list[str], workdir: Path) -> dict:
     try:
         s2p, url = start_s2p(stash_url, workdir, naive, args)
         try:
+            rss_ready = rss_mb(s2p.pid)
             before = get_json(stash_url, "/_standin/counts")
             recorder, elapsed, matched = rescan(url, names, args.clients)
             after = get_json(stash_url, "/_standin/counts")
@@ -393,6 +402,8 @@ def run(args, naive: bool, names: list[str], workdir: Path) -> dict:
                 "stash_operations": {k[3:]: after[k] - before.get(k, 0) for k in after
                                      if k.startswith("op:") and after[k] - before.get(k, 0)},
                 "rss_mb": peak_rss_mb(s2p.pid),
+                "rss_ready_mb": rss_ready,
+                "rss_after_rescan_mb": rss_mb(s2p.pid),
             }
             if not naive and args.warm > 0:
                 keys = [str(i) for i in range(1, len(names) + 1)]
@@ -424,7 +435,8 @@ def show(result: dict) -> None:
           f"{result['stash_images']} image fetches, at most {result['stash_peak_concurrency']} at once")
     print("   Stash queries by operation: " + ", ".join(f"{k} {v}" for k, v in
                                                        sorted(result["stash_operations"].items())))
-    print(f"   s2p peak RSS: {result['rss_mb']:.0f} MB")
+    print(f"   s2p peak RSS: {result['rss_mb']:.0f} MB (ready, index loaded: {result['rss_ready_mb']:.0f} MB; "
+          f"after the rescan: {result['rss_after_rescan_mb']:.0f} MB)")
     if "warm_rps" in result:
         server = ", ".join(f"{k} {v:.2f} ms" for k, v in sorted(result["warm_server_p50_ms"].items()))
         print(f"   warm cache: {result['warm_rps']:.0f} requests/s (match and metadata, "

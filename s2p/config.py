@@ -289,10 +289,10 @@ class CacheSettings(_Section):
     enabled: bool = Field(True, description="true or false")
     ttl: Duration = Field(600.0, ge=0, description="seconds a scene's metadata is kept")
     miss_ttl: Duration = Field(30.0, ge=0, description="seconds an unknown scene id is remembered")
-    max_entries: int = Field(20000, ge=0, le=10_000_000, description="metadata entries kept, 0-10000000")
+    max_entries: int = Field(5000, ge=0, le=10_000_000, description="metadata entries kept, 0-10000000")
     image_ttl: Duration = Field(3600.0, ge=0, description="seconds image bytes are kept in memory")
     image_max_bytes: int = Field(
-        64 * 1024 * 1024, ge=0, description="bytes of images kept in memory (0 keeps none)"
+        32 * 1024 * 1024, ge=0, description="bytes of images kept in memory (0 keeps none)"
     )
     batch_window_ms: float = Field(
         5.0, ge=0, le=200, description="milliseconds to gather metadata requests into one Stash query, 0-200"

@@ -186,3 +186,20 @@ def test_stash2plex_sync_times_count_and_a_bad_file_is_a_note_not_a_failure(tmp_
     assert times == {} and "not valid JSON" in problem
     sync.write_text("[1, 2]", encoding="utf-8")
     assert "not a JSON object" in load_sync_timestamps(str(sync))[1]
+
+
+def test_the_served_memo_stays_bounded_over_a_long_scan(tmp_path, monkeypatch):
+    from s2p.gaps import service as gaps_service
+
+    monkeypatch.setattr(gaps_service, "SERVED_MEMORY", 50)
+    service = make(tmp_path, FakeLibrary([]), [])
+    now = [1000.0]
+    service._clock = lambda: now[0]
+    service._version_of = lambda scene_id: "2024-01-01T00:00:00Z"
+    for i in range(400):
+        now[0] += 1.0  # a scan that fetches one scene a second
+        service.observe_served(str(i))
+    assert len(service._last_served) <= 50 + gaps_service.SERVED_RESOLUTION
+    service.store.flush()
+    assert len(service.store.read(db.served_times)) == 400  # every fetch was still recorded
+    service.stop()

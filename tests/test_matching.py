@@ -227,3 +227,21 @@ def test_explanation_lists_steps_candidates_and_decision():
 def test_surrounding_spaces_in_the_hint_are_ignored():
     outcome = run(matcher(), filename="  Gamma/Unique Name.mkv \t")
     assert outcome.decision.scene.id == "3" and outcome.decision.step == "suffix"
+
+
+def test_cached_matcher_keeps_decisions_but_not_crowds():
+    from s2p.matching import CachedMatcher
+
+    crowd = [summary(str(100 + i), f"/s/Folder{i}/shared.mp4") for i in range(30)]
+    source = MemorySource(SCENES + crowd + [summary("99", "/s/Solo/solo.mp4")])
+    cached = CachedMatcher(Matcher(source, RULES, MatchSettings(), "tv.plex.agents.custom.s2p"))
+
+    for _ in range(2):
+        assert run(cached, filename="Solo/solo.mp4").decision.scene.id == "99"
+    assert source.calls.count(("basename", "solo.mp4")) <= 1
+
+    for _ in range(2):
+        outcome = run(cached, filename="shared.mp4")
+        assert outcome.ambiguous and len(outcome.candidates) == 30
+    # 30 candidates exceed what the cache keeps: the second match asked again
+    assert source.calls.count(("basename", "shared.mp4")) == 2

@@ -172,3 +172,33 @@ def test_circuit_opens_after_repeated_failures_and_answers_at_once():
     with pytest.raises(StashUnavailable, match="3 times in a row"):
         stash.query(queries.VERSION)
     assert len(responses.calls) == 3 and stash.breaker.state == "open"
+
+
+@responses.activate
+def test_scenes_share_their_performers_studios_tags_and_groups():
+    parent = {"id": "9", "name": "Network", "image_path": None}
+    studio = {"id": "3", "name": "Harbour Films", "image_path": None, "parent_studio": parent}
+    jane = {"id": "7", "name": "Jane Doe", "disambiguation": None, "gender": "FEMALE", "image_path": None}
+    group = {"id": "5", "name": "Volume 1", "front_image_path": None}
+
+    def scene(scene_id, **changes):
+        return {"id": scene_id, "studio": studio, "performers": [jane], "tags": [{"id": "1", "name": "Office"}],
+                "groups": [{"scene_index": int(scene_id), "group": group}], **changes}
+
+    responses.post(f"{URL}/graphql", json={"data": {"findScenes": {"scenes": [
+        scene("1"), scene("2"),
+        scene("3", performers=[{**jane, "name": "Jane Doe (renamed)"}]),
+        scene("4", performers=[{"id": "8"}]),  # no name: this scene cannot be read
+    ]}}})
+    api = StashAPI(client())
+    found = api.scenes(["1", "2", "3", "4"])
+
+    one, two, three = found["1"], found["2"], found["3"]
+    assert one.performers[0] is two.performers[0] and one.tags[0] is two.tags[0]
+    assert one.studio is two.studio and one.studio.parent_studio.name == "Network"
+    assert one.groups[0].group is two.groups[0].group
+    assert (one.groups[0].scene_index, two.groups[0].scene_index) == (1, 2)
+    # a changed performer is its own object; the studio is still shared
+    assert three.performers[0].name == "Jane Doe (renamed)" and three.performers[0] is not one.performers[0]
+    assert three.studio is one.studio
+    assert "4" not in found

@@ -34,6 +34,11 @@ def is_stand_in(image: FetchedImage) -> bool:
     return image.content_type.startswith("image/svg")
 
 
+# Bytes an image costs beyond its content (the object, its headers, the
+# cache's entry): counted so that many tiny images cannot outgrow the budget.
+ENTRY_OVERHEAD = 1024
+
+
 class ImageService:
     def __init__(self, stash: StashAPI, scenes: SceneStore, settings: CacheSettings,
                  shaper: PosterShaper | None = None):
@@ -46,7 +51,7 @@ class ImageService:
         self._bytes: TTLCache[FetchedImage | None] = TTLCache(
             settings.image_max_bytes if enabled else 0,
             settings.image_ttl,
-            weigh=lambda image: len(image.content) if image else 1,
+            weigh=lambda image: len(image.content) + ENTRY_OVERHEAD if image else ENTRY_OVERHEAD,
         )
 
     def caches(self) -> dict[str, TTLCache]:

@@ -56,6 +56,7 @@ class Interrupted(ComparisonFailed):
 
 # Seconds within which fetching the same version again is not recorded again.
 SERVED_RESOLUTION = 60.0
+SERVED_MEMORY = 5000  # scenes remembered for SERVED_RESOLUTION before pruning
 
 
 @dataclass
@@ -198,10 +199,16 @@ class GapService:
         now = self._clock()
         # Plex fetches the same metadata repeatedly in a scan; the same version
         # again within a minute changes nothing worth a write.
-        last = self._last_served.get(scene_id)
-        if last is not None and last[0] == version and now - last[1] < SERVED_RESOLUTION:
-            return
-        self._last_served[scene_id] = (version, now)
+        with self._lock:
+            last = self._last_served.get(scene_id)
+            if last is not None and last[0] == version and now - last[1] < SERVED_RESOLUTION:
+                return
+            self._last_served[scene_id] = (version, now)
+            if len(self._last_served) > SERVED_MEMORY:
+                # Past the resolution an entry saves nothing: keep memory bounded
+                # however large the library a scan walks through.
+                self._last_served = {key: seen for key, seen in self._last_served.items()
+                                     if now - seen[1] < SERVED_RESOLUTION}
         self.store.offer(lambda conn: self._served(conn, scene_id, now, version))
 
     def _record(self, conn, gap: Gap, now: float) -> None:

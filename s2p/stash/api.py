@@ -14,6 +14,7 @@ from . import queries
 from .client import StashClient
 from .errors import StashQueryError, StashUnavailable
 from .models import GroupRef, PerformerRef, Scene, SceneSummary, StashVersion, StudioRef, TagRef
+from .refpool import RefPool
 
 log = logging.getLogger("s2p.stash")
 
@@ -31,13 +32,14 @@ class StashAPI:
 
     def __init__(self, client: StashClient):
         self.client = client
+        self.refs = RefPool()
 
     # ------------------------------------------------------------ scenes
 
     def scene(self, scene_id: str, *, deadline: Deadline | None = None) -> Scene | None:
         data = self.client.query(queries.FIND_SCENE, {"id": scene_id}, deadline=deadline)
         raw = data.get("findScene")
-        return _parse(Scene, raw) if raw else None
+        return _parse(Scene, self.refs.scene(raw)) if raw else None
 
     def scenes(self, scene_ids: Sequence[str], *, deadline: Deadline | None = None) -> dict[str, Scene]:
         """Several scenes in one query; ids Stash does not know are left out.
@@ -67,7 +69,7 @@ class StashAPI:
                     raise
                 continue
             for raw in (data.get("findScenes") or {}).get("scenes") or []:
-                scene = _parse(Scene, raw)
+                scene = _parse(Scene, self.refs.scene(raw))
                 if scene is not None:
                     found[scene.id] = scene
         return found

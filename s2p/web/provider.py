@@ -27,8 +27,9 @@ from .errors import BadRequest
 
 log = logging.getLogger("s2p.web")
 
-# Rendered metadata answers kept (a few KB each).
-RENDERED_ANSWERS = 5000
+# Rendered metadata answers kept: a few KB each, and each holds its Scene
+# (about 8 KB), so no more than the scene cache keeps by default.
+RENDERED_ANSWERS = 2000
 
 LinksFactory = Callable[[falcon.Request], ImageLinks]
 
