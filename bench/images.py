@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import multiprocessing
-import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,14 +32,9 @@ from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 
-API_KEY = "bench-api-key-0000"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from launch import API_KEY, serve_s2p  # noqa: E402
 
 
 # ------------------------------------------------------------------ the stand-in Stash, in a child process
@@ -94,9 +87,7 @@ class Stash:
 
 
 def start_s2p(stash_url: str, workdir: Path, args) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    config = workdir / "s2p.toml"
-    config.write_text(f"""
+    return serve_s2p(workdir, "s2p", lambda port: f"""
 [server]
 host = "127.0.0.1"
 port = {port}
@@ -118,24 +109,7 @@ dir = "{workdir / 'state'}"
 
 [log]
 level = "WARNING"
-""", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("S2P_")}
-    log = open(workdir / "s2p.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "s2p", "--config", str(config), "serve"],
-                               stdout=log, stderr=log, env=env, cwd=str(HERE.parent))
-    url = f"http://127.0.0.1:{port}"
-    end = time.monotonic() + 60
-    while time.monotonic() < end:
-        try:
-            Client(url).call("GET", "/")
-            return process, url
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit(f"s2p did not start; see {workdir / 's2p.log'}")
-
-
-# ------------------------------------------------------------------ the load
+""", index=False)
 
 
 class Client:

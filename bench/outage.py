@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -30,7 +29,8 @@ from urllib.parse import urlsplit
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from rescan import API_KEY, PLEX_ROOT, STASH_ROOT, Client, Recorder, free_port, get_json, plex_filenames  # noqa: E402
+from launch import API_KEY, free_port, serve_s2p  # noqa: E402
+from rescan import Client, Recorder, path_rules, plex_filenames  # noqa: E402
 
 
 def start_stash(args, port: int, latency: float) -> subprocess.Popen:
@@ -43,9 +43,7 @@ def start_stash(args, port: int, latency: float) -> subprocess.Popen:
 
 
 def start_s2p(stash_url: str, workdir: Path, args) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    config = workdir / "s2p.toml"
-    config.write_text(f"""
+    return serve_s2p(workdir, "s2p", lambda port: f"""
 [server]
 host = "127.0.0.1"
 port = {port}
@@ -59,25 +57,7 @@ breaker_cooldown = {args.cooldown}
 [state]
 dir = "{workdir / 'state'}"
 
-[[paths]]
-name = "library"
-stash_to_plex = ["^{STASH_ROOT}/(.*)$", "{PLEX_ROOT}/\\\\1"]
-plex_to_stash = ["^{PLEX_ROOT}/(.*)$", "{STASH_ROOT}/\\\\1"]
-""", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("S2P_")}
-    log = open(workdir / "s2p.log", "w")
-    process = subprocess.Popen([sys.executable, "-m", "s2p", "--config", str(config), "serve"],
-                               stdout=log, stderr=log, env=env, cwd=str(HERE.parent))
-    url = f"http://127.0.0.1:{port}"
-    end = time.monotonic() + 120
-    while time.monotonic() < end:
-        try:
-            if get_json(url, "/healthz").get("index", {}).get("ready"):
-                return process, url
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.2)
-    raise SystemExit("s2p did not load its index")
+{path_rules()}""")
 
 
 def replay(url: str, names: list[str], clients: int) -> Recorder:

@@ -37,21 +37,16 @@ from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 
+from launch import API_KEY, get_json, serve_s2p  # noqa: E402
 from s2p.demo.library import generate  # noqa: E402
 
 STASH_ROOT = "/stash/library"
 PLEX_ROOT = "/plex/library"
-API_KEY = "bench-api-key-0000"
 
 
 # ------------------------------------------------------------------ processes
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_stash(args) -> tuple[subprocess.Popen, str]:
@@ -66,9 +61,8 @@ def start_stash(args) -> tuple[subprocess.Popen, str]:
 
 
 def start_s2p(stash_url: str, workdir: Path, naive: bool, args) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    config = workdir / ("naive.toml" if naive else "s2p.toml")
-    config.write_text(f"""
+    name = "naive" if naive else "s2p"
+    return serve_s2p(workdir, name, lambda port: f"""
 [server]
 host = "127.0.0.1"
 port = {port}
@@ -86,48 +80,21 @@ batch_window_ms = {0 if naive else args.batch_window_ms}
 enabled = {str(not naive).lower()}
 
 [state]
-dir = "{workdir / ('state-naive' if naive else 'state')}"
+dir = "{workdir / ('state-' + name)}"
 
 [log]
 level = "{args.log_level}"
 
-[[paths]]
+{path_rules()}""", index=not naive)
+
+
+def path_rules() -> str:
+    """The bench library's rule: Stash under STASH_ROOT, Plex under PLEX_ROOT."""
+    return f"""[[paths]]
 name = "library"
 stash_to_plex = ["^{STASH_ROOT}/(.*)$", "{PLEX_ROOT}/\\\\1"]
 plex_to_stash = ["^{PLEX_ROOT}/(.*)$", "{STASH_ROOT}/\\\\1"]
-""", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("S2P_")}
-    log = open(workdir / ("naive.log" if naive else "s2p.log"), "w")
-    process = subprocess.Popen([sys.executable, "-m", "s2p", "--config", str(config), "serve"],
-                               stdout=log, stderr=log, env=env, cwd=str(HERE.parent))
-    url = f"http://127.0.0.1:{port}"
-    wait_until_ready(url, index=not naive)
-    return process, url
-
-
-def get_json(url: str, path: str) -> dict:
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-    try:
-        conn.request("GET", path)
-        return json.loads(conn.getresponse().read() or b"{}")
-    finally:
-        conn.close()
-
-
-def wait_until_ready(url: str, index: bool, seconds: float = 600) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        try:
-            health = get_json(url, "/healthz")
-        except (OSError, ValueError):
-            time.sleep(0.1)
-            continue
-        ready = health.get("index", {}).get("ready", True) if index else True
-        if ready:
-            return
-        time.sleep(0.2)
-    raise SystemExit(f"s2p at {url} did not become ready")
+"""
 
 
 def _status_mb(pid: int, field: str) -> float:

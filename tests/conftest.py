@@ -128,12 +128,11 @@ def make_settings(stash_url: str, state_dir, **overrides: Any) -> Settings:
     return settings
 
 
-@dataclass
-class RunningS2P:
+class CallsS2P:
+    """Requests to an s2p at ``self.url``: the same for the in-process
+    server and for ``s2p.pyz`` in its own process."""
+
     url: str
-    settings: Settings
-    services: Services
-    server: BackgroundServer
 
     def get(self, path: str, **kwargs) -> requests.Response:
         return requests.get(self.url + path, timeout=30, **kwargs)
@@ -143,6 +142,14 @@ class RunningS2P:
 
     def match(self, **hints) -> requests.Response:
         return self.post("/library/metadata/matches", json=hints)
+
+
+@dataclass
+class RunningS2P(CallsS2P):
+    url: str
+    settings: Settings
+    services: Services
+    server: BackgroundServer
 
     def poster_path(self, scene_id: str = "1") -> str:
         """The signed poster path s2p hands Plex for a scene (built in-process,

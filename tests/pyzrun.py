@@ -16,6 +16,8 @@ from typing import Any
 
 import requests
 
+from conftest import CallsS2P
+
 REPO = Path(__file__).resolve().parent.parent
 BUILD_SCRIPT = REPO / "build_zipapp.py"
 
@@ -92,7 +94,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class PyzServer:
+class PyzServer(CallsS2P):
     """``python3 -I s2p.pyz serve`` in a subprocess, on a free loopback port."""
 
     def __init__(self, pyz: Path | None, env: dict[str, str], cache: Path | None, *,
@@ -149,13 +151,3 @@ class PyzServer:
             assert "Traceback" not in self.stderr, self.stderr
         return self.stderr
 
-    # The same helpers as the in-process server the contract tests use.
-
-    def get(self, path: str, **kwargs) -> requests.Response:
-        return requests.get(self.url + path, timeout=30, **kwargs)
-
-    def post(self, path: str, **kwargs) -> requests.Response:
-        return requests.post(self.url + path, timeout=30, **kwargs)
-
-    def match(self, **hints) -> requests.Response:
-        return self.post("/library/metadata/matches", json=hints)

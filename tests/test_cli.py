@@ -165,22 +165,31 @@ def test_demo_serves_the_sample_library():
     assert re.search(r"curl -s -o poster.png '([^']+)'", out).group(1) == metadata["thumb"]
 
 
-def test_serve_starts_without_stash_and_answers_empty(tmp_path):
+def serve_and_call(tmp_path, stash_url: str, calls, extra: str = "") -> tuple[int, str]:
+    """``s2p serve`` in its own process, ``calls(base_url)`` while it runs,
+    then a normal stop: its exit code and what it wrote to stderr."""
     port = free_port()
-    config = write_config(tmp_path, f"http://127.0.0.1:{free_port()}",
-                          extra=f"\n[server]\nhost = \"127.0.0.1\"\nport = {port}\n")
+    config = write_config(tmp_path, stash_url, extra=f'\n[server]\nhost = "127.0.0.1"\nport = {port}\n{extra}')
     environ = {k: v for k, v in os.environ.items() if not k.startswith("S2P_")}
     process = subprocess.Popen([sys.executable, "-m", "s2p", "--config", str(config), "serve"], env=environ,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_for(base + "/")
-        started = time.monotonic()
-        body = requests.post(base + "/library/metadata/matches", json={"type": 1, "filename": "a/b.mp4"}).json()
-        assert body["MediaContainer"]["size"] == 0 and time.monotonic() - started < 3
+        calls(base)
     finally:
         process.terminate()
         _, err = process.communicate(timeout=20)
+    return process.returncode, err
+
+
+def test_serve_starts_without_stash_and_answers_empty(tmp_path):
+    def calls(base):
+        started = time.monotonic()
+        body = requests.post(base + "/library/metadata/matches", json={"type": 1, "filename": "a/b.mp4"}).json()
+        assert body["MediaContainer"]["size"] == 0 and time.monotonic() - started < 3
+
+    _, err = serve_and_call(tmp_path, f"http://127.0.0.1:{free_port()}", calls)
     assert "Stash is not reachable" in err
     assert "no [provider] public_url" in err  # Plex 1.43.5+ refuses LAN images: said at start-up
     assert "localhost" in err  # the loopback warning about the URL to register

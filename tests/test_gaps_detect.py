@@ -107,7 +107,7 @@ class World:
             self.expected.add((MATCHED_ELSEWHERE, item.rating_key))
         # Plex still carries s2p's guid for a scene Stash deleted.
         self.items.append(PlexItem("gone", "Gone", guid("999999"), "1",
-                                   (PlexPart(f"/data/adult/Gone/gone.mp4", 99),)))
+                                   (PlexPart("/data/adult/Gone/gone.mp4", 99),)))
         self.expected |= {(MATCHED_ELSEWHERE, "gone"), (PLEX_ONLY, "data/adult/Gone/gone.mp4")}
         # Sync times: versions and times older than updated_at are stale.
         for scene_id in stale_v:

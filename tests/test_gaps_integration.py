@@ -10,7 +10,6 @@ import unicodedata
 from datetime import datetime, timezone
 
 import pytest
-import requests
 
 from conftest import PLEX_ROOT, STASH_ROOT
 from fakeplex import TOKEN, FakePlex
@@ -204,7 +203,7 @@ def test_dismissed_gap_returns_when_its_plex_file_changes(running, plex):
 
 def test_a_failed_comparison_resolves_nothing(running, plex):
     s2p = running
-    run = next_run(s2p, 0)
+    next_run(s2p, 0)
     before = open_keys(s2p)
     assert before
     plex.stop()

@@ -5,30 +5,16 @@ every Plex request logged with its route, outcome, scene, score and latency."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import requests
 
 from conftest import API_KEY
-from test_cli import free_port, wait_for, write_config
+from test_cli import serve_and_call as serve_with
 
 
 def serve_and_call(tmp_path, stash_url: str, log_section: str, calls) -> str:
-    port = free_port()
-    config = write_config(tmp_path, stash_url, extra=f'\n[server]\nhost = "127.0.0.1"\nport = {port}\n{log_section}')
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("S2P_")}
-    process = subprocess.Popen([sys.executable, "-m", "s2p", "--config", str(config), "serve"], env=environ,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_for(base + "/")
-        calls(base)
-    finally:
-        process.terminate()
-        _, err = process.communicate(timeout=20)
-    assert process.returncode == 0, err
+    returncode, err = serve_with(tmp_path, stash_url, calls, extra=log_section)
+    assert returncode == 0, err
     return err
 
 

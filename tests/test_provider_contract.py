@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from conftest import API_KEY, PLEX_ROOT, STASH_ROOT
+from conftest import API_KEY, PLEX_ROOT
 
 IDENT = "tv.plex.agents.custom.s2p"
 RATING_KEY = re.compile(r"^[0-9]+$")

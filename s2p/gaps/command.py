@@ -37,7 +37,7 @@ def add_parser(commands) -> None:
 def run(settings, args: argparse.Namespace) -> int:
     from ..plexconn import PlexError
     from ..runtime import Services
-    from .report import gap_json, to_text
+    from .report import to_text
     from .service import ComparisonFailed, GapsUnavailable
 
     services = Services(settings)

@@ -1,0 +1,69 @@
+"""Starting s2p for a benchmark: a config file, ``python -m s2p serve`` in
+its own process on a free port, and a wait until it is ready."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit
+
+REPO = Path(__file__).resolve().parent.parent
+API_KEY = "bench-api-key-0000"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_json(url: str, path: str) -> dict:
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.request("GET", path)
+        return json.loads(conn.getresponse().read() or b"{}")
+    finally:
+        conn.close()
+
+
+def wait_until_ready(url: str, index: bool, seconds: float = 600) -> None:
+    """Until ``/healthz`` answers (and, with ``index``, says the scene index is loaded)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            health = get_json(url, "/healthz")
+        except (OSError, ValueError):
+            time.sleep(0.1)
+            continue
+        if not index or health.get("index", {}).get("ready", True):
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"s2p at {url} did not become ready")
+
+
+def serve_s2p(workdir: Path, name: str, config_for: Callable[[int], str], *,
+              index: bool = True) -> tuple[subprocess.Popen, str]:
+    """s2p serving ``config_for(port)`` (TOML); its log is ``workdir/<name>.log``.
+    The benchmark's own S2P_* environment is not passed on: the config alone counts."""
+    port = free_port()
+    config = workdir / f"{name}.toml"
+    config.write_text(config_for(port), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("S2P_")}
+    with open(workdir / f"{name}.log", "w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "s2p", "--config", str(config), "serve"],
+                                   stdout=log, stderr=log, env=env, cwd=str(REPO))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(url, index=index)
+    except SystemExit:
+        process.kill()
+        raise SystemExit(f"s2p did not become ready; see {workdir / (name + '.log')}")
+    return process, url
