@@ -21,7 +21,7 @@ import re
 import threading
 from typing import Iterable
 
-from ..stash.models import GroupRef, PerformerRef, Scene, SceneSummary, StudioRef, TagRef, image_version, is_placeholder
+from ..stash.models import GroupRef, PerformerRef, Scene, SceneSummary, StudioRef, image_version, is_placeholder
 from .shape import ANCHORS
 from .signing import ImageSigner
 
@@ -119,11 +119,6 @@ class RouteImageLinks:
         if is_placeholder(studio.image_path):
             return None
         return self.url("studio", studio.id, "image", version_of(image_version(studio.image_path)))
-
-    def tag(self, tag: TagRef) -> str | None:
-        if is_placeholder(tag.image_path):
-            return None
-        return self.url("tag", tag.id, "image", version_of(image_version(tag.image_path)))
 
     def group(self, group: GroupRef) -> str | None:
         if is_placeholder(group.front_image_path):
