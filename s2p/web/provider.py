@@ -28,7 +28,7 @@ from .errors import BadRequest
 log = logging.getLogger("s2p.web")
 
 # Rendered metadata answers kept: a few KB each, and each holds its Scene
-# (about 8 KB), so no more than the scene cache keeps by default.
+# (about 4.5 KB), so no more than the scene cache keeps by default.
 RENDERED_ANSWERS = 2000
 
 LinksFactory = Callable[[falcon.Request], ImageLinks]
