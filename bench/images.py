@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from launch import API_KEY, serve_s2p  # noqa: E402
+from launch import API_KEY, config, serve_s2p  # noqa: E402
 
 
 # ------------------------------------------------------------------ the stand-in Stash, in a child process
@@ -87,17 +87,9 @@ class Stash:
 
 
 def start_s2p(stash_url: str, workdir: Path, args) -> tuple[subprocess.Popen, str]:
-    return serve_s2p(workdir, "s2p", lambda port: f"""
-[server]
-host = "127.0.0.1"
-port = {port}
-threads = {args.threads}
-
-[stash]
-url = "{stash_url}"
-api_key = "{API_KEY}"
-max_concurrency = {args.stash_concurrency}
-
+    return serve_s2p(workdir, "s2p", lambda port: config(
+        port, stash_url, server=f"threads = {args.threads}\n",
+        stash=f"max_concurrency = {args.stash_concurrency}\n", rest=f"""
 [cache]
 image_max_bytes = {512 * 1024 * 1024}
 
@@ -109,7 +101,7 @@ dir = "{workdir / 'state'}"
 
 [log]
 level = "WARNING"
-""", index=False)
+"""), index=False)
 
 
 class Client:

@@ -49,6 +49,21 @@ def wait_until_ready(url: str, index: bool, seconds: float = 600) -> None:
     raise SystemExit(f"s2p at {url} did not become ready")
 
 
+def config(port: int, stash_url: str, *, server: str = "", stash: str = "", rest: str = "") -> str:
+    """s2p's TOML for a benchmark: loopback on ``port``, the stand-in Stash
+    with the bench key, plus each benchmark's own keys (TOML lines)."""
+    return f"""
+[server]
+host = "127.0.0.1"
+port = {port}
+{server}
+[stash]
+url = "{stash_url}"
+api_key = "{API_KEY}"
+{stash}
+{rest}"""
+
+
 def serve_s2p(workdir: Path, name: str, config_for: Callable[[int], str], *,
               index: bool = True) -> tuple[subprocess.Popen, str]:
     """s2p serving ``config_for(port)`` (TOML); its log is ``workdir/<name>.log``.

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from launch import API_KEY, free_port, serve_s2p  # noqa: E402
+from launch import config, free_port, serve_s2p  # noqa: E402
 from rescan import Client, Recorder, path_rules, plex_filenames  # noqa: E402
 
 
@@ -43,21 +43,13 @@ def start_stash(args, port: int, latency: float) -> subprocess.Popen:
 
 
 def start_s2p(stash_url: str, workdir: Path, args) -> tuple[subprocess.Popen, str]:
-    return serve_s2p(workdir, "s2p", lambda port: f"""
-[server]
-host = "127.0.0.1"
-port = {port}
-request_budget = {args.budget}
-
-[stash]
-url = "{stash_url}"
-api_key = "{API_KEY}"
-breaker_cooldown = {args.cooldown}
-
+    return serve_s2p(workdir, "s2p", lambda port: config(
+        port, stash_url, server=f"request_budget = {args.budget}\n",
+        stash=f"breaker_cooldown = {args.cooldown}\n", rest=f"""
 [state]
 dir = "{workdir / 'state'}"
 
-{path_rules()}""")
+{path_rules()}"""))
 
 
 def replay(url: str, names: list[str], clients: int) -> Recorder:

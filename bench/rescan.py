@@ -39,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from launch import API_KEY, get_json, serve_s2p  # noqa: E402
+from launch import config, get_json, serve_s2p  # noqa: E402
 from s2p.demo.library import generate  # noqa: E402
 
 STASH_ROOT = "/stash/library"
@@ -62,16 +62,8 @@ def start_stash(args) -> tuple[subprocess.Popen, str]:
 
 def start_s2p(stash_url: str, workdir: Path, naive: bool, args) -> tuple[subprocess.Popen, str]:
     name = "naive" if naive else "s2p"
-    return serve_s2p(workdir, name, lambda port: f"""
-[server]
-host = "127.0.0.1"
-port = {port}
-threads = {args.threads}
-
-[stash]
-url = "{stash_url}"
-api_key = "{API_KEY}"
-
+    return serve_s2p(workdir, name, lambda port: config(
+        port, stash_url, server=f"threads = {args.threads}\n", rest=f"""
 [cache]
 enabled = {str(not naive).lower()}
 batch_window_ms = {0 if naive else args.batch_window_ms}
@@ -85,7 +77,7 @@ dir = "{workdir / ('state-' + name)}"
 [log]
 level = "{args.log_level}"
 
-{path_rules()}""", index=not naive)
+{path_rules()}"""), index=not naive)
 
 
 def path_rules() -> str:

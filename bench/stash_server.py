@@ -15,10 +15,9 @@ import signal
 import sys
 import threading
 
+from launch import API_KEY
 from s2p.demo import start_standin
 from s2p.demo.library import generate
-
-API_KEY = "bench-api-key-0000"
 
 
 def main() -> None:

@@ -128,6 +128,16 @@ def make_settings(stash_url: str, state_dir, **overrides: Any) -> Settings:
     return settings
 
 
+class FakeClock:
+    """A clock the test moves by hand: ``clock.now += 30``."""
+
+    def __init__(self, now: float = 0.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class CallsS2P:
     """Requests to an s2p at ``self.url``: the same for the in-process
     server and for ``s2p.pyz`` in its own process."""

@@ -7,18 +7,11 @@ from s2p.batching import BatchLoader
 from s2p.deadline import Deadline
 from s2p.stash.breaker import CircuitBreaker
 from s2p.stash.errors import StashUnavailable
-
-
-class Clock:
-    def __init__(self):
-        self.now = 100.0
-
-    def __call__(self):
-        return self.now
+from conftest import FakeClock
 
 
 def test_breaker_opens_cools_down_and_lets_one_probe_through():
-    clock = Clock()
+    clock = FakeClock(100.0)
     breaker = CircuitBreaker(failures=2, cooldown=30, clock=clock)
     breaker.record_failure()
     breaker.before_request()  # one failure: still closed
@@ -37,7 +30,7 @@ def test_breaker_opens_cools_down_and_lets_one_probe_through():
 
 
 def test_failed_probe_opens_the_circuit_again():
-    clock = Clock()
+    clock = FakeClock(100.0)
     breaker = CircuitBreaker(failures=1, cooldown=10, clock=clock)
     breaker.record_failure()
     clock.now += 10

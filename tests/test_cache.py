@@ -4,18 +4,11 @@ import time
 import pytest
 
 from s2p.cache import TTLCache
-
-
-class Clock:
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
+from conftest import FakeClock
 
 
 def test_entries_expire_after_their_ttl():
-    clock = Clock()
+    clock = FakeClock(0.0)
     cache = TTLCache(10, ttl=5, clock=clock)
     cache.put("a", 1)
     cache.put("b", 2, ttl=20)
@@ -105,7 +98,7 @@ def test_waiters_give_up_after_their_wait():
 
 def test_zero_size_stores_nothing_and_ttl_for_can_shorten():
     assert TTLCache(0, ttl=60).get_or_load("k", lambda: 1) == 1
-    clock = Clock()
+    clock = FakeClock(0.0)
     cache = TTLCache(10, ttl=60, clock=clock)
     cache.get_or_load("miss", lambda: None, ttl_for=lambda v: 1 if v is None else None)
     clock.now = 2
