@@ -15,7 +15,7 @@ import itertools
 import re
 import time
 
-from s2p.pathmap import MAX_PATH_LENGTH, RuleError, check_regex_safety
+from s2p.paths.pathmap import MAX_PATH_LENGTH, RuleError, check_regex_safety
 
 PATTERNS = [
     r"^/data/(.*)$",

@@ -32,7 +32,7 @@ from pydantic import (
     field_validator,
 )
 
-from .pathmap import PathMap, PathRule, Rewrite, RuleError
+from s2p.paths.pathmap import PathMap, PathRule, Rewrite, RuleError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -465,11 +465,15 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise ConfigError([f"{path}: the configuration file does not exist. Fix: check --config / S2P_CONFIG, "
                            "or start from s2p.toml.example."]) from None
     except PermissionError:
         raise ConfigError([f"{path}: the configuration file cannot be read (permission denied)."]) from None
+    except IsADirectoryError:
+        raise ConfigError([f"{path}: is a directory, not a configuration file. Fix: name the .toml file."]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: the configuration file cannot be read ({exc.strerror})."]) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([f"{path}: not valid TOML: {exc}. Fix: see s2p.toml.example for the syntax."]) from None
     except UnicodeDecodeError:

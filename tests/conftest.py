@@ -1,45 +1,31 @@
+"""Fixtures: a fake Stash, s2p under waitress on loopback, the archive.
+Names tests import (keys, roots, settings builders, clients) live in ``helpers``."""
+
 from __future__ import annotations
 
-import copy
-import time
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-import requests
 
-from s2p.collectors import watch_http_server
-from s2p.config import Settings, build_path_map
+from s2p.app.collectors import watch_http_server
+from s2p.app.server import BackgroundServer, create_server
+from s2p.app.services import build_services
+from s2p.app.webapp import create_app
 from s2p.demo import start_standin
 from s2p.demo.library import Library, sample
 from s2p.demo.standin import StashStandIn
-from s2p.runtime import Services
-from s2p.server import BackgroundServer, create_server
-from s2p.web.app import create_app
 
-from fakeplex import TOKEN as PLEX_TOKEN
 from fakestash import SchemaCheckingExecutor
-from secretwatch import SecretWatch
-
-API_KEY = "stash-test-key-0123456789abcdef"
-STASH_ROOT = "/stash/library"
-PLEX_ROOT = "/plex/library"
-
-PATH_RULES = [{
-    "name": "library",
-    "stash_to_plex": [f"^{STASH_ROOT}/(.*)$", f"{PLEX_ROOT}/\\1"],
-    "plex_to_stash": [f"^{PLEX_ROOT}/(.*)$", f"{STASH_ROOT}/\\1"],
-    "examples": [f"{STASH_ROOT}/Harbour Films/extras/scene.mp4"],
-}]
+from helpers import API_KEY, SECRET_WATCH, STASH_ROOT, RunningS2P, make_settings
 
 
 # ---------------------------------------------------------------- secrets in logs
 
 # One handler sees every log record of the whole session at DEBUG; a test
 # after which a record carried a configured secret fails.
-SECRET_WATCH = SecretWatch()
-SECRET_WATCH.watch(API_KEY, PLEX_TOKEN)
 
 
 def pytest_configure(config):
@@ -101,74 +87,16 @@ def fake_stash(library, s2p_instances):
     assert not executor.invalid, f"s2p sent GraphQL documents that Stash's schema rejects: {executor.invalid}"
 
 
-def deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    merged = copy.deepcopy(base)
-    for key, value in overrides.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
-def settings_data(stash_url: str, state_dir, **overrides: Any) -> dict[str, Any]:
-    base = {
-        "server": {"host": "127.0.0.1", "port": 8008, "threads": 8, "request_budget": 10},
-        "stash": {"url": stash_url, "api_key": API_KEY, "timeout": 5, "slot_wait": 2},
-        "paths": PATH_RULES,
-        "state": {"dir": str(state_dir)},
-    }
-    return deep_merge(base, overrides)
 
 
-def make_settings(stash_url: str, state_dir, **overrides: Any) -> Settings:
-    settings = Settings.model_validate(settings_data(stash_url, state_dir, **overrides))
-    SECRET_WATCH.watch(*settings.secrets())
-    assert not build_path_map(settings.paths).round_trip_problems()
-    return settings
 
 
-class FakeClock:
-    """A clock the test moves by hand: ``clock.now += 30``."""
-
-    def __init__(self, now: float = 0.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
-class CallsS2P:
-    """Requests to an s2p at ``self.url``: the same for the in-process
-    server and for ``s2p.pyz`` in its own process."""
-
-    url: str
-
-    def get(self, path: str, **kwargs) -> requests.Response:
-        return requests.get(self.url + path, timeout=30, **kwargs)
-
-    def post(self, path: str, **kwargs) -> requests.Response:
-        return requests.post(self.url + path, timeout=30, **kwargs)
-
-    def match(self, **hints) -> requests.Response:
-        return self.post("/library/metadata/matches", json=hints)
 
 
-@dataclass
-class RunningS2P(CallsS2P):
-    url: str
-    settings: Settings
-    services: Services
-    server: BackgroundServer
-
-    def poster_path(self, scene_id: str = "1") -> str:
-        """The signed poster path s2p hands Plex for a scene (built in-process,
-        so it works where the caller may not read metadata)."""
-        from s2p.artwork.links import RouteImageLinks
-        from s2p.deadline import Deadline
-
-        scene = self.services.scenes.get(scene_id, deadline=Deadline(10))
-        return RouteImageLinks("", self.services.signer).scene(scene, "poster")
 
 
 @pytest.fixture
@@ -178,10 +106,10 @@ def start_s2p(tmp_path, s2p_instances):
 
     def start(stash_url: str, *, wait_for_index: bool = True, **overrides: Any) -> RunningS2P:
         settings = make_settings(stash_url, tmp_path / f"state{len(running)}", **overrides)
-        services = Services(settings)
+        services = build_services(settings)
         app = create_app(services)
         server = BackgroundServer(create_server(app, settings, host="127.0.0.1", port=0, loop_timeout=0.1)).start()
-        watch_http_server(services, server.server)
+        watch_http_server(services.metrics, services.health_checks, server.server)
         services.start()
         if services.index is not None and wait_for_index:
             # Started means ready: the first index load (a few Stash queries)

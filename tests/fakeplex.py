@@ -18,7 +18,7 @@ from xml.sax.saxutils import quoteattr
 
 import requests
 
-from s2p.server import BackgroundServer
+from s2p.app.server import BackgroundServer
 
 TOKEN = "plex-test-token-abcdef123456"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from conftest import CallsS2P
+from helpers import CallsS2P
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD_SCRIPT = REPO / "build_zipapp.py"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from s2p.logs import QUIETED_LOGGERS
+from s2p.ops.logs import QUIETED_LOGGERS
 
 _STANDARD = set(vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None))) | {"message", "asctime"}
 

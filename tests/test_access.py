@@ -109,10 +109,10 @@ def test_address_outside_allow_gets_403_json_on_plex_routes(start_s2p, fake_stas
             assert "10.0.0.0" not in response.text  # no configuration values in the answer
     # Nothing was asked of Stash for a refused caller.
     assert fake_stash.standin.graphql_requests == 0
-    warnings = [r for r in caplog.records if r.name == "s2p.access" and r.levelno == logging.WARNING]
+    warnings = [r for r in caplog.records if r.name == "s2p.web.access" and r.levelno == logging.WARNING]
     assert len(warnings) == 1, "a repeated denial is logged once a minute"
     assert "127.0.0.1" in warnings[0].getMessage() and "[server] allow" in warnings[0].getMessage()
-    lines = [r for r in caplog.records if r.name == "s2p.request" and getattr(r, "status", None) == 403]
+    lines = [r for r in caplog.records if r.name == "s2p.web.middleware" and getattr(r, "status", None) == 403]
     assert len(lines) == 15
     assert all(r.outcome == "denied: not in [server] allow" and r.client == "127.0.0.1" for r in lines)
 
@@ -183,7 +183,7 @@ def test_secret_root(start_s2p, fake_stash, caplog):
         response = s2p.get(path)
         assert response.status_code == 200 and SECRET not in response.text
     # Request logs show the root masked.
-    request_lines = [r for r in caplog.records if r.name == "s2p.request"]
+    request_lines = [r for r in caplog.records if r.name == "s2p.web.middleware"]
     assert request_lines
     for record in request_lines:
         assert SECRET not in record.getMessage() and SECRET not in record.path and SECRET not in record.route

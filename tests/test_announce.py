@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import logging
 
-from conftest import STASH_ROOT, make_settings
-from s2p import server
-from s2p.pathmap import PathMap, PathRule, Rewrite
-from s2p.runtime import Services
+from helpers import STASH_ROOT, make_settings
+from s2p.app import announce as server
+from s2p.paths.pathmap import PathMap, PathRule, Rewrite
+from s2p.app.services import build_services
 
 
 def announced(settings, caplog, monkeypatch, *, container: bool, lan: str = "192.168.1.20") -> str:
     monkeypatch.setattr(server, "in_container", lambda: container)
     monkeypatch.setattr(server, "lan_address", lambda: lan)
-    services = Services(settings)
+    services = build_services(settings)
     try:
         with caplog.at_level(logging.INFO, logger="s2p"):
             server.announce(settings, services, 8123)

@@ -8,13 +8,13 @@ import time
 
 import pytest
 
-from conftest import API_KEY
+from helpers import API_KEY
 from fakeplex import TOKEN, FakePlex
-from s2p.artwork.plexitems import PAGE
+from s2p.pms.items import PAGE
 from s2p.artwork.push import ArtworkPusher, Backoff
 from s2p.artwork.pushqueue import PushQueue
 from s2p.config import ConfigError, PlexSettings, load_settings
-from s2p.plexconn import connect
+from s2p.pms.connect import connect
 
 IDENT = "tv.plex.agents.custom.s2p"
 
@@ -299,12 +299,12 @@ def test_only_one_process_works_the_queue_at_a_time(s2p, fake_stash, plex, tmp_p
 
 
 def test_health_reports_the_queue_and_one_off_commands_never_upload(start_s2p, fake_stash, plex):
-    from s2p.runtime import Services
+    from s2p.app.services import build_services
 
     s2p = start_s2p(fake_stash.url, **push_settings(plex, push_delay=3600))
     s2p.get("/library/metadata/1")
     health = s2p.get("/healthz").json()
     assert health["artwork_push"] == {"status": "ok", "queued": 1, "uploaded": 0}
-    one_off = Services(s2p.settings, uploads=False)
+    one_off = build_services(s2p.settings, uploads=False)
     assert one_off.pusher is None
     one_off.stop()

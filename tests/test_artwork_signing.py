@@ -12,7 +12,7 @@ import pytest
 
 from s2p.artwork.links import RouteImageLinks, combine, seconds, version_of
 from s2p.artwork.signing import KEY_FILE, SIGNATURE_LENGTH, ImageSigner
-from s2p.state import StateDirError
+from s2p.common.statedir import StateDirError
 from s2p.stash.models import PerformerRef, Scene
 
 

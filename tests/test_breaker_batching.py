@@ -3,11 +3,11 @@ import time
 
 import pytest
 
-from s2p.batching import BatchLoader
-from s2p.deadline import Deadline
+from s2p.scenes.batching import BatchLoader
+from s2p.common.deadline import Deadline
 from s2p.stash.breaker import CircuitBreaker
 from s2p.stash.errors import StashUnavailable
-from conftest import FakeClock
+from helpers import FakeClock
 
 
 def test_breaker_opens_cools_down_and_lets_one_probe_through():

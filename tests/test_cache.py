@@ -3,8 +3,8 @@ import time
 
 import pytest
 
-from s2p.cache import TTLCache
-from conftest import FakeClock
+from s2p.common.cache import TTLCache
+from helpers import FakeClock
 
 
 def test_entries_expire_after_their_ttl():

@@ -12,39 +12,30 @@ import time
 
 import requests
 
-from conftest import API_KEY, PLEX_ROOT, STASH_ROOT
+from helpers import API_KEY, PLEX_ROOT, STASH_ROOT, free_port, run, serve_and_call, wait_for, write_config
 
 
-def run(*args, env=None, config=None, timeout=60):
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("S2P_")}
-    environ.update(env or {})
-    command = [sys.executable, "-m", "s2p"] + (["--config", str(config)] if config else []) + list(args)
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environ)
 
 
-def write_config(tmp_path, stash_url, extra=""):
-    path = tmp_path / "s2p.toml"
-    path.write_text(f'''
-[stash]
-url = "{stash_url}"
-api_key = "{API_KEY}"
-timeout = 3
-
-[state]
-dir = "{tmp_path / 'state'}"
-
-[[paths]]
-name = "library"
-stash_to_plex = ["^{STASH_ROOT}/(.*)$", "{PLEX_ROOT}/\\\\1"]
-plex_to_stash = ["^{PLEX_ROOT}/(.*)$", "{STASH_ROOT}/\\\\1"]
-examples = ["{STASH_ROOT}/Harbour Films/extras/scene.mp4"]
-{extra}''', encoding="utf-8")
-    return path
 
 
 def test_version():
     result = run("version")
     assert result.returncode == 0 and result.stdout.startswith("s2p ")
+    flag = run("--version")
+    assert flag.returncode == 0 and flag.stdout.split()[:2] == result.stdout.split()[:2]
+
+
+def test_config_is_taken_before_or_after_the_command(tmp_path, fake_stash):
+    config = write_config(tmp_path, fake_stash.url)
+    environ = {"S2P_CONFIG": str(tmp_path / "absent.toml")}  # the option must win over the environment
+    before = run("--config", str(config), "check", env=environ)
+    after = run("check", "--config", str(config), env=environ)
+    for result in (before, after):
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert str(config) in result.stdout
+    served = run("--config", str(tmp_path / "absent.toml"), "serve", "--config", str(config / "nope"))
+    assert served.returncode == 2 and "nope" in served.stderr  # the later one counts, and a missing file stops
 
 
 def test_bad_config_stops_with_the_key_and_the_fix(tmp_path):
@@ -121,21 +112,8 @@ def test_match_explains_from_stash_queries_or_from_the_index(tmp_path, fake_stas
     assert [s["step"] for s in explained["steps"]] == ["path", "name"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_for(url: str, seconds: float = 20) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.RequestException:  # refused, or accepted but not served yet (start-up probes Stash)
-            time.sleep(0.1)
-    raise AssertionError(f"{url} never answered")
 
 
 def test_demo_serves_the_sample_library():
@@ -165,22 +143,6 @@ def test_demo_serves_the_sample_library():
     assert re.search(r"curl -s -o poster.png '([^']+)'", out).group(1) == metadata["thumb"]
 
 
-def serve_and_call(tmp_path, stash_url: str, calls, extra: str = "") -> tuple[int, str]:
-    """``s2p serve`` in its own process, ``calls(base_url)`` while it runs,
-    then a normal stop: its exit code and what it wrote to stderr."""
-    port = free_port()
-    config = write_config(tmp_path, stash_url, extra=f'\n[server]\nhost = "127.0.0.1"\nport = {port}\n{extra}')
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("S2P_")}
-    process = subprocess.Popen([sys.executable, "-m", "s2p", "--config", str(config), "serve"], env=environ,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_for(base + "/")
-        calls(base)
-    finally:
-        process.terminate()
-        _, err = process.communicate(timeout=20)
-    return process.returncode, err
 
 
 def test_serve_starts_without_stash_and_answers_empty(tmp_path):

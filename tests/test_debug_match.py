@@ -1,6 +1,6 @@
 """GET /debug/match: the explanation as JSON, served only when asked for."""
 
-from conftest import API_KEY, PLEX_ROOT, STASH_ROOT
+from helpers import API_KEY, PLEX_ROOT, STASH_ROOT
 
 
 def test_off_unless_enabled(s2p):
@@ -12,7 +12,7 @@ def test_off_unless_enabled(s2p):
 def test_explains_like_the_match_route_decides(start_s2p, fake_stash):
     s2p = start_s2p(fake_stash.url, debug={"enabled": True})
     recorded = []
-    s2p.services.match_observers.append(recorded.append)
+    s2p.services.observers.match.append(recorded.append)
     filename = f"{PLEX_ROOT}/Harbour Films/extras/scene.mp4"
     explained = s2p.get("/debug/match", params={"filename": filename, "title": "Beach Day", "year": "2020"}).json()
     assert explained["translated"] == f"{STASH_ROOT}/Harbour Films/extras/scene.mp4"
@@ -51,9 +51,9 @@ def test_bad_hints_get_a_400_with_the_field(start_s2p, fake_stash):
 
 
 def test_each_match_is_logged_with_the_step_that_decided_it(s2p, caplog):
-    caplog.set_level("INFO", logger="s2p.request")
+    caplog.set_level("INFO", logger="s2p.web.middleware")
     s2p.match(type=1, filename="Harbour Films/extras/scene.mp4")
     s2p.match(type=1, filename="extras/scene.mp4")
-    lines = [r.getMessage() for r in caplog.records if r.name == "s2p.request"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "s2p.web.middleware"]
     assert any("-> scene 5 score 96 by suffix" in line for line in lines), lines
     assert any("no match (ambiguous: scenes 5 and 6 both score 95)" in line for line in lines), lines

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import API_KEY, PATH_RULES
+from helpers import API_KEY, PATH_RULES
 from pyzrun import REPO, PyzServer, bootstrap, builder, clean_env
 from s2p.config import ConfigError, config_path, load_settings
 

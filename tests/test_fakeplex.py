@@ -54,7 +54,7 @@ def test_wrong_token_is_refused(plex):
 
 def test_s2p_connects_with_a_stable_client_identifier(plex, tmp_path):
     from s2p.config import PlexSettings
-    from s2p.plexconn import PlexAuthError, PlexNotConfigured, PlexUnavailable, connect
+    from s2p.pms.connect import PlexAuthError, PlexNotConfigured, PlexUnavailable, connect
 
     settings = PlexSettings(url=plex.url, token=TOKEN, timeout=5)
     first = connect(settings, tmp_path)

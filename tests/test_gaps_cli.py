@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from conftest import PLEX_ROOT, STASH_ROOT
+from helpers import PLEX_ROOT, STASH_ROOT
 from fakeplex import TOKEN, FakePlex
 from s2p.demo.library import generate
-from test_cli import run, write_config
+from helpers import run, write_config
 
 IDENT = "tv.plex.agents.custom.s2p"
 SCENES = 400

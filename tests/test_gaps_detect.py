@@ -9,10 +9,11 @@ import pytest
 
 from s2p.config import PathRuleSettings, build_path_map
 from s2p.demo.library import generate
-from s2p.gaps.detect import (Comparison, PlexItem, PlexPart, PlexSection, StashFile, StashScene, SyncTimes,
+from s2p.pms.models import PlexItem, PlexPart, PlexSection
+from s2p.gaps.detect import (Comparison, StashFile, StashScene, SyncTimes,
                              observation, path_key, settle_observations, staleness, stash_time)
 from s2p.gaps.fingerprint import SectionFiles, oshash
-from s2p.gaps.plexlib import choose_sections
+from s2p.pms.library import choose_sections
 from s2p.gaps.records import AMBIGUOUS, MATCHED_ELSEWHERE, NO_MATCH, PLEX_ONLY, STALE, STASH_ONLY
 from s2p.stash.models import SceneSummary
 
@@ -297,7 +298,7 @@ class _Hints:
 
 
 def _outcome(candidates=(), decision=None, error=None, **hints):
-    from s2p.matching import Candidate, MatchOutcome
+    from s2p.match.cascade import Candidate, MatchOutcome
 
     made = [Candidate(SceneSummary(id=str(i), title=f"S{i}"), score, "basename", "why") for i, score in candidates]
     return MatchOutcome(_Hints(**hints), candidates=made, decision=made[0] if decision else None,

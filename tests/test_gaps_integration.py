@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from conftest import PLEX_ROOT, STASH_ROOT
+from helpers import PLEX_ROOT, STASH_ROOT
 from fakeplex import TOKEN, FakePlex
 
 IDENT = "tv.plex.agents.custom.s2p"

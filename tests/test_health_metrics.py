@@ -9,8 +9,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from s2p.health import DEGRADED, OK, Fact, HealthRegistry
-from s2p.metrics import Counter, Histogram, MetricsRegistry, counter, gauge, render
+from s2p.ops.health import DEGRADED, OK, Fact, HealthRegistry
+from s2p.ops.metrics import Counter, Histogram, MetricsRegistry, counter, gauge, render
 
 
 def scrape(s2p) -> dict[str, list]:

@@ -156,14 +156,14 @@ def test_an_unexpected_failure_is_a_500_without_a_stack_trace(s2p, caplog):
     def broken(outcome):
         raise ZeroDivisionError("internal detail that must stay inside")
 
-    s2p.services.match_observers.append(broken)
+    s2p.services.observers.match.append(broken)
     response = s2p.match(type=1, filename="日本の夏.mp4")
     error = assert_json_error(response, 500)
     assert "internal detail" not in response.text and "ZeroDivisionError" not in response.text
     assert error["detail"] == "see s2p's log for details"
     # The operator still gets the whole story in the log.
     assert any(r.exc_info and "internal detail" in str(r.exc_info[1]) for r in caplog.records)
-    s2p.services.match_observers.remove(broken)
+    s2p.services.observers.match.remove(broken)
     assert s2p.match(type=1, filename="日本の夏.mp4").status_code == 200
 
 

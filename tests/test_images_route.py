@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from conftest import API_KEY
+from helpers import API_KEY
 
 IDENT = "tv.plex.agents.custom.s2p"
 

@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from conftest import PLEX_ROOT, STASH_ROOT
+from helpers import PLEX_ROOT, STASH_ROOT
 from s2p.config import IndexSettings, Settings
-from s2p.index import ID, TITLE, SceneIndex, minus_seconds
-from s2p.index import summary as record_summary
-from s2p.pathmap import PathMap, PathRule, Rewrite
+from s2p.scenes.index import ID, TITLE, SceneIndex, minus_seconds
+from s2p.scenes.index import summary as record_summary
+from s2p.paths.pathmap import PathMap, PathRule, Rewrite
 from s2p.stash.api import StashAPI
 from s2p.stash.client import StashClient
 from s2p.stash.models import SceneSummary

@@ -8,15 +8,15 @@ import time
 import pytest
 
 from s2p.config import MatchSettings
-from s2p.deadline import Deadline
-from s2p.hintpaths import parse_hint
-from s2p.localfiles import LocalFiles, oshash_file, oshash_of
-from s2p.matching import Matcher
-from s2p.pathmap import PathMap
+from s2p.common.deadline import Deadline
+from s2p.paths.forms import parse_hint
+from s2p.match.localfiles import LocalFiles, oshash_file, oshash_of
+from s2p.match.cascade import Matcher
+from s2p.paths.pathmap import PathMap
 from s2p.plex.hints import MatchHints
 from s2p.stash.models import SceneSummary
 
-from test_matching import MemorySource
+from helpers import MemorySource
 
 
 def of(data: bytes) -> str | None:

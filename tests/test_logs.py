@@ -8,8 +8,8 @@ import json
 
 import requests
 
-from conftest import API_KEY
-from test_cli import serve_and_call as serve_with
+from helpers import API_KEY
+from helpers import serve_and_call as serve_with
 
 
 def serve_and_call(tmp_path, stash_url: str, log_section: str, calls) -> str:
@@ -30,7 +30,7 @@ def test_json_logs_one_object_per_line_with_request_fields(tmp_path, fake_stash)
     lines = [line for line in err.splitlines() if line.strip()]
     entries = [json.loads(line) for line in lines]  # every line is one JSON object
     assert all({"time", "level", "logger", "message"} <= set(e) for e in entries)
-    requests_logged = [e for e in entries if e["logger"] == "s2p.request"]
+    requests_logged = [e for e in entries if e["logger"] == "s2p.web.middleware"]
     match = next(e for e in requests_logged if e["route"] == "/library/metadata/matches")
     assert match["status"] == 200 and match["method"] == "POST"
     assert match["scene"] == "1" and match["score"] >= 95 and match["step"]
@@ -53,5 +53,5 @@ def test_text_logs_by_default_and_the_level_is_obeyed(tmp_path, fake_stash):
     assert "WARNING" in err and "/library/metadata/1" not in err
 
     err = serve_and_call(tmp_path, fake_stash.url, "", calls)
-    request_lines = [line for line in err.splitlines() if "s2p.request" in line]
+    request_lines = [line for line in err.splitlines() if "s2p.web.middleware" in line]
     assert any("GET /library/metadata/1 200 scene 1" in line and " ms)" in line for line in request_lines)

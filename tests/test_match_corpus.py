@@ -14,8 +14,8 @@ import unicodedata
 
 import pytest
 
-from conftest import PLEX_ROOT, STASH_ROOT
-from s2p.deadline import Deadline
+from helpers import PLEX_ROOT, STASH_ROOT
+from s2p.common.deadline import Deadline
 from s2p.demo.library import generate
 from s2p.plex.hints import MatchHints
 

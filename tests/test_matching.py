@@ -1,14 +1,17 @@
 """The cascade's scoring and decisions, on an in-memory scene source."""
 
 from s2p.config import MatchSettings
-from s2p.deadline import Deadline
-from s2p.matching import Candidate, Matcher, decide, score_paths
-from s2p.hintpaths import RefusedPath, parse_hint
-from s2p.pathmap import PathMap, PathRule, Rewrite
+from s2p.common.deadline import Deadline
+from s2p.match import pathscore
+from s2p.match.cascade import Candidate, Matcher, decide
+from s2p.paths.forms import RefusedPath, parse_hint
+from s2p.paths.pathmap import PathMap, PathRule, Rewrite
 from s2p.plex.hints import MatchHints
 from s2p.stash.models import SceneSummary
 
 import pytest
+
+from helpers import MemorySource
 
 
 def summary(scene_id, *paths, title=None, date=None):
@@ -16,33 +19,6 @@ def summary(scene_id, *paths, title=None, date=None):
                                         "files": [{"path": p, "basename": p.rsplit("/", 1)[-1]} for p in paths]})
 
 
-class MemorySource:
-    def __init__(self, scenes):
-        self.scenes = {s.id: s for s in scenes}
-        self.calls = []
-
-    def describe(self):
-        return "memory"
-
-    def scene(self, scene_id, deadline):
-        return self.scenes.get(scene_id)
-
-    def with_basename(self, basename, deadline):
-        self.calls.append(("basename", basename))
-        return [s for s in self.scenes.values()
-                if any(f.basename.casefold() == basename.casefold() for f in s.files)]
-
-    def with_plex_path(self, plex_path, deadline):
-        return []
-
-    def with_fingerprint(self, kind, value, deadline):
-        self.calls.append((kind, value))
-        return [s for s in self.scenes.values() if any(f.fingerprint(kind) == value for f in s.files)]
-
-    def search(self, text, deadline):
-        self.calls.append(("search", text))
-        words = text.lower().split()
-        return [s for s in self.scenes.values() if s.title and all(w in s.title.lower() for w in words)]
 
 
 SCENES = [
@@ -147,7 +123,7 @@ def test_decide_orders_ties_deterministically():
 
 def test_score_paths_prefers_more_agreeing_components():
     hint = parse_hint("x/y/z/file.mp4")
-    found = {c.scene.id: c.score for c in score_paths(hint, None, [
+    found = {c.scene.id: c.score for c in pathscore.best_per_scene(hint, None, [
         summary("1", "/r/x/y/z/file.mp4"), summary("2", "/r/q/y/z/file.mp4"), summary("3", "/r/q/q/z/file.mp4")])}
     assert found["1"] > found["2"] > found["3"] >= 95
 
@@ -230,7 +206,7 @@ def test_surrounding_spaces_in_the_hint_are_ignored():
 
 
 def test_cached_matcher_keeps_decisions_but_not_crowds():
-    from s2p.matching import CachedMatcher
+    from s2p.match.cached import CachedMatcher
 
     crowd = [summary(str(100 + i), f"/s/Folder{i}/shared.mp4") for i in range(30)]
     source = MemorySource(SCENES + crowd + [summary("99", "/s/Solo/solo.mp4")])

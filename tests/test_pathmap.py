@@ -1,6 +1,6 @@
 import pytest
 
-from s2p.pathmap import PathMap, PathRule, Rewrite, RuleError, check_regex_safety
+from s2p.paths.pathmap import PathMap, PathRule, Rewrite, RuleError, check_regex_safety
 
 
 def rule(name, s2p, p2s, examples=()):

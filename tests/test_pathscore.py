@@ -2,13 +2,18 @@
 
 import unicodedata
 
-from s2p.hintpaths import canonical, fold_name, parse_hint, split_components
-from s2p.matching import score_paths
+from s2p.paths.forms import canonical, fold_name, parse_hint, split_components
+from s2p.match import pathscore
 from s2p.stash.models import SceneSummary
 
 
 def summary(scene_id, *paths):
     return SceneSummary.model_validate({"id": scene_id, "files": [{"path": p} for p in paths]})
+
+
+def score_paths(hint, translated, scenes):
+    # What the match cascade does with a file name's evidence.
+    return pathscore.ranked(pathscore.best_per_scene(hint, translated, scenes))
 
 
 def scores(hint, scenes, translated=None):

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import API_KEY, STASH_ROOT, settings_data
+from helpers import API_KEY, STASH_ROOT, settings_data
 from fakestash import SchemaCheckingExecutor
 from pyzrun import PyzServer, settings_env
 from s2p.demo import start_standin
 from s2p.demo.library import sample
-from test_provider_contract import *  # noqa: F401,F403  (collected here too, with the fixtures below)
+from provider_contract import *  # noqa: F401,F403  (collected here, with the fixtures below)
 
 pytestmark = pytest.mark.slow
 

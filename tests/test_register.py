@@ -13,11 +13,11 @@ import sys
 
 import pytest
 
-from conftest import make_settings
+from helpers import make_settings
 from fakeplex import TOKEN, FakePlex
-from s2p import cli
-from s2p.plexconn import connect
-from s2p.registration import loopback_problem, plex_shares_our_network, report_plex, run_register
+from s2p.cli import check as check_command, register as register_command
+from s2p.pms.connect import connect
+from s2p.pms.register import loopback_problem, plex_shares_our_network, report_plex, run_register
 
 IDENT = "tv.plex.agents.custom.s2p"
 ELSEWHERE = "http://203.0.113.7:32400"  # TEST-NET-3: never an address of this machine
@@ -46,7 +46,7 @@ def settings_for(tmp_path, fake_stash, plex_url: str, token: str = TOKEN, **over
 
 
 def register(settings, capsys, url: str | None = None, agent: str | None = None) -> tuple[int, str]:
-    status = cli.register(settings, argparse.Namespace(url=url, agent=agent))
+    status = register_command.run(settings, argparse.Namespace(url=url, agent=agent))
     captured = capsys.readouterr()
     output = captured.out + captured.err
     assert TOKEN not in output and "plex-test-token" not in output
@@ -164,7 +164,7 @@ def test_too_old_a_plex_is_named(tmp_path, fake_stash, s2p, capsys):
 
 
 def test_without_url_it_registers_the_address_s2p_announces(tmp_path, fake_stash, s2p, plex, capsys, monkeypatch):
-    monkeypatch.setattr("s2p.server.in_container", lambda: False)
+    monkeypatch.setattr("s2p.app.announce.in_container", lambda: False)
     settings = settings_for(tmp_path, fake_stash, plex.url, server={"host": "127.0.0.1", "port": s2p.server.port})
     status, out = register(settings, capsys)
     assert status == 0, out
@@ -172,7 +172,7 @@ def test_without_url_it_registers_the_address_s2p_announces(tmp_path, fake_stash
 
 
 def test_in_a_container_the_url_must_be_given(tmp_path, fake_stash, plex, capsys, monkeypatch):
-    monkeypatch.setattr("s2p.server.in_container", lambda: True)
+    monkeypatch.setattr("s2p.app.announce.in_container", lambda: True)
     status, out = register(settings_for(tmp_path, fake_stash, plex.url), capsys)
     assert status == 2
     assert "--url" in out and "service or container name" in out and "Which URL to register" in out
@@ -195,13 +195,13 @@ def test_plex_must_be_configured(tmp_path, fake_stash, capsys):
 
 def check_plex(settings) -> tuple[bool, str]:
     out = io.StringIO()
-    ok = cli.check_plex(settings, out)
+    ok = check_command.check_plex(settings, out)
     assert TOKEN not in out.getvalue()
     return ok, out.getvalue()
 
 
 def test_check_reports_the_registration_and_what_is_proven(tmp_path, fake_stash, s2p, plex, capsys, monkeypatch):
-    monkeypatch.setattr("s2p.server.in_container", lambda: False)
+    monkeypatch.setattr("s2p.app.announce.in_container", lambda: False)
     settings = settings_for(tmp_path, fake_stash, plex.url)
     ok, out = check_plex(settings)
     assert ok, out
@@ -239,7 +239,7 @@ def test_check_fails_on_a_wrong_token_or_an_unreachable_plex(tmp_path, fake_stas
 
 
 def test_register_and_check_from_the_command_line(tmp_path, fake_stash, s2p, plex):
-    from test_cli import write_config
+    from helpers import write_config
 
     config = write_config(tmp_path, fake_stash.url, extra=f'\n[plex]\nurl = "{plex.url}"\ntoken = "{TOKEN}"\n')
     environ = {k: v for k, v in os.environ.items() if not k.startswith("S2P_")}
@@ -255,20 +255,20 @@ def test_register_and_check_from_the_command_line(tmp_path, fake_stash, s2p, ple
 
 def test_check_fails_when_plex_fails(tmp_path, fake_stash, plex, capsys):
     plex.stop()
-    status = cli.check(settings_for(tmp_path, fake_stash, plex.url), None)
+    status = check_command.run(settings_for(tmp_path, fake_stash, plex.url), None)
     out = capsys.readouterr().out
     assert status == 1 and "cannot reach Plex" in out and out.rstrip().endswith("FAILED: see the plex lines above")
 
 
 def test_in_a_container_the_container_address_is_never_suggested(tmp_path, fake_stash, capsys, monkeypatch):
-    monkeypatch.setattr("s2p.server.in_container", lambda: True)
-    monkeypatch.setattr("s2p.server.lan_address", lambda: "172.18.0.3")
+    monkeypatch.setattr("s2p.app.announce.in_container", lambda: True)
+    monkeypatch.setattr("s2p.app.announce.lan_address", lambda: "172.18.0.3")
     status, out = register(settings_for(tmp_path, fake_stash, ELSEWHERE), capsys, url="http://127.0.0.1:8008/")
     assert status == 2 and "loopback" in out
     assert "<this machine's LAN address>" in out and "172.18.0.3" not in out
 
 
 def test_check_in_a_container_asks_for_the_url_to_register(tmp_path, fake_stash, plex, monkeypatch):
-    monkeypatch.setattr("s2p.server.in_container", lambda: True)
+    monkeypatch.setattr("s2p.app.announce.in_container", lambda: True)
     ok, out = check_plex(settings_for(tmp_path, fake_stash, plex.url))
     assert ok and "run s2p register --url <the URL Plex can reach>" in out

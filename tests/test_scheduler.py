@@ -1,8 +1,8 @@
 import threading
 import time
 
-from s2p.scheduler import Scheduler
-from s2p.state import StateDirError, ensure_state_dir, write_atomically
+from s2p.ops.scheduler import Scheduler
+from s2p.common.statedir import StateDirError, ensure_state_dir, write_atomically
 
 import pytest
 

@@ -11,11 +11,11 @@ import sys
 import pytest
 import requests
 
-from conftest import API_KEY, PLEX_TOKEN, SECRET_WATCH
+from helpers import API_KEY, PLEX_TOKEN, SECRET_WATCH
 from s2p.config import ConfigError, load_settings, mask
-from s2p.logs import JsonFormatter, Redactor, TextFormatter
+from s2p.ops.logs import JsonFormatter, Redactor, TextFormatter
 from secretwatch import SecretWatch
-from test_cli import run, write_config
+from helpers import run, write_config
 
 SERVER_SECRET = "srv-secret-Hq3mV8nT2wX6"
 SECRETS = (API_KEY, PLEX_TOKEN, SERVER_SECRET)
@@ -115,7 +115,7 @@ def test_no_secret_in_answers_when_stash_fails(guarded, fake_stash):
 
 
 def test_start_up_log_shows_the_secret_root_masked(start_s2p, fake_stash, caplog):
-    from s2p.server import announce
+    from s2p.app.announce import announce
 
     caplog.set_level(logging.INFO)
     s2p = start_s2p(fake_stash.url, server={"secret": SERVER_SECRET})
@@ -163,7 +163,7 @@ token = "{PLEX_TOKEN}"
 
 
 def _check(config, capsys) -> tuple[int, str]:
-    from s2p.cli import check
+    from s2p.cli.check import run as check
 
     code = check(load_settings(config, {}), config)
     captured = capsys.readouterr()

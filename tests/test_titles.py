@@ -3,7 +3,7 @@ type against what Stash stores."""
 
 import pytest
 
-from s2p.titles import fallback_word, normalise, search_text, similarity
+from s2p.match.titles import fallback_word, normalise, search_text, similarity
 
 
 @pytest.mark.parametrize("raw, expected", [

@@ -1,6 +1,7 @@
 from s2p.artwork.links import RouteImageLinks
 from s2p.artwork.signing import ImageSigner
-from s2p.plex.translate import TranslateOptions, guid_scheme, metadata, release, title_of
+from s2p.plex.translate import TranslateOptions, guid_scheme, metadata
+from s2p.stash.models import release, title_of
 from s2p.stash.models import Scene
 
 OPTIONS = TranslateOptions(identifier="tv.plex.agents.custom.s2p")

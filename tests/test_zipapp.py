@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import settings_data
+from helpers import settings_data
 import pyzrun
 from pyzrun import REPO, PyzServer, build, clean_env, run, settings_env
 
@@ -64,7 +64,7 @@ def test_the_archive_is_complete_and_normalised(pyz):
         assert {i.create_system for i in infos} == {3}
         assert {(i.external_attr >> 16) for i in infos} <= {0o100644, 0o100755}
         assert zf.read("__main__.py") == (REPO / "bundle" / "bootstrap.py").read_bytes()
-        assert zf.read("app/s2p/cli.py") == (REPO / "s2p" / "cli.py").read_bytes()
+        assert zf.read("app/s2p/cli/__init__.py") == (REPO / "s2p" / "cli" / "__init__.py").read_bytes()
         # Everything pure comes as py3-none-any: no native module outside native/.
         assert not [n for n in names if n.startswith("lib/") and ".so" in n]
         assert "lib/falcon/app.py" in names and "lib/charset_normalizer/md.py" in names

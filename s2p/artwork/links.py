@@ -21,11 +21,11 @@ import re
 import threading
 from typing import Iterable
 
-from ..stash.models import GroupRef, PerformerRef, Scene, SceneSummary, StudioRef, image_version, is_placeholder
-from .shape import ANCHORS
-from .signing import ImageSigner
+from s2p.stash.models import GroupRef, PerformerRef, Scene, SceneSummary, StudioRef, image_version, is_placeholder
+from s2p.artwork.shape import ANCHORS
+from s2p.artwork.signing import ImageSigner
 
-log = logging.getLogger("s2p.artwork")
+log = logging.getLogger(__name__)
 
 SCENE_POSTERS = ("poster", "poster-letterbox") + tuple(f"poster-crop-{a}" for a in ANCHORS)
 VARIANTS: dict[str, tuple[str, ...]] = {
@@ -158,5 +158,5 @@ class LinkFactory:
                 log.warning("image URLs handed to Plex use %s (the address Plex called); Plex 1.43.5+ refuses "
                             "images on LAN, localhost or .local addresses. Fix: publish /images/ on a public "
                             "https hostname and set [provider] public_url, or upload artwork into Plex with "
-                            "[artwork] push = true (see the README)", base)
+                            "[artwork] push = true (docs/artwork.md)", base)
         return RouteImageLinks(base, self._signer, self._poster)

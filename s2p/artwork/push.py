@@ -23,20 +23,20 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ..config import Settings
-from ..deadline import Deadline
-from ..plex import contract
-from ..plexconn import PlexError, connect, translate_errors
-from ..scenes import SceneStore
-from ..stash.errors import StashError
-from ..stash.models import Scene
-from ..state import StateDirError
-from .links import studio_chain
-from .plexitems import PlexItems
-from .pushqueue import PushQueue, QueuedScene
-from .service import ImageService
+from s2p.config import Settings
+from s2p.common.deadline import Deadline
+from s2p.plex import contract
+from s2p.pms.connect import PlexError, connect, translate_errors
+from s2p.scenes.store import SceneStore
+from s2p.stash.errors import StashError
+from s2p.stash.models import Scene
+from s2p.common.statedir import StateDirError
+from s2p.artwork.links import studio_chain
+from s2p.pms.items import PlexItems
+from s2p.artwork.pushqueue import PushQueue, QueuedScene
+from s2p.artwork.service import ImageService
 
-log = logging.getLogger("s2p.artwork")
+log = logging.getLogger(__name__)
 
 # (what the upload record calls it, the plexapi method that uploads it)
 KINDS = (("poster", "uploadPoster"), ("art", "uploadArt"))

@@ -23,7 +23,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
-from ..state import ensure_state_dir
+from s2p.common.statedir import ensure_state_dir
 
 FILE_NAME = "artwork-push.sqlite3"
 LOCK_NAME = "artwork-push.lock"

@@ -18,16 +18,16 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..cache import TTLCache
-from ..config import CacheSettings
-from ..deadline import Deadline
-from ..scenes import SceneStore
-from ..stash.api import StashAPI
-from ..stash.client import FetchedImage
-from ..stash.errors import StashUnavailable
-from ..stash.models import is_placeholder
-from .links import known, poster_shape, studio_chain
-from .shape import PosterShaper
+from s2p.common.cache import TTLCache
+from s2p.config import CacheSettings
+from s2p.common.deadline import Deadline
+from s2p.scenes.store import SceneStore
+from s2p.stash.api import StashAPI
+from s2p.stash.client import FetchedImage
+from s2p.stash.errors import StashUnavailable
+from s2p.stash.models import is_placeholder
+from s2p.artwork.links import known, poster_shape, studio_chain
+from s2p.artwork.shape import PosterShaper
 
 
 def is_stand_in(image: FetchedImage) -> bool:

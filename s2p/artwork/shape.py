@@ -12,9 +12,9 @@ import io
 import logging
 from typing import Any, Callable
 
-from ..stash.client import FetchedImage
+from s2p.stash.client import FetchedImage
 
-log = logging.getLogger("s2p.artwork")
+log = logging.getLogger(__name__)
 
 # Plex shows posters at about 1000x1500 at most; bigger only costs bytes.
 MAX_WIDTH, MAX_HEIGHT = 1000, 1500

@@ -19,9 +19,9 @@ import logging
 import os
 from pathlib import Path
 
-from ..state import StateDirError, ensure_state_dir, read_or_create
+from s2p.common.statedir import StateDirError, ensure_state_dir, read_or_create
 
-log = logging.getLogger("s2p.artwork")
+log = logging.getLogger(__name__)
 
 KEY_FILE = "image-signing-key"
 KEY_BYTES = 32

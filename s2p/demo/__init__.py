@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 import tempfile
 
-from ..config import Settings, build_path_map
-from .library import Library, sample
-from .standin import StashStandIn
+from s2p.config import Settings, build_path_map
+from s2p.demo.library import Library, sample
+from s2p.demo.standin import StashStandIn
 
-log = logging.getLogger("s2p.demo")
+log = logging.getLogger(__name__)
 
 DEMO_API_KEY = "demo-api-key-not-secret"
 STASH_ROOT = "/stash/library"
@@ -20,7 +20,7 @@ PLEX_ROOT = "/plex/library"
 def start_standin(library: Library, *, api_key: str = "", host: str = "127.0.0.1", port: int = 0,
                   threads: int = 16, **options):
     """Serve a library as a stand-in Stash; returns (server, stand-in)."""
-    from ..server import BackgroundServer
+    from s2p.app.server import BackgroundServer
 
     standin = StashStandIn(library, api_key=api_key, **options)
     server = BackgroundServer.for_app(standin, host=host, port=port, threads=threads).start()
@@ -46,16 +46,16 @@ def demo_settings(stash_url: str, *, host: str, port: int, state_dir: str) -> Se
 
 def _poster_url(library: Library, base: str, state_dir: str) -> str:
     """The signed poster URL of sample scene 1, as s2p hands it to Plex."""
-    from ..artwork.links import RouteImageLinks
-    from ..artwork.signing import ImageSigner
-    from ..stash.models import Scene
+    from s2p.artwork.links import RouteImageLinks
+    from s2p.artwork.signing import ImageSigner
+    from s2p.stash.models import Scene
 
     links = RouteImageLinks(base, ImageSigner.from_state_dir(state_dir))
     return links.scene(Scene.model_validate(library.find_scene("1")), "poster") or ""
 
 
 def run(host: str = "127.0.0.1", port: int = 8008) -> int:
-    from ..server import serve
+    from s2p.app.server import serve
 
     library = sample(STASH_ROOT)
     server, _ = start_standin(library, api_key=DEMO_API_KEY)

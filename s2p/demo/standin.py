@@ -21,7 +21,7 @@ from collections import Counter
 from typing import Any, Callable
 from urllib.parse import parse_qs
 
-from .library import ROOT_FIELDS, Library, NotFound
+from s2p.demo.library import ROOT_FIELDS, Library, NotFound
 
 Executor = Callable[[str, dict[str, Any], str | None], dict[str, Any]]
 

@@ -2,8 +2,8 @@
 store and shown as a report a person can read.
 
 ``detect`` compares plain data (pure), ``store`` keeps the records,
-``plexlib`` reads Plex through plexapi, ``fingerprint`` hashes files s2p can
+``pms.library`` reads Plex through plexapi, ``fingerprint`` hashes files s2p can
 read, ``syncfile`` reads Stash2Plex's sync times, ``report`` renders, and
 ``service`` ties them together for the web routes, the ``s2p gaps`` command
-(``command``) and the scheduler.
+(``cli.gaps``) and the scheduler.
 """

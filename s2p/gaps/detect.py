@@ -22,37 +22,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable, Iterable, Mapping, Sequence
 
-from ..hintpaths import RefusedPath, parse_hint, split_components
-from ..pathmap import PathMap
-from ..plex import contract
-from ..stash.models import SceneSummary
-from .records import (AMBIGUOUS, MATCHED_ELSEWHERE, NO_MATCH, PLEX_ONLY, STALE, STASH_ONLY, Gap, digest)
+from s2p.paths.forms import RefusedPath, parse_hint, split_components
+from s2p.paths.pathmap import PathMap
+from s2p.pms.models import PlexItem, PlexPart, PlexSection
+from s2p.plex import contract
+from s2p.stash.models import SceneSummary
+from s2p.gaps.records import (AMBIGUOUS, MATCHED_ELSEWHERE, NO_MATCH, PLEX_ONLY, STALE, STASH_ONLY, Gap, digest)
 
 # ---------------------------------------------------------------- inputs
-
-
-@dataclass(frozen=True, slots=True)
-class PlexPart:
-    file: str
-    size: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class PlexItem:
-    rating_key: str
-    title: str
-    guid: str
-    section: str  # the section's key
-    parts: tuple[PlexPart, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class PlexSection:
-    key: str
-    title: str
-    locations: tuple[str, ...] = ()
-    agent: str = ""
-    type: str = "movie"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@ another path (moved, renamed, or behind a missing path rule).
 
 Only files inside ``[match] media_roots`` are read (resolved, symlinks
 included), and only 128 KiB of each: Stash's oshash, as the matcher computes
-it (``s2p.localfiles``).
+it (``s2p.match.localfiles``).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from ..hintpaths import split_components
-from ..localfiles import file_inside, oshash_file, real_roots
-from .detect import PlexSection
+from s2p.paths.forms import split_components
+from s2p.match.localfiles import file_inside, oshash_file, real_roots
+from s2p.pms.models import PlexSection
 
 
 def oshash(path: str | os.PathLike) -> str | None:

@@ -8,9 +8,9 @@ from html import escape
 from typing import Any, Sequence
 from urllib.parse import urlencode
 
-from . import store as db
-from .detect import iso
-from .records import ADVICE, KINDS, LABELS
+from s2p.gaps import store as db
+from s2p.gaps.detect import iso
+from s2p.gaps.records import ADVICE, KINDS, LABELS
 
 
 def gap_json(row: dict[str, Any]) -> dict[str, Any]:
@@ -54,11 +54,6 @@ def collect(conn: sqlite3.Connection, *, kinds: Sequence[str], state: str, offse
         "run_in_progress": bool(newest and newest[0]["status"] == "running"),
         "gaps": [gap_json(row) for row in rows],
     }
-
-
-def open_count(report: dict[str, Any]) -> int:
-    """Open gaps among the kinds the report was asked for."""
-    return sum(report["counts"].get(kind, 0) for kind in report["kinds"])
 
 
 # ---------------------------------------------------------------- text (CLI)

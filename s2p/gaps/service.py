@@ -16,23 +16,23 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
-from ..config import Settings
-from ..logs import Redactor
-from ..pathmap import PathMap
-from ..plexconn import PlexError, PlexNotConfigured
-from ..stash.api import StashAPI
-from ..stash.errors import StashError
-from ..stash.models import SceneSummary
-from . import report as reports
-from . import store as db
-from .detect import Comparison, StashScene, SyncTimes, observation, settle_observations, stash_time
-from .fingerprint import SectionFiles
-from .plexlib import ItemGone, PlexLibrary, choose_sections
-from .records import COMPARED_KINDS, KINDS, OBSERVED_KINDS, STALE, Gap
-from .store import GapStore, StoreError
-from .syncfile import load_sync_timestamps
+from s2p.config import Settings
+from s2p.ops.logs import Redactor
+from s2p.paths.pathmap import PathMap
+from s2p.pms.connect import PlexError, PlexNotConfigured
+from s2p.stash.api import StashAPI
+from s2p.stash.errors import StashError
+from s2p.stash.models import SceneSummary
+from s2p.gaps import report as reports
+from s2p.gaps import store as db
+from s2p.gaps.detect import Comparison, StashScene, SyncTimes, observation, settle_observations, stash_time
+from s2p.gaps.fingerprint import SectionFiles
+from s2p.pms.library import ItemGone, PlexLibrary, choose_sections
+from s2p.gaps.records import COMPARED_KINDS, KINDS, OBSERVED_KINDS, STALE, Gap
+from s2p.gaps.store import GapStore, StoreError
+from s2p.gaps.syncfile import load_sync_timestamps
 
-log = logging.getLogger("s2p.gaps")
+log = logging.getLogger(__name__)
 
 Inventory = Callable[[], Iterable[SceneSummary]]
 JOB = "gaps"

@@ -22,11 +22,11 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
-from ..state import ensure_state_dir
-from .detect import SyncTimes
-from .records import KINDS, Gap
+from s2p.common.statedir import ensure_state_dir
+from s2p.gaps.detect import SyncTimes
+from s2p.gaps.records import KINDS, Gap
 
-log = logging.getLogger("s2p.gaps")
+log = logging.getLogger(__name__)
 
 FILE_NAME = "gaps.sqlite3"
 SCHEMA_VERSION = 1

@@ -6,20 +6,20 @@ the translation knows nothing about hosts, signatures or routes.
 
 from __future__ import annotations
 
-import datetime as dt
-import posixpath
 import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from ..config import ProviderSettings
-from ..stash.models import GroupRef, PerformerRef, Scene, SceneSummary, StudioRef
-from . import contract
+from s2p.config import ProviderSettings
+from s2p.stash.models import GroupRef, PerformerRef, Scene, SceneSummary, StudioRef, release, title_of
+from s2p.plex import contract
 
 
 class ImageLinks(Protocol):
     """Absolute, credential-free image URLs (``None``: no such image)."""
+
+    base: str  # where the URLs point: answers rendered for one base suit no other
 
     def scene(self, scene: SceneSummary, variant: str) -> str | None: ...
 
@@ -47,53 +47,6 @@ class TranslateOptions:
             collections=tuple(provider.collections),
             exclude_tags=frozenset(t.casefold() for t in provider.exclude_tags),
         )
-
-
-_DATE = re.compile(r"^(\d{4})(?:-(\d{1,2})(?:-(\d{1,2}))?)?$")
-
-
-def release(date: str | None, partial_dates: str = "first_day") -> tuple[str | None, int | None]:
-    """``(originallyAvailableAt, year)`` from a Stash date.
-
-    Since Stash 0.30 a date may be ``YYYY`` or ``YYYY-MM``.  Plex wants a full
-    ``YYYY-MM-DD``: with ``first_day`` the missing parts become 01 (so sorting
-    by date keeps working), with ``year_only`` only the year is sent.
-    """
-    if not date:
-        return None, None
-    m = _DATE.match(date.strip())
-    if not m:
-        return None, None
-    year = int(m.group(1))
-    month = int(m.group(2)) if m.group(2) else None
-    day = int(m.group(3)) if m.group(3) else None
-    try:
-        full = dt.date(year, month or 1, day or 1)
-    except ValueError:
-        return None, None
-    if year < 1:
-        return None, None
-    if day is None and partial_dates == "year_only":
-        return None, year
-    return full.isoformat(), year
-
-
-def file_stem(path: str) -> str:
-    name = re.split(r"[/\\]", path)[-1]
-    stem, ext = posixpath.splitext(name)
-    return stem if stem and len(ext) <= 5 else name
-
-
-def title_of(scene: SceneSummary) -> str:
-    """Stash's title, else the primary file's name without extension."""
-    if scene.title and scene.title.strip():
-        return scene.title.strip()
-    primary = scene.primary_file
-    if primary is not None:
-        stem = file_stem(primary.basename or primary.path)
-        if stem:
-            return stem
-    return f"Scene {scene.id}"
 
 
 _KNOWN_ENDPOINTS = {

@@ -9,14 +9,14 @@ from typing import Any, Iterator, Sequence
 
 from pydantic import ValidationError
 
-from ..deadline import Deadline
-from . import queries
-from .client import StashClient
-from .errors import StashQueryError, StashUnavailable
-from .models import GroupRef, PerformerRef, Scene, SceneSummary, StashVersion, StudioRef, TagRef
-from .refpool import RefPool
+from s2p.common.deadline import Deadline
+from s2p.stash import queries
+from s2p.stash.client import StashClient
+from s2p.stash.errors import StashQueryError, StashUnavailable
+from s2p.stash.models import GroupRef, PerformerRef, Scene, SceneSummary, StashVersion, StudioRef, TagRef
+from s2p.stash.refpool import RefPool
 
-log = logging.getLogger("s2p.stash")
+log = logging.getLogger(__name__)
 
 _NOT_FOUND = re.compile(r"scene with id (\d+) not found")
 # Characters that are special in Go's RE2 syntax (what Stash's MATCHES_REGEX uses).
@@ -146,15 +146,6 @@ class StashAPI:
     def search(self, text: str, *, limit: int = 40, deadline: Deadline | None = None) -> list[SceneSummary]:
         """Stash's free-text search (title, details, path...)."""
         return self.summaries(q=text, per_page=limit, deadline=deadline)
-
-    def by_hash(self, *, oshash: str | None = None, md5: str | None = None,
-                deadline: Deadline | None = None) -> SceneSummary | None:
-        hash_input = {k: v for k, v in (("oshash", oshash), ("checksum", md5)) if v}
-        if not hash_input:
-            return None
-        data = self.client.query(queries.SCENE_BY_HASH, {"input": hash_input}, deadline=deadline)
-        raw = data.get("findSceneByHash")
-        return _parse(SceneSummary, raw) if raw else None
 
     # ------------------------------------------------------------ other entities
 

@@ -14,9 +14,9 @@ import threading
 import time
 from typing import Callable
 
-from .errors import StashUnavailable
+from s2p.stash.errors import StashUnavailable
 
-log = logging.getLogger("s2p.stash")
+log = logging.getLogger(__name__)
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half-open"
 

@@ -20,14 +20,14 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from .. import __version__
-from ..config import StashSettings
-from ..deadline import Deadline
-from .breaker import CircuitBreaker
-from .errors import StashAuthError, StashError, StashQueryError, StashUnavailable
-from .queries import Document
+from s2p import __version__
+from s2p.config import StashSettings
+from s2p.common.deadline import Deadline
+from s2p.stash.breaker import CircuitBreaker
+from s2p.stash.errors import StashAuthError, StashError, StashQueryError, StashUnavailable
+from s2p.stash.queries import Document
 
-log = logging.getLogger("s2p.stash")
+log = logging.getLogger(__name__)
 
 # Stash's images are small (screenshots, head shots); anything bigger than
 # this is not an image we want to hold in memory.
@@ -93,12 +93,6 @@ class StashStats:
         with self._lock:
             return {"queries": dict(self.queries), "errors": dict(self.errors), "images": self.images,
                     "in_flight": self.in_flight, "last_success": self.last_success}
-
-    @property
-    def total_queries(self) -> int:
-        with self._lock:
-            return sum(self.queries.values())
-
 
 class StashClient:
     def __init__(self, settings: StashSettings, *, session: requests.Session | None = None):

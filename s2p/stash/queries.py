@@ -85,16 +85,6 @@ query S2PSceneSummaries($filter: FindFilterType, $scene_filter: SceneFilterType)
     + _SUMMARY,
 )
 
-SCENE_BY_HASH = Document(
-    "S2PSceneByHash",
-    """
-query S2PSceneByHash($input: SceneHashInput!) {
-  findSceneByHash(input: $input) { ...S2PSceneSummary }
-}
-"""
-    + _SUMMARY,
-)
-
 VERSION = Document(
     "S2PVersion",
     """
@@ -145,7 +135,6 @@ ALL_DOCUMENTS = (
     FIND_SCENE,
     FIND_SCENES,
     SCENE_SUMMARIES,
-    SCENE_BY_HASH,
     VERSION,
     PERFORMER_IMAGE,
     STUDIO_IMAGE,

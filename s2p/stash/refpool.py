@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from .models import GroupRef, PerformerRef, StudioRef, TagRef
+from s2p.stash.models import GroupRef, PerformerRef, StudioRef, TagRef
 
 
 class RefPool:

@@ -27,9 +27,9 @@ from typing import Iterable, Union
 
 import falcon
 
-from ..config import ServerSettings, mask
+from s2p.config import ServerSettings, mask
 
-log = logging.getLogger("s2p.access")
+log = logging.getLogger(__name__)
 
 Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 

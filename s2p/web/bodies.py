@@ -7,7 +7,7 @@ from typing import Any
 
 import falcon
 
-from .errors import BadRequest
+from s2p.web.errors import BadRequest
 
 # Plex's match bodies are one flat object; anything nested deeper than this
 # is not from Plex.

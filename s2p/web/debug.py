@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import falcon
 
-from ..deadline import Deadline
-from ..matching import Matcher
-from ..plex.hints import HintError, match_hints, plex_params
-from .errors import BadRequest
+from s2p.match.cascade import Matcher
+from s2p.plex.hints import HintError, match_hints, plex_params
+from s2p.web.errors import BadRequest
 
 
 class DebugMatch:
-    def __init__(self, matcher: Matcher, budget: float):
+    def __init__(self, matcher: Matcher):
         self._matcher = matcher
-        self._budget = budget
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         try:
@@ -30,7 +28,7 @@ class DebugMatch:
         if not hints.has_anything:
             raise BadRequest("give at least one of filename, title, guid or ohash",
                              [{"field": "query", "problem": "no hints"}])
-        outcome = self._matcher.match(hints, Deadline(self._budget))
+        outcome = self._matcher.match(hints, req.context.deadline)
         resp.media = outcome.as_dict()
         decided = f"scene {outcome.decision.scene.id} by {outcome.decision.step}" if outcome.decision else "none"
         req.context.outcome = f"explained: {decided}"

@@ -7,9 +7,10 @@ import logging
 
 import falcon
 
-from ..stash.errors import StashError
+from s2p.stash.errors import StashError
+from s2p.web.access import PUBLIC, route_class
 
-log = logging.getLogger("s2p.web")
+log = logging.getLogger(__name__)
 
 
 def serialize_error(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
@@ -32,11 +33,16 @@ class BadRequest(falcon.HTTPBadRequest):
 
 
 def handle_stash_error(req: falcon.Request, resp: falcon.Response, exc: StashError, params) -> None:
-    # Reached only where a route does not answer Stash trouble itself.
-    log.warning("%s %s: Stash unavailable: %s", req.method, _shown_path(req), exc)
-    raise falcon.HTTPServiceUnavailable(
-        title="Stash unavailable", description=str(exc), retry_after=10
-    )
+    """Stash could not be asked in time, on any route: ``503``, and the
+    request's log line says what was being done."""
+    doing = getattr(req.context, "outcome", None)
+    req.context.outcome = f"{doing}: Stash unavailable ({exc})" if doing else f"Stash unavailable ({exc})"
+    if route_class(req.path) == PUBLIC:
+        # Open to the internet: the reason (which names Stash's address)
+        # stays in the log, and no cache may keep the refusal.
+        raise falcon.HTTPServiceUnavailable(title="Stash unavailable", description="try again later",
+                                            retry_after=10, headers={"Cache-Control": "no-store"})
+    raise falcon.HTTPServiceUnavailable(title="Stash unavailable", description=str(exc), retry_after=10)
 
 
 def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception, params) -> None:

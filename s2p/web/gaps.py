@@ -12,11 +12,11 @@ from urllib.parse import urlsplit
 
 import falcon
 
-from ..gaps.records import KINDS
-from ..gaps.report import to_html
-from ..gaps.service import GapService, GapsUnavailable
-from ..gaps.store import STATES, StoreBusy
-from .errors import BadRequest
+from s2p.gaps.records import KINDS
+from s2p.gaps.report import to_html
+from s2p.gaps.service import GapService, GapsUnavailable
+from s2p.gaps.store import STATES, StoreBusy
+from s2p.web.errors import BadRequest
 
 HTML_LIMIT = 200
 JSON_LIMIT = 1000

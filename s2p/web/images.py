@@ -16,13 +16,10 @@ from email.utils import formatdate, parsedate_to_datetime
 
 import falcon
 
-from ..artwork.links import VERSION, known, poster_shape, seconds
-from ..artwork.service import ImageService
-from ..artwork.shape import RENDER_VERSION
-from ..artwork.signing import ImageSigner
-from ..config import Settings
-from ..deadline import Deadline
-from ..stash.errors import StashError
+from s2p.artwork.links import VERSION, known, poster_shape, seconds
+from s2p.artwork.service import ImageService
+from s2p.artwork.shape import RENDER_VERSION
+from s2p.artwork.signing import ImageSigner
 
 _ID = re.compile(r"[0-9]{1,19}")
 # A URL's picture never changes (a new picture gets a new URL): cache it for a year.
@@ -30,8 +27,7 @@ CACHE_CONTROL = ("public", "max-age=31536000", "immutable")
 
 
 class ImageResource:
-    def __init__(self, settings: Settings, images: ImageService, signer: ImageSigner):
-        self._settings = settings
+    def __init__(self, images: ImageService, signer: ImageSigner):
         self._images = images
         self._signer = signer
 
@@ -63,15 +59,8 @@ class ImageResource:
             _cacheable(resp, etag, modified)
             resp.status = falcon.HTTP_304
             return
-        try:
-            image = self._images.image(kind, entity_id, variant,
-                                       deadline=Deadline(self._settings.server.request_budget))
-        except StashError as exc:
-            # This route is open to the internet: the reason (which names
-            # Stash's address) goes to the log, not to the caller.
-            req.context.outcome = f"{kind} {entity_id}: Stash unavailable ({exc})"
-            raise falcon.HTTPServiceUnavailable(title="Stash unavailable", description="try again later",
-                                                retry_after=10, headers={"Cache-Control": "no-store"}) from None
+        req.context.outcome = f"{kind} {entity_id}"  # kept when Stash cannot be asked
+        image = self._images.image(kind, entity_id, variant, deadline=req.context.deadline)
         if image is None:
             req.context.outcome = f"{kind} {entity_id} {variant}: no image"
             raise falcon.HTTPNotFound(title="no such image", headers={"Cache-Control": "no-store"})

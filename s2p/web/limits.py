@@ -11,7 +11,7 @@ from urllib.parse import unquote_to_bytes
 
 import falcon
 
-from .errors import BadRequest
+from s2p.web.errors import BadRequest
 
 # No URL Plex sends is anywhere near this; a long filename travels in the body.
 MAX_QUERY_STRING = 8192

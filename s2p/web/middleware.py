@@ -9,9 +9,10 @@ from typing import Callable
 
 import falcon
 
-from .access import SecretRoot
+from s2p.common.deadline import Deadline
+from s2p.web.access import SecretRoot
 
-log = logging.getLogger("s2p.request")
+log = logging.getLogger(__name__)
 
 # Routes polled by monitors are logged at DEBUG so they do not drown the log.
 QUIET_PREFIXES = ("/healthz", "/metrics")
@@ -24,13 +25,17 @@ RequestObserver = Callable[[str, str, int, float], None]  # route, method, statu
 
 
 class RequestLog:
-    def __init__(self, root: SecretRoot | None = None, observers: list[RequestObserver] | None = None):
+    def __init__(self, root: SecretRoot | None = None, observers: list[RequestObserver] | None = None, *,
+                 budget: float = 30.0):
         self._root = root or SecretRoot("")
         self._observers = observers if observers is not None else []
+        self._budget = budget
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.started = time.monotonic()
         req.context.outcome = None
+        # Everything a request does (Stash included) fits in [server] request_budget.
+        req.context.deadline = Deadline(self._budget)
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource, req_succeeded: bool) -> None:
         _json_options_body(req, resp)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import __version__
-from ..plex.hints import MAX_CONTAINER_SIZE, MatchHints
+from s2p import __version__
+from s2p.plex.hints import MAX_CONTAINER_SIZE, MatchHints
 
 _ERROR = {"$ref": "#/components/responses/Error"}
 _JSON = "application/json"

@@ -6,7 +6,7 @@ from typing import Callable
 
 import falcon
 
-from ..metrics import CONTENT_TYPE
+from s2p.ops.metrics import CONTENT_TYPE
 
 
 class Health:

@@ -1,35 +1,29 @@
 """The routes Plex calls: registration, match, metadata and its sub-paths.
 
 Resources are thin: they parse and validate, call a service, and shape the
-answer with ``plex.contract``.
+answer with ``plex.contract``.  The request's deadline is set by the
+middleware (``req.context.deadline``); Stash trouble becomes a ``503`` in
+one place (``errors.handle_stash_error``).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Callable
 
 import falcon
 
-from .. import __version__
-from ..cache import TTLCache
-from ..config import Settings
-from ..deadline import Deadline
-from ..matching import Matcher, MatchOutcome
-from ..plex import contract, translate
-from ..plex.hints import HintError, match_hints, plex_params
-from ..plex.translate import ImageLinks, TranslateOptions
-from ..scenes import SceneStore
-from ..stash.errors import StashError
-from .bodies import read_json
-from .errors import BadRequest
+from s2p import __version__
+from s2p.match.cached import CachedMatcher
+from s2p.match.cascade import MatchOutcome
+from s2p.metadata.service import MetadataService
+from s2p.plex import contract, translate
+from s2p.plex.hints import HintError, match_hints, plex_params
+from s2p.plex.translate import ImageLinks
+from s2p.web.bodies import read_json
+from s2p.web.errors import BadRequest
 
-log = logging.getLogger("s2p.web")
-
-# Rendered metadata answers kept: a few KB each, and each holds its Scene
-# (about 4.5 KB), so no more than the scene cache keeps by default.
-RENDERED_ANSWERS = 2000
+log = logging.getLogger(__name__)
 
 LinksFactory = Callable[[falcon.Request], ImageLinks]
 
@@ -37,8 +31,8 @@ LinksFactory = Callable[[falcon.Request], ImageLinks]
 class Registration:
     """``GET /``: what Plex reads when the provider is added."""
 
-    def __init__(self, settings: Settings):
-        self._body = contract.provider(settings.provider.identifier, settings.provider.title, __version__)
+    def __init__(self, identifier: str, title: str):
+        self._body = contract.provider(identifier, title, __version__)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = self._body
@@ -50,16 +44,18 @@ class Registration:
 class Matches:
     """``POST /library/metadata/matches`` (GET accepted with query hints)."""
 
-    def __init__(self, settings: Settings, matcher: Matcher, options: TranslateOptions, links: LinksFactory,
+    def __init__(self, matcher: CachedMatcher, metadata: MetadataService, links: LinksFactory, *,
+                 max_body: int, manual_limit: int,
                  observers: list[Callable[[MatchOutcome], None]] | None = None):
-        self._settings = settings
         self._matcher = matcher
-        self._options = options
+        self._metadata = metadata
         self._links = links
+        self._max_body = max_body
+        self._manual_limit = manual_limit
         self._observers = observers if observers is not None else []
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self._answer(req, resp, read_json(req, self._settings.server.max_body))
+        self._answer(req, resp, read_json(req, self._max_body))
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._answer(req, resp, None)
@@ -70,22 +66,22 @@ class Matches:
             hints = match_hints(body, req.params, plex)
         except HintError as exc:
             raise BadRequest("invalid match request", exc.problems) from None
-        identifier = self._settings.provider.identifier
+        identifier = self._metadata.identifier
         if hints.type not in (None, contract.MOVIE):
             req.context.outcome = f"no match: type {hints.type} is not a movie"
             resp.media = contract.container(identifier)
             return
-        outcome = self._matcher.match(hints, Deadline(self._settings.server.request_budget))
+        outcome = self._matcher.match(hints, req.context.deadline)
         for observe in self._observers:
             observe(outcome)
         if hints.manual:
-            chosen = outcome.candidates[: self._settings.match.manual_limit]
+            chosen = outcome.candidates[: self._manual_limit]
         else:
             chosen = [outcome.decision] if outcome.decision else []
         links = self._links(req)
+        options = self._metadata.options
         resp.media = contract.container(
-            identifier, [translate.match_item(c.scene, c.score, self._options, links) for c in chosen]
-        )
+            identifier, [translate.match_item(c.scene, c.score, options, links) for c in chosen])
         req.context.outcome = _describe(outcome, len(chosen))
         if outcome.decision and not hints.manual:
             req.context.scene = outcome.decision.scene.id
@@ -115,10 +111,8 @@ def _describe(outcome: MatchOutcome, listed: int) -> str:
 
 
 class _SceneResource:
-    def __init__(self, settings: Settings, scenes: SceneStore, options: TranslateOptions, links: LinksFactory):
-        self._settings = settings
-        self._scenes = scenes
-        self._options = options
+    def __init__(self, metadata: MetadataService, links: LinksFactory):
+        self._metadata = metadata
         self._links = links
 
     def _scene(self, req: falcon.Request, rating_key: str):
@@ -127,48 +121,23 @@ class _SceneResource:
             req.context.outcome = "unknown ratingKey"
             raise falcon.HTTPNotFound(title="unknown ratingKey",
                                       description="s2p's ratingKeys are Stash scene ids (digits)")
-        try:
-            scene = self._scenes.get(rating_key, deadline=Deadline(self._settings.server.request_budget))
-        except StashError as exc:
-            req.context.outcome = f"scene {rating_key}: Stash unavailable"
-            raise falcon.HTTPServiceUnavailable(title="Stash unavailable", description=str(exc),
-                                                retry_after=10) from None
+        req.context.outcome = f"scene {rating_key}"  # kept when Stash cannot be asked
+        scene = self._metadata.scene(rating_key, req.context.deadline)
         if scene is None:
             req.context.outcome = f"scene {rating_key}: not in Stash"
             raise falcon.HTTPNotFound(title="unknown ratingKey", description=f"Stash has no scene {rating_key}")
+        req.context.scene = scene.id
         return scene
 
 
 class MetadataItem(_SceneResource):
     """``GET /library/metadata/{ratingKey}``."""
 
-    def __init__(self, *args, served: list[Callable[[str], None]] | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._served = served if served is not None else []
-        cache = self._settings.cache
-        # The rendered answer, kept with the very Scene object it came from:
-        # when the scene cache loads a newer scene, the answer is rendered anew.
-        self._rendered: TTLCache[tuple[object, bytes]] = TTLCache(
-            RENDERED_ANSWERS if cache.enabled else 0, cache.ttl)
-
     def on_get(self, req: falcon.Request, resp: falcon.Response, rating_key: str) -> None:
         scene = self._scene(req, rating_key)
-        links = self._links(req)
-        key = (scene.id, links.base)
-        kept = self._rendered.get(key)
-        if kept is not None and kept[0] is scene:
-            body = kept[1]
-        else:
-            body = json.dumps(contract.container(
-                self._settings.provider.identifier, [translate.metadata(scene, self._options, links)]
-            ), ensure_ascii=False).encode()
-            self._rendered.put(key, (scene, body))
         resp.content_type = falcon.MEDIA_JSON
-        resp.data = body
-        for served in self._served:
-            served(scene.id)
+        resp.data = self._metadata.rendered(scene, self._links(req))
         req.context.outcome = f"scene {scene.id}"
-        req.context.scene = scene.id
 
 
 class MetadataImages(_SceneResource):
@@ -176,17 +145,16 @@ class MetadataImages(_SceneResource):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, rating_key: str) -> None:
         scene = self._scene(req, rating_key)
-        found = translate.images(scene, self._links(req))
-        resp.media = contract.container(self._settings.provider.identifier, found, element="Image")
-        req.context.outcome = f"scene {scene.id}: {len(found)} image(s)"
-        req.context.scene = scene.id
+        answer = self._metadata.images(scene, self._links(req))
+        resp.media = answer
+        req.context.outcome = f"scene {scene.id}: {answer['MediaContainer']['size']} image(s)"
 
 
 class MetadataOther:
     """Any other sub-path (``/extras`` and whatever Plex asks next): empty."""
 
-    def __init__(self, settings: Settings):
-        self._identifier = settings.provider.identifier
+    def __init__(self, identifier: str):
+        self._identifier = identifier
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, rating_key: str, rest: str) -> None:
         check_plex_params(req)

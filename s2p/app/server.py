@@ -1,0 +1,110 @@
+"""Running the app under waitress, in the foreground or (for tests, the demo
+and benchmarks) in a background thread."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+import waitress
+
+from s2p.app.announce import announce
+from s2p.app.collectors import watch_http_server
+from s2p.app.services import Services, build_services
+from s2p.app.webapp import create_app
+from s2p.config import Settings
+
+log = logging.getLogger(__name__)
+
+# waitress answers bodies over this with its own plain-text 413; smaller
+# bodies over [server] max_body reach the app and get a JSON 413.
+HARD_BODY_LIMIT = 16 * 1024 * 1024
+
+
+def create_server(app, settings: Settings, *, host: str | None = None, port: int | None = None,
+                  loop_timeout: float = 1.0):
+    return waitress.create_server(
+        app,
+        host=settings.server.host if host is None else host,
+        port=settings.server.port if port is None else port,
+        threads=settings.server.threads,
+        connection_limit=settings.server.connection_limit,
+        channel_timeout=120,
+        max_request_body_size=HARD_BODY_LIMIT,
+        expose_tracebacks=False,
+        ident="s2p",
+        # s2p decides itself which proxies to believe ([server]
+        # trusted_proxies, networks rather than waitress's single address):
+        # waitress must hand X-Forwarded-For over untouched.
+        clear_untrusted_proxy_headers=False,
+        # How often waitress's loop wakes up when idle; short for servers
+        # that tests start and stop many times.
+        asyncore_loop_timeout=loop_timeout,
+    )
+
+
+class BackgroundServer:
+    """A waitress server on its own thread, with a clean stop."""
+
+    def __init__(self, server):
+        self.server = server
+        self.host = server.effective_host
+        self.port = int(server.effective_port)
+        self._thread = threading.Thread(target=server.run, name="waitress", daemon=True)
+
+    @classmethod
+    def for_app(cls, app, *, host: str = "127.0.0.1", port: int = 0, threads: int = 8) -> "BackgroundServer":
+        return cls(waitress.create_server(app, host=host, port=port, threads=threads, ident="s2p",
+                                          expose_tracebacks=False, asyncore_loop_timeout=0.1))
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> "BackgroundServer":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server = self.server
+        # Let running requests finish, then close every channel (the
+        # listening socket, open connections, the trigger) so waitress's
+        # loop finds an empty map and returns.
+        server.task_dispatcher.shutdown()
+
+        def close_all() -> None:  # runs on the loop's own thread
+            for channel in list(server._map.values()):
+                if channel is not server.trigger:
+                    channel.handle_close()
+            server.trigger.close()
+
+        if self._thread.is_alive():
+            server.trigger.pull_trigger(close_all)
+            self._thread.join(timeout=5)
+        else:
+            server.close()
+
+
+def serve(settings: Settings, services: Services | None = None) -> int:
+    services = services or build_services(settings)
+    app = create_app(services)
+    server = create_server(app, settings)
+    watch_http_server(services.metrics, services.health_checks, server)
+    announce(settings, services, int(server.effective_port))
+    services.start()
+
+    def stop(signum, frame):  # SIGTERM from systemd or docker stop
+        raise SystemExit(0)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        log.info("s2p stopping")
+        services.stop()
+    return 0

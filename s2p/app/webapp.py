@@ -1,0 +1,54 @@
+"""``create_app``: the Falcon app and its route table, wired from the services it is given."""
+
+from __future__ import annotations
+
+import falcon
+
+from s2p.app.services import Services
+from s2p.artwork.links import LinkFactory
+from s2p.stash.errors import StashError
+from s2p.web import debug, errors, gaps, images, openapi, ops, provider
+from s2p.web.access import AccessControl, SecretRoot
+from s2p.web.limits import InputLimits
+from s2p.web.middleware import RequestLog
+
+
+def create_app(services: Services) -> falcon.App:
+    settings = services.settings
+    secret_root = SecretRoot(settings.server.secret)
+    # RequestLog first: it times and logs requests the access check refuses.
+    app = falcon.App(middleware=[
+        RequestLog(secret_root, services.observers.request, budget=settings.server.request_budget),
+        AccessControl(settings.server, secret_root),
+        InputLimits(),
+    ])
+    app.req_options.strip_url_path_trailing_slash = True
+    app.req_options.keep_blank_qs_values = False
+    app.set_error_serializer(errors.serialize_error)
+    app.add_error_handler(Exception, errors.handle_unexpected)
+    app.add_error_handler(StashError, errors.handle_stash_error)
+
+    links = LinkFactory(settings.provider.public_url, services.signer, services.images.shaper.variant,
+                        pushing=services.pusher is not None)
+    metadata = services.metadata
+    root = secret_root.prefix
+    app.add_route(root or "/", provider.Registration(settings.provider.identifier, settings.provider.title))
+    app.add_route(f"{root}/library/metadata/matches",
+                  provider.Matches(services.cached_matcher, metadata, links, max_body=settings.server.max_body,
+                                   manual_limit=settings.match.manual_limit, observers=services.observers.match))
+    app.add_route(f"{root}/library/metadata/{{rating_key}}", provider.MetadataItem(metadata, links))
+    app.add_route(f"{root}/library/metadata/{{rating_key}}/images", provider.MetadataImages(metadata, links))
+    app.add_route(f"{root}/library/metadata/{{rating_key}}/{{rest:path}}", provider.MetadataOther(metadata.identifier))
+    image_route = images.ImageResource(services.images, services.signer)
+    app.add_route("/images/{kind}/{entity_id}/{variant}/{version}/{signature}", image_route)
+    app.add_route("/images/{kind}/{entity_id}/{variant}", image_route)
+    app.add_route("/healthz", ops.Health(services.health))
+    app.add_route("/metrics", ops.Metrics(services.metrics.render))
+    app.add_route("/openapi.json", openapi.OpenAPI())
+    app.add_route("/gaps", gaps.GapsPage(services.gaps))
+    app.add_route("/gaps.json", gaps.GapsJson(services.gaps))
+    app.add_route("/gaps/run", gaps.GapsRun(services.gaps))
+    app.add_route("/gaps/{gap_id:int}/{action}", gaps.GapAction(services.gaps))
+    if settings.debug.enabled:
+        app.add_route("/debug/match", debug.DebugMatch(services.matcher))
+    return app

@@ -1,0 +1,120 @@
+"""The command line: ``s2p [--config PATH] [serve|check|match|gaps|register|demo|version]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from s2p import __version__
+from s2p.ops import logs
+from s2p.config import ConfigError, config_path, load_settings
+from s2p.cli import gaps as gaps_command
+
+log = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # --config is taken before or after the command (s2p --config F serve,
+    # s2p serve --config F): each subparser knows it too, and leaves the
+    # value alone when it is not given there.  The parsers share the one
+    # action, so its default must stay SUPPRESS (no set_defaults here).
+    config = argparse.ArgumentParser(add_help=False)
+    config.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
+                        help="TOML configuration file (default: $S2P_CONFIG)")
+    parser = argparse.ArgumentParser(prog="s2p", description="A Plex metadata provider that answers from Stash.",
+                                     parents=[config])
+    parser.add_argument("--version", action="version", version=f"s2p {__version__}")
+    commands = _Commands(parser.add_subparsers(dest="command", metavar="COMMAND"), config)
+    commands.add_parser("serve", help="run the provider (the default)")
+    commands.add_parser("check", help="check the configuration, the path rules and that Stash answers")
+    match = commands.add_parser("match", help="show how a file would be matched, and why")
+    match.add_argument("--filename", help="the file as Plex names it (relative or absolute)")
+    match.add_argument("--title", help="the title hint")
+    match.add_argument("--year", type=int, help="the year hint")
+    match.add_argument("--guid", help="a guid hint")
+    match.add_argument("--ohash", help="an oshash hint (16 hex digits)")
+    match.add_argument("--manual", action="store_true", help="list every candidate, as Fix Match does")
+    match.add_argument("--json", action="store_true", help="print the explanation as JSON")
+    match.add_argument("--index", action="store_true",
+                       help="load the whole scene index first, as the server does (slower on big libraries)")
+    gaps_command.add_parser(commands)
+    demo = commands.add_parser("demo", help="serve a built-in sample library (no Stash needed)")
+    demo.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    demo.add_argument("--port", type=int, default=8008, help="port to listen on (default 8008)")
+    commands.add_parser("version", help="print the version")
+    register = commands.add_parser("register", help="register s2p in Plex and make its agent ([plex] url and token)")
+    register.add_argument("--url", help="the URL Plex should call (default: the one s2p logs at start-up)")
+    register.add_argument("--agent", metavar="NAME", help="the agent's name in Plex (default: [provider] title)")
+    return parser
+
+
+class _Commands:
+    """``add_subparsers`` whose every command also takes ``--config``."""
+
+    def __init__(self, subparsers, config: argparse.ArgumentParser):
+        self._subparsers = subparsers
+        self._config = config
+
+    def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
+        return self._subparsers.add_parser(name, parents=[self._config], **kwargs)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = args.command or "serve"
+    if command == "version":
+        print(f"s2p {__version__} ({origin()})")
+        return 0
+    if command == "demo":
+        logs.configure("INFO", "text", background=True)
+        from s2p.demo import run
+
+        return run(args.host, args.port)
+    path = config_path(getattr(args, "config", None), os.environ)
+    try:
+        settings = load_settings(path)
+    except ConfigError as exc:
+        print(f"s2p: the configuration{f' in {path}' if path else ''} has problems; nothing was started:",
+              file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log.level, settings.log.format, settings.secrets(), background=command == "serve")
+    if command == "serve":
+        from s2p.app.server import serve
+        from s2p.common.statedir import StateDirError
+
+        log.info("configuration: %s", path or "defaults and S2P_* environment variables")
+        try:
+            return serve(settings)
+        except StateDirError as exc:
+            print(f"s2p: {exc}; nothing was started", file=sys.stderr)
+            return 2
+    if command == "check":
+        from s2p.cli import check
+
+        return check.run(settings, path)
+    if command == "match":
+        from s2p.cli import match
+
+        return match.run(settings, args)
+    if command == "gaps":
+        return gaps_command.run(settings, args)
+    if command == "register":
+        from s2p.cli import register
+
+        return register.run(settings, args)
+    raise AssertionError(command)
+
+
+def origin() -> str:
+    """Where this s2p runs from: the archive when inside s2p.pyz, else the package."""
+    package = Path(__file__).resolve().parent
+    for candidate in package.parents:
+        if candidate.is_file():  # app/s2p/cli.py inside <archive>
+            return str(candidate)
+    return str(package)

@@ -1,0 +1,91 @@
+"""``s2p check``: the configuration, the path rules, Stash and (when set) Plex, in words."""
+
+from __future__ import annotations
+
+import sys
+
+from s2p import __version__
+from s2p.config import Settings, mask
+
+
+def run(settings: Settings, path) -> int:
+    from s2p.app.services import build_core
+    from s2p.artwork.shape import PosterShaper
+    from s2p.stash.errors import StashError
+
+    out = sys.stdout
+    print(f"s2p {__version__}: checking {path or 'defaults and S2P_* environment variables'}", file=out)
+    print(f"  provider: {settings.provider.identifier} ({settings.provider.title})", file=out)
+    print(f"  stash: {settings.stash.url}, API key {mask(settings.stash.api_key.get_secret_value())}", file=out)
+    for line in access_summary(settings):
+        print(f"  access: {line}", file=out)
+    services = build_core(settings, with_index=False)
+    try:
+        print(f"  artwork: {_artwork_summary(settings, PosterShaper(settings.artwork.poster))}", file=out)
+        for line in services.path_map.describe():
+            print(f"  paths: {line}", file=out)
+        examples = sum(len(r.examples) for r in services.path_map.rules)
+        print(f"  paths: {examples} example(s) survive the Stash -> Plex -> Stash round trip", file=out)
+        try:
+            version = services.stash_version()
+        except StashError as exc:
+            print(f"  stash: NOT reachable: {exc}", file=out)
+            print("FAILED: s2p cannot reach Stash", file=out)
+            return 1
+        print(f"  stash: reachable, version {version.version or 'unknown'}, status {version.status or 'unknown'}",
+              file=out)
+        if version.status not in (None, "OK"):
+            print(f"FAILED: Stash reports status {version.status}", file=out)
+            return 1
+        if settings.plex.url and not check_plex(settings, out):
+            print("FAILED: see the plex lines above", file=out)
+            return 1
+        print("OK", file=out)
+        return 0
+    finally:
+        services.stop()
+
+
+def _artwork_summary(settings: Settings, shaper) -> str:
+    public = settings.provider.public_url
+    text = (f"image URLs on {public}" if public else
+            "image URLs on the address Plex calls (Plex 1.43.5+ refuses LAN addresses; see docs/artwork.md)")
+    text += f"; posters {shaper.mode}"
+    if shaper.wanted != shaper.mode:
+        text += f" (not {shaper.wanted}: Pillow is missing; pip install 's2p[artwork]')"
+    return text + f"; upload into Plex {'on' if settings.artwork.push else 'off'}"
+
+
+def access_summary(settings: Settings) -> list[str]:
+    """Who may call, in words; the secret root shown masked."""
+    server = settings.server
+    lines = [
+        f"Plex routes from {', '.join(server.allow) or 'nowhere'} ([server] allow)",
+        f"/healthz, /metrics and other operator pages from {', '.join(server.ops_allow) or 'nowhere'} "
+        "([server] ops_allow)",
+        "/images from anywhere (Plex fetches artwork through images.plex.tv)",
+    ]
+    if server.trusted_proxies:
+        lines.append(f"X-Forwarded-For believed from {', '.join(server.trusted_proxies)}")
+    if server.secret:
+        lines.append(f"provider root /{mask(server.secret)}/ ([server] secret; other paths answer 404)")
+    if server.plex_clients:
+        lines.append(f"only Plex servers {', '.join(server.plex_clients)} ([server] plex_clients)")
+    return lines
+
+
+def check_plex(settings: Settings, out) -> bool:
+    from s2p.pms.connect import connect
+    from s2p.pms.register import report_plex
+    from s2p.app.announce import in_container, provider_url
+
+    default_url = None if in_container() else provider_url(settings, settings.server.port)
+    return report_plex(lambda: connect(settings.plex, settings.state_dir), settings.provider.identifier,
+                       default_url, settings.plex.url, host_address(), out)
+
+
+def host_address() -> str | None:
+    """This machine's LAN address to suggest, unless it is a container's own."""
+    from s2p.app.announce import in_container, lan_address
+
+    return None if in_container() else lan_address()

@@ -1,0 +1,81 @@
+"""``s2p gaps``: compare now and print the gaps, for people and for cron.
+
+Exit status: 0 no open gaps, 1 open gaps exist, 3 the comparison could not
+run (Plex or Stash unreachable, Plex not configured, the store unusable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from s2p.gaps.records import KINDS
+from s2p.gaps.store import STATES
+
+EXIT_GAPS = 1
+EXIT_FAILED = 3
+
+
+def add_parser(commands) -> None:
+    gaps = commands.add_parser(
+        "gaps", help="compare Plex with Stash now and print the gaps (exit 1 when there are any)",
+        description="Compare Plex's libraries with Stash now and print what differs. Exit status: 0 no open "
+                    "gaps, 1 open gaps, 3 the comparison could not run.")
+    gaps.add_argument("--json", action="store_true", help="print the report as JSON")
+    gaps.add_argument("--last", action="store_true",
+                      help="do not compare: show what the last comparison (and Plex's scans) recorded")
+    gaps.add_argument("--kind", action="append", choices=KINDS, help="only this kind (repeatable)")
+    gaps.add_argument("--state", choices=STATES, default="open", help="which records to list (default: open)")
+    actions = gaps.add_subparsers(dest="gaps_action", metavar="ACTION")
+    dismiss = actions.add_parser("dismiss", help="hide a gap until its item changes")
+    dismiss.add_argument("id", type=int, help="the gap's number (#12 in the report)")
+    restore = actions.add_parser("restore", help="show a dismissed gap again")
+    restore.add_argument("id", type=int, help="the gap's number")
+
+
+def run(settings, args: argparse.Namespace) -> int:
+    from s2p.app.services import build_core
+    from s2p.gaps.report import to_text
+    from s2p.gaps.service import ComparisonFailed, GapService, GapsUnavailable
+    from s2p.pms.connect import PlexError
+
+    # One comparison, read from Stash page by page: no index, no scheduler.
+    core = build_core(settings, with_index=False)
+    gaps = GapService.build(settings, stash=core.stash, path_map=core.path_map, version_of=lambda scene_id: None)
+    try:
+        if not gaps.open():
+            print(f"s2p gaps: {gaps.problem}", file=sys.stderr)
+            return EXIT_FAILED
+        action = getattr(args, "gaps_action", None)
+        if action in ("dismiss", "restore"):
+            gap = gaps.set_dismissed(args.id, action == "dismiss")
+            if gap is None:
+                print(f"s2p gaps: there is no gap record {args.id}", file=sys.stderr)
+                return 1
+            if args.json:
+                print(json.dumps(gap, indent=2, ensure_ascii=False))
+            else:
+                print(f"#{gap['id']} {'dismissed' if gap['dismissed_at'] else 'restored'}: {gap['label']}: "
+                      f"{gap['plex_path'] or gap['stash_path'] or gap['title']}")
+            return 0
+        failed = None
+        if not args.last:
+            try:
+                gaps.compare(trigger="cli")
+            except (ComparisonFailed, PlexError, GapsUnavailable) as exc:
+                failed = str(exc)
+        kinds = tuple(args.kind or KINDS)
+        report = gaps.report(kinds=kinds, state=args.state)
+        if args.json:
+            print(json.dumps(report, indent=2, ensure_ascii=False))
+        else:
+            print(to_text(report))
+        if failed:
+            print(f"s2p gaps: the comparison could not run: {failed}", file=sys.stderr)
+            return EXIT_FAILED
+        still_open = gaps.report(kinds=kinds, state="open", limit=0)["total"]
+        return EXIT_GAPS if still_open else 0
+    finally:
+        gaps.stop()
+        core.stop()

@@ -1,0 +1,38 @@
+"""``s2p register``: add s2p to Plex as a metadata provider and make its agent."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from s2p.cli.check import host_address
+from s2p.config import Settings
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    from s2p.pms.connect import connect
+    from s2p.pms.register import SetupError, check_url, run_register
+    from s2p.app.announce import in_container, provider_url
+
+    if not settings.plex.url or not settings.plex.token.get_secret_value():
+        print("s2p register: set [plex] url and [plex] token (S2P_PLEX_URL, S2P_PLEX_TOKEN) first; "
+              "docs/plex-setup.md says where to find the token", file=sys.stderr)
+        return 2
+    if args.url:
+        try:
+            url = check_url(args.url)
+        except SetupError as exc:
+            print(f"s2p register: {exc}", file=sys.stderr)
+            return 2
+    elif in_container():
+        print("s2p register: s2p runs in a container, whose own address changes when it is re-created and "
+              "is not reachable from outside Docker. Give the URL Plex should use with --url: "
+              "http://<s2p's service or container name>:8008/ when Plex is on the same Docker network, else "
+              "http://<the host's LAN address>:<published port>/ (docs/plex-setup.md, \"Which URL to register\").",
+              file=sys.stderr)
+        return 2
+    else:
+        url = provider_url(settings, settings.server.port)
+    print(f"s2p register: {url} in Plex at {settings.plex.url}")
+    return run_register(lambda: connect(settings.plex, settings.state_dir), settings.provider.identifier, url,
+                        args.agent or settings.provider.title, settings.plex.url, host_address(), sys.stdout)

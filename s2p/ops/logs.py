@@ -1,0 +1,107 @@
+"""Logging set-up: text or JSON lines on stderr, with secrets masked.
+
+Masking happens on the final text of every record, tracebacks included, so
+no code path can log the Stash API key or the Plex token by accident.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import logging.handlers
+import queue
+import sys
+import time
+from typing import Iterable
+
+from s2p.config import mask
+
+# Loggers held at a floor level whatever [log] level says: urllib3 logs every
+# connection and URL at DEBUG, which says nothing s2p does not.
+QUIETED_LOGGERS = {"urllib3": logging.INFO}
+
+_EXTRA_FIELDS = ("route", "method", "path", "status", "outcome", "latency_ms", "client", "scene", "score", "step")
+
+
+class Redactor:
+    def __init__(self, secrets: Iterable[str]):
+        # Longest first, so a secret containing another is masked whole.
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, mask(secret))
+        return text
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self, redact: Redactor):
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+        self._redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        return self._redact(super().format(record))
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, redact: Redactor):
+        super().__init__()
+        self._redact = redact
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in _EXTRA_FIELDS:
+            if hasattr(record, name):
+                entry[name] = getattr(record, name)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return self._redact(json.dumps(entry, ensure_ascii=False, default=str))
+
+
+class _HandOver(logging.handlers.QueueHandler):
+    """Queues records for the writer thread as they are: formatting (and
+    masking) happens there, once."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+def configure(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = (), stream=None, *,
+              background: bool = False) -> logging.Handler:
+    """Replace the root logger's handlers with one stderr handler.
+
+    ``background``: records are written by a thread of their own.  A server
+    logs a line per request from many threads; with one shared stream handler
+    they queue for its lock and for the GIL behind every write, which halved
+    the requests per second s2p could answer.
+    """
+    redact = Redactor(secrets)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter(redact) if fmt == "json" else TextFormatter(redact))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+        if isinstance(old, _HandOver):
+            old.listener.stop()
+    if background:
+        records: queue.SimpleQueue = queue.SimpleQueue()
+        listener = logging.handlers.QueueListener(records, handler)
+        front = _HandOver(records)
+        front.listener = listener
+        listener.start()
+        atexit.register(listener.stop)  # write what is queued before the process ends
+        root.addHandler(front)
+    else:
+        root.addHandler(handler)
+    root.setLevel(level)
+    for name, floor in QUIETED_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(floor, logging.getLevelName(level)))
+    return handler

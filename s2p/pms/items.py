@@ -1,0 +1,104 @@
+"""Finding the Plex items that carry one of our guids.
+
+plexapi's ``getGuid`` only knows Plex's own agents, so s2p asks each library
+section directly: ``/library/sections/{key}/all?guid=<guid>``.  PMS filters
+its main guid this way for its own agents; whether it does so for a custom
+provider's guid has not been checked against a real PMS, so every answer is
+verified (each returned item must carry exactly that guid).  A section whose
+answer shows the filter was ignored, or that has not yet shown it works,
+falls back to a guid -> ratingKey map built by paging through the section,
+rebuilt at most every few minutes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+PAGE = 500
+PROBE = 20
+
+
+class PlexItems:
+    def __init__(self, plex: Any, identifier: str, sections: list[str] | None = None, *,
+                 rescan_after: float = 300.0, clock: Callable[[], float] = time.monotonic):
+        self._plex = plex
+        self._prefix = f"{identifier}://"
+        self._identifier = identifier
+        self._wanted = [s.strip() for s in sections or [] if s.strip()]
+        self._rescan_after = rescan_after
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._sections: list[Any] | None = None
+        # section key -> True (the guid filter works), False (ignored), None (not known yet)
+        self._filter_works: dict[str, bool | None] = {}
+        self._maps: dict[str, tuple[float, dict[str, list[int]]]] = {}
+
+    def sections(self) -> list[Any]:
+        """The movie sections to look in: the configured ones, else those on
+        s2p's agent, else every movie section."""
+        if self._sections is None:
+            movies = [s for s in self._plex.library.sections() if getattr(s, "type", "") == "movie"]
+            if self._wanted:
+                chosen = [s for s in movies if s.title in self._wanted or str(s.key) in self._wanted]
+                missing = set(self._wanted) - {s.title for s in chosen} - {str(s.key) for s in chosen}
+                if missing:
+                    log.warning("[plex] sections names sections Plex does not have: %s", ", ".join(sorted(missing)))
+            else:
+                chosen = [s for s in movies if getattr(s, "agent", "") == self._identifier] or movies
+            self._sections = chosen
+        return self._sections
+
+    def find(self, guid: str) -> list[Any]:
+        """Every Plex item (plexapi objects) whose guid is ``guid``."""
+        found: list[Any] = []
+        for section in self.sections():
+            key = str(section.key)
+            items = self._by_filter(key, guid) if self._filter_works.get(key) is not False else None
+            if items is None or (not items and self._filter_works.get(key) is None):
+                keys = self._by_scan(key, guid)
+                if keys and items is not None:
+                    # The filter answered nothing for an item that exists: it does not work here.
+                    self._filter_works[key] = False
+                items = [self._plex.fetchItem(rating_key) for rating_key in keys]
+            found.extend(items)
+        return found
+
+    def _by_filter(self, key: str, guid: str) -> list[Any] | None:
+        items = self._plex.fetchItems(f"/library/sections/{key}/all", params={"type": 1, "guid": guid},
+                                      container_start=0, container_size=PROBE, maxresults=PROBE)
+        exact = [item for item in items if getattr(item, "guid", None) == guid]
+        if len(exact) != len(items):
+            if self._filter_works.get(key) is not False:
+                log.info("Plex section %s ignores the guid filter: finding items by listing the section", key)
+            self._filter_works[key] = False
+            return None
+        if exact:
+            self._filter_works[key] = True
+        return exact
+
+    def _by_scan(self, key: str, guid: str) -> list[int]:
+        with self._lock:
+            built, mapping = self._maps.get(key, (None, {}))
+            if guid not in mapping and (built is None or self._clock() - built >= self._rescan_after):
+                mapping = self._scan(key)
+                self._maps[key] = (self._clock(), mapping)
+            return list(mapping.get(guid, []))
+
+    def _scan(self, key: str) -> dict[str, list[int]]:
+        mapping: dict[str, list[int]] = {}
+        start = 0
+        while True:
+            page = self._plex.fetchItems(f"/library/sections/{key}/all", params={"type": 1},
+                                         container_start=start, container_size=PAGE, maxresults=PAGE)
+            for item in page:
+                item_guid = getattr(item, "guid", None) or ""
+                if item_guid.startswith(self._prefix):
+                    mapping.setdefault(item_guid, []).append(int(item.ratingKey))
+            if len(page) < PAGE:
+                return mapping
+            start += PAGE

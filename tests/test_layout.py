@@ -1,0 +1,86 @@
+"""The package layout holds: few modules at the root, and no package that
+imports, even inside a function, one that imports it back (docs/layout.md)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "s2p"
+
+# What each package may import (besides itself, s2p's version and config):
+# lower layers never reach up.  docs/layout.md draws the same picture.
+ALLOWED = {
+    "common": set(),
+    "paths": set(),
+    "config": {"paths"},
+    "ops": {"common"},
+    "stash": {"common"},
+    "plex": {"stash"},
+    "pms": {"common"},
+    "scenes": {"common", "paths", "stash"},
+    "match": {"common", "paths", "stash", "scenes", "plex"},
+    "metadata": {"common", "stash", "scenes", "plex"},
+    "artwork": {"common", "stash", "scenes", "plex", "pms"},
+    "gaps": {"common", "paths", "stash", "plex", "pms", "match", "ops"},
+    "web": {"common", "stash", "plex", "match", "metadata", "artwork", "gaps", "ops"},
+    "app": {"common", "paths", "ops", "stash", "plex", "pms", "scenes", "match", "metadata", "artwork", "gaps",
+            "web"},
+    "demo": {"common", "stash", "artwork", "app"},
+    "cli": {"common", "ops", "stash", "plex", "pms", "match", "artwork", "gaps", "app", "demo"},
+    "__main__": {"cli"},
+}
+
+
+def _unit(module: str) -> str:
+    """``s2p.match.cascade`` -> ``match``; ``s2p.config`` -> ``config``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
+
+
+def imports() -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        relative = path.relative_to(PACKAGE).with_suffix("")
+        unit = relative.parts[0]
+        targets = found.setdefault(unit, set())
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):  # every import, however nested
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("s2p"):
+                assert node.level == 0, f"{path}: relative import"
+                names = [node.module] if node.module != "s2p" else [f"s2p.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names if a.name.startswith("s2p")]
+            else:
+                continue
+            targets.update(_unit(name) for name in names)
+    for unit, targets in found.items():
+        targets.discard(unit)
+        targets -= {"", "__init__", "__version__", "config"} if unit != "config" else {"", "__init__"}
+    return found
+
+
+def test_the_root_keeps_only_the_entry_points():
+    modules = sorted(p.name for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py", "__main__.py"))
+    assert len(modules) <= 5, modules
+    assert "config.py" in modules
+
+
+def test_each_package_imports_only_the_layers_below_it():
+    found = imports()
+    assert set(found) - {"__init__", "config"} <= set(ALLOWED), set(found) - set(ALLOWED)
+    wrong = {unit: sorted(targets - ALLOWED[unit]) for unit, targets in found.items()
+             if unit in ALLOWED and targets - ALLOWED[unit]}
+    assert not wrong, wrong
+
+
+def test_no_import_cycle_between_packages():
+    graph = imports()
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in graph.get(start, ()):
+            if nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})):
+                return True
+        return False
+
+    cycles = sorted(unit for unit in graph if reaches(unit, unit, {unit}))
+    assert not cycles, cycles
