@@ -108,7 +108,7 @@ def start_s2p(tmp_path, s2p_instances):
         settings = make_settings(stash_url, tmp_path / f"state{len(running)}", **overrides)
         services = build_services(settings)
         app = create_app(services)
-        server = BackgroundServer(create_server(app, settings, host="127.0.0.1", port=0, loop_timeout=0.1)).start()
+        server = BackgroundServer(create_server(app, settings, host="127.0.0.1", port=0)).start()
         watch_http_server(services.metrics, services.health_checks, server.server)
         services.start()
         if services.index is not None and wait_for_index:

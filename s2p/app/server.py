@@ -22,8 +22,13 @@ log = logging.getLogger(__name__)
 HARD_BODY_LIMIT = 16 * 1024 * 1024
 
 
-def create_server(app, settings: Settings, *, host: str | None = None, port: int | None = None,
-                  loop_timeout: float = 1.0):
+# waitress's loop sleeps in poll() this many whole seconds when idle (it
+# takes an int: 0.1 would become 0, a loop that never sleeps).  Stopping
+# does not wait for it: BackgroundServer.stop wakes the loop at once.
+LOOP_TIMEOUT = 1
+
+
+def create_server(app, settings: Settings, *, host: str | None = None, port: int | None = None):
     return waitress.create_server(
         app,
         host=settings.server.host if host is None else host,
@@ -38,9 +43,7 @@ def create_server(app, settings: Settings, *, host: str | None = None, port: int
         # trusted_proxies, networks rather than waitress's single address):
         # waitress must hand X-Forwarded-For over untouched.
         clear_untrusted_proxy_headers=False,
-        # How often waitress's loop wakes up when idle; short for servers
-        # that tests start and stop many times.
-        asyncore_loop_timeout=loop_timeout,
+        asyncore_loop_timeout=LOOP_TIMEOUT,
     )
 
 
@@ -56,7 +59,7 @@ class BackgroundServer:
     @classmethod
     def for_app(cls, app, *, host: str = "127.0.0.1", port: int = 0, threads: int = 8) -> "BackgroundServer":
         return cls(waitress.create_server(app, host=host, port=port, threads=threads, ident="s2p",
-                                          expose_tracebacks=False, asyncore_loop_timeout=0.1))
+                                          expose_tracebacks=False, asyncore_loop_timeout=LOOP_TIMEOUT))
 
     @property
     def url(self) -> str:
@@ -76,7 +79,9 @@ class BackgroundServer:
 
         def close_all() -> None:  # runs on the loop's own thread
             for channel in list(server._map.values()):
-                if channel is not server.trigger:
+                if channel is server:
+                    server.close()  # the listener has no close handler: handle_close would warn
+                elif channel is not server.trigger:
                     channel.handle_close()
             server.trigger.close()
 
