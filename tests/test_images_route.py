@@ -248,7 +248,7 @@ def test_stash_down_answers_503_fast_never_a_hang(start_s2p, fake_stash):
     fake_stash.standin.fail("hang")
     response = requests.get(url, timeout=10)
     assert response.status_code == 503
-    assert response.elapsed.total_seconds() < 3
+    assert response.elapsed.total_seconds() < 5  # a hang would be the 10 s client timeout; one Stash timeout is 0.5 s
     assert response.headers["Cache-Control"] == "no-store" and "ETag" not in response.headers
     assert API_KEY not in response.text
 

@@ -92,7 +92,7 @@ def test_a_stalled_read_costs_the_hash_not_the_answer(library):
     files = Stalled([str(library)])
     started = time.monotonic()
     found = files.lookup(parse_hint("Studio/Renamed/new name.mp4"), None, Deadline(0.3))
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 1.4  # the stall is 1.5 s; the deadline 0.3 s
     assert found.oshash is None and "took over" in found.problem
     files.close()
 
