@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import requests
 
@@ -116,10 +117,17 @@ def test_match_explains_from_stash_queries_or_from_the_index(tmp_path, fake_stas
 
 
 
-def test_demo_serves_the_sample_library():
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_demo_serves_the_sample_library_and_shows_every_route():
     port = free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("S2P_")}
-    process = subprocess.Popen([sys.executable, "-m", "s2p", "demo", "--port", str(port)], env=environ,
+    environ["S2P_SERVER_PORT"] = str(port)  # the demo takes the port from the environment too
+    process = subprocess.Popen([sys.executable, "-m", "s2p", "demo"], env=environ,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -133,16 +141,50 @@ def test_demo_serves_the_sample_library():
         poster = requests.get(metadata["thumb"])
         assert poster.status_code == 200 and poster.content.startswith(b"\x89PNG")
         assert requests.get(base + "/images/scene/1/poster").status_code == 403  # unsigned
+        # The sample scan left gap records of more than one kind.
+        counts = requests.get(base + "/gaps.json").json()["counts"]
+        assert counts["ambiguous"] >= 1 and counts["no_match"] >= 1
+        # Idle, it sleeps: well under 5 % of a core over three seconds.
+        before = cpu_seconds(process.pid)
+        time.sleep(3)
+        assert cpu_seconds(process.pid) - before < 0.15
     finally:
         process.terminate()
         out, err = process.communicate(timeout=20)
     assert process.returncode == 0, err
     assert "register this URL in Plex" in err
-    assert "curl" in out
+    # Nothing only a real deployment needs, and a clean stop says nothing alarming.
+    assert "WARNING" not in err and "ERROR" not in err and "Traceback" not in err, err
+    # Every route a person can open is printed, each one working.
+    printed = set(re.findall(rf"{re.escape(base)}(/[^\s']*)", out))
+    for route in ("/", "/library/metadata/matches", "/library/metadata/1", "/library/metadata/1/images",
+                  "/gaps", "/gaps.json", "/healthz", "/metrics", "/openapi.json"):
+        assert route in printed, (route, out)
+    assert any(p.startswith("/debug/match?") for p in printed) and any(p.startswith("/images/") for p in printed)
     # The printed poster URL is signed and works.
     assert re.search(r"curl -s -o poster.png '([^']+)'", out).group(1) == metadata["thumb"]
 
 
+def test_a_busy_port_stops_serve_and_demo_in_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = write_config(tmp_path, f"http://127.0.0.1:{free_port()}",
+                              extra=f'\n[server]\nhost = "127.0.0.1"\nport = {port}\n')
+        results = [run("serve", config=config, timeout=30), run("demo", "--port", str(port), timeout=30)]
+    for result in results:
+        assert result.returncode == 2, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert f"127.0.0.1:{port}" in lines[0] and "in use" in lines[0] and "Fix:" in lines[0]
+        assert "curl" not in result.stdout
+
+
+def test_an_address_not_on_this_machine_stops_start_up_in_one_line():
+    result = run("demo", "--host", "192.0.2.1", "--port", str(free_port()), timeout=30)  # TEST-NET-1
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "192.0.2.1" in result.stderr and "[server] host" in result.stderr
 
 
 def test_serve_starts_without_stash_and_answers_empty(tmp_path):

@@ -331,3 +331,17 @@ def test_the_matching_platform_passes(monkeypatch):
 ])
 def test_cache_root_order(environ, expected):
     assert bootstrap.cache_root(environ)[0] == expected
+
+
+@slow
+def test_the_archive_stops_on_a_busy_port_in_one_line(pyz, pyz_cache):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(pyz, "demo", "--port", str(port), cache=pyz_cache)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0] and "Fix:" in lines[0], result.stderr

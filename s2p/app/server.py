@@ -3,9 +3,12 @@ and benchmarks) in a background thread."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
+import socket
 import threading
+from typing import Callable
 
 import waitress
 
@@ -92,13 +95,49 @@ class BackgroundServer:
             server.close()
 
 
-def serve(settings: Settings, services: Services | None = None) -> int:
+class StartupError(Exception):
+    """s2p cannot start; the message is one line naming the problem and the fix."""
+
+
+def bind(app, settings: Settings, *, host: str | None = None, port: int | None = None):
+    """``create_server``, with an address that cannot be listened on told in one line."""
+    host = settings.server.host if host is None else host
+    port = settings.server.port if port is None else port
+    try:
+        return create_server(app, settings, host=host, port=port)
+    except (OSError, ValueError) as exc:
+        raise StartupError(bind_problem(exc, host, port)) from None
+
+
+def bind_problem(exc: Exception, host: str, port: int) -> str:
+    where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+    code = getattr(exc, "errno", None)
+    if code == errno.EADDRINUSE:
+        return (f"cannot listen on {where}: the port is in use (another s2p, or another program). "
+                "Fix: stop that program, or choose another port ([server] port, S2P_SERVER_PORT; s2p demo --port)")
+    if code == errno.EACCES:
+        return (f"cannot listen on {where}: permission denied (ports below 1024 need privileges). "
+                "Fix: choose a port above 1023 ([server] port, S2P_SERVER_PORT; s2p demo --port)")
+    if code in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or isinstance(exc, (socket.gaierror, ValueError)):
+        return (f"cannot listen on {where}: no such address on this machine. "
+                "Fix: set [server] host (S2P_SERVER_HOST) to 0.0.0.0, 127.0.0.1 or one of this machine's addresses")
+    return f"cannot listen on {where}: {getattr(exc, 'strerror', None) or exc}. Fix: check [server] host and port"
+
+
+def serve(settings: Settings, services: Services | None = None, *,
+          announcer: Callable[[Settings, Services, int], None] = announce) -> int:
+    """Run s2p in the foreground until SIGTERM or Ctrl-C.  Raises
+    ``StartupError`` (and ``StateDirError``) before anything has started."""
     services = services or build_services(settings)
     app = create_app(services)
-    server = create_server(app, settings)
+    try:
+        server = bind(app, settings)
+    except StartupError:
+        services.stop()
+        raise
     watch_http_server(services.metrics, services.health_checks, server)
-    announce(settings, services, int(server.effective_port))
     services.start()
+    announcer(settings, services, int(server.effective_port))
 
     def stop(signum, frame):  # SIGTERM from systemd or docker stop
         raise SystemExit(0)
@@ -111,5 +150,6 @@ def serve(settings: Settings, services: Services | None = None) -> int:
         pass
     finally:
         log.info("s2p stopping")
+        server.close()
         services.stop()
     return 0

@@ -43,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="load the whole scene index first, as the server does (slower on big libraries)")
     gaps_command.add_parser(commands)
     demo = commands.add_parser("demo", help="serve a built-in sample library (no Stash needed)")
-    demo.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    demo.add_argument("--port", type=int, default=8008, help="port to listen on (default 8008)")
+    demo.add_argument("--host", help="address to listen on (default $S2P_SERVER_HOST, else 127.0.0.1)")
+    demo.add_argument("--port", type=int, help="port to listen on (default $S2P_SERVER_PORT, else 8008)")
     commands.add_parser("version", help="print the version")
     register = commands.add_parser("register", help="register s2p in Plex and make its agent ([plex] url and token)")
     register.add_argument("--url", help="the URL Plex should call (default: the one s2p logs at start-up)")
@@ -70,10 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"s2p {__version__} ({origin()})")
         return 0
     if command == "demo":
-        logs.configure("INFO", "text", background=True)
-        from s2p.demo import run
-
-        return run(args.host, args.port)
+        return _demo(args.host, args.port, os.environ)
     path = config_path(getattr(args, "config", None), os.environ)
     try:
         settings = load_settings(path)
@@ -85,15 +82,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logs.configure(settings.log.level, settings.log.format, settings.secrets(), background=command == "serve")
     if command == "serve":
-        from s2p.app.server import serve
+        from s2p.app.announce import announce
+        from s2p.app.server import StartupError, serve
         from s2p.common.statedir import StateDirError
 
-        log.info("configuration: %s", path or "defaults and S2P_* environment variables")
+        def announce_with_source(settings, services, port: int) -> None:  # said once listening, not before
+            log.info("configuration: %s", path or "defaults and S2P_* environment variables")
+            announce(settings, services, port)
+
         try:
-            return serve(settings)
-        except StateDirError as exc:
-            print(f"s2p: {exc}; nothing was started", file=sys.stderr)
-            return 2
+            return serve(settings, announcer=announce_with_source)
+        except (StartupError, StateDirError) as exc:
+            return _not_started(exc)
     if command == "check":
         from s2p.cli import check
 
@@ -109,6 +109,32 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return register.run(settings, args)
     raise AssertionError(command)
+
+
+def _demo(host: str | None, port: int | None, environ) -> int:
+    from s2p.app.server import StartupError
+    from s2p.common.statedir import StateDirError
+    from s2p.demo import run
+
+    host = host or environ.get("S2P_SERVER_HOST") or "127.0.0.1"
+    if port is None:
+        text = environ.get("S2P_SERVER_PORT", "8008")
+        try:
+            port = int(text)
+        except ValueError:
+            print(f"s2p: S2P_SERVER_PORT={text!r} is not a port number. Fix: a number such as 8008, "
+                  "or s2p demo --port 8008", file=sys.stderr)
+            return 2
+    logs.configure("INFO", "text", background=True)
+    try:
+        return run(host, port)
+    except (StartupError, StateDirError) as exc:
+        return _not_started(exc)
+
+
+def _not_started(exc: Exception) -> int:
+    print(f"s2p: {exc}; nothing was started", file=sys.stderr)
+    return 2
 
 
 def origin() -> str:

@@ -29,8 +29,15 @@ def start_standin(library: Library, *, api_key: str = "", host: str = "127.0.0.1
 
 
 def demo_settings(stash_url: str, *, host: str, port: int, state_dir: str) -> Settings:
+    from s2p.common.network import lan_address
+
+    # Image URLs name the demo's own address: nobody reaches it through
+    # images.plex.tv, so the public-URL advice of a real deployment is moot.
+    shown = (lan_address() or "127.0.0.1") if host in ("0.0.0.0", "::", "") else host
+    shown = f"[{shown}]" if ":" in shown else shown
     settings = Settings.model_validate({
         "server": {"host": host, "port": port},
+        "provider": {"public_url": f"http://{shown}:{port}" if port else ""},
         "stash": {"url": stash_url, "api_key": DEMO_API_KEY},
         "paths": [{
             "name": "demo",
@@ -39,6 +46,7 @@ def demo_settings(stash_url: str, *, host: str, port: int, state_dir: str) -> Se
             "examples": [f"{STASH_ROOT}/Harbour Films/extras/scene.mp4"],
         }],
         "state": {"dir": state_dir},
+        "debug": {"enabled": True},
     })
     assert not build_path_map(settings.paths).round_trip_problems()
     return settings
@@ -54,28 +62,75 @@ def _poster_url(library: Library, base: str, state_dir: str) -> str:
     return links.scene(Scene.model_validate(library.find_scene("1")), "poster") or ""
 
 
+# What a first Plex scan of the sample library would leave in the gap report
+# (docs/gaps.md): a file name two scenes share, and files Stash does not know.
+SCAN = (
+    ("extras/scene.mp4", "ambiguous: two scenes have this file name"),
+    ("Downloads/holiday clip.mp4", "no match: not in Stash"),
+    ("Unsorted/clip 0458.mp4", "no match: not in Stash"),
+)
+
+
 def run(host: str = "127.0.0.1", port: int = 8008) -> int:
+    """Serve the sample library until Ctrl-C.  Raises ``StartupError`` when
+    the address cannot be listened on (nothing is left running)."""
     from s2p.app.server import serve
 
     library = sample(STASH_ROOT)
     server, _ = start_standin(library, api_key=DEMO_API_KEY)
-    state = tempfile.mkdtemp(prefix="s2p-demo-")
-    settings = demo_settings(server.url, host=host, port=port, state_dir=state)
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    base = f"http://{shown}:{port}"
-    log.info("demo: a stand-in Stash with %d sample scenes answers at %s", len(library.scenes), server.url)
-    print(
-        "\ns2p demo: try these while it runs (Ctrl-C stops it)\n"
-        f"  curl -s {base}/\n"
-        f"  curl -s -X POST {base}/library/metadata/matches -H 'Content-Type: application/json' \\\n"
-        "       -d '{\"type\": 1, \"filename\": \"Harbour Films/extras/scene.mp4\"}'\n"
-        f"  curl -s -X POST {base}/library/metadata/matches -H 'Content-Type: application/json' \\\n"
-        "       -d '{\"type\": 1, \"title\": \"beach day\", \"manual\": 1}'\n"
-        f"  curl -s {base}/library/metadata/1\n"
-        f"  curl -s -o poster.png '{_poster_url(library, base, state)}'\n",
-        flush=True,
-    )
     try:
-        return serve(settings)
+        state = tempfile.mkdtemp(prefix="s2p-demo-")
+        settings = demo_settings(server.url, host=host, port=port, state_dir=state)
+
+        def announce(settings: Settings, services, bound_port: int) -> None:
+            log.info("demo: a stand-in Stash with %d sample scenes answers at %s", len(library.scenes), server.url)
+            shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+            shown = f"[{shown}]" if ":" in shown else shown
+            base = f"http://{shown}:{bound_port}"
+            log.info("demo: s2p listening on %s; register this URL in Plex to try it there: %s/", host, base)
+            _scan(services)
+            print(routes(base, _poster_url(library, settings.provider.public_url or base, state)), flush=True)
+
+        return serve(settings, announcer=announce)
     finally:
         server.stop()
+
+
+def _scan(services) -> None:
+    """Match the files of ``SCAN`` as Plex's scan would, so that ``/gaps`` has records to show."""
+    from s2p.common.deadline import Deadline
+    from s2p.plex.hints import MatchHints
+
+    for filename, _ in SCAN:
+        outcome = services.cached_matcher.match(MatchHints(type=1, filename=f"{PLEX_ROOT}/{filename}"), Deadline(10))
+        for observe in services.observers.match:
+            observe(outcome)
+    services.gaps.store.flush()
+
+
+def routes(base: str, poster_url: str) -> str:
+    """What the demo prints: every route a person can open, as curl commands."""
+    match = f"curl -s -X POST {base}/library/metadata/matches -H 'Content-Type: application/json'"
+    return "\n".join([
+        "",
+        "s2p demo: try these while it runs (Ctrl-C stops it)",
+        "  # the provider Plex registers: its name, types and features",
+        f"  curl -s {base}/",
+        "  # match a file as Plex's scan does, then Fix Match (every candidate)",
+        f"  {match} \\\n       -d '{{\"type\": 1, \"filename\": \"Harbour Films/extras/scene.mp4\"}}'",
+        f"  {match} \\\n       -d '{{\"type\": 1, \"title\": \"beach day\", \"manual\": 1}}'",
+        "  # a scene's metadata, and the pictures Plex may choose from",
+        f"  curl -s {base}/library/metadata/1",
+        f"  curl -s {base}/library/metadata/1/images",
+        f"  curl -s -o poster.png '{poster_url}'",
+        "  # why a file matched (or did not)",
+        f"  curl -s '{base}/debug/match?filename=Harbour%20Films/extras/scene.mp4'",
+        "  # what Plex and Stash disagree about (open in a browser), and as JSON",
+        f"  {base}/gaps",
+        f"  curl -s {base}/gaps.json",
+        "  # health, Prometheus metrics, and the description of every route",
+        f"  curl -s {base}/healthz",
+        f"  curl -s {base}/metrics",
+        f"  curl -s {base}/openapi.json",
+        "",
+    ])
