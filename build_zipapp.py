@@ -307,7 +307,7 @@ def app_entries() -> dict[str, tuple[bytes, int]]:
     entries = {}
     package = ROOT / "s2p"
     for path in sorted(package.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and (path.suffix == ".py" or path.name == "py.typed"):
+        if path.is_file() and "__pycache__" not in path.parts and (path.suffix == ".py" or path.name in ("py.typed", "s2p.toml.example")):
             entries["app/" + path.relative_to(ROOT).as_posix()] = (path.read_bytes(), 0o644)
     return entries
 

@@ -13,6 +13,7 @@ description is the "fix" shown when the value is wrong), then document it in
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import os
@@ -384,12 +385,16 @@ class Settings(_Section):
         return [v for v in values if v]
 
 
-def build_path_map(rules: list[PathRuleSettings]) -> PathMap:
+RULE_FIX = ("Fix: write a Python regular expression; inside TOML \"...\" strings double each backslash, "
+            "or use '...' strings (docs/configuration.md has examples; s2p init proposes rules from your files).")
+
+
+def build_path_map(rules: list[PathRuleSettings], source: str | None = None) -> PathMap:
     compiled = []
     problems = []
     seen: set[str] = set()
     for index, rule in enumerate(rules):
-        where = f'[[paths]] #{index + 1} "{rule.name}"'
+        where = f'{source + ": " if source else ""}[[paths]] #{index + 1} "{rule.name}"'
         if rule.name in seen:
             problems.append(f"{where}: name: another rule has this name. Fix: give every rule its own name.")
         seen.add(rule.name)
@@ -399,7 +404,7 @@ def build_path_map(rules: list[PathRuleSettings]) -> PathMap:
             try:
                 directions[key] = Rewrite.compile(pattern, replacement)
             except RuleError as exc:
-                problems.append(f"{where}: {key}: pattern {pattern!r}: {exc}")
+                problems.append(f"{where}: {key}: pattern '{pattern}', replacement '{replacement}': {exc}. {RULE_FIX}")
         if len(directions) == 2:
             compiled.append(PathRule(rule.name, directions["stash_to_plex"], directions["plex_to_stash"], tuple(rule.examples)))
     if problems:
@@ -448,11 +453,13 @@ def load_settings(path: str | os.PathLike | None = None, environ: Mapping[str, s
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError([_describe(err, sources, file_label) for err in exc.errors()]) from None
-    path_map = build_path_map(settings.paths)
+    paths_source = sources.get(("paths", "")) or file_label or "defaults"
+    path_map = build_path_map(settings.paths, paths_source)
     problems = path_map.round_trip_problems()
     if problems:
         raise ConfigError(
-            [f"{p}. Fix: correct the rule's patterns or the example so the example comes back unchanged." for p in problems]
+            [f"{paths_source}: {p}. Fix: correct the rule's patterns or the example so the example comes back "
+             "unchanged (s2p init proposes rules that do)." for p in problems]
         )
     if settings.artwork.push and not (settings.plex.url and settings.plex.token.get_secret_value()):
         source = sources.get(("artwork", "push")) or file_label or "defaults"
@@ -567,8 +574,7 @@ def _describe(err: dict[str, Any], sources: dict[tuple[str, str], str], file_lab
     shown = err.get("input")
     got = ""
     if err["type"] == "extra_forbidden":
-        message = "unknown key"
-        fix_sentence = "check the spelling against s2p.toml.example, or remove it"
+        message, fix_sentence = _unknown(section, key, loc)
     elif err["type"] == "value_error":
         message = message.removeprefix("Value error, ")  # our messages already quote the value
     elif isinstance(shown, (str, int, float, bool)) and not _is_secret(section, key):
@@ -577,6 +583,21 @@ def _describe(err: dict[str, Any], sources: dict[tuple[str, str], str], file_lab
     if fix_sentence:
         text += f" Fix: {fix_sentence}."
     return text
+
+
+def _unknown(section: str, key: str, loc: list[str]) -> tuple[str, str]:
+    """(message, fix) for a name s2p does not know, with the nearest it does."""
+    if section != "paths" and len(loc) == 1:
+        name, known, shown = section, list(Settings.model_fields), "[{}]"
+        message = "unknown section"
+    else:
+        name = loc[2] if section == "paths" and len(loc) > 2 else key
+        model = PathRuleSettings if section == "paths" else Settings.model_fields[section].annotation
+        known, shown, message = list(model.model_fields), "{}", "unknown key"
+    near = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
+    if near:
+        return message, f"did you mean {shown.format(near[0])}? (s2p init --example lists every key)"
+    return message, "check the spelling against s2p init --example, or remove it"
 
 
 def _is_secret(section: str, key: str) -> bool:

@@ -26,8 +26,8 @@ ALLOWED = {
     "web": {"common", "stash", "plex", "match", "metadata", "artwork", "gaps", "ops"},
     "app": {"common", "paths", "ops", "stash", "plex", "pms", "scenes", "match", "metadata", "artwork", "gaps",
             "web"},
-    "demo": {"common", "stash", "artwork", "app"},
-    "cli": {"common", "ops", "stash", "plex", "pms", "match", "artwork", "gaps", "app", "demo"},
+    "demo": {"common", "stash", "plex", "artwork", "app"},
+    "cli": {"common", "paths", "ops", "stash", "plex", "pms", "match", "artwork", "gaps", "app", "demo"},
     "__main__": {"cli"},
 }
 

@@ -345,3 +345,9 @@ def test_the_archive_stops_on_a_busy_port_in_one_line(pyz, pyz_cache):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0] and "Fix:" in lines[0], result.stderr
+
+
+@slow
+def test_the_archive_prints_the_example_configuration(pyz, pyz_cache):
+    result = run(pyz, "init", "--example", cache=pyz_cache)
+    assert result.returncode == 0 and result.stdout == (REPO / "s2p.toml.example").read_text(encoding="utf-8")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from s2p import __version__
@@ -31,6 +32,10 @@ def run(settings: Settings, path) -> int:
         except StashError as exc:
             print(f"  stash: NOT reachable: {exc}", file=out)
             print("FAILED: s2p cannot reach Stash", file=out)
+            if path is None and "S2P_STASH_URL" not in os.environ:
+                print("No configuration was given, so s2p looked for Stash at its default address. "
+                      "Run `s2p init` to write one with you (it asks for Stash and Plex and proposes path "
+                      "rules), or point at yours with --config PATH or S2P_CONFIG.", file=out)
             return 1
         print(f"  stash: reachable, version {version.version or 'unknown'}, status {version.status or 'unknown'}",
               file=out)

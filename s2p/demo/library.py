@@ -38,6 +38,7 @@ class Library:
         # stand-in server sets this once it knows its address.
         self.base_url = "http://stash.invalid"
         self.version = "v0.30.1"
+        self.library_folders: list[str] = []  # Settings > Library, as configuration { general { stashes } }
         self.lock = threading.RLock()
         self._sorted_ids: list[str] | None = None
 
@@ -267,6 +268,10 @@ class Library:
     def version_info(self) -> dict[str, Any]:
         return {"version": self.version, "hash": "0000000", "build_time": "2025-12-18 00:00:00"}
 
+    def configuration(self) -> dict[str, Any]:
+        return {"general": {"stashes": [{"path": root, "excludeVideo": False, "excludeImage": False}
+                                        for root in self.library_folders]}}
+
     def system_status(self) -> dict[str, Any]:
         return {"status": "OK", "appSchema": 75, "databaseSchema": 75, "os": "linux",
                 "workingDir": "/", "homeDir": "/"}
@@ -310,6 +315,7 @@ ROOT_FIELDS = {
     "findGroup": "find_group",
     "version": "version_info",
     "systemStatus": "system_status",
+    "configuration": "configuration",
 }
 
 
@@ -401,6 +407,10 @@ def _sorted(records: list[dict[str, Any]], sort: str | None, direction: str) -> 
     }
     if not sort:
         return records
+    if sort == "random" or sort.startswith("random_"):  # Stash's random order; here a fixed shuffle
+        shuffled = list(records)
+        random.Random(sort).shuffle(shuffled)
+        return shuffled
     if sort not in keys:
         raise ValueError(f"invalid sort: {sort}")
     return sorted(records, key=keys[sort], reverse=direction == "DESC")
@@ -446,6 +456,7 @@ def _png(width: int, height: int, seed: int) -> bytes:
 def sample(root: str = "/stash/library") -> Library:
     """The built-in sample library of ``s2p demo``: few scenes, every hard case."""
     lib = Library()
+    lib.library_folders = [root]
     lib.add_studio("1", "Harbour Films", image=True)
     lib.add_studio("2", "Harbour Films Originals", parent="1", image=True)
     lib.add_studio("3", "Studio Ümlaut", image=False)

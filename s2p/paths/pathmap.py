@@ -267,7 +267,7 @@ class PathMap:
             for example in rule.examples:
                 problem = self._round_trip(rule, example)
                 if problem:
-                    problems.append(f'[[paths]] "{rule.name}": example {example!r}: {problem}')
+                    problems.append(f'[[paths]] "{rule.name}": example \'{example}\': {problem}')
         return problems
 
     def _round_trip(self, rule: PathRule, example: str) -> str | None:
@@ -278,11 +278,11 @@ class PathMap:
             return f"rule {to_plex.rule!r} comes first and translates it instead"
         back = self.to_stash(to_plex.path)
         if back is None:
-            return f"translates to Plex path {to_plex.path!r}, which no plex_to_stash pattern matches"
+            return f"translates to Plex path '{to_plex.path}', which no plex_to_stash pattern matches"
         if back.path != example:
             return (
-                f"translates to Plex path {to_plex.path!r}, which translates back to "
-                f"{back.path!r} (via rule {back.rule!r}) instead of the example"
+                f"translates to Plex path '{to_plex.path}', which translates back to "
+                f"'{back.path}' (via rule {back.rule!r}) instead of the example"
             )
         return None
 

@@ -136,6 +136,20 @@ class StashAPI:
                 return
             after = page.last_id
 
+    def library_folders(self, *, deadline: Deadline | None = None) -> list[str]:
+        """The folders Stash scans for videos (Settings > Library)."""
+        data = self.client.query(queries.LIBRARY_FOLDERS, {}, deadline=deadline)
+        stashes = (((data.get("configuration") or {}).get("general") or {}).get("stashes")) or []
+        return [s["path"] for s in stashes if isinstance(s, dict) and s.get("path") and not s.get("excludeVideo")]
+
+    def sample_files(self, count: int, *, deadline: Deadline | None = None) -> list[str]:
+        """File paths of ``count`` scenes picked at random across the library."""
+        data = self.client.query(queries.SCENE_SUMMARIES, {"filter": {"per_page": count, "sort": "random"}},
+                                 deadline=deadline)
+        raws = (data.get("findScenes") or {}).get("scenes") or []
+        scenes = [s for s in (_parse(SceneSummary, raw) for raw in raws) if s is not None]
+        return [f.path for s in scenes for f in s.files]
+
     def with_basename(self, basename: str, *, limit: int = 200, deadline: Deadline | None = None) -> list[SceneSummary]:
         """Scenes with a file of this basename (Stash compares case-insensitively)."""
         regex = "(?i)(^|[/\\\\])" + re2_escape(basename) + "$"

@@ -95,6 +95,17 @@ query S2PVersion {
 """,
 )
 
+# The library folders Stash scans (s2p init proposes path rules from them).
+# Stash answers it only to a key with full rights; s2p can do without it.
+LIBRARY_FOLDERS = Document(
+    "S2PLibraryFolders",
+    """
+query S2PLibraryFolders {
+  configuration { general { stashes { path excludeVideo } } }
+}
+""",
+)
+
 PERFORMER_IMAGE = Document(
     "S2PPerformerImage",
     """
@@ -136,6 +147,7 @@ ALL_DOCUMENTS = (
     FIND_SCENES,
     SCENE_SUMMARIES,
     VERSION,
+    LIBRARY_FOLDERS,
     PERFORMER_IMAGE,
     STUDIO_IMAGE,
     TAG_IMAGE,
