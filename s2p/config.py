@@ -474,7 +474,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(fh)
     except (FileNotFoundError, NotADirectoryError):
         raise ConfigError([f"{path}: the configuration file does not exist. Fix: check --config / S2P_CONFIG, "
-                           "or start from s2p.toml.example."]) from None
+                           "or write one with s2p init."]) from None
     except PermissionError:
         raise ConfigError([f"{path}: the configuration file cannot be read (permission denied)."]) from None
     except IsADirectoryError:
@@ -482,7 +482,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError([f"{path}: the configuration file cannot be read ({exc.strerror})."]) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{path}: not valid TOML: {exc}. Fix: see s2p.toml.example for the syntax."]) from None
+        raise ConfigError([f"{path}: not valid TOML: {exc}. Fix: compare with the example (s2p init --example)."]) from None
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: not UTF-8 text. Fix: save the file as UTF-8."]) from None
 
