@@ -159,15 +159,40 @@ def test_non_movie_type_gets_an_empty_answer(s2p):
     assert container(s2p.match(type=2, filename="日本の夏.mp4"))["size"] == 0
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'{"year": "soon"}', b'{"year": -5}',
-                                  b'{"filename": "a\\u0000b"}', b'{"title": {"nested": 1}}',
-                                  b"\xff\xfe", b'{"manual": "perhaps"}'])
-def test_bad_match_bodies_get_400_json(s2p, body):
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'"a string"', b"\xff\xfe"])
+def test_a_body_that_is_not_a_json_object_gets_400_json(s2p, body):
     response = s2p.post("/library/metadata/matches", data=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 400
     error = response.json()
     assert error["status"] == 400 and error["error"]
     assert "Traceback" not in response.text
+
+
+# What Plex's reference provider and the community providers accept: each
+# odd optional value is left out and the file still matches by its name.
+ODD_HINTS = [
+    {"year": ""}, {"year": "soon"}, {"year": -5}, {"year": "2023"}, {"year": 2023.0}, {"type": "movie"},
+    {"type": "1"}, {"ohash": "0123456789abcdef01"}, {"duration": 1234.5}, {"duration": "n/a"}, {"manual": 0},
+    {"guid": "com.plexapp.agents.none://x?lang=xn&\u0000"}, {"title": {"nested": 1}}, {"title": ""},
+    {"includeAdult": "maybe"}, {"filename": "Harbour Films/extras/scene.mp4", "extra": [1, {"a": None}]},
+]
+
+
+@pytest.mark.parametrize("odd", ODD_HINTS, ids=lambda odd: ",".join(odd))
+def test_odd_optional_hints_are_left_out_and_the_match_goes_on(s2p, odd):
+    hints = {"type": 1, "filename": "Harbour Films/extras/scene.mp4", **odd}
+    mc = container(s2p.post("/library/metadata/matches", json=hints))
+    assert [m["ratingKey"] for m in mc["Metadata"]] == ["5"], odd
+
+
+@pytest.mark.parametrize("headers", [{"X-Plex-Container-Size": "5000"}, {"X-Plex-Container-Start": "-1"},
+                                     {"X-Plex-Language": "x" * 200}, {"X-Plex-Container-Size": "lots"}])
+def test_odd_plex_headers_are_clamped_or_left_out_on_every_route(s2p, headers):
+    mc = container(s2p.post("/library/metadata/matches", json={"type": 1, "filename": "日本の夏.mp4"},
+                            headers=headers))
+    assert [m["ratingKey"] for m in mc["Metadata"]] == ["8"]
+    assert container(s2p.get("/library/metadata/8", headers=headers))["Metadata"][0]["ratingKey"] == "8"
+    assert s2p.get("/library/metadata/8/images", headers=headers).status_code == 200
 
 
 def test_filename_with_dotdot_is_refused_not_matched(s2p):

@@ -39,12 +39,13 @@ def test_ambiguity_and_title_steps_are_explained(start_s2p, fake_stash):
     assert {c["scene"] for c in by_title["candidates"]} == {"5", "6"}
 
 
-def test_bad_hints_get_a_400_with_the_field(start_s2p, fake_stash):
+def test_odd_hints_are_left_out_and_named(start_s2p, fake_stash):
     s2p = start_s2p(fake_stash.url, debug={"enabled": True})
     response = s2p.get("/debug/match", params={"filename": "x.mp4", "year": "last year"})
-    assert response.status_code == 400
-    assert [p["field"] for p in response.json()["problems"]] == ["year"]
+    assert response.status_code == 200
+    assert response.json()["dropped"] == [{"field": "year", "problem": "is not a number"}]
     assert s2p.get("/debug/match").status_code == 400  # nothing to match on
+    assert s2p.get("/debug/match", params={"ohash": "xyz"}).json()["problems"][1]["field"] == "ohash"
     refused = s2p.get("/debug/match", params={"filename": "../../etc/passwd"}).json()
     assert refused["steps"][0] == {"step": "filename", "result": "refused: the filename hint contains '..'"}
     assert refused["candidates"] == []

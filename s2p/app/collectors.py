@@ -352,6 +352,10 @@ def install(metrics: MetricsRegistry, health: HealthRegistry, observers, *, clie
     observers.request.append(requests.observe)
     matches = MatchMetrics()
     observers.match.append(matches.observe)
+    dropped = Counter("s2p_plex_values_dropped_total", "Values in Plex's requests that s2p could not use and "
+                      "left out (by field), so the request went on without them", ("field",))
+    observers.dropped.append(lambda field, reason: dropped.inc(field))
+    metrics.register(dropped.collect, "dropped")
     metrics.register(requests.collect, "requests")
     metrics.register(matches.collect, "matches")
     metrics.register(lambda: stash_families(client.stats), "stash")

@@ -102,6 +102,7 @@ class Observers:
     match: list[Callable[[MatchOutcome], None]] = field(default_factory=list)
     served: list[Callable[[str], None]] = field(default_factory=list)  # scene ids whose metadata Plex read
     request: list[RequestObserver] = field(default_factory=list)
+    dropped: list[Callable[[str, str], None]] = field(default_factory=list)  # (field, reason) of odd Plex values
 
 
 @dataclass

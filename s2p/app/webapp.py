@@ -31,14 +31,16 @@ def create_app(services: Services) -> falcon.App:
     links = LinkFactory(settings.provider.public_url, services.signer, services.images.shaper.variant,
                         pushing=services.pusher is not None)
     metadata = services.metadata
+    values = provider.PlexValues(services.observers.dropped)
     root = secret_root.prefix
     app.add_route(root or "/", provider.Registration(settings.provider.identifier, settings.provider.title))
     app.add_route(f"{root}/library/metadata/matches",
                   provider.Matches(services.cached_matcher, metadata, links, max_body=settings.server.max_body,
-                                   manual_limit=settings.match.manual_limit, observers=services.observers.match))
-    app.add_route(f"{root}/library/metadata/{{rating_key}}", provider.MetadataItem(metadata, links))
-    app.add_route(f"{root}/library/metadata/{{rating_key}}/images", provider.MetadataImages(metadata, links))
-    app.add_route(f"{root}/library/metadata/{{rating_key}}/{{rest:path}}", provider.MetadataOther(metadata.identifier))
+                                   manual_limit=settings.match.manual_limit, values=values,
+                                   observers=services.observers.match))
+    app.add_route(f"{root}/library/metadata/{{rating_key}}", provider.MetadataItem(metadata, links, values))
+    app.add_route(f"{root}/library/metadata/{{rating_key}}/images", provider.MetadataImages(metadata, links, values))
+    app.add_route(f"{root}/library/metadata/{{rating_key}}/{{rest:path}}", provider.MetadataOther(metadata.identifier, values))
     image_route = images.ImageResource(services.images, services.signer)
     app.add_route("/images/{kind}/{entity_id}/{variant}/{version}/{signature}", image_route)
     app.add_route("/images/{kind}/{entity_id}/{variant}", image_route)

@@ -1,14 +1,20 @@
-"""What Plex tells us in a match request, validated.
+"""What Plex tells us in a match request, read leniently.
 
 Hints arrive as a JSON body, as query parameters, or both (body first);
-``X-Plex-*`` values as headers or query parameters.  Anything malformed is
-refused with a list of problems that names the field but never echoes the
-value back (it may be megabytes of garbage).
+``X-Plex-*`` values as headers or query parameters.  Plex's requests are
+not fully documented, and refusing one costs the user a match, so every
+optional value that is missing, empty, of the wrong type or out of range
+is dropped (or coerced where the meaning is clear: ``"2021"`` -> 2021,
+``1234.5`` -> 1234, ``"movie"`` -> 1) and the request goes on with the
+rest.  Each dropped value is reported as ``(field, reason)``, never with
+the value itself (it may be megabytes of garbage).  Only a body that is not
+a JSON object is refused (``HintError``).
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import math
+from typing import Any, Callable, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -16,6 +22,16 @@ MAX_TEXT = 1024
 MAX_FILENAME = 4096
 # Plex pages with X-Plex-Container-Size; nothing s2p serves needs more.
 MAX_CONTAINER_SIZE = 1000
+MAX_CONTAINER_START = 10**6
+
+# Told of every value dropped: (field as Plex names it, why).
+Dropped = Callable[[str, str], None]
+
+# Plex's metadata types by name (its type numbers: movie 1, show 2, ...).
+TYPE_NAMES = {"movie": 1, "show": 2, "season": 3, "episode": 4, "artist": 8, "album": 9, "track": 10,
+              "collection": 18}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
 
 
 class HintError(ValueError):
@@ -37,6 +53,39 @@ def _clean_text(value: Any) -> Any:
     return value
 
 
+def _number(value: Any, *, integral: bool = False) -> Any:
+    """A whole number from what Plex may send for one: 2021, 2021.0, "2021",
+    1234.5 (truncated unless ``integral``).  Anything else is left for
+    validation to refuse (and the field is dropped)."""
+    if isinstance(value, bool):
+        raise ValueError("is a boolean, not a number")
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            value = float(text) if len(text) <= 32 else math.inf
+        except ValueError:
+            raise ValueError("is not a number") from None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("is not a finite number")
+        if integral and not value.is_integer():
+            raise ValueError("is not a whole number")
+        return int(value)
+    return value
+
+
+def _flag(value: Any) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value != 0
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError("is not true or false")
+
+
 class MatchHints(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, coerce_numbers_to_str=True)
 
@@ -56,6 +105,19 @@ class MatchHints(BaseModel):
 
     _text = field_validator("title", "guid", "filename", "ohash", "language", "country", "client_identifier",
                             mode="before")(_clean_text)
+    _flags = field_validator("manual", "includeAdult", mode="before")(_flag)
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _type(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.strip().lower() in TYPE_NAMES:
+            return TYPE_NAMES[v.strip().lower()]
+        return _number(v, integral=True)
+
+    @field_validator("year", "duration", mode="before")
+    @classmethod
+    def _whole(cls, v: Any) -> Any:
+        return _number(v)
 
     @field_validator("year")
     @classmethod
@@ -80,10 +142,21 @@ class PlexParams(BaseModel):
     language: str | None = Field(None, max_length=64)
     country: str | None = Field(None, max_length=64)
     client_identifier: str | None = Field(None, max_length=256)
-    container_start: int = Field(0, ge=0, le=10**6)
+    container_start: int = Field(0, ge=0, le=MAX_CONTAINER_START)
     container_size: int | None = Field(None, ge=0, le=MAX_CONTAINER_SIZE)
 
     _text = field_validator("language", "country", "client_identifier", mode="before")(_clean_text)
+
+    @field_validator("container_start", "container_size", mode="before")
+    @classmethod
+    def _paging(cls, v: Any, info) -> Any:
+        # Clamped, not refused: a client asking for 5000 gets what there is,
+        # one asking to start before 0 starts at 0.
+        v = _number(v, integral=True)
+        if isinstance(v, int):
+            top = MAX_CONTAINER_SIZE if info.field_name == "container_size" else MAX_CONTAINER_START
+            return min(max(v, 0), top)
+        return v
 
 
 _PLEX_NAMES = {
@@ -95,17 +168,17 @@ _PLEX_NAMES = {
 }
 
 
-def plex_params(headers: Mapping[str, str], query: Mapping[str, Any]) -> PlexParams:
+def plex_params(headers: Mapping[str, str], query: Mapping[str, Any], dropped: Dropped | None = None) -> PlexParams:
     """``X-Plex-*`` values: the header wins over the query parameter."""
     values: dict[str, Any] = {}
     for field, name in _PLEX_NAMES.items():
         value = headers.get(name.upper()) or headers.get(name) or _first(query.get(name))
         if value not in (None, ""):
             values[field] = value
-    return _validate(PlexParams, values, _PLEX_NAMES)
+    return _lenient(PlexParams, values, _PLEX_NAMES, dropped)
 
 
-def match_hints(body: Any, query: Mapping[str, Any], plex: PlexParams) -> MatchHints:
+def match_hints(body: Any, query: Mapping[str, Any], plex: PlexParams, dropped: Dropped | None = None) -> MatchHints:
     """The match hints from a JSON body and the query string (the body wins)."""
     if body is None:
         body = {}
@@ -116,7 +189,7 @@ def match_hints(body: Any, query: Mapping[str, Any], plex: PlexParams) -> MatchH
     for field in ("language", "country", "client_identifier"):
         if getattr(plex, field) is not None:
             values[field] = getattr(plex, field)
-    return _validate(MatchHints, values, {})
+    return _lenient(MatchHints, values, {}, dropped)
 
 
 def _first(value: Any) -> Any:
@@ -126,12 +199,21 @@ def _first(value: Any) -> Any:
     return value
 
 
-def _validate(model, values: dict[str, Any], names: dict[str, str]):
-    try:
-        return model.model_validate(values)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            field = ".".join(str(p) for p in err["loc"]) or "body"
-            problems.append({"field": names.get(field, field), "problem": err["msg"].removeprefix("Value error, ")})
-        raise HintError(problems) from None
+def _lenient(model, values: dict[str, Any], names: dict[str, str], dropped: Dropped | None):
+    """The model from ``values``, each field that fails validation dropped (and reported)."""
+    values = dict(values)
+    for _ in range(len(model.model_fields) + 1):
+        try:
+            return model.model_validate(values)
+        except ValidationError as exc:
+            failed: dict[str, str] = {}
+            for err in exc.errors():
+                if err["loc"] and err["loc"][0] in model.model_fields:
+                    failed.setdefault(str(err["loc"][0]), err["msg"].removeprefix("Value error, "))
+            if not failed:
+                raise HintError([{"field": "body", "problem": "cannot be read"}]) from None
+            for field, reason in failed.items():
+                values.pop(field, None)
+                if dropped is not None:
+                    dropped(names.get(field, field), reason)
+    raise HintError([{"field": "body", "problem": "cannot be read"}])

@@ -12,7 +12,7 @@ from __future__ import annotations
 import falcon
 
 from s2p.match.cascade import Matcher
-from s2p.plex.hints import HintError, match_hints, plex_params
+from s2p.plex.hints import match_hints, plex_params
 from s2p.web.errors import BadRequest
 
 
@@ -21,14 +21,13 @@ class DebugMatch:
         self._matcher = matcher
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        try:
-            hints = match_hints(None, req.params, plex_params(req.headers, req.params))
-        except HintError as exc:
-            raise BadRequest("invalid match hints", exc.problems) from None
+        dropped: list[dict[str, str]] = []  # a person asks here: say what was left out, as Plex would be ignored
+        keep = lambda field, reason: dropped.append({"field": field, "problem": reason})  # noqa: E731
+        hints = match_hints(None, req.params, plex_params(req.headers, req.params, keep), keep)
         if not hints.has_anything:
             raise BadRequest("give at least one of filename, title, guid or ohash",
-                             [{"field": "query", "problem": "no hints"}])
+                             [{"field": "query", "problem": "no hints"}, *dropped])
         outcome = self._matcher.match(hints, req.context.deadline)
-        resp.media = outcome.as_dict()
+        resp.media = {**outcome.as_dict(), "dropped": dropped}
         decided = f"scene {outcome.decision.scene.id} by {outcome.decision.step}" if outcome.decision else "none"
         req.context.outcome = f"explained: {decided}"

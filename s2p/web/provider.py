@@ -18,7 +18,7 @@ from s2p.match.cached import CachedMatcher
 from s2p.match.cascade import MatchOutcome
 from s2p.metadata.service import MetadataService
 from s2p.plex import contract, translate
-from s2p.plex.hints import HintError, match_hints, plex_params
+from s2p.plex.hints import HintError, MatchHints, PlexParams, match_hints, plex_params
 from s2p.plex.translate import ImageLinks
 from s2p.web.bodies import read_json
 from s2p.web.errors import BadRequest
@@ -26,6 +26,32 @@ from s2p.web.errors import BadRequest
 log = logging.getLogger(__name__)
 
 LinksFactory = Callable[[falcon.Request], ImageLinks]
+
+
+class PlexValues:
+    """Reads what Plex sends (``X-Plex-*`` values, match hints) leniently:
+    an odd optional value is dropped, logged at DEBUG by field and reason
+    (never the value) and told to the observers (the metrics count them)."""
+
+    def __init__(self, observers: list[Callable[[str, str], None]] | None = None):
+        self._observers = observers if observers is not None else []
+
+    def params(self, req: falcon.Request) -> PlexParams:
+        return plex_params(req.headers, req.params, self._dropper(req))
+
+    def hints(self, req: falcon.Request, body) -> MatchHints:
+        """Refuses (400) only a body that is not a JSON object."""
+        try:
+            return match_hints(body, req.params, self.params(req), self._dropper(req))
+        except HintError as exc:
+            raise BadRequest("invalid match request", exc.problems) from None
+
+    def _dropper(self, req: falcon.Request) -> Callable[[str, str], None]:
+        def dropped(field: str, reason: str) -> None:
+            log.debug("%s %s: dropped %s (%s)", req.method, req.uri_template or "-", field, reason)
+            for observe in self._observers:
+                observe(field, reason)
+        return dropped
 
 
 class Registration:
@@ -45,8 +71,9 @@ class Matches:
     """``POST /library/metadata/matches`` (GET accepted with query hints)."""
 
     def __init__(self, matcher: CachedMatcher, metadata: MetadataService, links: LinksFactory, *,
-                 max_body: int, manual_limit: int,
+                 max_body: int, manual_limit: int, values: PlexValues | None = None,
                  observers: list[Callable[[MatchOutcome], None]] | None = None):
+        self._values = values or PlexValues()
         self._matcher = matcher
         self._metadata = metadata
         self._links = links
@@ -61,11 +88,7 @@ class Matches:
         self._answer(req, resp, None)
 
     def _answer(self, req: falcon.Request, resp: falcon.Response, body) -> None:
-        try:
-            plex = plex_params(req.headers, req.params)
-            hints = match_hints(body, req.params, plex)
-        except HintError as exc:
-            raise BadRequest("invalid match request", exc.problems) from None
+        hints = self._values.hints(req, body)
         identifier = self._metadata.identifier
         if hints.type not in (None, contract.MOVIE):
             req.context.outcome = f"no match: type {hints.type} is not a movie"
@@ -91,15 +114,6 @@ class Matches:
             log.warning("match for %r answered empty: %s", hints.filename or hints.title, outcome.error)
 
 
-def check_plex_params(req: falcon.Request):
-    """The ``X-Plex-*`` values, refused with 400 when malformed (every Plex route
-    checks them, not only the ones that page)."""
-    try:
-        return plex_params(req.headers, req.params)
-    except HintError as exc:
-        raise BadRequest("invalid X-Plex-* values", exc.problems) from None
-
-
 def _describe(outcome: MatchOutcome, listed: int) -> str:
     hint = outcome.hints.filename or outcome.hints.title or outcome.hints.guid or "-"
     if outcome.hints.manual:
@@ -111,12 +125,13 @@ def _describe(outcome: MatchOutcome, listed: int) -> str:
 
 
 class _SceneResource:
-    def __init__(self, metadata: MetadataService, links: LinksFactory):
+    def __init__(self, metadata: MetadataService, links: LinksFactory, values: PlexValues | None = None):
         self._metadata = metadata
         self._links = links
+        self._values = values or PlexValues()
 
     def _scene(self, req: falcon.Request, rating_key: str):
-        check_plex_params(req)
+        self._values.params(req)
         if not contract.is_rating_key(rating_key):
             req.context.outcome = "unknown ratingKey"
             raise falcon.HTTPNotFound(title="unknown ratingKey",
@@ -153,11 +168,12 @@ class MetadataImages(_SceneResource):
 class MetadataOther:
     """Any other sub-path (``/extras`` and whatever Plex asks next): empty."""
 
-    def __init__(self, identifier: str):
+    def __init__(self, identifier: str, values: PlexValues | None = None):
         self._identifier = identifier
+        self._values = values or PlexValues()
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, rating_key: str, rest: str) -> None:
-        check_plex_params(req)
+        self._values.params(req)
         if not contract.is_rating_key(rating_key):
             raise falcon.HTTPNotFound(title="unknown ratingKey")
         resp.media = contract.container(self._identifier)
