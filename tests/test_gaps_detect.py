@@ -313,8 +313,8 @@ def test_observations_classify_no_match_ambiguous_and_matches():
     assert [c["scene"] for c in gap.detail["candidates"]] == ["5", "6"]
     _, gap = observation(_outcome([(5, 70), (6, 70)], filename="a.mp4"), min_score=85, margin=1)
     assert gap.kind == NO_MATCH  # two weak candidates: below the bar, not a tie worth picking from
-    _, gap = observation(_outcome(error="Stash down", filename="a.mp4"), min_score=85, margin=1)
-    assert gap.kind == NO_MATCH and gap.detail["error"] == "Stash down"
+    # Stash could not be asked: nothing is known, nothing is recorded (nor settled).
+    assert observation(_outcome(error="Stash down", filename="a.mp4"), min_score=85, margin=1) == (None, None)
     assert observation(_outcome([(5, 100)], decision=True, filename="a.mp4"), min_score=85, margin=1) == ("a.mp4", None)
     assert observation(_outcome(manual=True, filename="a.mp4"), min_score=85, margin=1) == (None, None)
     key, _ = observation(_outcome(title="Only A Title", year=2020), min_score=85, margin=1)

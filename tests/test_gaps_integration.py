@@ -116,8 +116,10 @@ def test_scheduled_comparison_finds_reports_and_resolves_gaps(running, fake_stas
     # Plex fetches metadata for scenes 1 and 3: s2p records what it served.
     assert s2p.get("/library/metadata/1").status_code == 200
     assert s2p.get("/library/metadata/3").status_code == 200
-    # Plex scans: one file fits two scenes equally; one arrives while Stash is down.
+    # Plex scans: one file fits two scenes equally; one is not in Stash; one
+    # arrives while Stash is down (not a "no match": nothing is known of it).
     assert s2p.match(filename="extras/scene.mp4").json()["MediaContainer"]["size"] == 0
+    assert s2p.match(filename="Unsorted/clip_9999.mp4").json()["MediaContainer"]["size"] == 0
     fake_stash.standin.fail("error")
     assert s2p.match(filename=f"{PLEX_ROOT}/Unsorted/clip_0457.mp4").json()["MediaContainer"]["size"] == 0
     fake_stash.standin.heal()
@@ -139,7 +141,7 @@ def test_scheduled_comparison_finds_reports_and_resolves_gaps(running, fake_stas
         ("matched_elsewhere", str(items["new"].rating_key)),
         ("stale", "1"),
         ("ambiguous", "extras/scene.mp4"),
-        ("no_match", f"{PLEX_ROOT}/Unsorted/clip_0457.mp4"),
+        ("no_match", "Unsorted/clip_9999.mp4"),
     }
     body = report(s2p)
     assert body["counts"] == {"plex_only": 1, "stash_only": 1, "matched_elsewhere": 4, "stale": 1,
@@ -152,7 +154,7 @@ def test_scheduled_comparison_finds_reports_and_resolves_gaps(running, fake_stas
     unmatched = gaps[("matched_elsewhere", str(items["4"].rating_key))]
     assert unmatched["reason"] == "no agent matched it (Plex keeps it as local://8); its file is scene 4 in Stash"
     no_match = next(g for g in body["gaps"] if g["kind"] == "no_match")
-    assert no_match["detail"]["error"] and no_match["stash_path"] == f"{STASH_ROOT}/Unsorted/clip_0457.mp4"
+    assert not no_match["detail"]["error"] and no_match["plex_path"] == "Unsorted/clip_9999.mp4"
     ambiguous = next(g for g in body["gaps"] if g["kind"] == "ambiguous")
     assert {c["scene"] for c in ambiguous["detail"]["candidates"]} == {"5", "6"}
     assert TOKEN not in str(body)
@@ -174,6 +176,7 @@ def test_scheduled_comparison_finds_reports_and_resolves_gaps(running, fake_stas
         ("plex_only", f"{PLEX_ROOT}/New/<b>unknown</b>.mp4"),
         ("matched_elsewhere", str(items["2"].rating_key)),
         ("matched_elsewhere", str(items["new"].rating_key)),
+        ("no_match", "Unsorted/clip_9999.mp4"),  # a relative path: no comparison can tell it is gone
     }
     resolved = {(g["kind"], g["resolution"]) for g in report(s2p, state="resolved")["gaps"]}
     # Whichever came first: the fetch itself, or a comparison that saw it.
@@ -183,7 +186,6 @@ def test_scheduled_comparison_finds_reports_and_resolves_gaps(running, fake_stas
         ("stale", "Plex fetched the current version"),
         ("stash_only", "no longer found by the comparison"),
         ("matched_elsewhere", "no longer found by the comparison"),
-        ("no_match", "Plex now has it matched by s2p"),
         ("ambiguous", "Plex now has it matched by s2p"),
     }
 

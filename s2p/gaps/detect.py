@@ -417,7 +417,9 @@ def observation(outcome, *, min_score: int, margin: int) -> tuple[str | None, Ga
     Fix Match (manual) requests list candidates on purpose: never recorded.
     """
     hints = outcome.hints
-    if hints.manual:
+    if hints.manual or outcome.error is not None:
+        # Stash could not be asked: nothing is known about the file, so
+        # nothing is recorded or settled (an outage is not a "no match").
         return None, None
     key = observation_key(hints)
     if key is None:
@@ -425,13 +427,13 @@ def observation(outcome, *, min_score: int, margin: int) -> tuple[str | None, Ga
     if outcome.decision is not None:
         return key, None
     candidates = outcome.candidates
-    ambiguous = (outcome.error is None and len(candidates) >= 2 and candidates[0].score >= min_score
+    ambiguous = (len(candidates) >= 2 and candidates[0].score >= min_score
                  and candidates[0].score - candidates[1].score < margin)
     kind = AMBIGUOUS if ambiguous else NO_MATCH
     reason = outcome.reason or "no scene found"
     listed = [{"scene": c.scene.id, "score": c.score, "step": c.step, "reason": c.reason,
                "title": c.scene.title} for c in candidates[:5]]
-    version = digest(hints.filename, hints.ohash, outcome.translated, outcome.error is not None,
+    version = digest(hints.filename, hints.ohash, outcome.translated, False,
                      *[(c.scene.id, c.score) for c in candidates[:5]])
     return key, Gap(
         kind, key, reason, version, plex_path=hints.filename, stash_path=outcome.translated, title=hints.title,
