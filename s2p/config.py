@@ -308,7 +308,9 @@ class ArtworkSettings(_Section):
     crop_anchor: Literal["center", "left", "right", "top", "bottom"] = Field(
         "center", description='"center", "left", "right", "top" or "bottom"'
     )
-    push: bool = Field(False, description="true or false: upload posters into Plex ([plex] url and token needed)")
+    push: bool | None = Field(
+        None, description="true or false: upload posters into Plex ([plex] url and token needed); unset: on when "
+                          "[plex] url and token are set and [provider] public_url is not")
     push_delay: Duration = Field(
         30.0, ge=0, le=3600, description="seconds after Plex fetched an item before its artwork is uploaded"
     )
@@ -378,6 +380,16 @@ class Settings(_Section):
     @property
     def state_dir(self) -> Path:
         return Path(self.state.dir)
+
+    @property
+    def pushes_artwork(self) -> bool:
+        """Whether artwork is uploaded into Plex.  Unless [artwork] push says,
+        it is whenever s2p knows Plex and has no public image URL: Plex
+        1.43.5+ refuses image URLs on LAN addresses, so without a public URL
+        uploading is the only way pictures appear."""
+        if self.artwork.push is not None:
+            return self.artwork.push
+        return bool(self.plex.url and self.plex.token.get_secret_value() and not self.provider.public_url)
 
     def secrets(self) -> list[str]:
         """Secret values that must never appear in logs or responses."""

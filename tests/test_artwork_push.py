@@ -102,6 +102,21 @@ def test_metadata_fetch_uploads_poster_and_background_once(start_s2p, fake_stash
     assert all(API_KEY.encode() not in body for _, _, body in plex.uploads)
 
 
+def test_with_plex_known_and_no_public_url_pictures_are_uploaded_without_being_asked(start_s2p, fake_stash, plex):
+    # The quick start's configuration: Stash and Plex, nothing about artwork.
+    s2p = start_s2p(fake_stash.url, plex={"url": plex.url, "token": TOKEN, "timeout": 5},
+                    artwork={"push_delay": 0})  # only the wait is changed; push itself is left unset
+    assert s2p.services.pusher is not None
+    assert s2p.get("/library/metadata/2").status_code == 200
+    wait_for(lambda: len(plex.uploads) == 2)
+    assert {kind for _, kind, _ in plex.uploads} == {"posters", "arts"}
+    # Saying no is heard, and so is a public URL (Plex then fetches the pictures itself).
+    assert start_s2p(fake_stash.url, plex={"url": plex.url, "token": TOKEN},
+                     artwork={"push": False}).services.pusher is None
+    assert start_s2p(fake_stash.url, plex={"url": plex.url, "token": TOKEN},
+                     provider={"public_url": "https://img.example.net"}).services.pusher is None
+
+
 def test_a_scene_without_cover_uploads_its_studio_image_as_poster_and_no_background(start_s2p, fake_stash, plex):
     s2p = start_s2p(fake_stash.url, **push_settings(plex))
     s2p.get("/library/metadata/5")

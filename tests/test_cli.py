@@ -60,14 +60,24 @@ def test_check_reports_stash_version_and_masks_the_key(tmp_path, fake_stash):
     assert "v0.30.1" in result.stdout and "round trip" in result.stdout
     assert API_KEY not in result.stdout + result.stderr
     assert "***" + API_KEY[-4:] in result.stdout
-    assert "artwork: image URLs on the address Plex calls" in result.stdout
+    assert "WARNING pictures: image URLs on the address Plex calls, which Plex 1.43.5+ refuses" in result.stdout
 
 
-def test_check_says_where_artwork_goes(tmp_path, fake_stash):
-    config = write_config(tmp_path, fake_stash.url, extra='\n[provider]\npublic_url = "https://img.example.net"\n')
-    result = run("check", config=config)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "artwork: image URLs on https://img.example.net; posters original; upload into Plex off" in result.stdout
+def test_check_says_how_pictures_reach_plex(tmp_path, fake_stash):
+    cases = [
+        ('[provider]\npublic_url = "https://img.example.net"', "  pictures: Plex fetches them from https://img.example.net"),
+        ('[provider]\npublic_url = "http://192.168.1.5:8008"', "  WARNING pictures: image URLs on http://192.168.1.5:8008, "
+                                                              "which Plex 1.43.5+ refuses"),
+        # Plex known and no public URL: uploading is on without being asked.
+        (f'[plex]\nurl = "http://127.0.0.1:{free_port()}"\ntoken = "tok-0123456789"',
+         "  pictures: uploaded into Plex by s2p ([artwork] push, on since [plex] is set"),
+        (f'[plex]\nurl = "http://127.0.0.1:{free_port()}"\ntoken = "tok-0123456789"\n[artwork]\npush = false',
+         "  WARNING pictures: image URLs on the address Plex calls"),
+    ]
+    for extra, said in cases:
+        result = run("check", config=write_config(tmp_path, fake_stash.url, extra="\n" + extra + "\n"))
+        assert said in result.stdout, (extra, result.stdout)
+        assert "posters original" in result.stdout
 
 
 def test_check_fails_clearly_when_stash_is_unreachable(tmp_path):
@@ -195,7 +205,7 @@ def test_serve_starts_without_stash_and_answers_empty(tmp_path):
 
     _, err = serve_and_call(tmp_path, f"http://127.0.0.1:{free_port()}", calls)
     assert "Stash is not reachable" in err
-    assert "no [provider] public_url" in err  # Plex 1.43.5+ refuses LAN images: said at start-up
+    assert "WARNING" in err and "pictures: image URLs on the address Plex calls" in err  # said at start-up
     assert "localhost" in err  # the loopback warning about the URL to register
 
 

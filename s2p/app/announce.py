@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from s2p import __version__
 from s2p.app.services import Services
-from s2p.common.network import in_container, is_loopback_host, lan_address
+from s2p.common.network import in_container, is_loopback_host, lan_address, plex_refuses_image_host
 from s2p.config import Settings, mask
 from s2p.stash.errors import StashError
 
@@ -59,17 +59,31 @@ def announce(settings: Settings, services: Services, port: int) -> None:
         if not rule.examples:
             log.warning('paths: rule "%s" has no examples, so nothing checks that it translates both ways; '
                         "add a Stash path to its examples", rule.name)
-    if not settings.provider.public_url and services.pusher is not None:
-        log.info("no [provider] public_url: artwork reaches Plex by upload ([artwork] push)")
-    elif not settings.provider.public_url:
-        log.warning("no [provider] public_url: image URLs use the host Plex called; Plex 1.43.5+ refuses "
-                    "images on LAN or localhost addresses, so set public_url to a public https URL, "
-                    "or turn on [artwork] push (docs/artwork.md)")
+    shown, line = pictures(settings)
+    log.log(logging.INFO if shown else logging.WARNING, "%s", line)
     try:
         version = services.stash_version(timeout=min(5.0, settings.stash.timeout))
         log.info("Stash %s reachable at %s", version.version or "(unknown version)", settings.stash.url)
     except StashError as exc:
         log.warning("Stash is not reachable (%s); s2p answers Plex with empty results until it is back", exc)
+
+
+def pictures(settings: Settings) -> tuple[bool, str]:
+    """(will Plex show them, how pictures reach Plex), in one line."""
+    public = settings.provider.public_url
+    if settings.pushes_artwork:
+        how = "explicitly" if settings.artwork.push else "since [plex] is set and [provider] public_url is not"
+        return True, f"pictures: uploaded into Plex by s2p ([artwork] push, on {how})"
+    if public:
+        host = urlsplit(public).hostname or ""
+        if plex_refuses_image_host(host):
+            return False, (f"pictures: image URLs on {public}, which Plex 1.43.5+ refuses ({host} is a LAN or local "
+                           "address). Fix: a public https hostname as [provider] public_url, or set [plex] url and "
+                           "token and leave public_url empty (s2p then uploads them)")
+        return True, f"pictures: Plex fetches them from {public} ([provider] public_url)"
+    return False, ("pictures: image URLs on the address Plex calls, which Plex 1.43.5+ refuses when it is a LAN "
+                   "address. Fix: set [plex] url and token (s2p then uploads them), or a public https "
+                   "[provider] public_url (docs/artwork.md)")
 
 
 def round_trips(path_map, limit: int = 3) -> list[str]:

@@ -219,7 +219,7 @@ def build_services(settings: Settings, *, session: requests.Session | None = Non
                        scenes=core.scenes, index=index, gaps=services.gaps, scheduler=scheduler,
                        caches=services.caches, stash_reachable=services.stash_reachable,
                        started_at=services.started_at)
-    if settings.artwork.push and uploads:
+    if settings.pushes_artwork and uploads:
         _enable_push(services)
     return services
 

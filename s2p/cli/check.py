@@ -10,6 +10,7 @@ from s2p.config import Settings, mask
 
 
 def run(settings: Settings, path) -> int:
+    from s2p.app.announce import pictures
     from s2p.app.services import build_core
     from s2p.artwork.shape import PosterShaper
     from s2p.stash.errors import StashError
@@ -23,6 +24,8 @@ def run(settings: Settings, path) -> int:
     services = build_core(settings, with_index=False)
     try:
         print(f"  artwork: {_artwork_summary(settings, PosterShaper(settings.artwork.poster))}", file=out)
+        shown, line = pictures(settings)
+        print(f"  {line}" if shown else f"  WARNING {line}", file=out)
         for line in services.path_map.describe():
             print(f"  paths: {line}", file=out)
         examples = sum(len(r.examples) for r in services.path_map.rules)
@@ -52,13 +55,10 @@ def run(settings: Settings, path) -> int:
 
 
 def _artwork_summary(settings: Settings, shaper) -> str:
-    public = settings.provider.public_url
-    text = (f"image URLs on {public}" if public else
-            "image URLs on the address Plex calls (Plex 1.43.5+ refuses LAN addresses; see docs/artwork.md)")
-    text += f"; posters {shaper.mode}"
+    text = f"posters {shaper.mode}"
     if shaper.wanted != shaper.mode:
-        text += f" (not {shaper.wanted}: Pillow is missing; pip install 's2p[artwork]')"
-    return text + f"; upload into Plex {'on' if settings.artwork.push else 'off'}"
+        text += f" (not {shaper.wanted}: Pillow is missing; .venv/bin/pip install '.[artwork]')"
+    return text
 
 
 def access_summary(settings: Settings) -> list[str]:

@@ -53,3 +53,16 @@ def is_local_address(address: str) -> bool:
         return True
     except OSError:
         return False
+
+
+def plex_refuses_image_host(host: str) -> bool:
+    """Whether Plex 1.43.5+ refuses image URLs on this host: loopback, LAN
+    (private, link-local, CGNAT) addresses and ``.local`` names."""
+    host = host.strip("[]").lower().rstrip(".")
+    if is_loopback_host(host) or host.endswith(".local") or "." not in host and ":" not in host:
+        return True  # a bare name (nas, s2p) resolves only on the LAN
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_private or ip.is_link_local or ip in ipaddress.ip_network("100.64.0.0/10")
