@@ -122,6 +122,24 @@ def test_scene_without_cover_gets_its_studio_image_as_poster_and_no_background(s
     assert background.status_code == 404 and background.json()["status"] == 404
     clear_logo = [i["url"] for i in item["Image"] if i["type"] == "clearLogo"]
     assert [parts(u)[:2] for u in clear_logo] == [("studio", "1")]
+    # Now s2p knows: later answers offer no background that would 404, and the poster stays.
+    again = metadata(s2p, "5")
+    assert "art" not in again and again["thumb"] == item["thumb"]
+    assert not [i for i in again["Image"] if i["type"] in ("background", "snapshot")]
+
+
+def test_no_cover_and_no_studio_picture_means_no_picture_url_once_known(s2p, fake_stash):
+    fake_stash.library.add_scene("20", title="Bare", date="2024-01-01", studio="3", cover=False,
+                                 files=["/stash/library/Studio Ümlaut/bare.mp4"])
+    item = metadata(s2p, "20")
+    assert requests.get(item["thumb"], timeout=10).status_code == 404  # the one request that finds out
+    again = metadata(s2p, "20")
+    assert "thumb" not in again and "art" not in again
+    # A cover set in Stash (a newer scene) is offered again at once.
+    fake_stash.library.update_scene("20", cover=True, updated_at="2026-01-01T00:00:00Z")
+    s2p.services.scenes.forget("20")
+    fresh = metadata(s2p, "20")
+    assert requests.get(fresh["thumb"], timeout=10).status_code == 200 and "art" in fresh
 
 
 def test_head_answers_headers_without_a_body(s2p, fake_stash):

@@ -29,7 +29,7 @@ def create_app(services: Services) -> falcon.App:
     app.add_error_handler(StashError, errors.handle_stash_error)
 
     links = LinkFactory(settings.provider.public_url, services.signer, services.images.shaper.variant,
-                        pushing=services.pusher is not None)
+                        pushing=services.pusher is not None, covers=services.images.covers)
     metadata = services.metadata
     values = provider.PlexValues(services.observers.dropped)
     root = secret_root.prefix

@@ -19,6 +19,7 @@ import hashlib
 import logging
 import re
 import threading
+from collections import OrderedDict
 from typing import Iterable
 
 from s2p.stash.models import GroupRef, PerformerRef, Scene, SceneSummary, StudioRef, image_version, is_placeholder
@@ -85,10 +86,17 @@ def seconds(version: str) -> int | None:
 class RouteImageLinks:
     """Builds ``<base>/images/<kind>/<id>/<variant>/<version>/<signature>``."""
 
-    def __init__(self, base_url: str, signer: ImageSigner, poster_variant: str = "poster"):
+    def __init__(self, base_url: str, signer: ImageSigner, poster_variant: str = "poster", *,
+                 covers: "CoverMemory | None" = None):
         self.base = base_url.rstrip("/")
         self._signer = signer
         self._poster = poster_variant if poster_variant in SCENE_POSTERS else "poster"
+        self._covers = covers
+
+    def known_without_cover(self, scene: SceneSummary) -> bool:
+        """Whether Stash is known to have no cover for this version of the scene."""
+        return (self._covers is not None and isinstance(scene, Scene)
+                and self._covers.lacks(scene.id, scene.paths.screenshot))
 
     def url(self, kind: str, entity_id: str, variant: str, version: str) -> str:
         signature = self._signer.sign(kind, entity_id, variant, version)
@@ -100,14 +108,17 @@ class RouteImageLinks:
         if isinstance(scene, Scene) and not scene.paths.screenshot:
             return None
         version = version_of(scene.updated_at)
+        coverless = self.known_without_cover(scene)
         if variant == "poster":
             # The poster falls back to the studio's image: its changes count too.
             studios = studio_chain(scene.studio) if isinstance(scene, Scene) else []
+            if coverless and all(is_placeholder(s.image_path) for s in studios):
+                return None  # no cover and no studio picture: the URL could only answer 404
             version = combine([version] + [version_of(image_version(s.image_path)) for s in studios
                                            if not is_placeholder(s.image_path)])
             return self.url("scene", scene.id, self._poster, version)
         if variant in ("background", "snapshot"):
-            return self.url("scene", scene.id, "background", version)
+            return None if coverless else self.url("scene", scene.id, "background", version)
         return None
 
     def performer(self, performer: PerformerRef) -> str | None:
@@ -135,12 +146,37 @@ def studio_chain(studio: StudioRef | None) -> list[StudioRef]:
     return found
 
 
+class CoverMemory:
+    """Scenes whose cover Stash was seen to lack (it served its stand-in),
+    by the screenshot URL of that version: a new cover comes with a newer
+    scene, hence a new URL, and the memory no longer applies.  Bounded."""
+
+    LIMIT = 100_000
+
+    def __init__(self, limit: int = LIMIT):
+        self._seen: OrderedDict[str, str] = OrderedDict()
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def note(self, scene_id: str, screenshot: str) -> None:
+        with self._lock:
+            self._seen[scene_id] = screenshot
+            self._seen.move_to_end(scene_id)
+            while len(self._seen) > self._limit:
+                self._seen.popitem(last=False)
+
+    def lacks(self, scene_id: str, screenshot: str | None) -> bool:
+        with self._lock:
+            return screenshot is not None and self._seen.get(scene_id) == screenshot
+
+
 class LinkFactory:
     """The links for one request: on ``[provider] public_url``, else on the
     host Plex called (said once, since Plex 1.43.5+ refuses LAN images)."""
 
     def __init__(self, public_url: str, signer: ImageSigner, poster_variant: str = "poster", *,
-                 pushing: bool = False):
+                 pushing: bool = False, covers: CoverMemory | None = None):
+        self._covers = covers
         self._public_url = public_url
         self._signer = signer
         self._poster = poster_variant
@@ -159,4 +195,4 @@ class LinkFactory:
                             "images on LAN, localhost or .local addresses. Fix: publish /images/ on a public "
                             "https hostname and set [provider] public_url, or upload artwork into Plex with "
                             "[artwork] push = true (docs/artwork.md)", base)
-        return RouteImageLinks(base, self._signer, self._poster)
+        return RouteImageLinks(base, self._signer, self._poster, covers=self._covers)

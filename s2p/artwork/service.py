@@ -26,7 +26,7 @@ from s2p.stash.api import StashAPI
 from s2p.stash.client import FetchedImage
 from s2p.stash.errors import StashUnavailable
 from s2p.stash.models import is_placeholder
-from s2p.artwork.links import known, poster_shape, studio_chain
+from s2p.artwork.links import CoverMemory, known, poster_shape, studio_chain
 from s2p.artwork.shape import PosterShaper
 
 
@@ -42,6 +42,8 @@ ENTRY_OVERHEAD = 1024
 class ImageService:
     def __init__(self, stash: StashAPI, scenes: SceneStore, settings: CacheSettings,
                  shaper: PosterShaper | None = None):
+        # Scenes Stash has no cover for: their later answers offer no URL that would 404.
+        self.covers = CoverMemory()
         self._stash = stash
         self._scenes = scenes
         self.shaper = shaper or PosterShaper()
@@ -85,6 +87,8 @@ class ImageService:
             return None
         path = scene.paths.screenshot
         screenshot = self._fetch(path, deadline) if path else None
+        if path and screenshot is None:
+            self.covers.note(scene.id, path)
         if variant == "background":
             return screenshot
         shape, anchor = poster_shape(variant)

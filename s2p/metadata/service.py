@@ -28,7 +28,7 @@ class MetadataService:
         self._served = served if served is not None else []
         # The rendered answer, kept with the very Scene object it came from:
         # when the scene cache loads a newer scene, the answer is rendered anew.
-        self._rendered: TTLCache[tuple[object, bytes]] = TTLCache(
+        self._rendered: TTLCache[tuple[object, bool, bytes]] = TTLCache(
             RENDERED_ANSWERS if cache.enabled else 0, cache.ttl)
 
     @property
@@ -42,13 +42,15 @@ class MetadataService:
     def rendered(self, scene: Scene, links: ImageLinks) -> bytes:
         """The JSON body of ``GET /library/metadata/{id}`` for this scene."""
         key = (scene.id, links.base)
+        # Learning that Stash has no cover changes the answer too (no URL that would 404).
+        coverless = links.known_without_cover(scene)
         kept = self._rendered.get(key)
-        if kept is not None and kept[0] is scene:
-            body = kept[1]
+        if kept is not None and kept[0] is scene and kept[1] == coverless:
+            body = kept[2]
         else:
             body = json.dumps(contract.container(self.identifier, [translate.metadata(scene, self.options, links)]),
                               ensure_ascii=False).encode()
-            self._rendered.put(key, (scene, body))
+            self._rendered.put(key, (scene, coverless, body))
         for served in self._served:
             served(scene.id)
         return body

@@ -29,6 +29,8 @@ class ImageLinks(Protocol):
 
     def group(self, group: GroupRef) -> str | None: ...
 
+    def known_without_cover(self, scene: SceneSummary) -> bool: ...
+
 
 @dataclass(frozen=True)
 class TranslateOptions:
