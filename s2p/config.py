@@ -356,6 +356,8 @@ class LogSettings(_Section):
 
 class DebugSettings(_Section):
     enabled: bool = Field(False, description="true or false: serve /debug/match")
+    capture: int = Field(0, ge=0, le=10000, description="how many of Plex's latest requests to keep for "
+                                                         "s2p debug requests and /debug/requests, 0-10000 (0: none)")
 
 
 class Settings(_Section):

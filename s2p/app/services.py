@@ -20,6 +20,7 @@ import requests
 from s2p import __version__
 from s2p.app import collectors
 from s2p.artwork.push import ArtworkPusher
+from s2p.ops.capture import RequestCapture
 from s2p.artwork.service import ImageService
 from s2p.artwork.shape import PosterShaper
 from s2p.artwork.signing import ImageSigner
@@ -120,6 +121,7 @@ class Services(Core):
     health_checks: HealthRegistry = field(default_factory=HealthRegistry)
     observers: Observers = field(default_factory=Observers)
     pusher: ArtworkPusher | None = None
+    capture: RequestCapture | None = None  # [debug] capture: Plex's latest requests
     started_at: float = field(default_factory=time.time)
     _probe: TTLCache[tuple[bool, str]] = field(default_factory=lambda: TTLCache(1, HEALTH_PROBE_TTL))
     _signer: ImageSigner | None = None
@@ -206,6 +208,8 @@ def build_services(settings: Settings, *, session: requests.Session | None = Non
             index_inventory=index.inventory if index is not None else None),
         scheduler=scheduler,
         observers=observers,
+        capture=(RequestCapture(settings.state_dir, settings.debug.capture, settings.secrets())
+                 if settings.debug.capture else None),
     )
 
     def prefetch_decided(outcome: MatchOutcome) -> None:

@@ -9,6 +9,7 @@ from s2p.artwork.links import LinkFactory
 from s2p.stash.errors import StashError
 from s2p.web import debug, errors, gaps, images, openapi, ops, provider
 from s2p.web.access import AccessControl, SecretRoot
+from s2p.web.capture import CaptureRequests
 from s2p.web.limits import InputLimits
 from s2p.web.middleware import RequestLog
 
@@ -17,11 +18,14 @@ def create_app(services: Services) -> falcon.App:
     settings = services.settings
     secret_root = SecretRoot(settings.server.secret)
     # RequestLog first: it times and logs requests the access check refuses.
-    app = falcon.App(middleware=[
+    middleware = [
         RequestLog(secret_root, services.observers.request, budget=settings.server.request_budget),
         AccessControl(settings.server, secret_root),
         InputLimits(),
-    ])
+    ]
+    if services.capture is not None:  # first, so that it sees the answer last (timed and logged)
+        middleware.insert(0, CaptureRequests(services.capture, secret_root, settings.secrets()))
+    app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     app.req_options.keep_blank_qs_values = False
     app.set_error_serializer(errors.serialize_error)
@@ -31,7 +35,7 @@ def create_app(services: Services) -> falcon.App:
     links = LinkFactory(settings.provider.public_url, services.signer, services.images.shaper.variant,
                         pushing=services.pusher is not None, covers=services.images.covers)
     metadata = services.metadata
-    values = provider.PlexValues(services.observers.dropped)
+    values = provider.PlexValues(services.observers.dropped, secret_root.route)
     root = secret_root.prefix
     app.add_route(root or "/", provider.Registration(settings.provider.identifier, settings.provider.title))
     app.add_route(f"{root}/library/metadata/matches",
@@ -53,4 +57,6 @@ def create_app(services: Services) -> falcon.App:
     app.add_route("/gaps/{gap_id:int}/{action}", gaps.GapAction(services.gaps))
     if settings.debug.enabled:
         app.add_route("/debug/match", debug.DebugMatch(services.matcher))
+    if services.capture is not None:
+        app.add_route("/debug/requests", debug.CapturedRequests(services.capture))
     return app

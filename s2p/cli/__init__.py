@@ -1,4 +1,4 @@
-"""The command line: ``s2p [--config PATH] [serve|init|check|match|gaps|register|demo|version]``."""
+"""The command line: ``s2p [--config PATH] [serve|init|check|match|gaps|register|debug|demo|version]``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from s2p import __version__
 from s2p.ops import logs
 from s2p.config import ConfigError, config_path, load_settings
 from s2p.cli import gaps as gaps_command
+from s2p.cli import debug as debug_command
 from s2p.cli import init as init_command
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--host", help="address to listen on (default $S2P_SERVER_HOST, else 127.0.0.1)")
     demo.add_argument("--port", type=int, help="port to listen on (default $S2P_SERVER_PORT, else 8008)")
     init_command.add_parser(commands)
+    debug_command.add_parser(commands)
     commands.add_parser("version", help="print the version")
     register = commands.add_parser("register", help="register s2p in Plex and make its agent ([plex] url and token)")
     register.add_argument("--url", help="the URL Plex should call (default: the one s2p logs at start-up)")
@@ -109,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return match.run(settings, args)
     if command == "gaps":
         return gaps_command.run(settings, args)
+    if command == "debug":
+        return debug_command.run(settings, args)
     if command == "register":
         from s2p.cli import register
 

@@ -28,6 +28,7 @@ def read_json(req: falcon.Request, limit: int) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("the body is not UTF-8") from None
+    req.context.body_text = text  # for [debug] capture
     try:
         value = json.loads(text, parse_constant=_refuse_constant, parse_int=_bounded_int)
     except RecursionError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import falcon
 
 from s2p.match.cascade import Matcher
+from s2p.ops.capture import RequestCapture
 from s2p.plex.hints import match_hints, plex_params
 from s2p.web.errors import BadRequest
 
@@ -31,3 +32,15 @@ class DebugMatch:
         resp.media = {**outcome.as_dict(), "dropped": dropped}
         decided = f"scene {outcome.decision.scene.id} by {outcome.decision.step}" if outcome.decision else "none"
         req.context.outcome = f"explained: {decided}"
+
+
+class CapturedRequests:
+    """``GET /debug/requests`` (with ``[debug] capture``): Plex's latest requests, secrets masked."""
+
+    def __init__(self, capture: RequestCapture):
+        self._capture = capture
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        records = self._capture.records()
+        resp.media = {"limit": self._capture.limit, "count": len(records), "requests": records}
+        req.context.outcome = f"{len(records)} captured request(s)"

@@ -33,8 +33,10 @@ class PlexValues:
     an odd optional value is dropped, logged at DEBUG by field and reason
     (never the value) and told to the observers (the metrics count them)."""
 
-    def __init__(self, observers: list[Callable[[str, str], None]] | None = None):
+    def __init__(self, observers: list[Callable[[str, str], None]] | None = None,
+                 route: Callable[[str], str] = lambda template: template):
         self._observers = observers if observers is not None else []
+        self._route = route  # a route template as it may be logged (without the secret root)
 
     def params(self, req: falcon.Request) -> PlexParams:
         return plex_params(req.headers, req.params, self._dropper(req))
@@ -48,7 +50,7 @@ class PlexValues:
 
     def _dropper(self, req: falcon.Request) -> Callable[[str, str], None]:
         def dropped(field: str, reason: str) -> None:
-            log.debug("%s %s: dropped %s (%s)", req.method, req.uri_template or "-", field, reason)
+            log.debug("%s %s: dropped %s (%s)", req.method, self._route(req.uri_template or "-"), field, reason)
             for observe in self._observers:
                 observe(field, reason)
         return dropped
