@@ -31,15 +31,31 @@ def test_without_pillow_the_original_is_served_and_said_once(caplog):
     assert shaper.poster(ORIGINAL, "crop", "left") is ORIGINAL
     assert shaper.logo_poster(ORIGINAL, "crop") is ORIGINAL
     warnings = [r.getMessage() for r in caplog.records if "Pillow" in r.getMessage()]
-    assert len(warnings) == 1 and "pip install 's2p[artwork]'" in warnings[0]
+    assert len(warnings) == 1 and "pip install Pillow" in warnings[0]
 
 
-def test_original_mode_never_loads_pillow():
-    def fail():
-        raise AssertionError("Pillow was loaded for original posters")
-
-    shaper = PosterShaper("original", load_pillow=fail)
+def test_original_mode_serves_the_original_and_still_offers_square_art():
+    shaper = PosterShaper("original")
     assert shaper.variant == "poster" and shaper.poster(ORIGINAL, "original") is ORIGINAL
+    assert shaper.can_square and not shaper.can_shape()
+
+
+def test_square_art_is_a_centred_square_and_none_without_pillow():
+    from PIL import Image
+
+    shaper = PosterShaper("original")
+    wide = Image.new("RGB", (1920, 1080), (200, 0, 0))
+    wide.paste((0, 0, 200), (0, 0, 420, 1080))  # the left edge is blue: cut away by a centred crop
+    data = io.BytesIO()
+    wide.save(data, "PNG")
+    square = shaper.square(FetchedImage(data.getvalue(), "image/png", None))
+    assert square.content_type == "image/jpeg"
+    with Image.open(io.BytesIO(square.content)) as result:
+        assert result.size == (1000, 1000)
+        red, green, blue = result.getpixel((5, 500))
+        assert red > 150 and blue < 50
+    assert PosterShaper("original", load_pillow=lambda: None).square(ORIGINAL) is None
+    assert shaper.square(FetchedImage(b"not an image", "image/png", None)) is None
 
 
 def test_server_without_pillow_serves_stash_bytes_for_shaped_settings(start_s2p, fake_stash, monkeypatch, caplog):

@@ -75,8 +75,11 @@ def test_every_url_in_the_metadata_serves_exactly_stash_bytes(s2p, fake_stash):
         assert version.isdigit() and len(signature) == 22
         response = requests.get(url, timeout=10)
         assert response.status_code == 200, (url, response.text)
-        assert response.content == stash_bytes(fake_stash.library, kind, entity_id)
-        assert response.headers["Content-Type"] == "image/png"
+        if variant == "square":  # made from the screenshot (Pillow is installed here)
+            assert response.headers["Content-Type"] == "image/jpeg" and response.content.startswith(b"\xff\xd8")
+        else:
+            assert response.content == stash_bytes(fake_stash.library, kind, entity_id)
+            assert response.headers["Content-Type"] == "image/png"
         assert API_KEY not in str(response.headers)
     # s2p authenticated to Stash with the header, never the query string.
     image_requests = [h for h in fake_stash.standin.headers_seen if h.get("Apikey")]
@@ -90,7 +93,7 @@ def test_images_lists_every_choice_with_working_urls(s2p, fake_stash):
     by_type: dict[str, list[str]] = {}
     for image in mc["Image"]:
         by_type.setdefault(image["type"], []).append(image["url"])
-    assert set(by_type) == {"coverPoster", "background", "clearLogo", "snapshot"}
+    assert set(by_type) == {"coverPoster", "background", "backgroundSquare", "clearLogo", "snapshot"}
     # The scene's screenshot first, then its group's front cover.
     assert [parts(u)[:3] for u in by_type["coverPoster"]] == [("scene", "1", "poster"), ("group", "1", "front")]
     # Scene 1's studio has an image of its own (the parent's is not needed).

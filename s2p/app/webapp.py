@@ -33,7 +33,8 @@ def create_app(services: Services) -> falcon.App:
     app.add_error_handler(StashError, errors.handle_stash_error)
 
     links = LinkFactory(settings.provider.public_url, services.signer, services.images.shaper.variant,
-                        pushing=services.pusher is not None, covers=services.images.covers)
+                        pushing=services.pusher is not None, covers=services.images.covers,
+                        square=services.images.shaper.can_square)
     metadata = services.metadata
     values = provider.PlexValues(services.observers.dropped, secret_root.route)
     root = secret_root.prefix

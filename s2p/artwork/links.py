@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 SCENE_POSTERS = ("poster", "poster-letterbox") + tuple(f"poster-crop-{a}" for a in ANCHORS)
 VARIANTS: dict[str, tuple[str, ...]] = {
-    "scene": SCENE_POSTERS + ("background",),
+    "scene": SCENE_POSTERS + ("background", "square"),
     "performer": ("image",),
     "studio": ("image",),
     "tag": ("image",),
@@ -87,7 +87,8 @@ class RouteImageLinks:
     """Builds ``<base>/images/<kind>/<id>/<variant>/<version>/<signature>``."""
 
     def __init__(self, base_url: str, signer: ImageSigner, poster_variant: str = "poster", *,
-                 covers: "CoverMemory | None" = None):
+                 covers: "CoverMemory | None" = None, square: bool = False):
+        self._square = square  # a square variant can be made (Pillow is installed)
         self.base = base_url.rstrip("/")
         self._signer = signer
         self._poster = poster_variant if poster_variant in SCENE_POSTERS else "poster"
@@ -119,6 +120,8 @@ class RouteImageLinks:
             return self.url("scene", scene.id, self._poster, version)
         if variant in ("background", "snapshot"):
             return None if coverless else self.url("scene", scene.id, "background", version)
+        if variant == "square":
+            return None if coverless or not self._square else self.url("scene", scene.id, "square", version)
         return None
 
     def performer(self, performer: PerformerRef) -> str | None:
@@ -175,8 +178,9 @@ class LinkFactory:
     host Plex called (said once, since Plex 1.43.5+ refuses LAN images)."""
 
     def __init__(self, public_url: str, signer: ImageSigner, poster_variant: str = "poster", *,
-                 pushing: bool = False, covers: CoverMemory | None = None):
+                 pushing: bool = False, covers: CoverMemory | None = None, square: bool = False):
         self._covers = covers
+        self._square = square
         self._public_url = public_url
         self._signer = signer
         self._poster = poster_variant
@@ -195,4 +199,4 @@ class LinkFactory:
                             "images on LAN, localhost or .local addresses. Fix: publish /images/ on a public "
                             "https hostname and set [provider] public_url, or upload artwork into Plex with "
                             "[artwork] push = true (docs/artwork.md)", base)
-        return RouteImageLinks(base, self._signer, self._poster, covers=self._covers)
+        return RouteImageLinks(base, self._signer, self._poster, covers=self._covers, square=self._square)

@@ -91,6 +91,10 @@ class ImageService:
             self.covers.note(scene.id, path)
         if variant == "background":
             return screenshot
+        if variant == "square":
+            if screenshot is None:
+                return None
+            return self._cached((path, "square"), lambda: self.shaper.square(screenshot), deadline)
         shape, anchor = poster_shape(variant)
         if screenshot is not None:
             if shape == "original":

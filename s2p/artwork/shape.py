@@ -2,7 +2,7 @@
 
 ``letterbox`` fits the whole picture onto a black 2:3 canvas; ``crop`` cuts
 a 2:3 window out of it at the configured anchor.  Shaping needs Pillow,
-an optional extra (``pip install 's2p[artwork]'``); without it the original
+an optional extra (``pip install '.[artwork]'`` in a checkout); without it the original
 is served and s2p says so once.  Performer photos are never shaped.
 """
 
@@ -38,10 +38,13 @@ class PosterShaper:
                  load_pillow: Callable[[], Any] | None = None):
         self.wanted = mode
         self.anchor = anchor if anchor in ANCHORS else "center"
-        self._image = (load_pillow or _import_pillow)() if mode != "original" else None
+        # Pillow, when installed: square art is offered with it whatever the poster shape.
+        self._pillow = (load_pillow or _import_pillow)()
+        self._image = self._pillow if mode != "original" else None
         if mode != "original" and self._image is None:
             log.warning('[artwork] poster = "%s" needs Pillow, which is not installed: posters are served as '
-                        "Stash has them. Fix: pip install 's2p[artwork]' (or pip install Pillow)", mode)
+                        "Stash has them. Fix: pip install Pillow (in a checkout: .venv/bin/pip install "
+                        "'.[artwork]')", mode)
 
     @property
     def mode(self) -> str:
@@ -60,6 +63,10 @@ class PosterShaper:
     def can_shape(self) -> bool:
         return self._image is not None
 
+    @property
+    def can_square(self) -> bool:
+        return self._pillow is not None
+
     def poster(self, image: FetchedImage, shape: str, anchor: str = "center") -> FetchedImage:
         """``image`` as a 2:3 poster ("letterbox" or "crop"); unchanged for
         "original", without Pillow, or when the bytes cannot be decoded."""
@@ -76,6 +83,27 @@ class PosterShaper:
             return image
         out = io.BytesIO()
         shaped.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
+        return FetchedImage(out.getvalue(), "image/jpeg", image.last_modified)
+
+    def square(self, image: FetchedImage) -> FetchedImage | None:
+        """``image`` cut to a centred square (Plex's square art), at most
+        1000x1000; ``None`` without Pillow or when the bytes cannot be decoded."""
+        if self._pillow is None:
+            return None
+        try:
+            with self._pillow.open(io.BytesIO(image.content)) as source:
+                source.load()
+                picture = _flatten(self._pillow, source)
+                side = min(picture.size)
+                left, top = (picture.width - side) // 2, (picture.height - side) // 2
+                squared = picture.crop((left, top, left + side, top + side))
+                if side > MAX_WIDTH:
+                    squared = squared.resize((MAX_WIDTH, MAX_WIDTH), self._pillow.LANCZOS)
+        except Exception as exc:  # Pillow raises many kinds for bad input
+            log.warning("cannot square an image (%s); none offered", type(exc).__name__)
+            return None
+        out = io.BytesIO()
+        squared.save(out, "JPEG", quality=JPEG_QUALITY, optimize=True)
         return FetchedImage(out.getvalue(), "image/jpeg", image.last_modified)
 
     def logo_poster(self, image: FetchedImage, shape: str) -> FetchedImage:

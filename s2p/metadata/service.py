@@ -39,8 +39,9 @@ class MetadataService:
         """The scene, or ``None`` when Stash has none; ``StashError`` when Stash cannot say."""
         return self._scenes.get(scene_id, deadline=deadline)
 
-    def rendered(self, scene: Scene, links: ImageLinks) -> bytes:
-        """The JSON body of ``GET /library/metadata/{id}`` for this scene."""
+    def rendered(self, scene: Scene, links: ImageLinks, *, served: bool = True) -> bytes:
+        """The JSON body of ``GET /library/metadata/{id}`` for this scene
+        (``served``: Plex reads it, so the observers are told)."""
         key = (scene.id, links.base)
         # Learning that Stash has no cover changes the answer too (no URL that would 404).
         coverless = links.known_without_cover(scene)
@@ -51,8 +52,9 @@ class MetadataService:
             body = json.dumps(contract.container(self.identifier, [translate.metadata(scene, self.options, links)]),
                               ensure_ascii=False).encode()
             self._rendered.put(key, (scene, coverless, body))
-        for served in self._served:
-            served(scene.id)
+        if served:
+            for observe in self._served:
+                observe(scene.id)
         return body
 
     def images(self, scene: Scene, links: ImageLinks) -> dict:

@@ -186,6 +186,9 @@ def images(scene: Scene, links: ImageLinks) -> list[dict[str, str]]:
             found.append({"type": "coverPoster", "url": cover})
     if background:
         found.append({"type": "background", "url": background})
+    square = links.scene(scene, "square")
+    if square:
+        found.append({"type": "backgroundSquare", "url": square})
     if logo:
         found.append({"type": "clearLogo", "url": logo})
     snapshot = links.scene(scene, "snapshot")

@@ -153,8 +153,11 @@ class MetadataItem(_SceneResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, rating_key: str) -> None:
         scene = self._scene(req, rating_key)
         resp.content_type = falcon.MEDIA_JSON
-        resp.data = self._metadata.rendered(scene, self._links(req))
+        # A HEAD is not Plex reading the item: nothing is recorded or queued for it.
+        resp.data = self._metadata.rendered(scene, self._links(req), served=req.method != "HEAD")
         req.context.outcome = f"scene {scene.id}"
+
+    on_head = on_get
 
 
 class MetadataImages(_SceneResource):
@@ -165,6 +168,8 @@ class MetadataImages(_SceneResource):
         answer = self._metadata.images(scene, self._links(req))
         resp.media = answer
         req.context.outcome = f"scene {scene.id}: {answer['MediaContainer']['size']} image(s)"
+
+    on_head = on_get
 
 
 class MetadataOther:
@@ -180,3 +185,5 @@ class MetadataOther:
             raise falcon.HTTPNotFound(title="unknown ratingKey")
         resp.media = contract.container(self._identifier)
         req.context.outcome = f"scene {rating_key}: empty {rest.split('/')[0]}"
+
+    on_head = on_get
