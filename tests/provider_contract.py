@@ -233,13 +233,14 @@ def test_metadata_partial_dates_and_title_fallback(s2p):
     assert month["originallyAvailableAt"] == "2021-07-01"
     untitled = container(s2p.get("/library/metadata/4"))["Metadata"][0]
     assert untitled["title"] == "clip_0457"
-    assert "originallyAvailableAt" not in untitled and "year" not in untitled
+    # Required by Plex's documentation: empty when unknown, as Plex's example provider sends it.
+    assert untitled["originallyAvailableAt"] == "" and "year" not in untitled
 
 
 def test_year_only_partial_dates_setting(start_s2p, fake_stash):
     s2p = start_s2p(fake_stash.url, provider={"partial_dates": "year_only"})
     item = container(s2p.get("/library/metadata/2"))["Metadata"][0]
-    assert item["year"] == 2022 and "originallyAvailableAt" not in item
+    assert item["year"] == 2022 and item["originallyAvailableAt"] == ""
 
 
 def test_performer_without_photo_has_no_thumb(s2p):

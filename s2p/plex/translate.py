@@ -74,6 +74,13 @@ def guid_scheme(endpoint: str) -> str | None:
     return scheme or None
 
 
+# Plex's documentation marks originallyAvailableAt required, in YYYY-MM-DD.
+# A scene without a date gets an empty string, as Plex's own example
+# provider sends when it knows no date: an invented date (the day the file
+# was added, say) would sort and group the scene as if it were released then.
+UNKNOWN_DATE = ""
+
+
 def match_item(scene: SceneSummary, score: int, options: TranslateOptions, links: ImageLinks) -> dict[str, Any]:
     """A match result: enough for Plex to pick it and show it in Fix Match."""
     rating_key = scene.id
@@ -85,10 +92,9 @@ def match_item(scene: SceneSummary, score: int, options: TranslateOptions, links
         "title": title_of(scene),
     }
     released, year = release(scene.date, options.partial_dates)
+    item["originallyAvailableAt"] = released or UNKNOWN_DATE
     if year:
         item["year"] = year
-    if released:
-        item["originallyAvailableAt"] = released
     thumb = links.scene(scene, "poster")
     if thumb:
         item["thumb"] = thumb
@@ -108,8 +114,7 @@ def metadata(scene: Scene, options: TranslateOptions, links: ImageLinks) -> dict
         "title": title,
     }
     released, year = release(scene.date, options.partial_dates)
-    if released:
-        item["originallyAvailableAt"] = released
+    item["originallyAvailableAt"] = released or UNKNOWN_DATE
     if year:
         item["year"] = year
     if scene.details and scene.details.strip():

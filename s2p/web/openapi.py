@@ -81,12 +81,13 @@ def _container(description: str) -> dict[str, Any]:
 
 
 def _scene_get(summary: str, extra_parameters: list[dict] | None = None) -> dict[str, Any]:
-    return {"get": {
+    operation = {
         "summary": summary,
         "parameters": [_RATING_KEY, *(extra_parameters or []), *_PLEX_PARAMETERS],
         "responses": {"200": _container(summary), "400": _ERROR, "403": _ERROR, "404": _ERROR,
                       "503": _ERROR},
-    }, "servers": _PROVIDER_SERVERS}
+    }
+    return {"get": operation, "head": operation, "servers": _PROVIDER_SERVERS}
 
 
 def describe() -> dict[str, Any]:
