@@ -579,7 +579,9 @@ def _describe(err: dict[str, Any], sources: dict[tuple[str, str], str], file_lab
         label = f"{where} {key}".strip()
     else:
         key = loc[1] if len(loc) > 1 else ""
-        source = sources.get((section, key)) or sources.get((section, "")) or file_label or "defaults"
+        source = (sources.get((section, key)) or sources.get((section, ""))
+                  or next((where for (s, _), where in sources.items() if s == section), None)
+                  or file_label or "defaults")
         model_field = Settings.model_fields.get(section)
         fix = _fix_for(model_field.annotation, key) if model_field else None
         label = f"[{section}] {key}".strip() if key else f"[{section}]"

@@ -140,3 +140,32 @@ def test_the_example_file_loads_and_documents_every_key():
             keys = PathRuleSettings.model_fields
         for key in keys:
             assert re.search(rf"^#? ?{key} =", text, re.M), f"[{section}] {key} is not in s2p.toml.example"
+
+
+def test_errors_name_the_place_and_suggest_the_near_miss(tmp_path):
+    config = tmp_path / "s2p.toml"
+    config.write_text('[serverr]\nport = 1\n[stash]\nurll = "x"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, {"S2P_SERVR_HOST": "x"})
+    problems = caught.value.problems
+    assert any(p.startswith(f"{config}: [serverr]: unknown section. Fix: did you mean [server]?") for p in problems)
+    assert any(p.startswith(f"{config}: [stash] urll: unknown key. Fix: did you mean url?") for p in problems)
+    assert any(p.startswith("environment S2P_SERVR_HOST: [servr]: unknown section") for p in problems)
+
+
+def test_a_bad_path_rule_names_the_file_the_rule_and_a_fix(tmp_path):
+    config = tmp_path / "s2p.toml"
+    config.write_text('[[paths]]\nname = "nas"\nstash_to_plex = ["^/a/(.*", "/b/\\\\1"]\n'
+                      'plex_to_stash = ["^/b/(.*)$", "/a/\\\\1"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config, {})
+    [problem] = caught.value.problems
+    assert problem.startswith(f'{config}: [[paths]] #1 "nas": stash_to_plex: pattern \'^/a/(.*\'')
+    assert "replacement '/b/\\1'" in problem  # shown as written, not with doubled backslashes
+    assert "Fix:" in problem and "s2p init" in problem
+
+
+def test_a_missing_file_points_at_s2p_init(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_settings(tmp_path / "nope.toml", {})
+    assert "s2p init" in caught.value.problems[0]
