@@ -93,3 +93,27 @@ def test_a_repeated_match_is_answered_from_the_cache(start_s2p, fake_stash):
     assert s2p.match(type=1, filename="Café Crème.mp4").json()["MediaContainer"]["size"] == 0
     fake_stash.standin.heal()
     assert s2p.match(type=1, filename="Café Crème.mp4").json()["MediaContainer"]["size"] == 1
+
+
+def test_a_dripping_stash_reply_ends_within_the_budget_and_frees_its_slot(start_s2p, fake_stash):
+    # Headers at once, then a byte every half second: each read is quick, the reply endless.
+    s2p = start_s2p(fake_stash.url, index={"enabled": False}, cache={"enabled": False},
+                    stash={"timeout": 2, "max_concurrency": 1, "slot_wait": 5, "breaker_failures": 50},
+                    server={"request_budget": 4})
+    fake_stash.standin.fail("drip")
+    started = time.monotonic()
+    assert s2p.get("/library/metadata/1").status_code == 503
+    assert time.monotonic() - started < 3.5  # [stash] timeout (2 s) ends it, body included
+    # The one slot is free again: with Stash healthy the next request is answered at once.
+    fake_stash.standin.heal()
+    started = time.monotonic()
+    assert s2p.get("/library/metadata/2").status_code == 200
+    assert time.monotonic() - started < 1.5
+    # The request budget bounds it too when it is shorter than the timeout.
+    short = start_s2p(fake_stash.url, index={"enabled": False}, cache={"enabled": False},
+                      stash={"timeout": 30, "breaker_failures": 50}, server={"request_budget": 2})
+    fake_stash.standin.fail("drip")
+    started = time.monotonic()
+    assert short.match(type=1, filename="Harbour Films/extras/scene.mp4").json()["MediaContainer"]["size"] == 0
+    assert time.monotonic() - started < 3.5
+    fake_stash.standin.heal()

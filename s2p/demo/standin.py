@@ -123,8 +123,11 @@ class StashStandIn:
         self.api_key = api_key
         self.executor = executor or NamedOperationExecutor(library)
         self.latency = latency
-        self.failure: str | None = None  # None, "error" (HTTP 500) or "hang" (never answers in time)
+        # None, "error" (HTTP 500), "hang" (never answers in time) or "drip" (the
+        # headers at once, then the body a byte every drip_interval seconds)
+        self.failure: str | None = None
         self.hang_seconds = 30.0
+        self.drip_interval = 0.5
         self._healed = threading.Event()
         self.counts: Counter[str] = Counter()
         self.headers_seen: list[dict[str, str]] = []
@@ -134,7 +137,8 @@ class StashStandIn:
         self._running = 0
 
     def fail(self, mode: str) -> None:
-        """Start failing: "error" (HTTP 500) or "hang" (no answer for hang_seconds)."""
+        """Start failing: "error" (HTTP 500), "hang" (no answer for hang_seconds)
+        or "drip" (the body a byte at a time)."""
         self._healed.clear()
         self.failure = mode
 
@@ -203,12 +207,23 @@ class StashStandIn:
                 self._healed.wait(self.hang_seconds)
             elif self.latency:
                 time.sleep(self.latency)
+            if self.failure == "drip":
+                return self._drip(handler())
             return handler()
         finally:
             with self._count_lock:
                 self._running -= 1
             if self._slots is not None:
                 self._slots.release()
+
+    def _drip(self, chunks: list[bytes]):
+        body = b"".join(chunks)
+        for at in range(len(body)):
+            if self.failure != "drip":
+                yield body[at:]
+                return
+            yield body[at:at + 1]
+            self._healed.wait(self.drip_interval)
 
     def _graphql(self, environ: dict[str, Any], start_response) -> list[bytes]:
         if self.failure == "error":

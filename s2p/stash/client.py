@@ -18,7 +18,6 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from s2p import __version__
 from s2p.config import StashSettings
@@ -26,12 +25,15 @@ from s2p.common.deadline import Deadline
 from s2p.stash.breaker import CircuitBreaker
 from s2p.stash.errors import StashAuthError, StashError, StashQueryError, StashUnavailable
 from s2p.stash.queries import Document
+from s2p.stash.watchdog import Watchdog, WatchedAdapter
 
 log = logging.getLogger(__name__)
 
 # Stash's images are small (screenshots, head shots); anything bigger than
 # this is not an image we want to hold in memory.
 MAX_IMAGE_BYTES = 32 * 1024 * 1024
+# A GraphQL answer (a page of the index load is a few MB) is never bigger.
+MAX_REPLY_BYTES = 128 * 1024 * 1024
 # A retry is only worth starting with at least this much budget left.
 MIN_RETRY_BUDGET = 0.5
 
@@ -103,7 +105,10 @@ class StashClient:
         self.stats = StashStats()
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown)
         self._session = session or requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=settings.max_concurrency, max_retries=0)
+        # Every exchange ends by its deadline, the reply's body included (watchdog).
+        self._watchdog = Watchdog()
+        adapter = WatchedAdapter(self._watchdog, pool_connections=1, pool_maxsize=settings.max_concurrency,
+                                 max_retries=0)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._session.verify = settings.verify_tls
@@ -130,7 +135,7 @@ class StashClient:
         return self._with_retries(lambda d: self._query_once(document, payload, d), deadline)
 
     def _query_once(self, document: Document, payload: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
-        response = self._send("POST", self._graphql_url, document.name, deadline, json=payload,
+        response = self._send("POST", self._graphql_url, document.name, deadline, MAX_REPLY_BYTES, json=payload,
                               headers={"Accept": "application/json"})
         if response.status_code == 404:
             raise StashUnavailable(f"{self._graphql_url} answered HTTP 404; check [stash] url")
@@ -165,17 +170,13 @@ class StashClient:
         return self._with_retries(lambda d: self._fetch_once(target, d), deadline)
 
     def _fetch_once(self, target: str, deadline: Deadline) -> FetchedImage | None:
-        response = self._send("GET", target, "image", deadline, stream=True)
-        try:
-            if response.status_code == 404:
-                return None
-            content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-            if not content_type.startswith("image/"):
-                raise StashUnavailable(f"Stash answered an image request with {content_type or 'no content type'}")
-            content = _read_limited(response, MAX_IMAGE_BYTES)
-            return FetchedImage(content, content_type, response.headers.get("Last-Modified"))
-        finally:
-            response.close()
+        response = self._send("GET", target, "image", deadline, MAX_IMAGE_BYTES)
+        if response.status_code == 404:
+            return None
+        content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if not content_type.startswith("image/"):
+            raise StashUnavailable(f"Stash answered an image request with {content_type or 'no content type'}")
+        return FetchedImage(response.content, content_type, response.headers.get("Last-Modified"))
 
     # ------------------------------------------------------------ transport
 
@@ -200,7 +201,10 @@ class StashClient:
                 log.debug("Stash request failed (%s); retry %d in %.2fs", exc, tries, backoff)
                 time.sleep(backoff)
 
-    def _send(self, method: str, url: str, kind: str, deadline: Deadline, **kwargs: Any) -> requests.Response:
+    def _send(self, method: str, url: str, kind: str, deadline: Deadline, limit: int,
+              **kwargs: Any) -> requests.Response:
+        """One exchange, its whole reply read within ``min([stash] timeout,
+        what is left of the budget)`` while it holds a Stash slot."""
         if deadline.expired:
             raise StashUnavailable("no time left in this request's budget to ask Stash")
         self.breaker.before_request()
@@ -215,27 +219,38 @@ class StashClient:
             if read_timeout <= 0:
                 self.breaker.record_neutral()
                 raise StashUnavailable("no time left in this request's budget to ask Stash")
-            return self._request(method, url, kind, read_timeout, **kwargs)
+            return self._request(method, url, kind, read_timeout, limit, **kwargs)
         finally:
             self._slots.release()
 
-    def _request(self, method: str, url: str, kind: str, read_timeout: float, **kwargs: Any) -> requests.Response:
+    def _request(self, method: str, url: str, kind: str, read_timeout: float, limit: int,
+                 **kwargs: Any) -> requests.Response:
         error: Exception | None = None
         self.stats.started()
         started = time.monotonic()
         connect_timeout = min(self._settings.connect_timeout, read_timeout)
+        watch = self._watchdog.begin(read_timeout)
         try:
             try:
                 response = self._session.request(
-                    method, url, timeout=(connect_timeout, read_timeout), allow_redirects=False, **kwargs
+                    method, url, timeout=(connect_timeout, read_timeout), allow_redirects=False, stream=True,
+                    **kwargs
                 )
-            except requests.Timeout:
-                raise _Transient(f"Stash did not answer within {read_timeout:.1f}s", retry=False) from None
-            except requests.ConnectionError as exc:
-                raise _Transient(f"cannot connect to Stash at {self._base} ({_reason(exc)})") from None
-            except requests.RequestException as exc:
+                try:
+                    _check_status(response, self._base)
+                    # The body too, within the deadline (requests reads it lazily).
+                    response._content = _read_limited(response, limit) if response.status_code == 200 else b""
+                finally:
+                    response.close()
+            except (requests.RequestException, OSError) as exc:
+                if watch.fired:
+                    raise _Transient(f"Stash did not finish answering within {read_timeout:.1f}s",
+                                     retry=False) from None
+                if isinstance(exc, requests.Timeout):
+                    raise _Transient(f"Stash did not answer within {read_timeout:.1f}s", retry=False) from None
+                if isinstance(exc, requests.ConnectionError):
+                    raise _Transient(f"cannot connect to Stash at {self._base} ({_reason(exc)})") from None
                 raise _Transient(f"request to Stash failed ({type(exc).__name__})") from None
-            _check_status(response, self._base)
             self.breaker.record_success()
             return response
         except _Transient as exc:
@@ -248,6 +263,7 @@ class StashClient:
             self.breaker.record_success()
             raise
         finally:
+            self._watchdog.end(watch)
             self.stats.finished(kind, error)
             log.debug("stash %s %s in %.1f ms%s", kind, method, (time.monotonic() - started) * 1000,
                       f" failed: {error}" if error else "")
@@ -291,6 +307,6 @@ def _read_limited(response: requests.Response, limit: int) -> bytes:
     for chunk in response.iter_content(64 * 1024):
         total += len(chunk)
         if total > limit:
-            raise StashUnavailable(f"Stash sent an image larger than {limit} bytes")
+            raise StashUnavailable(f"Stash sent a reply larger than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
