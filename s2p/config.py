@@ -129,6 +129,12 @@ class ServerSettings(_Section):
     connection_limit: int = Field(
         512, ge=8, le=10000, description="the most open connections waitress accepts, 8-10000"
     )
+    max_connections_per_address: int = Field(
+        32, ge=1, le=10000, description="the most open connections from one address (trusted proxies "
+                                        "excepted), 1-10000")
+    receive_timeout: Duration = Field(
+        5.0, gt=0, le=300, description="seconds a request may take to arrive whole once it has begun, "
+                                        "above 0 and at most 300")
     max_body: int = Field(
         65536, ge=1024, le=16 * 1024 * 1024, description="a request body limit in bytes, 1024-16777216"
     )

@@ -378,3 +378,11 @@ def watch_http_server(metrics: MetricsRegistry, health: HealthRegistry, server) 
     """Add the waitress server's thread and queue numbers (called where the server is made)."""
     metrics.register(lambda: waitress_families(server), "http")
     health.register("http", lambda: waitress_fact(server))
+    guard = getattr(server, "guard", None)
+    if guard is not None:
+        metrics.register(lambda: [
+            counter("s2p_connections_refused_total", "Connections closed at accept, by reason",
+                    {(("reason", reason),): n for reason, n in guard.refused.items()}),
+            counter("s2p_connections_cut_total", "Connections closed for not sending a whole request within "
+                    "[server] receive_timeout", guard.cut),
+        ], "guard")

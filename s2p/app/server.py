@@ -14,6 +14,7 @@ import waitress
 
 from s2p.app.announce import announce
 from s2p.app.collectors import watch_http_server
+from s2p.app.guard import ConnectionGuard
 from s2p.app.services import Services, build_services
 from s2p.app.webapp import create_app
 from s2p.config import Settings
@@ -32,7 +33,7 @@ LOOP_TIMEOUT = 1
 
 
 def create_server(app, settings: Settings, *, host: str | None = None, port: int | None = None):
-    return waitress.create_server(
+    server = waitress.create_server(
         app,
         host=settings.server.host if host is None else host,
         port=settings.server.port if port is None else port,
@@ -48,6 +49,9 @@ def create_server(app, settings: Settings, *, host: str | None = None, port: int
         clear_untrusted_proxy_headers=False,
         asyncore_loop_timeout=LOOP_TIMEOUT,
     )
+    server.guard = ConnectionGuard(settings.server)
+    server.guard.install(server)
+    return server
 
 
 class BackgroundServer:

@@ -1,0 +1,149 @@
+"""Keeping a flood of connections from locking Plex out.
+
+waitress accepts up to ``[server] connection_limit`` connections and closes
+one only after ``channel_timeout`` without activity, so a device that opens
+hundreds of connections and sends a header line every few seconds holds
+every place.  The guard adds three rules at the connection level, before
+any request is parsed (who may call which route is decided per request, by
+``web.access``: the image route is open to every address):
+
+- one address holds at most ``[server] max_connections_per_address``
+  connections (trusted proxies are exempt: every client comes through them);
+- a request must arrive whole within ``[server] receive_timeout`` seconds of
+  its first byte, however slowly it trickles in;
+- under pressure (three quarters of ``connection_limit`` open), a connection
+  that has been idle, or sending an unfinished request, for a second is
+  closed: Plex's requests arrive in milliseconds and it reconnects at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from s2p.config import ServerSettings
+from s2p.web.access import Networks, parse_address
+
+log = logging.getLogger(__name__)
+
+# How often the server looks for connections to close (waitress's default is 30 s).
+SWEEP_INTERVAL = 1.0
+# Open connections, as a share of the limit, from which the guard turns strict.
+PRESSURE = 0.75
+# Under pressure: seconds a connection may sit idle or with an unfinished request.
+PRESSURE_GRACE = 1.0
+# A refused connection is logged at most this often (a flood would drown the log).
+REFUSAL_LOG_INTERVAL = 60.0
+
+
+class ConnectionGuard:
+    def __init__(self, settings: ServerSettings):
+        self._proxies = Networks(settings.trusted_proxies)
+        self.per_address = settings.max_connections_per_address
+        self.receive_timeout = settings.receive_timeout
+        self._open: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self.refused = Counter()  # reason -> connections closed at accept
+        self.cut = 0  # connections closed for not finishing a request in time
+        self._last_log = 0.0
+
+    def install(self, server: Any) -> None:
+        """Wrap a waitress server's channel class and maintenance."""
+        servers = getattr(server, "map", None)
+        if servers is not None and not hasattr(server, "channel_class"):  # MultiSocketServer: one per socket
+            for each in {id(s): s for s in servers.values() if hasattr(s, "channel_class")}.values():
+                self._install_one(each)
+            return
+        self._install_one(server)
+
+    def _install_one(self, server: Any) -> None:
+        server.channel_class = self._channel_class(server.channel_class)
+        server.adj.cleanup_interval = min(server.adj.cleanup_interval, SWEEP_INTERVAL)
+        maintenance = server.maintenance
+
+        def sweep(now: float) -> None:
+            maintenance(now)
+            self._sweep(server, now)
+
+        server.maintenance = sweep
+
+    # ------------------------------------------------------------ accepting
+
+    def admit(self, peer: str) -> str | None:
+        """``None`` when the connection may stay, else why not (and it is counted open)."""
+        address = parse_address(peer)
+        with self._lock:
+            if address is not None and address not in self._proxies and self._open[peer] >= self.per_address:
+                return "too many connections from one address"
+            self._open[peer] += 1
+        return None
+
+    def closed(self, peer: str) -> None:
+        with self._lock:
+            self._open[peer] -= 1
+            if self._open[peer] <= 0:
+                del self._open[peer]
+
+    def _refuse(self, peer: str, reason: str) -> None:
+        self.refused[reason] += 1
+        now = time.monotonic()
+        if now - self._last_log >= REFUSAL_LOG_INTERVAL:
+            self._last_log = now
+            log.warning("closing connections at once: %s (from %s; %d so far, said once a minute)", reason,
+                        peer, sum(self.refused.values()))
+
+    def _channel_class(self, base: type) -> type:
+        guard = self
+
+        class GuardedChannel(base):
+            _peer = None
+            _request_began: float | None = None
+
+            def __init__(self, server, sock, addr, adj, map=None):
+                peer = addr[0] if isinstance(addr, tuple) and addr else str(addr)
+                reason = guard.admit(peer)
+                if reason is not None:
+                    guard._refuse(peer, reason)
+                    try:
+                        sock.close()
+                    except OSError:
+                        pass
+                    return  # never registered with the server: nothing else refers to it
+                self._peer = peer
+                super().__init__(server, sock, addr, adj, map)
+
+            def received(self, data):
+                if self.request is None and data:
+                    self._request_began = time.monotonic()
+                result = super().received(data)
+                if self.request is None:
+                    self._request_began = None  # every request received is complete
+                return result
+
+            def del_channel(self, map=None):
+                if self._peer is not None:
+                    guard.closed(self._peer)
+                    self._peer = None
+                super().del_channel(map)
+
+        return GuardedChannel
+
+    # ------------------------------------------------------------ sweeping
+
+    def _sweep(self, server: Any, now: float) -> None:
+        channels = list(server.active_channels.values())
+        pressed = len(channels) >= PRESSURE * server.adj.connection_limit
+        grace = min(self.receive_timeout, PRESSURE_GRACE) if pressed else self.receive_timeout
+        cutoff = time.monotonic() - grace
+        idle_cutoff = now - PRESSURE_GRACE  # waitress keeps last_activity in time.time()
+        for channel in channels:
+            if channel.will_close or channel.requests:
+                continue  # closing already, or a request being answered
+            began = getattr(channel, "_request_began", None)
+            if (began is not None and began < cutoff) or (pressed and began is None
+                                                           and channel.last_activity < idle_cutoff):
+                channel.will_close = True  # waitress closes it on its next turn
+                self.cut += 1
