@@ -130,8 +130,8 @@ class ServerSettings(_Section):
         512, ge=8, le=10000, description="the most open connections waitress accepts, 8-10000"
     )
     max_connections_per_address: int = Field(
-        32, ge=1, le=10000, description="the most open connections from one address (trusted proxies "
-                                        "excepted), 1-10000")
+        32, ge=1, le=10000, description="the most open connections from one address once half of "
+                                        "connection_limit is open (trusted proxies excepted), 1-10000")
     receive_timeout: Duration = Field(
         5.0, gt=0, le=300, description="seconds a request may take to arrive whole once it has begun, "
                                         "above 0 and at most 300")
@@ -160,6 +160,11 @@ class ServerSettings(_Section):
     plex_clients: list[str] = Field(
         default_factory=list,
         description="a list of Plex server machine identifiers (X-Plex-Client-Identifier) allowed to call",
+    )
+    hosts: list[str] = Field(
+        default_factory=list,
+        description="a list of host names s2p is called by besides addresses, one-label and local names "
+                    "(e.g. [\"s2p.example.net\"] behind a reverse proxy)",
     )
     ops_allow: list[str] = Field(
         default_factory=lambda: list(PRIVATE_NETWORKS),

@@ -57,7 +57,7 @@ def test_a_flood_of_slow_connections_from_one_address_leaves_plex_answered(start
             assert s2p.get("/library/metadata/1").status_code == 200
             assert time.monotonic() - started < 1.0
         kept = [s for s in flood if not closed_by_server(s)]
-        assert len(kept) <= 16  # the rest were closed at once
+        assert len(kept) <= 32 + 16  # up to half the limit freely, then 16 more at most: the rest closed
         metrics = s2p.get("/metrics").text
         assert 's2p_connections_refused_total{reason="too many connections from one address"}' in metrics
     finally:

@@ -7,8 +7,10 @@ every place.  The guard adds three rules at the connection level, before
 any request is parsed (who may call which route is decided per request, by
 ``web.access``: the image route is open to every address):
 
-- one address holds at most ``[server] max_connections_per_address``
-  connections (trusted proxies are exempt: every client comes through them);
+- once half of ``connection_limit`` is open, one address holds at most
+  ``[server] max_connections_per_address`` connections (trusted proxies are
+  exempt: every client comes through them).  Below that nobody is refused:
+  a client's closed connections can take a poll cycle to be counted closed;
 - a request must arrive whole within ``[server] receive_timeout`` seconds of
   its first byte, however slowly it trickles in;
 - under pressure (three quarters of ``connection_limit`` open), a connection
@@ -72,11 +74,12 @@ class ConnectionGuard:
 
     # ------------------------------------------------------------ accepting
 
-    def admit(self, peer: str) -> str | None:
-        """``None`` when the connection may stay, else why not (and it is counted open)."""
+    def admit(self, peer: str, open_now: int, limit: int) -> str | None:
+        """``None`` when the connection may stay (it is counted open), else why not."""
         address = parse_address(peer)
         with self._lock:
-            if address is not None and address not in self._proxies and self._open[peer] >= self.per_address:
+            if (open_now >= limit // 2 and address is not None and address not in self._proxies
+                    and self._open[peer] >= self.per_address):
                 return "too many connections from one address"
             self._open[peer] += 1
         return None
@@ -104,7 +107,7 @@ class ConnectionGuard:
 
             def __init__(self, server, sock, addr, adj, map=None):
                 peer = addr[0] if isinstance(addr, tuple) and addr else str(addr)
-                reason = guard.admit(peer)
+                reason = guard.admit(peer, len(server.active_channels), adj.connection_limit)
                 if reason is not None:
                     guard._refuse(peer, reason)
                     try:
