@@ -225,3 +225,23 @@ def test_the_public_image_route_tells_nothing_about_the_lan(start_s2p, fake_stas
     assert response.status_code == 503 and response.json()["status"] == 503
     stash_address = fake_stash.url.split("//", 1)[1]
     assert stash_address not in response.text and "connect" not in response.text
+
+
+# ---------------------------------------------------------------- DNS rebinding
+
+def test_a_foreign_host_name_is_refused_before_any_route(start_s2p, fake_stash):
+    s2p = start_s2p(fake_stash.url, server={"hosts": ["s2p.example.net"]},
+                    provider={"public_url": "https://img.example.org/s2p"})
+    rebinding = {"Host": "attacker.example.com", "Origin": "http://attacker.example.com"}
+    for method, path in (("GET", "/gaps.json"), ("POST", "/gaps/run"), ("POST", "/gaps/1/dismiss"),
+                         ("GET", "/library/metadata/1"), ("GET", "/"), ("GET", "/healthz")):
+        response = requests.request(method, s2p.url + path, headers=rebinding, timeout=10)
+        assert response.status_code == 421, (method, path)
+        assert response.json()["status"] == 421 and "[server] hosts" in response.json()["detail"]
+    # What Plex and people send in each documented topology keeps working.
+    port = s2p.url.rsplit(":", 1)[1]
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"192.168.1.20:{port}", f"[::1]:{port}", f"s2p:{port}",
+                 f"nas.local:{port}", f"plex-host.lan:{port}", "s2p.example.net", "img.example.org",
+                 f"S2P.EXAMPLE.NET.:{port}"):
+        response = requests.get(s2p.url + "/", headers={"Host": host}, timeout=10)
+        assert response.status_code == 200, host

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import falcon
 
 from s2p.app.services import Services
 from s2p.artwork.links import LinkFactory
 from s2p.stash.errors import StashError
 from s2p.web import debug, errors, gaps, images, openapi, ops, provider
-from s2p.web.access import AccessControl, SecretRoot
+from s2p.web.access import AccessControl, HostCheck, SecretRoot
 from s2p.web.capture import CaptureRequests
 from s2p.web.limits import InputLimits
 from s2p.web.middleware import RequestLog
@@ -18,8 +20,10 @@ def create_app(services: Services) -> falcon.App:
     settings = services.settings
     secret_root = SecretRoot(settings.server.secret)
     # RequestLog first: it times and logs requests the access check refuses.
+    public_host = urlsplit(settings.provider.public_url).hostname if settings.provider.public_url else None
     middleware = [
         RequestLog(secret_root, services.observers.request, budget=settings.server.request_budget),
+        HostCheck([*settings.server.hosts, public_host or ""]),
         AccessControl(settings.server, secret_root),
         InputLimits(),
     ]

@@ -127,6 +127,46 @@ class SecretRoot:
         return path.rstrip("/") == self.prefix
 
 
+# Names that only resolve on a local network: a DNS-rebinding page cannot
+# own them (it needs a public name whose address it can change).
+LOCAL_SUFFIXES = ("localhost", ".localhost", ".local", ".lan", ".home", ".home.arpa", ".internal",
+                  ".intranet", ".localdomain")
+
+
+class HostCheck:
+    """Falcon middleware against DNS rebinding: a request must name, in
+    ``Host``, a host s2p serves under.  A page on an attacker's domain that
+    re-points that domain at s2p's address reaches s2p with the attacker's
+    name in ``Host``; s2p answers it ``421`` without running any route.
+
+    Served hosts: address literals (a browser's origin is then s2p itself),
+    names of one label (``s2p``, a Docker service) or under a local-only
+    suffix (``nas.local``), the names in ``[server] hosts`` and the host of
+    ``[provider] public_url``."""
+
+    def __init__(self, names: Iterable[str]):
+        self._names = {n.strip().lower().rstrip(".") for n in names if n and n.strip()}
+
+    def serves(self, host_header: str | None) -> bool:
+        if not host_header:
+            return True  # HTTP/1.0 without Host: no browser sends that
+        host = host_header.strip().lower()
+        if host.startswith("["):
+            return True  # an IPv6 literal
+        host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        host = host.rstrip(".")
+        if parse_address(host) is not None or "." not in host or host in self._names:
+            return True
+        return host.endswith(LOCAL_SUFFIXES)
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if not self.serves(req.get_header("Host")):
+            req.context.outcome = "refused: a host name s2p does not serve"
+            raise falcon.HTTPError(
+                "421 Misdirected Request", title="misdirected request",
+                description="s2p does not serve this host name. Fix: if it is yours, add it to [server] hosts")
+
+
 class AccessControl:
     """Falcon middleware: refuses callers before any route runs."""
 
