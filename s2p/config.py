@@ -105,7 +105,9 @@ def _check_http_url(value: str, *, allow_path: bool = True) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{value!r} is not an http:// or https:// URL with a host")
     if parts.query or parts.fragment:
-        raise ValueError(f"{value!r} must not carry a query string or fragment")
+        # Not echoed: Stash accepts ?apikey=..., so the query may be a key.
+        raise ValueError("the URL must not carry a query string or fragment (an API key goes in [stash] api_key, "
+                         "a token in [plex] token)")
     if not allow_path and parts.path not in ("", "/"):
         raise ValueError(f"{value!r} must not carry a path")
     try:
@@ -477,7 +479,8 @@ def load_settings(path: str | os.PathLike | None = None, environ: Mapping[str, s
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([_describe(err, sources, file_label) for err in exc.errors()]) from None
+        secrets = _given_secrets(data)
+        raise ConfigError([_describe(err, sources, file_label, secrets) for err in exc.errors()]) from None
     paths_source = sources.get(("paths", "")) or file_label or "defaults"
     path_map = build_path_map(settings.paths, paths_source)
     problems = path_map.round_trip_problems()
@@ -579,7 +582,8 @@ def _default_state_dir(data: dict[str, Any], environ: Mapping[str, str]) -> None
         state["dir"] = os.path.join(home, ".local", "state", "s2p")
 
 
-def _describe(err: dict[str, Any], sources: dict[tuple[str, str], str], file_label: str | None) -> str:
+def _describe(err: dict[str, Any], sources: dict[tuple[str, str], str], file_label: str | None,
+              secrets: list[str] = ()) -> str:
     loc = [str(p) for p in err["loc"]]
     section = loc[0] if loc else ""
     if section == "paths":
@@ -604,7 +608,8 @@ def _describe(err: dict[str, Any], sources: dict[tuple[str, str], str], file_lab
         message, fix_sentence = _unknown(section, key, loc)
     elif err["type"] == "value_error":
         message = message.removeprefix("Value error, ")  # our messages already quote the value
-    elif isinstance(shown, (str, int, float, bool)) and not _is_secret(section, key):
+    elif (isinstance(shown, (str, int, float, bool)) and not _is_secret(section, key)
+          and not _holds_secret(str(shown), secrets)):
         got = f" (got {shown!r})"
     text = f"{source}: {label}: {message}{got}."
     if fix_sentence:
@@ -625,6 +630,21 @@ def _unknown(section: str, key: str, loc: list[str]) -> tuple[str, str]:
     if near:
         return message, f"did you mean {shown.format(near[0])}? (s2p init --example lists every key)"
     return message, "check the spelling against s2p init --example, or remove it"
+
+
+def _holds_secret(text: str, secrets: list[str]) -> bool:
+    """Whether a value equals or contains a configured secret (a key put in
+    the wrong variable must not be echoed by the error about it)."""
+    return any(secret and (secret in text or text in secret and len(text) >= 8) for secret in secrets)
+
+
+def _given_secrets(data: dict[str, Any]) -> list[str]:
+    found = []
+    for section, key in (("stash", "api_key"), ("plex", "token"), ("server", "secret")):
+        value = (data.get(section) or {}).get(key) if isinstance(data.get(section), dict) else None
+        if isinstance(value, str) and value:
+            found.append(value)
+    return found
 
 
 def _is_secret(section: str, key: str) -> bool:

@@ -325,8 +325,17 @@ def test_wrong_api_key_is_reported_as_unavailable(start_s2p, fake_stash):
     assert container(s2p.match(type=1, filename="日本の夏.mp4"))["size"] == 0
     response = s2p.get("/library/metadata/1")
     assert response.status_code == 503
-    assert "api_key" in response.json()["detail"]
+    # Plex is told that Stash cannot be asked, not where Stash is; the operator's /healthz says why.
+    assert "/healthz" in response.json()["detail"] and fake_stash.url not in response.text
     assert "not-the-key-at-all" not in response.text
+    assert "api_key" in s2p.get("/healthz").json()["stash"]["error"]
+
+
+def test_a_stash_outage_does_not_tell_plex_where_stash_is(start_s2p, fake_stash):
+    s2p = start_s2p(fake_stash.url, index={"enabled": False})
+    fake_stash.server.stop()
+    response = s2p.get("/library/metadata/1")
+    assert response.status_code == 503 and fake_stash.url.split("//")[1] not in response.text
 
 
 def test_stash_errors_do_not_leak_into_responses(start_s2p, fake_stash):

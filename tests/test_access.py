@@ -83,6 +83,10 @@ def test_secret_root_hides_the_secret():
     assert root.shown(f"/{SECRET}/library/metadata/1") == f"/***{SECRET[-4:]}/library/metadata/1"
     assert SECRET not in root.shown(f"/{SECRET}")
     assert root.shown("/library/metadata/1") == "/library/metadata/1"
+    # A near miss of the secret, or the secret in another case, is not shown at all.
+    for near in (SECRET[:-1], SECRET.upper(), SECRET[1:] + "x", "x" + SECRET):
+        assert root.shown(f"/{near}/library/metadata/1") == "/***/library/metadata/1", near
+    assert root.shown("/healthz") == "/healthz" and root.shown("/images/scene/1/poster") == "/images/scene/1/poster"
     assert root.route(f"/{SECRET}/library/metadata/{{rating_key}}") == "/library/metadata/{rating_key}"
     assert root.route(f"/{SECRET}") == "/"
     assert root.is_registration(f"/{SECRET}/") and not root.is_registration("/")

@@ -169,3 +169,14 @@ def test_a_missing_file_points_at_s2p_init(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_settings(tmp_path / "nope.toml", {})
     assert "s2p init" in caught.value.problems[0]
+
+
+def test_a_key_in_the_wrong_place_is_never_echoed(tmp_path):
+    key = "stash-key-0123456789abcdef"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(None, {"S2P_STASH_URL": f"http://stash:9999/?apikey={key}", "S2P_STASH_API_KEY": key,
+                             "S2P_STASH_TIMEOUT": key, "S2P_PLEX_TOKEN": "plex-token-abcdef123456",
+                             "S2P_SERVER_PORT": "plex-token-abcdef123456"})
+    text = str(caught.value)
+    assert key not in text and "plex-token-abcdef123456" not in text
+    assert "[stash] api_key" in text and "[stash] timeout" in text and "[server] port" in text

@@ -40,6 +40,9 @@ PUBLIC = "public"
 OPS_SEGMENTS = frozenset({"healthz", "metrics", "openapi.json", "gaps", "gaps.json", "debug"})
 PUBLIC_SEGMENTS = frozenset({"images"})
 
+# First path segments s2p serves besides the secret root (others are masked in logs).
+KNOWN_SEGMENTS = OPS_SEGMENTS | PUBLIC_SEGMENTS | {"library"}
+
 # A denied address is logged at WARNING at most this often (scanners retry).
 DENIAL_LOG_INTERVAL = 60.0
 _DENIAL_MEMORY = 1024
@@ -114,8 +117,16 @@ class SecretRoot:
         self._masked = mask(secret) if secret else ""
 
     def shown(self, path: str) -> str:
-        # Anywhere in the path: a caller may send it with a typo after it.
-        return path.replace(self._secret, self._masked) if self._secret else path
+        """The path as logs may show it: the secret masked anywhere in it (a
+        caller may add a typo after it), and an unknown first segment masked
+        whole, since a near miss of the secret would show most of it."""
+        if not self._secret:
+            return path
+        path = path.replace(self._secret, self._masked)
+        first, slash, rest = path.lstrip("/").partition("/")
+        if first and first != self._masked and first not in KNOWN_SEGMENTS:
+            return f"/***{slash}{rest}"
+        return path
 
     def route(self, template: str) -> str:
         """A route template as it reads without the secret (``/library/metadata/{rating_key}``)."""

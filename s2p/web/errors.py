@@ -8,7 +8,7 @@ import logging
 import falcon
 
 from s2p.stash.errors import StashError
-from s2p.web.access import PUBLIC, route_class
+from s2p.web.access import OPS, PUBLIC, route_class
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +37,17 @@ def handle_stash_error(req: falcon.Request, resp: falcon.Response, exc: StashErr
     request's log line says what was being done."""
     doing = getattr(req.context, "outcome", None)
     req.context.outcome = f"{doing}: Stash unavailable ({exc})" if doing else f"Stash unavailable ({exc})"
+    # The reason (which may name Stash's address) stays in the log and in
+    # /healthz for the operator; Plex and the internet are told no more
+    # than that Stash cannot be asked now.
     if route_class(req.path) == PUBLIC:
-        # Open to the internet: the reason (which names Stash's address)
-        # stays in the log, and no cache may keep the refusal.
         raise falcon.HTTPServiceUnavailable(title="Stash unavailable", description="try again later",
                                             retry_after=10, headers={"Cache-Control": "no-store"})
-    raise falcon.HTTPServiceUnavailable(title="Stash unavailable", description=str(exc), retry_after=10)
+    if route_class(req.path) == OPS:
+        raise falcon.HTTPServiceUnavailable(title="Stash unavailable", description=str(exc), retry_after=10)
+    raise falcon.HTTPServiceUnavailable(title="Stash unavailable",
+                                        description="Stash cannot be asked now; try again later (s2p's log "
+                                                    "and /healthz say why)", retry_after=10)
 
 
 def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception, params) -> None:
