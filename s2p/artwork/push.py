@@ -8,7 +8,9 @@ the scene is queued; ``[artwork] push_delay`` later a background job finds
 the Plex items carrying the scene's guid and uploads what they do not have
 yet.  Failures are retried with jittered exponential backoff; the queue and
 the record of uploads (a SHA-256 per item and kind) live in the state
-directory, so work survives restarts and no picture is uploaded twice.
+directory, so work survives restarts and no picture is uploaded twice (a
+kill -9 between Plex accepting an upload and its record is the one
+exception: docs/artwork.md).
 """
 
 from __future__ import annotations
