@@ -198,7 +198,8 @@ class StashSettings(_Section):
     connect_timeout: Duration = Field(3.0, gt=0, le=30, description="seconds to connect to Stash, above 0 and at most 30")
     max_concurrency: int = Field(4, ge=1, le=64, description="the most Stash requests at once, 1-64")
     slot_wait: Duration = Field(
-        5.0, ge=0, le=60, description="seconds a request waits for a free Stash slot, 0-60"
+        5.0, ge=0, le=60, description="seconds a title search waits for a free Stash slot (other requests wait "
+                                      "as long as their budget allows), 0-60"
     )
     retries: int = Field(2, ge=0, le=5, description="retries of a failed read, 0-5")
     breaker_failures: int = Field(

@@ -150,3 +150,35 @@ def test_an_unwritable_state_dir_is_a_store_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(StoreError, match=r"\[state\] dir"):
         GapStore(blocker / "sub").open()
+
+
+def test_a_run_whose_pid_now_belongs_to_a_younger_process_is_marked_interrupted(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    younger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        store = GapStore(tmp_path)
+        store.open()
+        # The run began an hour ago; the live process holding that pid now began a moment ago.
+        run = store.call(lambda c: db.begin_run(c, time.time() - 3600, "test"))
+        store.call(lambda c: c.execute("UPDATE runs SET pid = ? WHERE id = ?", (younger.pid, run)))
+        store.close()
+        again = GapStore(tmp_path)
+        again.open()
+        assert again.read(lambda c: db.last_runs(c, 1))[0]["status"] == "interrupted"
+        again.close()
+        # A run that process may really be running (it began after the process) stays "running".
+        store = GapStore(tmp_path / "other")
+        store.open()
+        run = store.call(lambda c: db.begin_run(c, time.time(), "test"))
+        store.call(lambda c: c.execute("UPDATE runs SET pid = ? WHERE id = ?", (younger.pid, run)))
+        store.close()
+        again = GapStore(tmp_path / "other")
+        again.open()
+        assert again.read(lambda c: db.last_runs(c, 1))[0]["status"] == "running"
+        again.close()
+    finally:
+        younger.kill()
+        younger.wait()

@@ -272,3 +272,12 @@ def test_gap_records_show_in_health_and_metrics(s2p):
     assert gaps["status"] == "ok" and gaps["recording"] is True
     assert gaps["open"]["no_match"] == 1
     assert 's2p_gaps_open{kind="no_match"} 1' in s2p.get("/metrics").text
+
+
+def test_healthz_says_up_as_soon_as_a_request_reached_stash_again(start_s2p, fake_stash):
+    s2p = start_s2p(fake_stash.url, index={"enabled": False}, cache={"enabled": False})
+    fake_stash.standin.fail("error")
+    assert s2p.get("/healthz").json()["stash"]["reachable"] is False
+    fake_stash.standin.heal()
+    assert s2p.get("/library/metadata/1").status_code == 200  # a request reached Stash
+    assert s2p.get("/healthz").json()["stash"]["reachable"] is True  # not 15 s later

@@ -202,3 +202,27 @@ def test_scenes_share_their_performers_studios_tags_and_groups():
     assert three.performers[0].name == "Jane Doe (renamed)" and three.performers[0] is not one.performers[0]
     assert three.studio is one.studio
     assert "4" not in found
+
+
+def test_slots_serve_urgent_waiters_before_a_title_search():
+    import threading
+    import time as _time
+
+    from s2p.stash.client import Slots
+
+    slots = Slots(1)
+    assert slots.acquire(1)
+    order = []
+    search = threading.Thread(target=lambda: slots.acquire(5, urgent=False) and order.append("search"))
+    search.start()
+    _time.sleep(0.05)
+    urgent = threading.Thread(target=lambda: slots.acquire(5) and order.append("metadata"))
+    urgent.start()
+    _time.sleep(0.05)
+    slots.release()  # the search waited first, yet the urgent request takes the slot
+    urgent.join(2)
+    assert order == ["metadata"]
+    slots.release()
+    search.join(2)
+    assert order == ["metadata", "search"]
+    assert not Slots(0).acquire(0.05) and not Slots(0).acquire(0.05, urgent=False)

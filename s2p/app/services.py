@@ -123,7 +123,7 @@ class Services(Core):
     pusher: ArtworkPusher | None = None
     capture: RequestCapture | None = None  # [debug] capture: Plex's latest requests
     started_at: float = field(default_factory=time.time)
-    _probe: TTLCache[tuple[bool, str]] = field(default_factory=lambda: TTLCache(1, HEALTH_PROBE_TTL))
+    _probe: TTLCache[tuple[bool, str, float]] = field(default_factory=lambda: TTLCache(1, HEALTH_PROBE_TTL))
     _signer: ImageSigner | None = None
     _signer_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -158,17 +158,23 @@ class Services(Core):
                 **self.images.caches()}
 
     def stash_reachable(self) -> tuple[bool, str]:
-        """(reachable, version or reason), probed at most every 15 s."""
+        """(reachable, version or reason), probed at most every 15 s, and at
+        once when a request has reached Stash since a failed probe."""
 
-        def probe() -> tuple[bool, str]:
+        def probe() -> tuple[bool, str, float]:
             try:
                 version = self.stash_version(timeout=min(5.0, self.settings.stash.timeout))
             except StashError as exc:
                 # The reason goes to /healthz: the key says where, the URL stays out.
-                return False, str(exc).replace(self.settings.stash.url, "[stash] url")
-            return True, version.version or "unknown"
+                return False, str(exc).replace(self.settings.stash.url, "[stash] url"), time.time()
+            return True, version.version or "unknown", time.time()
 
-        return self._probe.get_or_load("stash", probe)
+        reachable, said, probed_at = self._probe.get_or_load("stash", probe)
+        last_success = self.client.stats.last_success
+        if not reachable and last_success is not None and last_success > probed_at:
+            self._probe.invalidate("stash")  # Stash answered since: it is back, say so now
+            reachable, said, probed_at = self._probe.get_or_load("stash", probe)
+        return reachable, said
 
     def health(self) -> dict:
         """The /healthz report: the worst component decides the status."""

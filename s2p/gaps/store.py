@@ -331,14 +331,15 @@ def _migrate(conn: sqlite3.Connection) -> None:
 
 def _mark_interrupted(conn: sqlite3.Connection) -> None:
     """Runs left 'running' by a process that no longer exists were cut short."""
-    rows = conn.execute("SELECT id, pid FROM runs WHERE status = 'running'").fetchall()
-    dead = [row["id"] for row in rows if not _alive(row["pid"])]
+    rows = conn.execute("SELECT id, pid, started_at FROM runs WHERE status = 'running'").fetchall()
+    dead = [row["id"] for row in rows if not _alive(row["pid"], row["started_at"])]
     if dead:
         conn.execute(f"UPDATE runs SET status = 'interrupted', error = 'the process stopped during the comparison' "
                      f"WHERE id IN ({','.join('?' * len(dead))})", dead)
 
 
-def _alive(pid: int | None) -> bool:
+def _alive(pid: int | None, run_started_at: float | None = None) -> bool:
+    """Whether the process that began a run may still be running it."""
     # Our own pid here belongs to an earlier process (containers reuse pid 1):
     # this one has not started a comparison before opening the store.
     if not pid or pid == os.getpid():
@@ -348,8 +349,21 @@ def _alive(pid: int | None) -> bool:
     except ProcessLookupError:
         return False
     except (PermissionError, OSError):
-        return True
-    return True
+        pass
+    started = process_started_at(pid)
+    # A process that started after the run began only reuses the pid of the one that began it.
+    return not (started is not None and run_started_at is not None and started > run_started_at + 1.0)
+
+
+def process_started_at(pid: int) -> float | None:
+    """When a process started (Unix time), where /proc says; ``None`` elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 # ---------------------------------------------------------------- operations (run on the writer thread)

@@ -84,6 +84,7 @@ class StashAPI:
         sort: str = "id",
         direction: str = "ASC",
         deadline: Deadline | None = None,
+        urgent: bool = True,
     ) -> list[SceneSummary]:
         find_filter: dict[str, Any] = {"page": page, "per_page": per_page, "sort": sort, "direction": direction}
         if q:
@@ -91,7 +92,7 @@ class StashAPI:
         variables: dict[str, Any] = {"filter": find_filter}
         if scene_filter:
             variables["scene_filter"] = scene_filter
-        data = self.client.query(queries.SCENE_SUMMARIES, variables, deadline=deadline)
+        data = self.client.query(queries.SCENE_SUMMARIES, variables, deadline=deadline, urgent=urgent)
         raws = (data.get("findScenes") or {}).get("scenes") or []
         return [s for s in (_parse(SceneSummary, raw) for raw in raws) if s is not None]
 
@@ -158,8 +159,9 @@ class StashAPI:
         )
 
     def search(self, text: str, *, limit: int = 40, deadline: Deadline | None = None) -> list[SceneSummary]:
-        """Stash's free-text search (title, details, path...)."""
-        return self.summaries(q=text, per_page=limit, deadline=deadline)
+        """Stash's free-text search (title, details, path...); it yields Stash
+        slots to the lookups of other Plex requests, and waits [stash] slot_wait at most."""
+        return self.summaries(q=text, per_page=limit, deadline=deadline, urgent=False)
 
     # ------------------------------------------------------------ other entities
 

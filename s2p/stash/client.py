@@ -96,12 +96,48 @@ class StashStats:
             return {"queries": dict(self.queries), "errors": dict(self.errors), "images": self.images,
                     "in_flight": self.in_flight, "last_success": self.last_success}
 
+class Slots:
+    """The Stash request slots ([stash] max_concurrency), served urgent
+    waiters first: a Plex request waiting for its scene takes the next free
+    slot before a title search (which may run for seconds) does."""
+
+    def __init__(self, count: int):
+        self._free = count
+        self._urgent_waiting = 0
+        self._changed = threading.Condition()
+
+    def acquire(self, timeout: float, *, urgent: bool = True) -> bool:
+        end = time.monotonic() + timeout
+        with self._changed:
+            self._urgent_waiting += urgent
+            try:
+                while self._free == 0 or (not urgent and self._urgent_waiting > 0):
+                    left = end - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self._changed.wait(left)
+                self._free -= 1
+                return True
+            finally:
+                self._urgent_waiting -= urgent
+
+    def release(self) -> None:
+        with self._changed:
+            self._free += 1
+            self._changed.notify_all()
+
+
+# An urgent request waits for a slot as long as its budget allows, less this
+# much (capped by [stash] timeout) kept for the exchange itself.
+EXCHANGE_RESERVE = 2.0
+
+
 class StashClient:
     def __init__(self, settings: StashSettings, *, session: requests.Session | None = None):
         self._settings = settings
         self._base = settings.url
         self._graphql_url = settings.url + "/graphql"
-        self._slots = threading.BoundedSemaphore(settings.max_concurrency)
+        self._slots = Slots(settings.max_concurrency)
         self.stats = StashStats()
         self.breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown)
         self._session = session or requests.Session()
@@ -128,15 +164,19 @@ class StashClient:
     # ------------------------------------------------------------ GraphQL
 
     def query(
-        self, document: Document, variables: Mapping[str, Any] | None = None, *, deadline: Deadline | None = None
+        self, document: Document, variables: Mapping[str, Any] | None = None, *, deadline: Deadline | None = None,
+        urgent: bool = True,
     ) -> dict[str, Any]:
-        """Run one document; returns its ``data`` or raises a ``StashError``."""
+        """Run one document; returns its ``data`` or raises a ``StashError``.
+        ``urgent=False`` (title searches): wait at most [stash] slot_wait for
+        a slot, and after every urgent request waiting."""
         payload = {"operationName": document.name, "query": document.text, "variables": dict(variables or {})}
-        return self._with_retries(lambda d: self._query_once(document, payload, d), deadline)
+        return self._with_retries(lambda d: self._query_once(document, payload, d, urgent), deadline)
 
-    def _query_once(self, document: Document, payload: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
+    def _query_once(self, document: Document, payload: dict[str, Any], deadline: Deadline,
+                    urgent: bool = True) -> dict[str, Any]:
         response = self._send("POST", self._graphql_url, document.name, deadline, MAX_REPLY_BYTES, json=payload,
-                              headers={"Accept": "application/json"})
+                              headers={"Accept": "application/json"}, urgent=urgent)
         if response.status_code == 404:
             raise StashUnavailable(f"{self._graphql_url} answered HTTP 404; check [stash] url")
         try:
@@ -201,17 +241,22 @@ class StashClient:
                 log.debug("Stash request failed (%s); retry %d in %.2fs", exc, tries, backoff)
                 time.sleep(backoff)
 
-    def _send(self, method: str, url: str, kind: str, deadline: Deadline, limit: int,
+    def _send(self, method: str, url: str, kind: str, deadline: Deadline, limit: int, *, urgent: bool = True,
               **kwargs: Any) -> requests.Response:
         """One exchange, its whole reply read within ``min([stash] timeout,
         what is left of the budget)`` while it holds a Stash slot."""
         if deadline.expired:
             raise StashUnavailable("no time left in this request's budget to ask Stash")
         self.breaker.before_request()
-        if not self._slots.acquire(timeout=deadline.cap(self._settings.slot_wait)):
+        if urgent:  # as long as the budget allows, keeping time for the exchange itself
+            wait = max(0.0, deadline.remaining() - min(EXCHANGE_RESERVE, self._settings.timeout))
+            wait = max(wait, deadline.cap(self._settings.slot_wait))
+        else:
+            wait = deadline.cap(self._settings.slot_wait)
+        if not self._slots.acquire(wait, urgent=urgent):
             self.breaker.record_neutral()
             raise StashUnavailable(
-                f"Stash is busy: no free slot within {deadline.cap(self._settings.slot_wait):.1f}s "
+                f"Stash is busy: no free slot within {wait:.1f}s "
                 f"({self._settings.max_concurrency} requests already running)"
             )
         try:
