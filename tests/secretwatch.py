@@ -1,4 +1,6 @@
-"""A logging handler that remembers every record carrying a watched secret.
+"""A logging handler that remembers every record carrying a watched secret,
+or most of one (two thirds of it, in any case: a near miss of the path
+secret logged whole gives the rest away).
 
 It looks at everything a record holds: the message with its arguments, the
 exception and stack text, and any extra fields.  Records from urllib3 below
@@ -15,6 +17,16 @@ import threading
 from s2p.ops.logs import QUIETED_LOGGERS
 
 _STANDARD = set(vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None))) | {"message", "asctime"}
+
+
+def near_misses(secret: str) -> list[str]:
+    """Every run of two thirds of a secret (at least 12 characters), folded:
+    a log line holding one shows most of the secret, in whatever case."""
+    length = max(12, -(-2 * len(secret) // 3))
+    if len(secret) < length:
+        return []
+    folded = secret.casefold()
+    return [folded[i:i + length] for i in range(len(folded) - length + 1)]
 
 
 class SecretWatch(logging.Handler):
@@ -56,6 +68,8 @@ class SecretWatch(logging.Handler):
         parts.extend(f"{k}={v}" for k, v in vars(record).items() if k not in _STANDARD)
         text = "\n".join(parts)
         with self._lock_secrets:
-            found = [s for s in self._secrets if s in text]
+            secrets = list(self._secrets)
+        folded = text.casefold()
+        found = [s for s in secrets if s in text or any(part in folded for part in near_misses(s))]
         if found:
             self.leaks.append(f"{record.name} {record.levelname}: {text[:300]!r}")
