@@ -345,6 +345,14 @@ class PlexSettings(_Section):
         return _check_http_url(v)
 
 
+class SyncSettings(_Section):
+    interval: Duration = Field(
+        60.0, ge=0, le=86400, description="seconds between looks at Stash for changes to send to Plex (0 turns live "
+                                          "sync off; it runs only with [plex] url and token), 0-86400")
+    max_refresh_per_minute: int = Field(
+        30, ge=1, le=6000, description="the most Plex items asked to refresh a minute, 1-6000")
+
+
 class GapsSettings(_Section):
     interval: Duration = Field(21600.0, ge=0, description="seconds between gap comparisons (0 turns them off)")
     sync_timestamps: str = Field("", description="empty, or the path of a Stash2Plex sync_timestamps.json")
@@ -385,6 +393,7 @@ class Settings(_Section):
     artwork: ArtworkSettings = ArtworkSettings()
     plex: PlexSettings = PlexSettings()
     gaps: GapsSettings = GapsSettings()
+    sync: SyncSettings = SyncSettings()
     state: StateSettings = StateSettings()
     log: LogSettings = LogSettings()
     debug: DebugSettings = DebugSettings()

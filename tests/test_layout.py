@@ -23,11 +23,12 @@ ALLOWED = {
     "metadata": {"common", "stash", "scenes", "plex"},
     "artwork": {"common", "stash", "scenes", "plex", "pms"},
     "gaps": {"common", "paths", "stash", "plex", "pms", "match", "ops"},
+    "sync": {"common", "stash", "scenes"},
     "web": {"common", "stash", "plex", "match", "metadata", "artwork", "gaps", "ops"},
-    "app": {"common", "paths", "ops", "stash", "plex", "pms", "scenes", "match", "metadata", "artwork", "gaps",
+    "app": {"common", "paths", "ops", "stash", "plex", "pms", "scenes", "match", "metadata", "artwork", "gaps", "sync",
             "web"},
     "demo": {"common", "stash", "plex", "artwork", "app"},
-    "cli": {"common", "paths", "ops", "stash", "plex", "pms", "match", "artwork", "gaps", "app", "demo"},
+    "cli": {"common", "paths", "ops", "stash", "plex", "pms", "match", "artwork", "gaps", "sync", "app", "demo"},
     "__main__": {"cli"},
 }
 

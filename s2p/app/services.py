@@ -20,7 +20,6 @@ import requests
 from s2p import __version__
 from s2p.app import collectors
 from s2p.artwork.push import ArtworkPusher
-from s2p.ops.capture import RequestCapture
 from s2p.artwork.service import ImageService
 from s2p.artwork.shape import PosterShaper
 from s2p.artwork.signing import ImageSigner
@@ -33,17 +32,22 @@ from s2p.match.cascade import Matcher, MatchOutcome, SceneSource
 from s2p.match.localfiles import LocalFiles
 from s2p.match.sources import IndexSource, StashSource
 from s2p.metadata.service import MetadataService
+from s2p.ops.capture import RequestCapture
 from s2p.ops.health import OK, Fact, HealthRegistry
-from s2p.ops.metrics import MetricsRegistry
+from s2p.ops.metrics import MetricsRegistry, counter, gauge
 from s2p.ops.scheduler import Scheduler
 from s2p.paths.pathmap import PathMap
 from s2p.plex.translate import TranslateOptions
+from s2p.pms.connect import connect
+from s2p.pms.items import PlexItems
 from s2p.scenes.index import SceneIndex
 from s2p.scenes.store import SceneStore
 from s2p.stash.api import StashAPI
 from s2p.stash.client import StashClient
 from s2p.stash.errors import StashError
 from s2p.stash.models import StashVersion
+from s2p.sync.service import SyncService
+from s2p.sync.store import SyncStore
 from s2p.web.middleware import RequestObserver
 
 log = logging.getLogger(__name__)
@@ -121,6 +125,7 @@ class Services(Core):
     health_checks: HealthRegistry = field(default_factory=HealthRegistry)
     observers: Observers = field(default_factory=Observers)
     pusher: ArtworkPusher | None = None
+    sync: SyncService | None = None  # live sync ([sync], with [plex] url and token)
     capture: RequestCapture | None = None  # [debug] capture: Plex's latest requests
     started_at: float = field(default_factory=time.time)
     _probe: TTLCache[tuple[bool, str, float]] = field(default_factory=lambda: TTLCache(1, HEALTH_PROBE_TTL))
@@ -151,6 +156,8 @@ class Services(Core):
         if self.pusher is not None:
             self.pusher.close()
         self.gaps.stop()
+        if self.sync is not None:
+            self.sync.close()
         super().stop()
 
     def caches(self) -> dict[str, TTLCache]:
@@ -231,7 +238,43 @@ def build_services(settings: Settings, *, session: requests.Session | None = Non
                        started_at=services.started_at)
     if settings.pushes_artwork and uploads:
         _enable_push(services)
+    if uploads and settings.sync.interval > 0 and settings.plex.url and settings.plex.token.get_secret_value():
+        _enable_sync(services)
     return services
+
+
+def build_sync(settings: Settings, core: Core, forget: Callable[[str], None]) -> SyncService:
+    """Live sync's service; ``forget`` drops what s2p cached of a changed scene."""
+    connection: dict[str, PlexItems] = {}
+
+    def items() -> PlexItems:
+        # One connection and one guid map for the service's life (rebuilt after a failure).
+        if "items" not in connection:
+            plex = connect(settings.plex, settings.state_dir)
+            connection["items"] = PlexItems(plex, settings.provider.identifier, settings.plex.sections)
+        return connection["items"]
+
+    return SyncService(settings, core.stash, store=SyncStore(settings.state_dir), items=items, forget=forget)
+
+
+def _enable_sync(services: Services) -> None:
+    def forget(scene_id: str) -> None:
+        services.scenes.forget(scene_id)  # the rendered answer goes with the Scene object it was made from
+        services.cached_matcher.cache.clear()  # match outcomes hold scenes; they are kept 60 s at most anyway
+
+    sync = build_sync(services.settings, services, forget)
+    services.sync = sync
+    services.scheduler.add("sync", sync.interval, sync.cycle, first_delay=min(5.0, sync.interval))
+    services.health_checks.register("sync", lambda: Fact(OK, {"cycles": sync.cycles, "queued": sync.store.pending(),
+                                                              "last": sync.last.as_dict() if sync.last else None}))
+    services.metrics.register(lambda: [
+        counter("s2p_sync_cycles_total", "Live sync cycles run", sync.cycles),
+        counter("s2p_sync_refreshes_total", "Plex items asked to refresh because their scene changed in Stash",
+                sync.refreshed_total),
+        counter("s2p_sync_failures_total", "Refreshes that failed and were retried later", sync.failures_total),
+        gauge("s2p_sync_queued", "Scenes waiting for their Plex refresh", sync.store.pending()),
+        gauge("s2p_sync_last_changed", "Scenes the last cycle found changed", sync.last.changed if sync.last else 0),
+    ], "sync")
 
 
 def _enable_push(services: Services) -> None:

@@ -1,4 +1,4 @@
-"""The command line: ``s2p [--config PATH] [serve|init|check|match|gaps|register|debug|demo|version]``."""
+"""The command line: ``s2p [--config PATH] [serve|init|check|match|gaps|sync|register|debug|demo|version]``."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from s2p.config import ConfigError, config_path, load_settings
 from s2p.cli import gaps as gaps_command
 from s2p.cli import debug as debug_command
 from s2p.cli import init as init_command
+from s2p.cli import sync as sync_command
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, help="port to listen on (default $S2P_SERVER_PORT, else 8008)")
     init_command.add_parser(commands)
     debug_command.add_parser(commands)
+    sync_command.add_parser(commands)
     commands.add_parser("version", help="print the version")
     register = commands.add_parser("register", help="register s2p in Plex and make its agent ([plex] url and token)")
     register.add_argument("--url", help="the URL Plex should call (default: the one s2p logs at start-up)")
@@ -113,6 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return gaps_command.run(settings, args)
     if command == "debug":
         return debug_command.run(settings, args)
+    if command == "sync":
+        return sync_command.run(settings, args)
     if command == "register":
         from s2p.cli import register
 

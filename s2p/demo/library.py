@@ -45,18 +45,20 @@ class Library:
     # ------------------------------------------------------------ building
 
     def add_studio(self, studio_id: str, name: str, *, parent: str | None = None, image: bool = True) -> None:
-        self.studios[studio_id] = {"id": studio_id, "name": name, "parent": parent, "image": image}
+        self.studios[studio_id] = {"id": studio_id, "name": name, "parent": parent, "image": image,
+                                   "updated_at": "2024-01-01T12:00:00+00:00"}
 
     def add_performer(self, performer_id: str, name: str, *, image: bool = True, disambiguation: str | None = None,
                       gender: str | None = "FEMALE") -> None:
         self.performers[performer_id] = {"id": performer_id, "name": name, "image": image,
-                                         "disambiguation": disambiguation, "gender": gender}
+                                         "disambiguation": disambiguation, "gender": gender,
+                                         "updated_at": "2024-01-01T12:00:00+00:00"}
 
     def add_tag(self, tag_id: str, name: str, *, image: bool = False) -> None:
-        self.tags[tag_id] = {"id": tag_id, "name": name, "image": image}
+        self.tags[tag_id] = {"id": tag_id, "name": name, "image": image, "updated_at": "2024-01-01T12:00:00+00:00"}
 
     def add_group(self, group_id: str, name: str, *, image: bool = True) -> None:
-        self.groups[group_id] = {"id": group_id, "name": name, "image": image}
+        self.groups[group_id] = {"id": group_id, "name": name, "image": image, "updated_at": "2024-01-01T12:00:00+00:00"}
 
     def add_scene(
         self,
@@ -100,6 +102,11 @@ class Library:
         with self.lock:
             self.scenes[scene_id].update(changes)
             self._sorted_ids = None
+
+    def update_entity(self, kind: str, entity_id: str, **changes: Any) -> None:
+        """Edit a performer, studio, tag or group (``kind`` as in ENTITY_KINDS)."""
+        with self.lock:
+            getattr(self, ENTITY_KINDS[kind])[entity_id].update(changes)
 
     def remove_scene(self, scene_id: str) -> None:
         with self.lock:
@@ -253,6 +260,27 @@ class Library:
             self._sorted_ids = sorted(self.scenes, key=lambda i: (len(i), i))
         return self._sorted_ids
 
+    def _find_entities(self, kind: str, entity_filter: dict[str, Any] | None) -> dict[str, Any]:
+        with self.lock:
+            records = list(getattr(self, ENTITY_KINDS[kind]).values())
+        criterion = (entity_filter or {}).get("updated_at")
+        if criterion:
+            records = [r for r in records if _stamp_matches(r["updated_at"], criterion)]
+        found = [{"id": r["id"], "updated_at": r["updated_at"]} for r in records]
+        return {"count": len(found), ENTITY_KINDS[kind]: found}
+
+    def find_performers(self, performer_filter=None, filter=None) -> dict[str, Any]:
+        return self._find_entities("performer", performer_filter)
+
+    def find_studios(self, studio_filter=None, filter=None) -> dict[str, Any]:
+        return self._find_entities("studio", studio_filter)
+
+    def find_tags(self, tag_filter=None, filter=None) -> dict[str, Any]:
+        return self._find_entities("tag", tag_filter)
+
+    def find_groups(self, group_filter=None, filter=None) -> dict[str, Any]:
+        return self._find_entities("group", group_filter)
+
     def find_performer(self, id: str) -> dict[str, Any] | None:
         return self._performer(str(id)) if str(id) in self.performers else None
 
@@ -310,6 +338,10 @@ ROOT_FIELDS = {
     "findScenes": "find_scenes",
     "findSceneByHash": "find_scene_by_hash",
     "findPerformer": "find_performer",
+    "findPerformers": "find_performers",
+    "findStudios": "find_studios",
+    "findTags": "find_tags",
+    "findGroups": "find_groups",
     "findStudio": "find_studio",
     "findTag": "find_tag",
     "findGroup": "find_group",
@@ -319,7 +351,19 @@ ROOT_FIELDS = {
 }
 
 
+ENTITY_KINDS = {"performer": "performers", "studio": "studios", "tag": "tags", "group": "groups"}
+
 # ------------------------------------------------------------ filter semantics
+
+
+def _stamp_matches(stamp: str, criterion: dict[str, Any]) -> bool:
+    # Stash compares the stored RFC3339 text as a string.
+    value, modifier = criterion["value"], criterion["modifier"]
+    if modifier == "GREATER_THAN":
+        return stamp > value
+    if modifier == "LESS_THAN":
+        return stamp < value
+    raise ValueError(f"the stand-in does not support updated_at {modifier}")
 
 
 def _string_matches(value: str | None, criterion: dict[str, Any]) -> bool:
@@ -375,6 +419,12 @@ def _scene_matches(record: dict[str, Any], scene_filter: dict[str, Any]) -> bool
             if modifier == "GREATER_THAN" and not record["updated_at"] > value:
                 return False
             if modifier == "LESS_THAN" and not record["updated_at"] < value:
+                return False
+        elif key in ("performers", "studios", "tags", "groups"):
+            if criterion["modifier"] != "INCLUDES":
+                raise ValueError(f"the stand-in does not support {key} {criterion['modifier']}")
+            mine = {record["studio"]} if key == "studios" else set(record[key])
+            if not mine & {str(v) for v in criterion.get("value") or []}:
                 return False
         elif key == "id":
             value, modifier = int(criterion["value"]), criterion["modifier"]

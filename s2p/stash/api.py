@@ -151,6 +151,30 @@ class StashAPI:
         scenes = [s for s in (_parse(SceneSummary, raw) for raw in raws) if s is not None]
         return [f.path for s in scenes for f in s.files]
 
+    # ------------------------------------------------------------ changes (live sync)
+
+    _CHANGED = {"performer": (queries.CHANGED_PERFORMERS, "findPerformers", "performers"),
+                "studio": (queries.CHANGED_STUDIOS, "findStudios", "studios"),
+                "tag": (queries.CHANGED_TAGS, "findTags", "tags"),
+                "group": (queries.CHANGED_GROUPS, "findGroups", "groups")}
+
+    def changed(self, kind: str, since: str, *, deadline: Deadline | None = None) -> list[tuple[str, str]]:
+        """``(id, updated_at)`` of the performers, studios, tags or groups
+        (``kind``) updated after ``since`` (Stash's own text)."""
+        document, field, plural = self._CHANGED[kind]
+        data = self.client.query(document, {f"{kind}_filter": {"updated_at": {"value": since,
+                                                                              "modifier": "GREATER_THAN"}},
+                                            "filter": {"per_page": -1}}, deadline=deadline)
+        rows = (data.get(field) or {}).get(plural) or []
+        return [(str(r["id"]), str(r.get("updated_at") or "")) for r in rows if isinstance(r, dict) and r.get("id")]
+
+    def scene_stamps(self, scene_filter: dict[str, Any], *, deadline: Deadline | None = None) -> list[tuple[str, str]]:
+        """``(id, updated_at)`` of every scene the filter selects."""
+        data = self.client.query(queries.SCENE_IDS, {"filter": {"per_page": -1}, "scene_filter": scene_filter},
+                                 deadline=deadline)
+        rows = (data.get("findScenes") or {}).get("scenes") or []
+        return [(str(r["id"]), str(r.get("updated_at") or "")) for r in rows if isinstance(r, dict) and r.get("id")]
+
     def with_basename(self, basename: str, *, limit: int = 200, deadline: Deadline | None = None) -> list[SceneSummary]:
         """Scenes with a file of this basename (Stash compares case-insensitively)."""
         regex = "(?i)(^|[/\\\\])" + re2_escape(basename) + "$"

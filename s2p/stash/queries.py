@@ -95,6 +95,32 @@ query S2PVersion {
 """,
 )
 
+# Live sync: what changed since a time.  Stash does not move a scene's
+# updated_at when its performer, studio, tag or group is edited, so those
+# are asked for too, and then the scenes they appear in.
+def _changed(kind: str, plural: str, filter_type: str) -> Document:
+    name = f"S2PChanged{plural[0].upper()}{plural[1:]}"
+    return Document(name, f"""
+query {name}(${kind}_filter: {filter_type}, $filter: FindFilterType) {{
+  find{plural[0].upper()}{plural[1:]}({kind}_filter: ${kind}_filter, filter: $filter) {{ {plural} {{ id updated_at }} }}
+}}
+""")
+
+
+CHANGED_PERFORMERS = _changed("performer", "performers", "PerformerFilterType")
+CHANGED_STUDIOS = _changed("studio", "studios", "StudioFilterType")
+CHANGED_TAGS = _changed("tag", "tags", "TagFilterType")
+CHANGED_GROUPS = _changed("group", "groups", "GroupFilterType")
+
+SCENE_IDS = Document(
+    "S2PSceneIds",
+    """
+query S2PSceneIds($filter: FindFilterType, $scene_filter: SceneFilterType) {
+  findScenes(filter: $filter, scene_filter: $scene_filter) { scenes { id updated_at } }
+}
+""",
+)
+
 # The library folders Stash scans (s2p init proposes path rules from them).
 # Stash answers it only to a key with full rights; s2p can do without it.
 LIBRARY_FOLDERS = Document(
@@ -148,6 +174,11 @@ ALL_DOCUMENTS = (
     SCENE_SUMMARIES,
     VERSION,
     LIBRARY_FOLDERS,
+    CHANGED_PERFORMERS,
+    CHANGED_STUDIOS,
+    CHANGED_TAGS,
+    CHANGED_GROUPS,
+    SCENE_IDS,
     PERFORMER_IMAGE,
     STUDIO_IMAGE,
     TAG_IMAGE,

@@ -1,0 +1,145 @@
+"""One sync cycle: what changed in Stash, then exactly those Plex items refreshed.
+
+Every ``[sync] interval`` s2p looks at Stash (``changes``), forgets what it
+had cached of each changed scene, and queues a refresh per scene (edits
+coalesce: a scene edited five times before its turn is refreshed once).
+The queue is worked at most ``[sync] max_refresh_per_minute`` items a
+minute; for each scene the Plex items carrying its guid (in the sections on
+s2p's agent, or ``[plex] sections``) get ``PUT /library/metadata/{key}/refresh``
+and Plex then asks s2p for the new metadata.  A scene Plex has no item for
+is dropped; Plex down means a retry with jittered backoff.  Nothing else is
+ever refreshed.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from s2p.common.deadline import Deadline
+from s2p.config import Settings
+from s2p.stash.api import StashAPI
+from s2p.stash.errors import StashError
+from s2p.sync import changes
+from s2p.sync.store import SyncStore
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 10
+BACKOFF_BASE = 30.0
+BACKOFF_CAP = 3600.0
+
+
+@dataclass
+class CycleReport:
+    at: float = 0.0
+    changed: int = 0
+    refreshed: int = 0
+    failures: int = 0
+    queued: int = 0
+    queries: int = 0
+    error: str | None = None
+    plans: list[str] = field(default_factory=list)  # what a dry run would do
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"at": self.at, "changed": self.changed, "refreshed": self.refreshed, "failures": self.failures,
+                "queued": self.queued, "stash_queries": self.queries, "error": self.error}
+
+
+class SyncService:
+    def __init__(self, settings: Settings, stash: StashAPI, *, store: SyncStore,
+                 items: Callable[[], Any], forget: Callable[[str], None],
+                 clock: Callable[[], float] = time.time):
+        self._settings = settings
+        self._stash = stash
+        self.store = store
+        self._items = items  # a PlexItems (guid -> Plex items), made on first use
+        self._forget = forget
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.last: CycleReport | None = None
+        self.cycles = 0
+        self.refreshed_total = 0
+        self.failures_total = 0
+
+    @property
+    def interval(self) -> float:
+        return self._settings.sync.interval
+
+    def cycle(self, *, dry_run: bool = False) -> CycleReport:
+        """Look at Stash, queue and forget what changed, refresh what is due."""
+        with self._lock:
+            report = CycleReport(at=self._clock())
+            try:
+                found = changes.look(self._stash, self.store, self._settings.index.overlap,
+                                     Deadline(self._settings.stash.timeout * 3))
+            except StashError as exc:
+                report.error = f"Stash: {exc}"
+                log.warning("sync: cannot ask Stash what changed (%s); trying again next cycle", exc)
+                return self._finish(report, dry_run)
+            report.queries = found.queries
+            report.changed = len(found.changes)
+            if dry_run:
+                report.plans = [f"refresh scene {scene_id} in Plex ({reason})"
+                                for scene_id, reason in sorted(found.changes.items(), key=lambda kv: int(kv[0])
+                                                               if kv[0].isdigit() else 0)]
+                return report
+            for scene_id, reason in found.changes.items():
+                self._forget(scene_id)
+                self.store.add(scene_id, reason, report.at)
+            changes.commit(self.store, found, self._settings.index.overlap)
+            if found.baseline:
+                log.info("sync: watching Stash for changes from %s on", found.newest or "now")
+            self._refresh_due(report)
+            return self._finish(report, dry_run)
+
+    def _finish(self, report: CycleReport, dry_run: bool) -> CycleReport:
+        if not dry_run:
+            report.queued = self.store.pending()
+            self.last = report
+            self.cycles += 1
+        return report
+
+    def _refresh_due(self, report: CycleReport) -> None:
+        budget = max(1, int(self._settings.sync.max_refresh_per_minute * max(self.interval, 1.0) / 60))
+        due = self.store.due(report.at, budget)
+        if not due:
+            return
+        try:
+            items = self._items()
+        except Exception as exc:  # Plex down or refusing: everything due waits for the next cycle
+            for queued in due:
+                self._retry(queued, f"Plex: {exc}", report)
+            return
+        for queued in due:
+            try:
+                found = items.find(f"{self._settings.provider.identifier}://movie/{queued.scene_id}")
+                for item in found:
+                    item.refresh()
+                    report.refreshed += 1
+                    self.refreshed_total += 1
+                    log.info("sync: refreshed Plex item %s for scene %s (%s)", item.ratingKey, queued.scene_id,
+                             queued.reason)
+                self.store.remove(queued.scene_id)  # refreshed, or not in Plex: nothing more to do
+            except Exception as exc:
+                self._retry(queued, str(exc), report)
+
+    def _retry(self, queued, error: str, report: CycleReport) -> None:
+        report.failures += 1
+        self.failures_total += 1
+        attempts = queued.attempts + 1
+        if attempts >= MAX_ATTEMPTS:
+            log.warning("sync: giving up refreshing scene %s in Plex after %d attempts (%s)", queued.scene_id,
+                        attempts, error)
+            self.store.remove(queued.scene_id)
+            return
+        delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempts - 1)) * random.uniform(0.5, 1.5)
+        self.store.retry(queued.scene_id, report.at + delay, attempts, error)
+        log.info("sync: refreshing scene %s in Plex failed (%s); retry in %.0f s", queued.scene_id, error, delay)
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,117 @@
+"""Live sync with the test suite's fake Stash and fake Plex: edits in Stash
+reach exactly the Plex items that show them, within a cycle or two."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from fakeplex import TOKEN, FakePlex
+from helpers import PLEX_ROOT, STASH_ROOT, run
+
+IDENT = "tv.plex.agents.custom.s2p"
+LATER = "2025-06-01T10:00:00+00:00"
+
+
+def guid(scene_id: str) -> str:
+    return f"{IDENT}://movie/{scene_id}"
+
+
+@pytest.fixture
+def plex():
+    fake = FakePlex()
+    fake.add_section(1, "Scenes", [PLEX_ROOT])
+    fake.add_section(2, "Films", ["/films"], agent="tv.plex.agents.movie")
+    fake.items_by_scene = {scene: fake.add_item(1, f"scene {scene}", [f"{PLEX_ROOT}/{scene}.mp4"], guid=guid(scene))
+                           for scene in ("1", "2", "3", "5", "7")}
+    fake.add_item(2, "Same guid, another agent's library", ["/films/a.mkv"], guid=guid("1"))
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+def wait_for(predicate, what: str, timeout: float = 15.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def cycles(s2p) -> int:
+    return s2p.services.sync.cycles
+
+
+def start(start_s2p, fake_stash, plex, **overrides):
+    settings = {"plex": {"url": plex.url, "token": TOKEN, "timeout": 5}, "sync": {"interval": 0.3},
+                "artwork": {"push": False}, "gaps": {"interval": 0}, **overrides}
+    return start_s2p(fake_stash.url, **settings)
+
+
+def test_edits_in_stash_refresh_exactly_the_plex_items_that_show_them(start_s2p, fake_stash, plex):
+    s2p = start(start_s2p, fake_stash, plex)
+    wait_for(lambda: cycles(s2p) >= 2, "the first cycles")
+    assert plex.refreshed == []  # the first look only sets the starting point
+    before = s2p.get("/library/metadata/1").json()["MediaContainer"]["Metadata"][0]
+    assert before["title"] == "Office Affair"
+
+    # A title edited; a performer renamed (scene 3 shows performer 2, as does scene 1).
+    fake_stash.library.update_scene("1", title="Office Affair (Remastered)", updated_at=LATER)
+    fake_stash.library.update_entity("performer", "2", name="Zoë M.", updated_at=LATER)
+    items = plex.items_by_scene
+    wait_for(lambda: {items["1"].rating_key, items["3"].rating_key} <= set(plex.refreshed), "the refreshes")
+    seen = cycles(s2p)
+    wait_for(lambda: cycles(s2p) >= seen + 3, "three more cycles")
+    # Only the affected items, each once; the other agent's library is left alone.
+    assert sorted(plex.refreshed) == sorted([items["1"].rating_key, items["3"].rating_key])
+    after = s2p.get("/library/metadata/1").json()["MediaContainer"]["Metadata"][0]
+    assert after["title"] == "Office Affair (Remastered)"  # s2p forgot its cached scene
+    assert "Zoë M." in [r["tag"] for r in after["Role"]]
+    health = s2p.get("/healthz").json()["sync"]
+    assert health["queued"] == 0 and health["last"]["error"] is None
+    metrics = s2p.get("/metrics").text
+    assert "s2p_sync_refreshes_total 2" in metrics
+
+
+def test_a_restart_between_an_edit_and_its_refresh_loses_nothing(start_s2p, fake_stash, plex, tmp_path):
+    state = {"dir": str(tmp_path / "state")}
+    dead = FakePlex().start()
+    dead_url = dead.url
+    dead.stop()  # Plex is down while the edit is seen
+    first = start_s2p(fake_stash.url, plex={"url": dead_url, "token": TOKEN, "timeout": 1},
+                      sync={"interval": 0.3}, artwork={"push": False}, gaps={"interval": 0}, state=state)
+    wait_for(lambda: cycles(first) >= 1, "the first cycle")
+    fake_stash.library.update_scene("5", title="Beach Day, retitled", updated_at=LATER)
+    wait_for(lambda: first.services.sync.store.pending() == 1 and first.services.sync.failures_total, "a failed try")
+    first.server.stop()
+    first.services.stop()
+
+    second = start(start_s2p, fake_stash, plex, state=state)
+    store = second.services.sync.store
+    assert store.pending() == 1  # the refresh survived the restart
+    store.retry("5", 0, 1, "due now")  # as if the backoff had passed
+    wait_for(lambda: plex.items_by_scene["5"].rating_key in plex.refreshed, "the refresh after the restart")
+    assert plex.refreshed == [plex.items_by_scene["5"].rating_key]
+
+
+def test_dry_run_says_what_the_next_cycle_would_refresh(start_s2p, fake_stash, plex, tmp_path):
+    s2p = start(start_s2p, fake_stash, plex, sync={"interval": 3600})
+    env = {"S2P_STASH_URL": fake_stash.url, "S2P_STASH_API_KEY": s2p.settings.stash.api_key.get_secret_value(),
+           "S2P_PLEX_URL": plex.url, "S2P_PLEX_TOKEN": TOKEN, "S2P_STATE_DIR": str(s2p.settings.state_dir)}
+    first = run("sync", "--dry-run", env=env)
+    assert first.returncode == 0 and "has not looked at Stash yet" in first.stdout
+    s2p.services.sync.cycle()  # the starting point
+    fake_stash.library.update_entity("studio", "3", name="Studio Umlaut", updated_at=LATER)
+    result = run("sync", "--dry-run", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "refresh scene 3 in Plex (its studio was edited in Stash)" in result.stdout
+    assert "refresh scene 6 in Plex (its studio was edited in Stash)" in result.stdout
+    assert "Nothing was done" in result.stdout and plex.refreshed == []
+    assert TOKEN not in result.stdout
+
+
+def test_sync_is_off_without_plex(s2p):
+    assert s2p.services.sync is None
