@@ -8,7 +8,7 @@ import time
 import pytest
 
 from fakeplex import TOKEN, FakePlex
-from helpers import PLEX_ROOT, STASH_ROOT, run
+from helpers import PLEX_ROOT, run
 
 IDENT = "tv.plex.agents.custom.s2p"
 LATER = "2025-06-01T10:00:00+00:00"
