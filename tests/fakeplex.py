@@ -61,6 +61,7 @@ class FakePlex:
         self.providers: list[dict[str, Any]] = []  # {id, identifier, title, uri}
         self.groups: list[dict[str, Any]] = []  # {id, title, primaryIdentifier}
         self.refreshed: list[int] = []
+        self.scans: list[tuple[int, str | None]] = []  # (section key, path) of each partial or full scan
         self.uploads: list[tuple[int, str, bytes]] = []  # (ratingKey, "posters"|"arts", bytes)
         self.requests: Counter[str] = Counter()
         self.page_sizes: list[int] = []
@@ -164,6 +165,12 @@ class FakePlex:
         m = re.fullmatch(r"/library/sections/(\d+)", path)
         if m and method == "GET":
             return ok, self._sections_xml(int(m.group(1)))
+        m = re.fullmatch(r"/library/sections/(\d+)/refresh", path)
+        if m and method == "GET":
+            if int(m.group(1)) not in self.sections:
+                raise KeyError(path)
+            self.scans.append((int(m.group(1)), query.get("path")))
+            return ok, "<MediaContainer size=\"0\"/>"
         m = re.fullmatch(r"/library/metadata/(\d+)", path)
         if m and method == "GET":
             item = self.item(int(m.group(1)))

@@ -23,7 +23,7 @@ ALLOWED = {
     "metadata": {"common", "stash", "scenes", "plex"},
     "artwork": {"common", "stash", "scenes", "plex", "pms"},
     "gaps": {"common", "paths", "stash", "plex", "pms", "match", "ops"},
-    "sync": {"common", "stash", "scenes"},
+    "sync": {"common", "paths", "stash", "scenes"},
     "web": {"common", "stash", "plex", "match", "metadata", "artwork", "gaps", "ops"},
     "app": {"common", "paths", "ops", "stash", "plex", "pms", "scenes", "match", "metadata", "artwork", "gaps", "sync",
             "web"},

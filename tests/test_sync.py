@@ -8,7 +8,7 @@ import time
 import pytest
 
 from fakeplex import TOKEN, FakePlex
-from helpers import PLEX_ROOT, run
+from helpers import PLEX_ROOT, STASH_ROOT, run
 
 IDENT = "tv.plex.agents.custom.s2p"
 LATER = "2025-06-01T10:00:00+00:00"
@@ -115,3 +115,19 @@ def test_dry_run_says_what_the_next_cycle_would_refresh(start_s2p, fake_stash, p
 
 def test_sync_is_off_without_plex(s2p):
     assert s2p.services.sync is None
+
+
+def test_a_new_scene_whose_file_plex_lacks_gets_a_partial_scan_of_its_folder(start_s2p, fake_stash, plex):
+    s2p = start(start_s2p, fake_stash, plex)
+    wait_for(lambda: cycles(s2p) >= 2, "the first cycles")
+    fake_stash.library.add_scene("30", title="Fresh", updated_at=LATER,
+                                 files=[f"{STASH_ROOT}/Fresh Studio/new scene.mp4"])
+    wait_for(lambda: plex.scans, "a scan")
+    seen = cycles(s2p)
+    wait_for(lambda: cycles(s2p) >= seen + 2, "two more cycles")
+    # Only that folder, once, in the library on s2p's agent; never a whole section.
+    assert plex.scans == [(1, f"{PLEX_ROOT}/Fresh Studio")]
+    assert "s2p_sync_scans_total 1" in s2p.get("/metrics").text
+    # When Plex then asks s2p to match the new file, it matches at once.
+    found = s2p.match(type=1, filename=f"{PLEX_ROOT}/Fresh Studio/new scene.mp4").json()["MediaContainer"]
+    assert [m["ratingKey"] for m in found["Metadata"]] == ["30"]

@@ -254,7 +254,12 @@ def build_sync(settings: Settings, core: Core, forget: Callable[[str], None]) ->
             connection["items"] = PlexItems(plex, settings.provider.identifier, settings.plex.sections)
         return connection["items"]
 
-    return SyncService(settings, core.stash, store=SyncStore(settings.state_dir), items=items, forget=forget)
+    def to_plex(path: str) -> str | None:
+        translated = core.path_map.to_plex(path)
+        return translated.path if translated else (path if not core.path_map.rules else None)
+
+    return SyncService(settings, core.stash, store=SyncStore(settings.state_dir), items=items, forget=forget,
+                       to_plex=to_plex)
 
 
 def _enable_sync(services: Services) -> None:
@@ -272,6 +277,7 @@ def _enable_sync(services: Services) -> None:
         counter("s2p_sync_refreshes_total", "Plex items asked to refresh because their scene changed in Stash",
                 sync.refreshed_total),
         counter("s2p_sync_failures_total", "Refreshes that failed and were retried later", sync.failures_total),
+        counter("s2p_sync_scans_total", "Folders Plex was asked to scan for a new Stash file", sync.scans_total),
         gauge("s2p_sync_queued", "Scenes waiting for their Plex refresh", sync.store.pending()),
         gauge("s2p_sync_last_changed", "Scenes the last cycle found changed", sync.last.changed if sync.last else 0),
     ], "sync")

@@ -14,6 +14,7 @@ ever refreshed.
 from __future__ import annotations
 
 import logging
+import posixpath
 import random
 import threading
 import time
@@ -22,6 +23,7 @@ from typing import Any, Callable
 
 from s2p.common.deadline import Deadline
 from s2p.config import Settings
+from s2p.paths.forms import canonical
 from s2p.stash.api import StashAPI
 from s2p.stash.errors import StashError
 from s2p.sync import changes
@@ -39,6 +41,7 @@ class CycleReport:
     at: float = 0.0
     changed: int = 0
     refreshed: int = 0
+    scanned: int = 0  # folders Plex was asked to scan
     failures: int = 0
     queued: int = 0
     queries: int = 0
@@ -46,15 +49,19 @@ class CycleReport:
     plans: list[str] = field(default_factory=list)  # what a dry run would do
 
     def as_dict(self) -> dict[str, Any]:
-        return {"at": self.at, "changed": self.changed, "refreshed": self.refreshed, "failures": self.failures,
+        return {"at": self.at, "changed": self.changed, "refreshed": self.refreshed, "scanned": self.scanned,
+                "failures": self.failures,
                 "queued": self.queued, "stash_queries": self.queries, "error": self.error}
 
 
 class SyncService:
     def __init__(self, settings: Settings, stash: StashAPI, *, store: SyncStore,
                  items: Callable[[], Any], forget: Callable[[str], None],
+                 to_plex: Callable[[str], str | None] = lambda path: path,
                  clock: Callable[[], float] = time.time):
         self._settings = settings
+        self._to_plex = to_plex  # a Stash path as Plex names it (the stash_to_plex rules)
+        self.scans_total = 0
         self._stash = stash
         self.store = store
         self._items = items  # a PlexItems (guid -> Plex items), made on first use
@@ -115,6 +122,7 @@ class SyncService:
             for queued in due:
                 self._retry(queued, f"Plex: {exc}", report)
             return
+        absent = []
         for queued in due:
             try:
                 found = items.find(f"{self._settings.provider.identifier}://movie/{queued.scene_id}")
@@ -124,9 +132,54 @@ class SyncService:
                     self.refreshed_total += 1
                     log.info("sync: refreshed Plex item %s for scene %s (%s)", item.ratingKey, queued.scene_id,
                              queued.reason)
+                if not found:
+                    absent.append(queued.scene_id)
                 self.store.remove(queued.scene_id)  # refreshed, or not in Plex: nothing more to do
             except Exception as exc:
                 self._retry(queued, str(exc), report)
+        if absent:
+            self._scan_new_files(items, absent, report)
+
+    def _scan_new_files(self, items: Any, scene_ids: list[str], report: CycleReport) -> None:
+        """Scenes no Plex item carries: where their files map into a Plex library
+        on s2p's agent, ask Plex to scan just those folders (once per folder)."""
+        try:
+            scenes = self._stash.scenes(scene_ids, deadline=Deadline(self._settings.stash.timeout))
+            sections = [(s, [canonical(loc) for loc in (s.locations or [])]) for s in items.sections()]
+        except Exception as exc:  # a scan is a courtesy: Plex's own scan finds the files too
+            log.info("sync: cannot look for new files to scan in (%s)", exc)
+            return
+        folders: dict[tuple[str, str], tuple[Any, str]] = {}
+        for scene_id in scene_ids:
+            scene = scenes.get(scene_id)
+            for file in scene.files if scene else []:
+                plex_path = self._to_plex(file.path)
+                if not plex_path:
+                    continue
+                folder = posixpath.dirname(canonical(plex_path))
+                for section, locations in sections:
+                    if any(folder == loc or folder.startswith(loc.rstrip("/") + "/") for loc in locations):
+                        folders.setdefault((str(section.key), folder), (section, scene_id))
+        for (_, folder), (section, scene_id) in folders.items():
+            real = self._to_plex_folder(folder, scene_id, scenes)
+            try:
+                section.update(path=real)
+            except Exception as exc:
+                log.info("sync: asking Plex to scan %s failed (%s)", real, exc)
+                continue
+            report.scanned += 1
+            self.scans_total += 1
+            log.info("sync: asked Plex to scan %s in library %r for scene %s (a file Plex does not have yet)",
+                     real, section.title, scene_id)
+
+    def _to_plex_folder(self, folder: str, scene_id: str, scenes: dict) -> str:
+        """The folder as Plex itself writes it (its own separators and drive)."""
+        for file in scenes[scene_id].files:
+            plex_path = self._to_plex(file.path)
+            if plex_path and posixpath.dirname(canonical(plex_path)) == folder:
+                cut = max(plex_path.rfind("/"), plex_path.rfind("\\"))
+                return plex_path[:cut] if cut > 0 else folder
+        return folder
 
     def _retry(self, queued, error: str, report: CycleReport) -> None:
         report.failures += 1
