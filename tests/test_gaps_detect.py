@@ -216,14 +216,23 @@ def test_scene_files_outside_every_plex_library_are_not_gaps():
     assert [(g.kind, g.key) for g in result.gaps] == [(STASH_ONLY, "1")]
 
 
-def test_one_file_of_two_in_plex_keeps_the_scene_present():
+def test_a_scenes_second_file_that_plex_lacks_is_listed():
     scene = StashScene("7", "Two copies", "2024-01-01T00:00:00Z",
                        (StashFile(f"{STASH}/s/a [1080p].mp4", 10), StashFile(f"{STASH}/s/a [2160p].mp4", 20)))
     comparison = Comparison(path_map=RULES, identifier=IDENT, sections=SECTIONS, sync={})
     comparison.add_scenes([scene])
     comparison.add_items([PlexItem("1", "a", guid("7"), "1", (PlexPart("/data/adult/s/a [1080p].mp4", 10),))])
     result = comparison.finish()
-    assert result.gaps == [] and result.stats["never_served"] == 1
+    [gap] = result.gaps
+    assert (gap.kind, gap.key) == (STASH_ONLY, "7") and result.stats["never_served"] == 1
+    assert [f["stash"] for f in gap.detail["files"]] == [f"{STASH}/s/a [2160p].mp4"]
+    assert gap.plex_path == "/data/adult/s/a [2160p].mp4"
+    # With both files in Plex (as two versions of one item), nothing is missing.
+    both = Comparison(path_map=RULES, identifier=IDENT, sections=SECTIONS, sync={})
+    both.add_scenes([scene])
+    both.add_items([PlexItem("1", "a", guid("7"), "1", (PlexPart("/data/adult/s/a [1080p].mp4", 10),
+                                                        PlexPart("/data/adult/s/a [2160p].mp4", 20)))])
+    assert both.finish().gaps == []
 
 
 def test_a_renamed_file_is_recognised_by_its_oshash(tmp_path):

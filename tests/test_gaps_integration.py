@@ -134,6 +134,7 @@ def test_scheduled_comparison_finds_reports_and_resolves_gaps(running, fake_stas
     items = plex.items_by_scene
     assert open_keys(s2p) == {
         ("stash_only", "9"),
+        ("stash_only", "7"),  # Plex has its 1080p file, not its 2160p one
         ("plex_only", f"{PLEX_ROOT}/New/<b>unknown</b>.mp4"),
         ("matched_elsewhere", str(items["2"].rating_key)),
         ("matched_elsewhere", str(items["4"].rating_key)),
@@ -144,7 +145,7 @@ def test_scheduled_comparison_finds_reports_and_resolves_gaps(running, fake_stas
         ("no_match", "Unsorted/clip_9999.mp4"),
     }
     body = report(s2p)
-    assert body["counts"] == {"plex_only": 1, "stash_only": 1, "matched_elsewhere": 4, "stale": 1,
+    assert body["counts"] == {"plex_only": 1, "stash_only": 2, "matched_elsewhere": 4, "stale": 1,
                               "no_match": 1, "ambiguous": 1}
     gaps = {(g["kind"], g["rating_key"] or g["scene_id"]): g for g in body["gaps"]}
     fresh = gaps[("stash_only", "9")]
@@ -177,6 +178,7 @@ def test_scheduled_comparison_finds_reports_and_resolves_gaps(running, fake_stas
         ("matched_elsewhere", str(items["2"].rating_key)),
         ("matched_elsewhere", str(items["new"].rating_key)),
         ("no_match", "Unsorted/clip_9999.mp4"),  # a relative path: no comparison can tell it is gone
+        ("stash_only", "7"),  # still only one of its two files in Plex
     }
     resolved = {(g["kind"], g["resolution"]) for g in report(s2p, state="resolved")["gaps"]}
     # Whichever came first: the fetch itself, or a comparison that saw it.

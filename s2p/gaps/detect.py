@@ -180,6 +180,7 @@ class Comparison:
         self._plex_exact: set[str] = set()
         self._plex_folded: set[str] = set()
         self._present: set[str] = set()  # scene ids with a file in Plex
+        self._found: set[str] = set()  # Stash file paths some Plex part is (by path, hash or name and size)
         self._linked: dict[str, list[PlexItem]] = {}  # scene id -> items carrying s2p's guid for it
         self._index = PlexIndex(locations=tuple(key for _s, key in self._locations))
         self._gaps: dict[tuple[str, str], Gap] = {}
@@ -230,6 +231,7 @@ class Comparison:
             for ref in refs:
                 owners[ref.scene.id] = ref.scene
                 self._present.add(ref.scene.id)
+                self._found.add(ref.file.path)
         if ours is not None and ours in self._scenes:
             self._linked.setdefault(ours, []).append(item)
             self._present.add(ours)
@@ -314,10 +316,10 @@ class Comparison:
 
     def finish(self) -> ComparisonResult:
         for scene in self._scenes.values():
-            if scene.id not in self._present:
-                gap = self._stash_only(scene)
-                if gap is not None:
-                    self._add(gap)
+            # Every file counts: a scene Plex has may still lack its second file.
+            gap = self._stash_only(scene)
+            if gap is not None:
+                self._add(gap)
         for scene_id, items in self._linked.items():
             gap = self._stale(self._scenes[scene_id], items)
             if gap is not None:
@@ -342,6 +344,8 @@ class Comparison:
     def _stash_only(self, scene: StashScene) -> Gap | None:
         missing = []
         for file in scene.files:
+            if file.path in self._found:
+                continue  # Plex has this one, wherever it is
             translated = self._map.to_plex(file.path)
             if translated is None:
                 continue
