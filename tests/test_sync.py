@@ -131,3 +131,21 @@ def test_a_new_scene_whose_file_plex_lacks_gets_a_partial_scan_of_its_folder(sta
     # When Plex then asks s2p to match the new file, it matches at once.
     found = s2p.match(type=1, filename=f"{PLEX_ROOT}/Fresh Studio/new scene.mp4").json()["MediaContainer"]
     assert [m["ratingKey"] for m in found["Metadata"]] == ["30"]
+
+
+def test_a_scene_deleted_from_stash_shows_in_the_gap_report_within_a_cycle(start_s2p, fake_stash, plex):
+    s2p = start(start_s2p, fake_stash, plex)
+    wait_for(lambda: cycles(s2p) >= 2, "the first cycles")
+    fake_stash.library.remove_scene("2")
+    item = plex.items_by_scene["2"]
+
+    def recorded():
+        gaps = s2p.get("/gaps.json", params={"kind": "matched_elsewhere"}).json()["gaps"]
+        return [g for g in gaps if g["rating_key"] == str(item.rating_key)]
+
+    [gap] = wait_for(recorded, "the gap record")
+    assert gap["reason"] == "carries s2p's guid for scene 2, which Stash no longer has"
+    assert gap["plex_path"] == f"{PLEX_ROOT}/2.mp4"
+    seen = cycles(s2p)
+    wait_for(lambda: cycles(s2p) >= seen + 2, "two more cycles")
+    assert len(recorded()) == 1 and plex.refreshed == []  # recorded once, and nothing refreshed for it

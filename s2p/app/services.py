@@ -243,7 +243,8 @@ def build_services(settings: Settings, *, session: requests.Session | None = Non
     return services
 
 
-def build_sync(settings: Settings, core: Core, forget: Callable[[str], None]) -> SyncService:
+def build_sync(settings: Settings, core: Core, forget: Callable[[str], None],
+               gone: Callable[[str, list[dict]], None] | None = None) -> SyncService:
     """Live sync's service; ``forget`` drops what s2p cached of a changed scene."""
     connection: dict[str, PlexItems] = {}
 
@@ -259,7 +260,7 @@ def build_sync(settings: Settings, core: Core, forget: Callable[[str], None]) ->
         return translated.path if translated else (path if not core.path_map.rules else None)
 
     return SyncService(settings, core.stash, store=SyncStore(settings.state_dir), items=items, forget=forget,
-                       to_plex=to_plex)
+                       to_plex=to_plex, gone=gone)
 
 
 def _enable_sync(services: Services) -> None:
@@ -267,7 +268,7 @@ def _enable_sync(services: Services) -> None:
         services.scenes.forget(scene_id)  # the rendered answer goes with the Scene object it was made from
         services.cached_matcher.cache.clear()  # match outcomes hold scenes; they are kept 60 s at most anyway
 
-    sync = build_sync(services.settings, services, forget)
+    sync = build_sync(services.settings, services, forget, gone=services.gaps.observe_gone)
     services.sync = sync
     services.scheduler.add("sync", sync.interval, sync.cycle, first_delay=min(5.0, sync.interval))
     services.health_checks.register("sync", lambda: Fact(OK, {"cycles": sync.cycles, "queued": sync.store.pending(),

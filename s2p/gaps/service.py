@@ -28,7 +28,7 @@ from s2p.gaps import store as db
 from s2p.gaps.detect import Comparison, StashScene, SyncTimes, observation, settle_observations, stash_time
 from s2p.gaps.fingerprint import SectionFiles
 from s2p.pms.library import ItemGone, PlexLibrary, choose_sections
-from s2p.gaps.records import COMPARED_KINDS, KINDS, OBSERVED_KINDS, STALE, Gap
+from s2p.gaps.records import COMPARED_KINDS, KINDS, MATCHED_ELSEWHERE, OBSERVED_KINDS, STALE, Gap, digest
 from s2p.gaps.store import GapStore, StoreError
 from s2p.gaps.syncfile import load_sync_timestamps
 
@@ -189,6 +189,22 @@ class GapService:
             self.store.offer(lambda conn: self._settle_key(conn, key, now, "matched when Plex asked again"))
             return
         self.store.offer(lambda conn: self._record(conn, gap, now))
+
+    def observe_gone(self, scene_id: str, items: list[dict[str, Any]]) -> None:
+        """Plex items that carry the guid of a scene Stash no longer has (live
+        sync saw it go): recorded now, as the next comparison would.  Each
+        item: ``rating_key``, ``title``, ``guid``, ``section``, ``parts`` ((file, size) pairs)."""
+        if not self.store.is_open or not items:
+            return
+        gaps = [Gap(MATCHED_ELSEWHERE, item["rating_key"],
+                    f"carries s2p's guid for scene {scene_id}, which Stash no longer has",
+                    digest(item["guid"], *item["parts"]),
+                    plex_path=item["parts"][0][0] if item["parts"] else None, scene_id=scene_id,
+                    rating_key=item["rating_key"], section=item["section"], title=item["title"],
+                    detail={"guid": item["guid"], "stash_scenes": [], "plex_files": [f for f, _ in item["parts"]]})
+                for item in items]
+        now = self._clock()
+        self.store.offer(lambda conn: db.upsert_gaps(conn, gaps, now))
 
     def observe_served(self, scene_id: str) -> None:
         """Remember that Plex fetched this scene's metadata now (and which

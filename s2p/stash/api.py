@@ -175,6 +175,10 @@ class StashAPI:
         rows = (data.get("findScenes") or {}).get("scenes") or []
         return [(str(r["id"]), str(r.get("updated_at") or "")) for r in rows if isinstance(r, dict) and r.get("id")]
 
+    def scene_count(self, *, deadline: Deadline | None = None) -> int:
+        data = self.client.query(queries.SCENE_COUNT, {"filter": {"per_page": 0}}, deadline=deadline)
+        return int((data.get("findScenes") or {}).get("count") or 0)
+
     def with_basename(self, basename: str, *, limit: int = 200, deadline: Deadline | None = None) -> list[SceneSummary]:
         """Scenes with a file of this basename (Stash compares case-insensitively)."""
         regex = "(?i)(^|[/\\\\])" + re2_escape(basename) + "$"

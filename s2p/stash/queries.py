@@ -121,6 +121,15 @@ query S2PSceneIds($filter: FindFilterType, $scene_filter: SceneFilterType) {
 """,
 )
 
+SCENE_COUNT = Document(
+    "S2PSceneCount",
+    """
+query S2PSceneCount($filter: FindFilterType) {
+  findScenes(filter: $filter) { count }
+}
+""",
+)
+
 # The library folders Stash scans (s2p init proposes path rules from them).
 # Stash answers it only to a key with full rights; s2p can do without it.
 LIBRARY_FOLDERS = Document(
@@ -179,6 +188,7 @@ ALL_DOCUMENTS = (
     CHANGED_TAGS,
     CHANGED_GROUPS,
     SCENE_IDS,
+    SCENE_COUNT,
     PERFORMER_IMAGE,
     STUDIO_IMAGE,
     TAG_IMAGE,

@@ -42,6 +42,7 @@ class CycleReport:
     changed: int = 0
     refreshed: int = 0
     scanned: int = 0  # folders Plex was asked to scan
+    deleted: int = 0  # scenes deleted from Stash that Plex still has
     failures: int = 0
     queued: int = 0
     queries: int = 0
@@ -50,6 +51,7 @@ class CycleReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {"at": self.at, "changed": self.changed, "refreshed": self.refreshed, "scanned": self.scanned,
+                "deleted": self.deleted,
                 "failures": self.failures,
                 "queued": self.queued, "stash_queries": self.queries, "error": self.error}
 
@@ -58,7 +60,10 @@ class SyncService:
     def __init__(self, settings: Settings, stash: StashAPI, *, store: SyncStore,
                  items: Callable[[], Any], forget: Callable[[str], None],
                  to_plex: Callable[[str], str | None] = lambda path: path,
+                 gone: Callable[[str, list[dict[str, Any]]], None] | None = None,
                  clock: Callable[[], float] = time.time):
+        self._gone = gone  # told of Plex items whose scene Stash deleted (the gap report)
+        self._known: set[str] | None = None  # Stash's scene ids at the last count that differed
         self._settings = settings
         self._to_plex = to_plex  # a Stash path as Plex names it (the stash_to_plex rules)
         self.scans_total = 0
@@ -102,7 +107,45 @@ class SyncService:
             if found.baseline:
                 log.info("sync: watching Stash for changes from %s on", found.newest or "now")
             self._refresh_due(report)
+            if self._gone is not None:
+                self._look_for_deleted(report)
             return self._finish(report, dry_run)
+
+    def _look_for_deleted(self, report: CycleReport) -> None:
+        """Scenes deleted from Stash since the last cycle: one count a cycle,
+        and the list of ids only when the count says the library changed."""
+        deadline = Deadline(self._settings.stash.timeout * 2)
+        try:
+            count = self._stash.scene_count(deadline=deadline)
+            report.queries += 1
+            if self._known is not None and count == len(self._known):
+                return
+            current = {scene_id for scene_id, _ in self._stash.scene_stamps({}, deadline=deadline)}
+            report.queries += 1
+        except StashError as exc:
+            log.info("sync: cannot count Stash's scenes (%s)", exc)
+            return
+        gone = sorted(self._known - current) if self._known is not None else []
+        self._known = current
+        if not gone:
+            return
+        try:
+            items = self._items()
+            for scene_id in gone:
+                found = items.find(f"{self._settings.provider.identifier}://movie/{scene_id}")
+                if not found:
+                    continue
+                described = [{"rating_key": str(item.ratingKey), "title": getattr(item, "title", "") or "",
+                              "guid": getattr(item, "guid", "") or "", "section": getattr(item, "librarySectionTitle",
+                                                                                        None),
+                              "parts": [(part.file, part.size) for part in item.iterParts() if part.file]}
+                             for item in found]
+                self._gone(scene_id, described)
+                report.deleted += 1
+                log.info("sync: scene %s was deleted from Stash; Plex item(s) %s still carry it (gap report)",
+                         scene_id, ", ".join(d["rating_key"] for d in described))
+        except Exception as exc:  # the next full comparison reports them anyway
+            log.info("sync: cannot look up the Plex items of deleted scenes (%s)", exc)
 
     def _finish(self, report: CycleReport, dry_run: bool) -> CycleReport:
         if not dry_run:
