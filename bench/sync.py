@@ -70,7 +70,8 @@ def one_size(count: int, changed: int) -> None:
         client = StashClient(settings.stash)
         plex = PlexStandIn()
         sync = SyncService(settings, StashAPI(client), store=SyncStore(state), items=lambda: plex,
-                           forget=lambda scene_id: None, clock=lambda: now[0])
+                           forget=lambda scene_id: None, gone=lambda scene_id, items: None,
+                           clock=lambda: now[0])
         sync.cycle()  # the starting point
         standin.reset_counts()
         started = time.perf_counter()
