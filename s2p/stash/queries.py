@@ -98,19 +98,41 @@ query S2PVersion {
 # Live sync: what changed since a time.  Stash does not move a scene's
 # updated_at when its performer, studio, tag or group is edited, so those
 # are asked for too, and then the scenes they appear in.
-def _changed(kind: str, plural: str, filter_type: str) -> Document:
-    name = f"S2PChanged{plural[0].upper()}{plural[1:]}"
-    return Document(name, f"""
-query {name}(${kind}_filter: {filter_type}, $filter: FindFilterType) {{
-  find{plural[0].upper()}{plural[1:]}({kind}_filter: ${kind}_filter, filter: $filter) {{ {plural} {{ id updated_at }} }}
-}}
-""")
+CHANGED_PERFORMERS = Document(
+    "S2PChangedPerformers",
+    """
+query S2PChangedPerformers($performer_filter: PerformerFilterType, $filter: FindFilterType) {
+  findPerformers(performer_filter: $performer_filter, filter: $filter) { performers { id updated_at } }
+}
+""",
+)
 
+CHANGED_STUDIOS = Document(
+    "S2PChangedStudios",
+    """
+query S2PChangedStudios($studio_filter: StudioFilterType, $filter: FindFilterType) {
+  findStudios(studio_filter: $studio_filter, filter: $filter) { studios { id updated_at } }
+}
+""",
+)
 
-CHANGED_PERFORMERS = _changed("performer", "performers", "PerformerFilterType")
-CHANGED_STUDIOS = _changed("studio", "studios", "StudioFilterType")
-CHANGED_TAGS = _changed("tag", "tags", "TagFilterType")
-CHANGED_GROUPS = _changed("group", "groups", "GroupFilterType")
+CHANGED_TAGS = Document(
+    "S2PChangedTags",
+    """
+query S2PChangedTags($tag_filter: TagFilterType, $filter: FindFilterType) {
+  findTags(tag_filter: $tag_filter, filter: $filter) { tags { id updated_at } }
+}
+""",
+)
+
+CHANGED_GROUPS = Document(
+    "S2PChangedGroups",
+    """
+query S2PChangedGroups($group_filter: GroupFilterType, $filter: FindFilterType) {
+  findGroups(group_filter: $group_filter, filter: $filter) { groups { id updated_at } }
+}
+""",
+)
 
 SCENE_IDS = Document(
     "S2PSceneIds",
