@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import logging
@@ -28,6 +29,8 @@ KEY_BYTES = 32
 # 16 bytes of HMAC-SHA256: far beyond guessing, and a short URL.
 SIGNATURE_BYTES = 16
 SIGNATURE_LENGTH = 22  # url-safe base64 of 16 bytes, without padding
+# Signatures computed and kept (about 150 bytes each).
+SIGNATURES_KEPT = 50_000
 
 
 class ImageSigner:
@@ -53,6 +56,15 @@ class ImageSigner:
         return cls(key)
 
     def sign(self, kind: str, entity_id: str, variant: str, version: str) -> str:
+        return self._signed(kind, entity_id, variant, version)
+
+    @functools.cached_property
+    def _signed(self):
+        # Signatures are asked for again and again (every answer that shows a
+        # picture, every fetch of it): each is computed once, a bounded number kept.
+        return functools.lru_cache(maxsize=SIGNATURES_KEPT)(self._sign)
+
+    def _sign(self, kind: str, entity_id: str, variant: str, version: str) -> str:
         message = f"{kind}/{entity_id}/{variant}/{version}".encode()
         digest = hmac.new(self._key, message, hashlib.sha256).digest()[:SIGNATURE_BYTES]
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")

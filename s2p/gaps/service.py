@@ -178,6 +178,10 @@ class GapService:
         the record of a file that now matches.  Never blocks."""
         if not self.store.is_open:
             return
+        if outcome.decision is not None and not outcome.hints.manual:
+            with self._lock:
+                if not self._open_observations:
+                    return  # a match settles records, and there are none (the common case, kept cheap)
         key, gap = observation(outcome, min_score=self.settings.match.min_score, margin=self.settings.match.margin)
         if key is None:
             return

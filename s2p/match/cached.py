@@ -43,6 +43,15 @@ class CachedMatcher:
         except TimeoutError:
             return self.matcher.match(hints, deadline)
 
+    @property
+    def generation(self) -> int:
+        """Changes whenever outcomes kept so far may no longer hold (a new index)."""
+        return self._generation()
+
+    def keeps(self, outcome: MatchOutcome) -> bool:
+        """Whether an outcome is worth keeping (and so is an answer made from it)."""
+        return self.cache.max_weight > 0 and self._ttl_for(outcome) is None
+
     def _ttl_for(self, outcome: MatchOutcome) -> float | None:
         if outcome.error or not outcome.candidates or len(outcome.candidates) > self.MAX_KEPT_CANDIDATES:
             return 0

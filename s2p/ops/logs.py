@@ -92,6 +92,12 @@ def configure(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = (
         if isinstance(old, _HandOver):
             old.listener.stop()
     if background:
+        # No formatter here shows where a call was made from: skip looking it
+        # up for every record (the logging HOWTO's own optimisation).
+        logging._srcfile = None
+        logging.logThreads = False
+        logging.logProcesses = False
+        logging.logMultiprocessing = False
         records: queue.SimpleQueue = queue.SimpleQueue()
         listener = logging.handlers.QueueListener(records, handler)
         front = _HandOver(records)

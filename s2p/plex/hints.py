@@ -159,6 +159,8 @@ class PlexParams(BaseModel):
         return v
 
 
+NO_PLEX_PARAMS = PlexParams()
+
 _PLEX_NAMES = {
     "language": "X-Plex-Language",
     "country": "X-Plex-Country",
@@ -166,6 +168,7 @@ _PLEX_NAMES = {
     "container_start": "X-Plex-Container-Start",
     "container_size": "X-Plex-Container-Size",
 }
+PLEX_HEADERS = tuple(_PLEX_NAMES.values())
 
 
 def plex_params(headers: Mapping[str, str], query: Mapping[str, Any], dropped: Dropped | None = None) -> PlexParams:
@@ -175,6 +178,8 @@ def plex_params(headers: Mapping[str, str], query: Mapping[str, Any], dropped: D
         value = headers.get(name.upper()) or headers.get(name) or _first(query.get(name))
         if value not in (None, ""):
             values[field] = value
+    if not values:
+        return NO_PLEX_PARAMS  # most requests: nothing to validate
     return _lenient(PlexParams, values, _PLEX_NAMES, dropped)
 
 

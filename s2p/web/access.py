@@ -19,6 +19,7 @@ comes from.  Routes fall in three classes by their first path segment:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import threading
@@ -57,6 +58,7 @@ def route_class(path: str) -> str:
     return PROVIDER
 
 
+@functools.lru_cache(maxsize=4096)  # a server sees the same few peers over and over
 def parse_address(text: str | None) -> Address | None:
     """An address as proxies and servers write it: bare, ``[v6]:port`` or
     ``v4:port``; IPv4-mapped IPv6 becomes IPv4.  ``None`` for anything else."""

@@ -14,8 +14,8 @@ from s2p.web.errors import BadRequest
 MAX_JSON_DEPTH = 20
 
 
-def read_json(req: falcon.Request, limit: int) -> Any:
-    """The JSON body, ``None`` when there is none; 413 or 400 otherwise."""
+def read_text(req: falcon.Request, limit: int) -> str | None:
+    """The body as text (``None`` when empty), within ``limit``: 413 or 400 otherwise."""
     length = req.content_length
     if length is not None and length > limit:
         raise falcon.HTTPContentTooLarge(title="body too large", description=f"the limit is {limit} bytes")
@@ -28,7 +28,14 @@ def read_json(req: falcon.Request, limit: int) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("the body is not UTF-8") from None
-    req.context.body_text = text  # for [debug] capture
+    req.context.body_text = text  # for [debug] capture, and the match route's answers kept
+    return text
+
+
+def parse_json(text: str | None) -> Any:
+    """A body read by ``read_text`` as JSON: 400 when it is not JSON (or nested too deep)."""
+    if text is None:
+        return None
     try:
         value = json.loads(text, parse_constant=_refuse_constant, parse_int=_bounded_int)
     except RecursionError:

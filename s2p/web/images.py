@@ -10,6 +10,7 @@ version of one picture, so a revalidation is answered from the URL alone.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from email.utils import formatdate, parsedate_to_datetime
@@ -72,6 +73,7 @@ class ImageResource:
         else:
             resp.content_length = len(image.content)
 
+    @functools.lru_cache(maxsize=20_000)  # one resource lives as long as the app
     def _etag(self, kind: str, entity_id: str, variant: str, version: str) -> str:
         # What a URL serves depends on the URL and, for shaped posters, on
         # whether this s2p can shape (Pillow) and how it does it.
@@ -87,7 +89,12 @@ def _cacheable(resp: falcon.Response, etag: str, modified: int | None) -> None:
     resp.etag = etag
     resp.cache_control = list(CACHE_CONTROL)
     if modified is not None:
-        resp.set_header("Last-Modified", formatdate(modified, usegmt=True))
+        resp.set_header("Last-Modified", _http_date(modified))
+
+
+@functools.lru_cache(maxsize=4096)
+def _http_date(moment: int) -> str:
+    return formatdate(moment, usegmt=True)
 
 
 def _not_modified(req: falcon.Request, etag: str, modified: int | None) -> bool:

@@ -8,24 +8,29 @@ one place (``errors.handle_stash_error``).
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Callable
 
 import falcon
 
 from s2p import __version__
+from s2p.common.cache import TTLCache
 from s2p.match.cached import CachedMatcher
 from s2p.match.cascade import MatchOutcome
 from s2p.metadata.service import MetadataService
 from s2p.plex import contract, translate
-from s2p.plex.hints import HintError, MatchHints, PlexParams, match_hints, plex_params
+from s2p.plex.hints import PLEX_HEADERS, HintError, MatchHints, PlexParams, match_hints, plex_params
 from s2p.plex.translate import ImageLinks
-from s2p.web.bodies import read_json
+from s2p.web.bodies import parse_json, read_text
 from s2p.web.errors import BadRequest
 
 log = logging.getLogger(__name__)
 
 LinksFactory = Callable[[falcon.Request], ImageLinks]
+
+# Match answers kept as bytes for requests seen a moment ago (a rescan repeats them).
+ANSWERS_KEPT = 5000
 
 
 class PlexValues:
@@ -38,18 +43,29 @@ class PlexValues:
         self._observers = observers if observers is not None else []
         self._route = route  # a route template as it may be logged (without the secret root)
 
-    def params(self, req: falcon.Request) -> PlexParams:
-        return plex_params(req.headers, req.params, self._dropper(req))
+    def params(self, req: falcon.Request, dropped: list[tuple[str, str]] | None = None) -> PlexParams:
+        # Only the X-Plex-* headers, looked up one by one (req.headers builds a dict of every header).
+        headers = {name: value for name in PLEX_HEADERS if (value := req.get_header(name)) is not None}
+        return plex_params(headers, req.params, self._dropper(req, dropped))
 
-    def hints(self, req: falcon.Request, body) -> MatchHints:
-        """Refuses (400) only a body that is not a JSON object."""
+    def hints(self, req: falcon.Request, body, dropped: list[tuple[str, str]] | None = None) -> MatchHints:
+        """Refuses (400) only a body that is not a JSON object; ``dropped``
+        collects what was left out."""
         try:
-            return match_hints(body, req.params, self.params(req), self._dropper(req))
+            return match_hints(body, req.params, self.params(req, dropped), self._dropper(req, dropped))
         except HintError as exc:
             raise BadRequest("invalid match request", exc.problems) from None
 
-    def _dropper(self, req: falcon.Request) -> Callable[[str, str], None]:
+    def report(self, req: falcon.Request, dropped) -> None:
+        """Tell again what a request left out (its answer was replayed)."""
+        report = self._dropper(req)
+        for field, reason in dropped:
+            report(field, reason)
+
+    def _dropper(self, req: falcon.Request, kept: list | None = None) -> Callable[[str, str], None]:
         def dropped(field: str, reason: str) -> None:
+            if kept is not None:
+                kept.append((field, reason))
             log.debug("%s %s: dropped %s (%s)", req.method, self._route(req.uri_template or "-"), field, reason)
             for observe in self._observers:
                 observe(field, reason)
@@ -77,6 +93,9 @@ class Matches:
                  observers: list[Callable[[MatchOutcome], None]] | None = None):
         self._values = values or PlexValues()
         self._matcher = matcher
+        # Answers to requests seen a moment ago, as bytes (kept as briefly as the outcomes).
+        self._answers: TTLCache[tuple] = TTLCache(ANSWERS_KEPT if matcher.cache.max_weight else 0,
+                                                  matcher.cache.ttl)
         self._metadata = metadata
         self._links = links
         self._max_body = max_body
@@ -84,13 +103,40 @@ class Matches:
         self._observers = observers if observers is not None else []
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self._answer(req, resp, read_json(req, self._max_body))
+        text = read_text(req, self._max_body)  # a body seen a moment ago is not parsed again
+        if not self._replay(req, resp):
+            self._answer(req, resp, parse_json(text))
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self._answer(req, resp, None)
+        if not self._replay(req, resp):
+            self._answer(req, resp, None)
+
+    def _request_key(self, req: falcon.Request) -> tuple:
+        # What the answer depends on: the hints (body and query), where image
+        # URLs point, and the generation of what matching knew.  X-Plex-*
+        # headers do not change which scene a file is.
+        return (self._matcher.generation, req.method, getattr(req.context, "body_text", None) or "",
+                req.query_string, self._links(req).base)
+
+    def _replay(self, req: falcon.Request, resp: falcon.Response) -> bool:
+        """A request seen a moment ago gets the same bytes, without parsing,
+        scoring or serialising again; observers are told as for a new one."""
+        kept = self._answers.get(self._request_key(req))
+        if kept is None:
+            return False
+        data, outcome, context, dropped = kept
+        self._values.report(req, dropped)
+        for observe in self._observers:
+            observe(outcome)
+        for name, value in context.items():
+            setattr(req.context, name, value)
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = data
+        return True
 
     def _answer(self, req: falcon.Request, resp: falcon.Response, body) -> None:
-        hints = self._values.hints(req, body)
+        dropped: list[tuple[str, str]] = []
+        hints = self._values.hints(req, body, dropped)
         identifier = self._metadata.identifier
         if hints.type not in (None, contract.MOVIE):
             req.context.outcome = f"no match: type {hints.type} is not a movie"
@@ -105,13 +151,19 @@ class Matches:
             chosen = [outcome.decision] if outcome.decision else []
         links = self._links(req)
         options = self._metadata.options
-        resp.media = contract.container(
-            identifier, [translate.match_item(c.scene, c.score, options, links) for c in chosen])
-        req.context.outcome = _describe(outcome, len(chosen))
+        data = json.dumps(contract.container(
+            identifier, [translate.match_item(c.scene, c.score, options, links) for c in chosen]),
+            ensure_ascii=False).encode()
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = data
+        context = {"outcome": _describe(outcome, len(chosen))}
         if outcome.decision and not hints.manual:
-            req.context.scene = outcome.decision.scene.id
-            req.context.score = outcome.decision.score
-            req.context.step = outcome.decision.step
+            context.update(scene=outcome.decision.scene.id, score=outcome.decision.score,
+                           step=outcome.decision.step)
+        for name, value in context.items():
+            setattr(req.context, name, value)
+        if self._matcher.keeps(outcome):
+            self._answers.put(self._request_key(req), (data, outcome, context, tuple(dropped)))
         if outcome.error:
             log.warning("match for %r answered empty: %s", hints.filename or hints.title, outcome.error)
 
