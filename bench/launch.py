@@ -82,3 +82,14 @@ def serve_s2p(workdir: Path, name: str, config_for: Callable[[int], str], *,
         process.kill()
         raise SystemExit(f"s2p did not become ready; see {workdir / (name + '.log')}")
     return process, url
+
+
+def start_stash(*args: str) -> tuple[subprocess.Popen, str]:
+    """The stand-in Stash in its own process (``bench/stash_server.py`` with
+    ``args``, e.g. ``"--scenes", "2000"``): the process and its URL."""
+    process = subprocess.Popen([sys.executable, str(Path(__file__).resolve().parent / "stash_server.py"), *args],
+                               stdout=subprocess.PIPE, text=True)
+    url = process.stdout.readline().strip()
+    if not url.startswith("http"):
+        raise SystemExit("the stand-in Stash did not start")
+    return process, url

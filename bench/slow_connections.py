@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,16 +26,7 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from launch import config, serve_s2p  # noqa: E402
-
-
-def start_stash(scenes: int) -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen([sys.executable, str(HERE / "stash_server.py"), "--scenes", str(scenes)],
-                               stdout=subprocess.PIPE, text=True)
-    url = process.stdout.readline().strip()
-    if not url.startswith("http"):
-        raise SystemExit("the stand-in Stash did not start")
-    return process, url
+from launch import config, serve_s2p, start_stash  # noqa: E402
 
 
 def flood(url: str, count: int, addresses: int) -> list[socket.socket]:
@@ -102,7 +92,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--trickle", type=float, default=2.0)
     args = parser.parse_args()
-    stash, stash_url = start_stash(200)
+    stash, stash_url = start_stash("--scenes", "200")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         s2p, url = serve_s2p(workdir, "s2p", lambda port: config(port, stash_url, rest=f"""

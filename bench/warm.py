@@ -31,7 +31,7 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from launch import config, free_port, serve_s2p  # noqa: E402
+from launch import config, free_port, serve_s2p, start_stash  # noqa: E402
 from rescan import path_rules  # noqa: E402
 
 from s2p.demo.library import generate  # noqa: E402
@@ -57,15 +57,6 @@ BARE_APP = textwrap.dedent('''
     waitress.serve(app, host="127.0.0.1", port=int(sys.argv[1]), threads=int(sys.argv[2]), ident="bare",
                    _quiet=True)
 ''')
-
-
-def start_stash() -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen([sys.executable, str(HERE / "stash_server.py"), "--scenes", str(SCENES)],
-                               stdout=subprocess.PIPE, text=True)
-    url = process.stdout.readline().strip()
-    if not url.startswith("http"):
-        raise SystemExit("the stand-in Stash did not start")
-    return process, url
 
 
 def wrk(url: str, args, workdir: Path, *, body: bytes | None = None) -> tuple[float, float]:
@@ -110,7 +101,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
-    stash, stash_url = start_stash()
+    stash, stash_url = start_stash("--scenes", str(SCENES))
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         server = f"threads = {args.server_threads}\n" if args.server_threads else ""

@@ -216,3 +216,19 @@ class MemorySource:
         self.calls.append(("search", text))
         words = text.lower().split()
         return [s for s in self.scenes.values() if s.title and all(w in s.title.lower() for w in words)]
+
+
+def eventually(predicate, what: str, timeout: float = 15.0):
+    """``predicate()``'s first true value, polled until ``timeout``; fails naming ``what``."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def s2p_guid(scene_id: str, identifier: str = "tv.plex.agents.custom.s2p") -> str:
+    """The guid Plex stores on an item s2p matched to a scene."""
+    return f"{identifier}://movie/{scene_id}"

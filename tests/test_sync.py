@@ -3,19 +3,12 @@ reach exactly the Plex items that show them, within a cycle or two."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from fakeplex import TOKEN, FakePlex
-from helpers import PLEX_ROOT, STASH_ROOT, run
+from helpers import PLEX_ROOT, STASH_ROOT, eventually, run, s2p_guid
 
-IDENT = "tv.plex.agents.custom.s2p"
 LATER = "2025-06-01T10:00:00+00:00"
-
-
-def guid(scene_id: str) -> str:
-    return f"{IDENT}://movie/{scene_id}"
 
 
 @pytest.fixture
@@ -23,22 +16,12 @@ def plex():
     fake = FakePlex()
     fake.add_section(1, "Scenes", [PLEX_ROOT])
     fake.add_section(2, "Films", ["/films"], agent="tv.plex.agents.movie")
-    fake.items_by_scene = {scene: fake.add_item(1, f"scene {scene}", [f"{PLEX_ROOT}/{scene}.mp4"], guid=guid(scene))
+    fake.items_by_scene = {scene: fake.add_item(1, f"scene {scene}", [f"{PLEX_ROOT}/{scene}.mp4"], guid=s2p_guid(scene))
                            for scene in ("1", "2", "3", "5", "7")}
-    fake.add_item(2, "Same guid, another agent's library", ["/films/a.mkv"], guid=guid("1"))
+    fake.add_item(2, "Same guid, another agent's library", ["/films/a.mkv"], guid=s2p_guid("1"))
     fake.start()
     yield fake
     fake.stop()
-
-
-def wait_for(predicate, what: str, timeout: float = 15.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def cycles(s2p) -> int:
@@ -53,7 +36,7 @@ def start(start_s2p, fake_stash, plex, **overrides):
 
 def test_edits_in_stash_refresh_exactly_the_plex_items_that_show_them(start_s2p, fake_stash, plex):
     s2p = start(start_s2p, fake_stash, plex)
-    wait_for(lambda: cycles(s2p) >= 2, "the first cycles")
+    eventually(lambda: cycles(s2p) >= 2, "the first cycles")
     assert plex.refreshed == []  # the first look only sets the starting point
     before = s2p.get("/library/metadata/1").json()["MediaContainer"]["Metadata"][0]
     assert before["title"] == "Office Affair"
@@ -62,9 +45,9 @@ def test_edits_in_stash_refresh_exactly_the_plex_items_that_show_them(start_s2p,
     fake_stash.library.update_scene("1", title="Office Affair (Remastered)", updated_at=LATER)
     fake_stash.library.update_entity("performer", "2", name="Zoë M.", updated_at=LATER)
     items = plex.items_by_scene
-    wait_for(lambda: {items["1"].rating_key, items["3"].rating_key} <= set(plex.refreshed), "the refreshes")
+    eventually(lambda: {items["1"].rating_key, items["3"].rating_key} <= set(plex.refreshed), "the refreshes")
     seen = cycles(s2p)
-    wait_for(lambda: cycles(s2p) >= seen + 3, "three more cycles")
+    eventually(lambda: cycles(s2p) >= seen + 3, "three more cycles")
     # Only the affected items, each once; the other agent's library is left alone.
     assert sorted(plex.refreshed) == sorted([items["1"].rating_key, items["3"].rating_key])
     after = s2p.get("/library/metadata/1").json()["MediaContainer"]["Metadata"][0]
@@ -83,9 +66,9 @@ def test_a_restart_between_an_edit_and_its_refresh_loses_nothing(start_s2p, fake
     dead.stop()  # Plex is down while the edit is seen
     first = start_s2p(fake_stash.url, plex={"url": dead_url, "token": TOKEN, "timeout": 1},
                       sync={"interval": 0.3}, artwork={"push": False}, gaps={"interval": 0}, state=state)
-    wait_for(lambda: cycles(first) >= 1, "the first cycle")
+    eventually(lambda: cycles(first) >= 1, "the first cycle")
     fake_stash.library.update_scene("5", title="Beach Day, retitled", updated_at=LATER)
-    wait_for(lambda: first.services.sync.store.pending() == 1 and first.services.sync.failures_total, "a failed try")
+    eventually(lambda: first.services.sync.store.pending() == 1 and first.services.sync.failures_total, "a failed try")
     first.server.stop()
     first.services.stop()
 
@@ -93,7 +76,7 @@ def test_a_restart_between_an_edit_and_its_refresh_loses_nothing(start_s2p, fake
     store = second.services.sync.store
     assert store.pending() == 1  # the refresh survived the restart
     store.retry("5", 0, 1, "due now")  # as if the backoff had passed
-    wait_for(lambda: plex.items_by_scene["5"].rating_key in plex.refreshed, "the refresh after the restart")
+    eventually(lambda: plex.items_by_scene["5"].rating_key in plex.refreshed, "the refresh after the restart")
     assert plex.refreshed == [plex.items_by_scene["5"].rating_key]
 
 
@@ -119,12 +102,12 @@ def test_sync_is_off_without_plex(s2p):
 
 def test_a_new_scene_whose_file_plex_lacks_gets_a_partial_scan_of_its_folder(start_s2p, fake_stash, plex):
     s2p = start(start_s2p, fake_stash, plex)
-    wait_for(lambda: cycles(s2p) >= 2, "the first cycles")
+    eventually(lambda: cycles(s2p) >= 2, "the first cycles")
     fake_stash.library.add_scene("30", title="Fresh", updated_at=LATER,
                                  files=[f"{STASH_ROOT}/Fresh Studio/new scene.mp4"])
-    wait_for(lambda: plex.scans, "a scan")
+    eventually(lambda: plex.scans, "a scan")
     seen = cycles(s2p)
-    wait_for(lambda: cycles(s2p) >= seen + 2, "two more cycles")
+    eventually(lambda: cycles(s2p) >= seen + 2, "two more cycles")
     # Only that folder, once, in the library on s2p's agent; never a whole section.
     assert plex.scans == [(1, f"{PLEX_ROOT}/Fresh Studio")]
     assert "s2p_sync_scans_total 1" in s2p.get("/metrics").text
@@ -135,7 +118,7 @@ def test_a_new_scene_whose_file_plex_lacks_gets_a_partial_scan_of_its_folder(sta
 
 def test_a_scene_deleted_from_stash_shows_in_the_gap_report_within_a_cycle(start_s2p, fake_stash, plex):
     s2p = start(start_s2p, fake_stash, plex)
-    wait_for(lambda: cycles(s2p) >= 2, "the first cycles")
+    eventually(lambda: cycles(s2p) >= 2, "the first cycles")
     fake_stash.library.remove_scene("2")
     item = plex.items_by_scene["2"]
 
@@ -143,9 +126,9 @@ def test_a_scene_deleted_from_stash_shows_in_the_gap_report_within_a_cycle(start
         gaps = s2p.get("/gaps.json", params={"kind": "matched_elsewhere"}).json()["gaps"]
         return [g for g in gaps if g["rating_key"] == str(item.rating_key)]
 
-    [gap] = wait_for(recorded, "the gap record")
+    [gap] = eventually(recorded, "the gap record")
     assert gap["reason"] == "carries s2p's guid for scene 2, which Stash no longer has"
     assert gap["plex_path"] == f"{PLEX_ROOT}/2.mp4"
     seen = cycles(s2p)
-    wait_for(lambda: cycles(s2p) >= seen + 2, "two more cycles")
+    eventually(lambda: cycles(s2p) >= seen + 2, "two more cycles")
     assert len(recorded()) == 1 and plex.refreshed == []  # recorded once, and nothing refreshed for it
