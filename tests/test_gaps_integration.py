@@ -5,30 +5,14 @@ routes, as they would in real life."""
 
 from __future__ import annotations
 
-import time
 import unicodedata
 from datetime import datetime, timezone
 
 import pytest
 
-from helpers import PLEX_ROOT, STASH_ROOT
+from helpers import PLEX_ROOT, STASH_ROOT, eventually, s2p_guid
 from fakeplex import TOKEN, FakePlex
 
-IDENT = "tv.plex.agents.custom.s2p"
-
-
-def guid(scene_id: str) -> str:
-    return f"{IDENT}://movie/{scene_id}"
-
-
-def wait_for(predicate, timeout: float = 15.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -39,17 +23,17 @@ def plex():
     fake.add_item(2, "A film", ["/films/A Film (2001).mkv"], guid="plex://movie/5d7768")
     hf, su = f"{PLEX_ROOT}/Harbour Films", f"{PLEX_ROOT}/Studio Ümlaut"
     items = {
-        "1": fake.add_item(1, "Office Affair", [f"{hf}/2023-05-12 - Jane Doe - Office Affair.mp4"], guid=guid("1")),
+        "1": fake.add_item(1, "Office Affair", [f"{hf}/2023-05-12 - Jane Doe - Office Affair.mp4"], guid=s2p_guid("1")),
         "2": fake.add_item(1, "Don't Stop", [f"{hf}/Don't Stop [Director's Cut] (2022).mkv"],
                            guid="plex://movie/5d776b"),
         # macOS sends decomposed Unicode; the same file for Stash.
-        "3": fake.add_item(1, "Café Crème", [unicodedata.normalize("NFD", f"{su}/Café Crème.mp4")], guid=guid("3")),
+        "3": fake.add_item(1, "Café Crème", [unicodedata.normalize("NFD", f"{su}/Café Crème.mp4")], guid=s2p_guid("3")),
         # Plex keeps a file no agent matched as a local item.
         "4": fake.add_item(1, "clip_0457", [f"{PLEX_ROOT}/Unsorted/clip_0457.mp4"], guid="local://8"),
         "5": fake.add_item(1, "scene", [f"{hf}/extras/scene.mp4"], guid="local://9"),
-        "6": fake.add_item(1, "Beach Day", [f"{su}/extras/scene.mp4"], guid=guid("6")),
-        "7": fake.add_item(1, "Harbour Nights 1", [f"{hf}/Harbour Nights/Part 1 [1080p].mp4"], guid=guid("7")),
-        "8": fake.add_item(1, "日本の夏", [f"{PLEX_ROOT}/国際/日本の夏.mp4"], guid=guid("8")),
+        "6": fake.add_item(1, "Beach Day", [f"{su}/extras/scene.mp4"], guid=s2p_guid("6")),
+        "7": fake.add_item(1, "Harbour Nights 1", [f"{hf}/Harbour Nights/Part 1 [1080p].mp4"], guid=s2p_guid("7")),
+        "8": fake.add_item(1, "日本の夏", [f"{PLEX_ROOT}/国際/日本の夏.mp4"], guid=s2p_guid("8")),
         "new": fake.add_item(1, "New <b>arrival</b>", [f"{PLEX_ROOT}/New/<b>unknown</b>.mp4"], guid="local://10"),
     }
     fake.items_by_scene = items
@@ -78,7 +62,7 @@ def next_run(s2p, after: int) -> dict:
     def done():
         run = report(s2p)["last_run"]
         return run if run and run["id"] > after and run["status"] != "running" else None
-    return wait_for(done, what=f"a comparison after run {after}")
+    return eventually(done, f"a comparison after run {after}")
 
 
 def last_run_id(s2p) -> int:
@@ -164,13 +148,13 @@ def test_scheduled_comparison_finds_reports_and_resolves_gaps(running, fake_stas
 
     # The user fixes things: Plex scans the new file, the two unmatched
     # items get matched (Refresh, Fix Match), Plex fetches scene 1 again.
-    plex.add_item(1, "Fresh", [f"{PLEX_ROOT}/Fresh/new scene.mp4"], guid=guid("9"))
-    items["4"].guid = guid("4")
-    items["5"].guid = guid("5")
+    plex.add_item(1, "Fresh", [f"{PLEX_ROOT}/Fresh/new scene.mp4"], guid=s2p_guid("9"))
+    items["4"].guid = s2p_guid("4")
+    items["5"].guid = s2p_guid("5")
     s2p.services.scenes.forget("1")
     assert s2p.get("/library/metadata/1").status_code == 200
     # The stale record ends as soon as Plex has the current version.
-    wait_for(lambda: ("stale", "1") not in open_keys(s2p), what="the stale record to end")
+    eventually(lambda: ("stale", "1") not in open_keys(s2p), "the stale record to end")
     run = next_run(s2p, last_run_id(s2p))
     assert run["status"] == "complete"
     assert open_keys(s2p) == {
@@ -224,7 +208,7 @@ def test_stale_items_are_refreshed_in_plex_once_per_change(start_s2p, fake_stash
                     gaps={"interval": 0.4, "refresh_stale": True, "refresh_per_minute": 600})
     assert s2p.get("/library/metadata/7").status_code == 200
     fake_stash.library.update_scene("7", updated_at=datetime.now(timezone.utc).isoformat())
-    wait_for(lambda: plex.refreshed, what="a refresh")
+    eventually(lambda: plex.refreshed, "a refresh")
     first = next_run(s2p, last_run_id(s2p))
     next_run(s2p, first["id"])
     assert plex.refreshed == [plex.items_by_scene["7"].rating_key]
@@ -302,13 +286,13 @@ def test_compare_now_starts_a_run(start_s2p, fake_stash, plex):
 
 def test_without_plex_the_page_shows_scan_time_records_only(s2p, fake_stash):
     assert s2p.match(filename="Nowhere/none.mp4").json()["MediaContainer"]["size"] == 0
-    wait_for(lambda: report(s2p)["counts"]["no_match"] == 1, what="the no-match record")
+    eventually(lambda: report(s2p)["counts"]["no_match"] == 1, "the no-match record")
     assert s2p.post("/gaps/run").status_code == 409
     assert "set [plex] url and token" in s2p.get("/gaps").text
     # Stash gets the file; Plex asks again and it matches: the record is settled.
     fake_stash.library.add_scene("9", title="None", files=[f"{STASH_ROOT}/Nowhere/none.mp4"])
     s2p.services.index.refresh()  # as the scheduled refresh would (the index remembered the miss)
     assert s2p.match(filename="Nowhere/none.mp4").json()["MediaContainer"]["size"] == 1
-    wait_for(lambda: report(s2p)["counts"]["no_match"] == 0, what="the record to be settled")
+    eventually(lambda: report(s2p)["counts"]["no_match"] == 0, "the record to be settled")
     resolved = report(s2p, state="resolved")["gaps"]
     assert [g["resolution"] for g in resolved] == ["matched when Plex asked again"]

@@ -96,3 +96,15 @@ def test_a_dripping_stash_reply_ends_within_the_budget_and_frees_its_slot(start_
     assert short.match(type=1, filename="Harbour Films/extras/scene.mp4").json()["MediaContainer"]["size"] == 0
     assert time.monotonic() - started < 3.5
     fake_stash.standin.heal()
+
+
+def test_a_replayed_match_answer_still_counts_and_records_what_it_left_out(s2p):
+    body = {"type": 1, "filename": "Harbour Films/extras/scene.mp4", "year": "soon"}
+    answers = [s2p.post("/library/metadata/matches", json=body) for _ in range(3)]
+    assert len({a.content for a in answers}) == 1 and answers[0].json()["MediaContainer"]["size"] == 1
+    metrics = s2p.get("/metrics").text
+    assert 's2p_plex_values_dropped_total{field="year"} 3' in metrics  # every request, replayed or not
+    assert 's2p_matches_total{result="matched",step="suffix"} 3' in metrics
+    # Another body is not given the kept bytes.
+    other = s2p.post("/library/metadata/matches", json={**body, "filename": "Studio Ümlaut/extras/scene.mp4"})
+    assert [m["ratingKey"] for m in other.json()["MediaContainer"]["Metadata"]] == ["6"]

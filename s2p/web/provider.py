@@ -116,7 +116,7 @@ class Matches:
         # URLs point, and the generation of what matching knew.  X-Plex-*
         # headers do not change which scene a file is.
         return (self._matcher.generation, req.method, getattr(req.context, "body_text", None) or "",
-                req.query_string, self._links(req).base)
+                req.query_string, req.scheme, req.netloc)  # where image URLs point
 
     def _replay(self, req: falcon.Request, resp: falcon.Response) -> bool:
         """A request seen a moment ago gets the same bytes, without parsing,
