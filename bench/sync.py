@@ -7,7 +7,9 @@ For each size, a library from ``s2p.demo.library.generate(N)`` is served on
 loopback by the stand-in Stash; s2p's own sync service (Stash client,
 SQLite store, defaults of [sync]) runs against it, with a Plex stand-in
 that has an item for every scene and records each refresh.  Printed per
-size: the Stash queries and the time of a cycle with nothing changed; then,
+size: the Stash queries and the time of a cycle with nothing changed (the
+scene index is loaded first, as in the server: its refresh is the cycle's
+"scenes updated since" query); then,
 after --changed scenes are retagged at once (one tag edited, as a bulk tag
 edit in Stash does), the queries of the cycle that sees it, and how the
 refreshes spread over the following cycles at [sync] max_refresh_per_minute
@@ -28,6 +30,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from s2p.config import Settings  # noqa: E402
 from s2p.demo import start_standin  # noqa: E402
 from s2p.demo.library import generate  # noqa: E402
+from s2p.paths.pathmap import PathMap  # noqa: E402
+from s2p.scenes.index import SceneIndex  # noqa: E402
 from s2p.stash.api import StashAPI  # noqa: E402
 from s2p.stash.client import StashClient  # noqa: E402
 from s2p.sync.service import SyncService  # noqa: E402
@@ -69,8 +73,10 @@ def one_size(count: int, changed: int) -> None:
             "plex": {"url": "http://127.0.0.1:9", "token": "bench"}, "state": {"dir": state}})
         client = StashClient(settings.stash)
         plex = PlexStandIn()
+        index = SceneIndex(StashAPI(client), PathMap(), settings.index)
+        index.load()
         sync = SyncService(settings, StashAPI(client), store=SyncStore(state), items=lambda: plex,
-                           forget=lambda scene_id: None, gone=lambda scene_id, items: None,
+                           forget=lambda scene_id: None, gone=lambda scene_id, items: None, index=index,
                            clock=lambda: now[0])
         sync.cycle()  # the starting point
         standin.reset_counts()

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from fakeplex import TOKEN, FakePlex
-from helpers import PLEX_ROOT, STASH_ROOT, eventually, run, s2p_guid
+from helpers import PLEX_ROOT, STASH_ROOT, eventually, make_settings, run, s2p_guid
+from s2p.app.services import build_core, build_sync
+from s2p.scenes.index import TITLE
 
 LATER = "2025-06-01T10:00:00+00:00"
 
@@ -132,3 +134,51 @@ def test_a_scene_deleted_from_stash_shows_in_the_gap_report_within_a_cycle(start
     seen = cycles(s2p)
     eventually(lambda: cycles(s2p) >= seen + 2, "two more cycles")
     assert len(recorded()) == 1 and plex.refreshed == []  # recorded once, and nothing refreshed for it
+
+
+def test_one_updated_since_query_a_cycle_serves_both_the_index_and_sync(fake_stash, plex, tmp_path):
+    settings = make_settings(fake_stash.url, tmp_path, plex={"url": plex.url, "token": TOKEN, "timeout": 5},
+                             sync={"interval": 60}, artwork={"push": False})
+    core = build_core(settings)
+    forgotten = []
+    sync = build_sync(settings, core, forget=forgotten.append)
+    try:
+        core.index.load()
+        counts = fake_stash.standin.counts
+        fake_stash.standin.reset_counts()
+        sync.cycle()  # the starting point comes from the index: no query for it
+        assert counts["op:S2PSceneSummaries"] == 1 and counts["op:S2PSceneIds"] == 0
+
+        fake_stash.library.update_scene("1", title="Office Affair (Remastered)", updated_at=LATER)
+        fake_stash.standin.reset_counts()
+        report = sync.cycle()
+        # The index's refresh asked "updated since" once; sync read its answer.
+        assert counts["op:S2PSceneSummaries"] == 1 and counts["op:S2PSceneIds"] == 0
+        assert report.changed == 1 and forgotten == ["1"]
+        assert plex.refreshed == [plex.items_by_scene["1"].rating_key]
+        # The index is current too, so a match right after sees the new title...
+        assert core.index.snapshot().scene("1")[TITLE] == "Office Affair (Remastered)"
+        # ...and the index's own scheduled refresh, due a moment later, has nothing to ask.
+        fake_stash.standin.reset_counts()
+        assert core.index.refresh(max_age=settings.index.refresh_interval / 2) == 0
+        assert counts["graphql"] == 0
+    finally:
+        sync.close()
+        core.stop()
+
+
+def test_without_the_index_sync_asks_stash_itself(fake_stash, plex, tmp_path):
+    settings = make_settings(fake_stash.url, tmp_path, plex={"url": plex.url, "token": TOKEN, "timeout": 5},
+                             sync={"interval": 60}, artwork={"push": False}, index={"enabled": False})
+    core = build_core(settings)
+    sync = build_sync(settings, core, forget=lambda scene_id: None)
+    try:
+        sync.cycle()
+        fake_stash.library.update_scene("2", title="Retitled", updated_at=LATER)
+        fake_stash.standin.reset_counts()
+        report = sync.cycle()
+        assert fake_stash.standin.counts["op:S2PSceneIds"] == 1
+        assert report.changed == 1 and plex.refreshed == [plex.items_by_scene["2"].rating_key]
+    finally:
+        sync.close()
+        core.stop()

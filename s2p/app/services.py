@@ -201,7 +201,8 @@ def build_services(settings: Settings, *, session: requests.Session | None = Non
     scheduler = Scheduler()
 
     def index_is_stale() -> None:
-        if settings.index.refresh_interval > 0:
+        if settings.index.refresh_interval > 0 and core.index is not None:
+            core.index.stale()
             scheduler.trigger("index-refresh")
 
     core = build_core(settings, session=session, on_index_stale=index_is_stale)
@@ -260,7 +261,7 @@ def build_sync(settings: Settings, core: Core, forget: Callable[[str], None],
         return translated.path if translated else (path if not core.path_map.rules else None)
 
     return SyncService(settings, core.stash, store=SyncStore(settings.state_dir), items=items, forget=forget,
-                       to_plex=to_plex, gone=gone)
+                       to_plex=to_plex, gone=gone, index=core.index)
 
 
 def _enable_sync(services: Services) -> None:

@@ -322,6 +322,7 @@ class SceneIndex:
         self.last_changes = 0
         self.last_error: str | None = None
         self.fallbacks = 0  # lookups the index could not answer and Stash was asked
+        self._wanted = False  # a lookup asked for a refresh now
 
     # ------------------------------------------------------------ reading
 
@@ -396,8 +397,11 @@ class SceneIndex:
             else:
                 return  # someone else is loading
 
-    def refresh(self) -> int:
-        """An incremental refresh; returns how many scenes changed (-1: skipped)."""
+    def refresh(self, *, max_age: float = 0.0) -> int:
+        """An incremental refresh; returns how many scenes changed (-1: skipped).
+        ``max_age``: skip it (returning 0) when the index caught up that recently."""
+        if max_age > 0 and self.refreshed_at is not None and self._clock() - self.refreshed_at < max_age:
+            return 0
         if self._snapshot is None:  # the first load failed or is still running
             try:
                 return 0 if self.load() else -1
@@ -411,6 +415,28 @@ class SceneIndex:
         finally:
             self._writer.release()
 
+    def changed_since(self, stamp: str) -> list[tuple[str, str]] | None:
+        """The ``(id, updated_at)`` of every scene Stash updated after ``stamp``
+        (compared as text, as Stash does), once the index has caught up: live
+        sync asks this, so one "updated since" query a cycle serves both.
+        ``None`` while the index is not loaded."""
+        self.refresh()
+        snapshot = self._snapshot
+        if snapshot is None:
+            return None
+        return [(record[ID], record[UPDATED_AT]) for record in list(snapshot.scenes.values())
+                if record[UPDATED_AT] and record[UPDATED_AT] > stamp]
+
+    def newest(self) -> str | None:
+        """The latest ``updated_at`` the index has seen, or ``None``."""
+        snapshot = self._snapshot
+        return snapshot.newest if snapshot is not None else None
+
+    def stale(self) -> None:
+        """A lookup found a scene the index lacks: the next scheduled refresh
+        runs even if live sync caught the index up a moment ago."""
+        self._wanted = True
+
     def schedule(self, scheduler) -> None:
         """Register the periodic jobs; the first load starts as soon as the scheduler does."""
         settings = self._settings
@@ -421,9 +447,15 @@ class SceneIndex:
             else:
                 self.load()
 
+        def incremental() -> None:
+            # Live sync refreshes the index every cycle; this job then has
+            # nothing to add and skips, so Stash is asked once, not twice.
+            wanted, self._wanted = self._wanted, False
+            self.refresh(max_age=0.0 if wanted else settings.refresh_interval / 2)
+
         scheduler.add("index-load", settings.full_interval, full, first_delay=0)
         if settings.refresh_interval > 0:
-            scheduler.add("index-refresh", settings.refresh_interval, self.refresh)
+            scheduler.add("index-refresh", settings.refresh_interval, incremental)
 
     def _pages(self, updated_after: str | None) -> Iterator[list[SceneSummary]]:
         after: str | None = None

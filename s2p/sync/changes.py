@@ -12,6 +12,7 @@ versions already handled are remembered, so nothing is reported twice.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from s2p.common.deadline import Deadline
 from s2p.scenes.index import minus_seconds
@@ -36,26 +37,41 @@ class Look:
             self.newest = stamp
 
 
-def look(stash: StashAPI, store: SyncStore, overlap: float, deadline: Deadline) -> Look:
-    """Ask Stash what changed since the store's last look (nothing is written)."""
+class Index(Protocol):
+    """The scene index, as far as sync reads it (``SceneIndex``)."""
+
+    def changed_since(self, stamp: str) -> list[tuple[str, str]] | None: ...
+
+    def newest(self) -> str | None: ...
+
+
+def look(stash: StashAPI, store: SyncStore, overlap: float, deadline: Deadline,
+         index: Index | None = None) -> Look:
+    """Ask Stash what changed since the store's last look (nothing is written).
+    With the scene ``index``, the scenes updated since come from its refresh
+    (which asks Stash exactly that) instead of a query of sync's own."""
     found = Look()
     since = store.since()
     if since is None:
         # First look: start from Stash's newest change, and take everything
         # within the overlap before it as handled, so edits made before s2p
         # knew Plex are not all refreshed at once.
-        newest = stash.summaries(per_page=1, sort="updated_at", direction="DESC", deadline=deadline)
-        found.queries += 1
+        since = index.newest() if index is not None else None
+        if since is None:
+            newest = stash.summaries(per_page=1, sort="updated_at", direction="DESC", deadline=deadline)
+            found.queries += 1
+            since = newest[0].updated_at if newest and newest[0].updated_at else None
         found.baseline = True
-        since = newest[0].updated_at if newest and newest[0].updated_at else None
         if since is None:
             return found  # an empty library: the next look tries again
     found.note(since)
     reach = minus_seconds(since, overlap) or since
     after = {"value": reach, "modifier": "GREATER_THAN"}
 
-    scenes = stash.scene_stamps({"updated_at": after}, deadline=deadline)
-    found.queries += 1
+    scenes = index.changed_since(reach) if index is not None else None
+    if scenes is None:  # no index, or not loaded yet
+        scenes = stash.scene_stamps({"updated_at": after}, deadline=deadline)
+        found.queries += 1
     handled = store.seen("scene", [scene_id for scene_id, _ in scenes])
     for scene_id, stamp in scenes:
         found.note(stamp)

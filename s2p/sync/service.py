@@ -61,7 +61,9 @@ class SyncService:
                  items: Callable[[], Any], forget: Callable[[str], None],
                  to_plex: Callable[[str], str | None] = lambda path: path,
                  gone: Callable[[str, list[dict[str, Any]]], None] | None = None,
+                 index: changes.Index | None = None,
                  clock: Callable[[], float] = time.time):
+        self._index = index  # the scene index, whose refresh tells sync which scenes changed
         self._gone = gone  # told of Plex items whose scene Stash deleted (the gap report)
         self._known: set[str] | None = None  # Stash's scene ids at the last count that differed
         self._settings = settings
@@ -88,7 +90,7 @@ class SyncService:
             report = CycleReport(at=self._clock())
             try:
                 found = changes.look(self._stash, self.store, self._settings.index.overlap,
-                                     Deadline(self._settings.stash.timeout * 3))
+                                     Deadline(self._settings.stash.timeout * 3), self._index)
             except StashError as exc:
                 report.error = f"Stash: {exc}"
                 log.warning("sync: cannot ask Stash what changed (%s); trying again next cycle", exc)
