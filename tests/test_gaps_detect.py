@@ -235,6 +235,35 @@ def test_a_scenes_second_file_that_plex_lacks_is_listed():
     assert both.finish().gaps == []
 
 
+def test_a_file_whose_relative_path_also_exists_under_another_root_is_listed():
+    # The same "Studio/x.mp4" under both Stash roots, same size (a copy); Plex has one of them.
+    first = StashFile(f"{STASH}/Studio/x.mp4", 10)
+    second = StashFile(f"{STASH_WIN}/Studio/x.mp4", 10)
+    for scenes in ([StashScene("8", "x", None, (first,)), StashScene("9", "x copy", None, (second,))],
+                   [StashScene("8", "x", None, (first, second))]):  # or one scene with both files
+        for plex_has, lacks in ((first, second), (second, first)):
+            comparison = Comparison(path_map=RULES, identifier=IDENT, sections=SECTIONS, sync={})
+            comparison.add_scenes(scenes)
+            comparison.add_items([PlexItem("1", "x", guid("8"), "1", (PlexPart(plex_path(plex_has.path), 10),))])
+            gaps = [g for g in comparison.finish().gaps if g.kind == STASH_ONLY]
+            assert [f["stash"] for g in gaps for f in g.detail["files"]] == [lacks.path], (scenes, plex_has)
+            assert [g.plex_path for g in gaps] == [plex_path(lacks.path)]
+            assert gaps[0].section == ("More" if lacks is second else "Scenes")
+
+
+def test_a_file_plex_has_through_a_one_way_rule_does_not_hide_the_scenes_other_missing_file():
+    # Plex's path for a.mp4 leads back nowhere Stash knows (a rule that does
+    # not round-trip), yet Plex has it; the scene's b.mp4 is still missing.
+    one_way = build_path_map([PathRuleSettings(name="one way", stash_to_plex=(f"^{STASH}/(.*)$", "/data/adult/\\1"),
+                                               plex_to_stash=("^/data/adult/(.*)$", "/elsewhere/\\1"))])
+    scene = StashScene("4", "Two files", None, (StashFile(f"{STASH}/s/a.mp4"), StashFile(f"{STASH}/s/b.mp4")))
+    comparison = Comparison(path_map=one_way, identifier=IDENT, sections=SECTIONS, sync={})
+    comparison.add_scenes([scene])
+    comparison.add_items([PlexItem("1", "a", "", "1", (PlexPart("/data/adult/s/a.mp4"),))])
+    [gap] = [g for g in comparison.finish().gaps if g.kind == STASH_ONLY]
+    assert [f["stash"] for f in gap.detail["files"]] == [f"{STASH}/s/b.mp4"]
+
+
 def test_a_renamed_file_is_recognised_by_its_oshash(tmp_path):
     media = tmp_path / "media"
     (media / "Studio").mkdir(parents=True)

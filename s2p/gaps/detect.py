@@ -354,7 +354,7 @@ class Comparison:
             if section is None:
                 continue  # outside every compared library: not a gap
             if key in self._plex_exact or key.casefold() in self._plex_folded:
-                return None  # Plex has it, though the way back to Stash did not find it
+                continue  # Plex has it, though the way back to Stash did not find it
             missing.append((file.path, translated.path, section))
         if not missing:
             return None
