@@ -58,6 +58,14 @@ def route_class(path: str) -> str:
     return PROVIDER
 
 
+_NETWORK_MEMORY = 4096
+
+
+@functools.lru_cache(maxsize=4096)
+def address_text(address: Address) -> str:
+    return str(address)
+
+
 @functools.lru_cache(maxsize=4096)  # a server sees the same few peers over and over
 def parse_address(text: str | None) -> Address | None:
     """An address as proxies and servers write it: bare, ``[v6]:port`` or
@@ -81,9 +89,16 @@ def parse_address(text: str | None) -> Address | None:
 class Networks:
     def __init__(self, cidrs: Iterable[str]):
         self._networks = [ipaddress.ip_network(c, strict=False) for c in cidrs]
+        self._known: dict[Address, bool] = {}  # a server sees the same few peers over and over
 
     def __contains__(self, address: Address) -> bool:
-        return any(address.version == n.version and address in n for n in self._networks)
+        known = self._known.get(address)
+        if known is None:
+            known = any(address.version == n.version and address in n for n in self._networks)
+            if len(self._known) >= _NETWORK_MEMORY:
+                self._known.clear()
+            self._known[address] = known
+        return known
 
     def __bool__(self) -> bool:
         return bool(self._networks)
@@ -195,7 +210,7 @@ class AccessControl:
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         address = client_address(req.remote_addr, req.get_header("X-Forwarded-For"), self._proxies)
-        req.context.client = str(address) if address else "unknown"
+        req.context.client = address_text(address) if address else "unknown"
         req.context.path = self._root.shown(req.path)
         kind = route_class(req.path)
         if kind == PUBLIC:

@@ -20,7 +20,8 @@ from s2p.match.cached import CachedMatcher
 from s2p.match.cascade import MatchOutcome
 from s2p.metadata.service import MetadataService
 from s2p.plex import contract, translate
-from s2p.plex.hints import PLEX_HEADERS, HintError, MatchHints, PlexParams, match_hints, plex_params
+from s2p.plex.hints import (NO_PLEX_PARAMS, PLEX_HEADERS, HintError, MatchHints, PlexParams, match_hints,
+                            plex_params)
 from s2p.plex.translate import ImageLinks
 from s2p.web.bodies import parse_json, read_text
 from s2p.web.errors import BadRequest
@@ -31,6 +32,10 @@ LinksFactory = Callable[[falcon.Request], ImageLinks]
 
 # Match answers kept as bytes for requests seen a moment ago (a rescan repeats them).
 ANSWERS_KEPT = 5000
+
+
+# WSGI's names of the X-Plex-* headers.
+_PLEX_ENV_KEYS = tuple((name, "HTTP_" + name.upper().replace("-", "_")) for name in PLEX_HEADERS)
 
 
 class PlexValues:
@@ -44,8 +49,11 @@ class PlexValues:
         self._route = route  # a route template as it may be logged (without the secret root)
 
     def params(self, req: falcon.Request, dropped: list[tuple[str, str]] | None = None) -> PlexParams:
-        # Only the X-Plex-* headers, looked up one by one (req.headers builds a dict of every header).
-        headers = {name: value for name in PLEX_HEADERS if (value := req.get_header(name)) is not None}
+        # Only the X-Plex-* headers, read from the environ (req.headers builds a dict of every header).
+        env = req.env
+        headers = {name: value for name, key in _PLEX_ENV_KEYS if (value := env.get(key)) is not None}
+        if not headers and not req.query_string:
+            return NO_PLEX_PARAMS  # most requests: nothing to read
         return plex_params(headers, req.params, self._dropper(req, dropped))
 
     def hints(self, req: falcon.Request, body, dropped: list[tuple[str, str]] | None = None) -> MatchHints:
