@@ -55,13 +55,21 @@ def create_server(app, settings: Settings, *, host: str | None = None, port: int
 
 
 class BackgroundServer:
-    """A waitress server on its own thread, with a clean stop."""
+    """A waitress server on its own thread, with a clean stop.
+
+    The thread runs waitress's loop one poll at a time rather than
+    ``server.run()``, so that stopping never depends on waking it: the
+    trigger pipe makes the stop immediate, but if the pipe is already gone
+    the loop still sees the stop flag within ``LOOP_TIMEOUT``.  Everything
+    is closed on the loop's own thread, as waitress expects.
+    """
 
     def __init__(self, server):
         self.server = server
         self.host = server.effective_host
         self.port = int(server.effective_port)
-        self._thread = threading.Thread(target=server.run, name="waitress", daemon=True)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="waitress", daemon=True)
 
     @classmethod
     def for_app(cls, app, *, host: str = "127.0.0.1", port: int = 0, threads: int = 8) -> "BackgroundServer":
@@ -77,26 +85,37 @@ class BackgroundServer:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
+    def _run(self) -> None:
         server = self.server
-        # Let running requests finish, then close every channel (the
-        # listening socket, open connections, the trigger) so waitress's
-        # loop finds an empty map and returns.
-        server.task_dispatcher.shutdown()
+        try:
+            while server._map and not self._stopping.is_set():
+                server.asyncore.loop(timeout=server.adj.asyncore_loop_timeout, map=server._map,
+                                     use_poll=server.adj.asyncore_use_poll, count=1)
+        finally:
+            _close_all(server)
 
-        def close_all() -> None:  # runs on the loop's own thread
-            for channel in list(server._map.values()):
-                if channel is server:
-                    server.close()  # the listener has no close handler: handle_close would warn
-                elif channel is not server.trigger:
-                    channel.handle_close()
-            server.trigger.close()
-
+    def stop(self) -> None:
+        # Let running requests finish, then end the loop, which closes every
+        # channel (the listener, open connections, the trigger) as it leaves.
+        self.server.task_dispatcher.shutdown()
+        self._stopping.set()
         if self._thread.is_alive():
-            server.trigger.pull_trigger(close_all)
-            self._thread.join(timeout=5)
-        else:
-            server.close()
+            try:
+                self.server.trigger.pull_trigger()
+            except OSError:
+                pass  # the trigger is closed already: the loop's poll times out instead
+            self._thread.join(timeout=5 + LOOP_TIMEOUT)
+        elif not self._thread.ident:  # never started
+            _close_all(self.server)
+
+
+def _close_all(server) -> None:
+    for channel in list(server._map.values()):
+        if channel is server:
+            server.close()  # the listener has no close handler: handle_close would warn
+        elif channel is not server.trigger:
+            channel.handle_close()
+    server.trigger.close()
 
 
 class StartupError(Exception):
