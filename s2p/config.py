@@ -376,6 +376,17 @@ class LogSettings(_Section):
         return v.upper() if isinstance(v, str) else v
 
 
+class TvSettings(_Section):
+    enabled: bool = Field(True, description="true or false: serve the TV provider at /tv")
+    title: str = Field("Stash (s2p, TV)", min_length=1, max_length=100,
+                       description="the TV provider's name shown in Plex, 1-100 characters")
+    show: Literal["studio", "top_parent"] = Field(
+        "studio", description='"studio" (a show per studio) or "top_parent" (a show per top parent studio, '
+                              'holding its sub-studios\' scenes)')
+    no_studio: str = Field("No studio", min_length=1, max_length=100,
+                           description="the name of the show that holds scenes without a studio, 1-100 characters")
+
+
 class DebugSettings(_Section):
     enabled: bool = Field(False, description="true or false: serve /debug/match")
     capture: int = Field(0, ge=0, le=10000, description="how many of Plex's latest requests to keep for "
@@ -397,10 +408,16 @@ class Settings(_Section):
     state: StateSettings = StateSettings()
     log: LogSettings = LogSettings()
     debug: DebugSettings = DebugSettings()
+    tv: TvSettings = TvSettings()
 
     def path_map(self) -> PathMap:
         """The compiled path rules (validated when the settings were loaded)."""
         return build_path_map(self.paths)
+
+    @property
+    def tv_identifier(self) -> str:
+        """The TV provider's identifier: the movie provider's, with ``.tv``."""
+        return f"{self.provider.identifier}.tv"
 
     @property
     def state_dir(self) -> Path:

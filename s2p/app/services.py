@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Callable
 
 import requests
@@ -48,6 +48,8 @@ from s2p.stash.errors import StashError
 from s2p.stash.models import StashVersion
 from s2p.sync.service import SyncService
 from s2p.sync.store import SyncStore
+from s2p.tv.catalog import Catalog
+from s2p.tv.service import TvService
 from s2p.web.middleware import RequestObserver
 
 log = logging.getLogger(__name__)
@@ -127,6 +129,7 @@ class Services(Core):
     pusher: ArtworkPusher | None = None
     sync: SyncService | None = None  # live sync ([sync], with [plex] url and token)
     capture: RequestCapture | None = None  # [debug] capture: Plex's latest requests
+    tv: TvService | None = None  # the TV provider ([tv] enabled)
     started_at: float = field(default_factory=time.time)
     _probe: TTLCache[tuple[bool, str, float]] = field(default_factory=lambda: TTLCache(1, HEALTH_PROBE_TTL))
     _signer: ImageSigner | None = None
@@ -162,7 +165,7 @@ class Services(Core):
 
     def caches(self) -> dict[str, TTLCache]:
         return {"scenes": self.scenes.cache, "matches": self.cached_matcher.cache, **self.metadata.caches(),
-                **self.images.caches()}
+                **self.images.caches(), **(self.tv.catalog.caches() if self.tv is not None else {})}
 
     def stash_reachable(self) -> tuple[bool, str]:
         """(reachable, version or reason), probed at most every 15 s, and at
@@ -226,6 +229,9 @@ def build_services(settings: Settings, *, session: requests.Session | None = Non
                  if settings.debug.capture else None),
     )
 
+    if settings.tv.enabled:
+        services.tv = build_tv(settings, core, services.cached_matcher)
+
     def prefetch_decided(outcome: MatchOutcome) -> None:
         # Plex asks for the metadata of a matched item next: warm the cache.
         if outcome.decision is not None:
@@ -242,6 +248,14 @@ def build_services(settings: Settings, *, session: requests.Session | None = Non
     if uploads and settings.sync.interval > 0 and settings.plex.url and settings.plex.token.get_secret_value():
         _enable_sync(services)
     return services
+
+
+def build_tv(settings: Settings, core: Core, matcher: CachedMatcher) -> TvService:
+    """The TV provider: the movie provider's scenes and cascade, seen as shows."""
+    options = replace(TranslateOptions.from_settings(settings.provider), identifier=settings.tv_identifier)
+    catalog = Catalog(core.stash, settings.tv, settings.cache, partial_dates=settings.provider.partial_dates)
+    return TvService(catalog, core.scenes, matcher, options, min_score=settings.match.min_score,
+                     margin=settings.match.margin)
 
 
 def build_sync(settings: Settings, core: Core, forget: Callable[[str], None],
@@ -268,6 +282,8 @@ def _enable_sync(services: Services) -> None:
     def forget(scene_id: str) -> None:
         services.scenes.forget(scene_id)  # the rendered answer goes with the Scene object it was made from
         services.cached_matcher.cache.clear()  # match outcomes hold scenes; they are kept 60 s at most anyway
+        if services.tv is not None:
+            services.tv.catalog.forget()  # a show's seasons and episodes may have changed
 
     sync = build_sync(services.settings, services, forget, gone=services.gaps.observe_gone)
     services.sync = sync

@@ -9,7 +9,7 @@ import falcon
 from s2p.app.services import Services
 from s2p.artwork.links import LinkFactory
 from s2p.stash.errors import StashError
-from s2p.web import debug, errors, gaps, images, openapi, ops, provider
+from s2p.web import debug, errors, gaps, images, openapi, ops, provider, tv
 from s2p.web.access import AccessControl, HostCheck, SecretRoot
 from s2p.web.capture import CaptureRequests
 from s2p.web.limits import InputLimits
@@ -50,12 +50,14 @@ def create_app(services: Services) -> falcon.App:
     app.add_route(f"{root}/library/metadata/{{rating_key}}", provider.MetadataItem(metadata, links, values))
     app.add_route(f"{root}/library/metadata/{{rating_key}}/images", provider.MetadataImages(metadata, links, values))
     app.add_route(f"{root}/library/metadata/{{rating_key}}/{{rest:path}}", provider.MetadataOther(metadata.identifier, values))
+    if services.tv is not None:
+        add_tv_routes(app, f"{root}/tv", services, links, values)
     image_route = images.ImageResource(services.images, services.signer)
     app.add_route("/images/{kind}/{entity_id}/{variant}/{version}/{signature}", image_route)
     app.add_route("/images/{kind}/{entity_id}/{variant}", image_route)
     app.add_route("/healthz", ops.Health(services.health))
     app.add_route("/metrics", ops.Metrics(services.metrics.render))
-    app.add_route("/openapi.json", openapi.OpenAPI())
+    app.add_route("/openapi.json", openapi.OpenAPI(tv=services.tv is not None))
     app.add_route("/gaps", gaps.GapsPage(services.gaps))
     app.add_route("/gaps.json", gaps.GapsJson(services.gaps))
     app.add_route("/gaps/run", gaps.GapsRun(services.gaps))
@@ -65,3 +67,19 @@ def create_app(services: Services) -> falcon.App:
     if services.capture is not None:
         app.add_route("/debug/requests", debug.CapturedRequests(services.capture))
     return app
+
+
+def add_tv_routes(app: falcon.App, base: str, services: Services, links: LinkFactory,
+                  values: provider.PlexValues) -> None:
+    settings = services.settings
+    service = services.tv
+    assert service is not None
+    app.add_route(base, tv.Registration(settings.tv_identifier, settings.tv.title))
+    app.add_route(f"{base}/library/metadata/matches",
+                  tv.Matches(service, links, values, max_body=settings.server.max_body,
+                             manual_limit=settings.match.manual_limit))
+    app.add_route(f"{base}/library/metadata/{{rating_key}}", tv.Item(service, links, values))
+    app.add_route(f"{base}/library/metadata/{{rating_key}}/children", tv.Children(service, links, values, grand=False))
+    app.add_route(f"{base}/library/metadata/{{rating_key}}/grandchildren",
+                  tv.Children(service, links, values, grand=True))
+    app.add_route(f"{base}/library/metadata/{{rating_key}}/{{rest:path}}", tv.Other(service, links, values))

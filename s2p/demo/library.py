@@ -44,8 +44,10 @@ class Library:
 
     # ------------------------------------------------------------ building
 
-    def add_studio(self, studio_id: str, name: str, *, parent: str | None = None, image: bool = True) -> None:
+    def add_studio(self, studio_id: str, name: str, *, parent: str | None = None, image: bool = True,
+                   details: str | None = None, aliases: tuple[str, ...] = (), tags: tuple[str, ...] = ()) -> None:
         self.studios[studio_id] = {"id": studio_id, "name": name, "parent": parent, "image": image,
+                                   "details": details, "aliases": list(aliases), "tags": list(tags),
                                    "updated_at": "2024-01-01T12:00:00+00:00"}
 
     def add_performer(self, performer_id: str, name: str, *, image: bool = True, disambiguation: str | None = None,
@@ -273,7 +275,17 @@ class Library:
         return self._find_entities("performer", performer_filter)
 
     def find_studios(self, studio_filter=None, filter=None) -> dict[str, Any]:
-        return self._find_entities("studio", studio_filter)
+        found = self._find_entities("studio", studio_filter)
+        with self.lock:  # the whole record: the TV provider's shows are built from it
+            found["studios"] = [self._studio_record(s["id"]) for s in found["studios"]]
+        return found
+
+    def _studio_record(self, studio_id: str) -> dict[str, Any]:
+        record = self.studios[studio_id]
+        return {**self._studio(studio_id, depth=5), "details": record.get("details"),
+                "aliases": list(record.get("aliases") or []), "updated_at": record["updated_at"],
+                "parent_studio": {"id": record["parent"]} if record["parent"] in self.studios else None,
+                "tags": [self._tag(t) for t in record.get("tags") or [] if t in self.tags]}
 
     def find_tags(self, tag_filter=None, filter=None) -> dict[str, Any]:
         return self._find_entities("tag", tag_filter)
@@ -420,8 +432,12 @@ def _scene_matches(record: dict[str, Any], scene_filter: dict[str, Any]) -> bool
                 return False
             if modifier == "LESS_THAN" and not record["updated_at"] < value:
                 return False
+        elif key == "studios" and criterion["modifier"] == "IS_NULL":
+            if record["studio"] in (None, ""):
+                continue
+            return False
         elif key in ("performers", "studios", "tags", "groups"):
-            if criterion["modifier"] != "INCLUDES":
+            if criterion["modifier"] != "INCLUDES" or criterion.get("depth") not in (None, 0):
                 raise ValueError(f"the stand-in does not support {key} {criterion['modifier']}")
             mine = {record["studio"]} if key == "studios" else set(record[key])
             if not mine & {str(v) for v in criterion.get("value") or []}:

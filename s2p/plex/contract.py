@@ -21,13 +21,17 @@ def is_rating_key(value: str) -> bool:
     return RATING_KEY.fullmatch(value) is not None
 
 
-def provider(identifier: str, title: str, version: str) -> dict[str, Any]:
+SHOW, SEASON, EPISODE = 2, 3, 4
+
+
+def provider(identifier: str, title: str, version: str, types: tuple[int, ...] = (MOVIE,)) -> dict[str, Any]:
+    """The registration answer; a TV provider names show, season and episode, one scheme for all."""
     return {
         "MediaProvider": {
             "identifier": identifier,
             "title": title,
             "version": version,
-            "Types": [{"type": MOVIE, "Scheme": [{"scheme": identifier}]}],
+            "Types": [{"type": kind, "Scheme": [{"scheme": identifier}]} for kind in types],
             "Feature": [
                 {"type": "metadata", "key": METADATA_PATH},
                 {"type": "match", "key": MATCH_PATH},

@@ -86,6 +86,14 @@ def _flag(value: Any) -> Any:
     raise ValueError("is not true or false")
 
 
+def read_flag(value: Any) -> bool:
+    """A yes/no query value; anything unreadable is no."""
+    try:
+        return bool(_flag(value))
+    except ValueError:
+        return False
+
+
 class MatchHints(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, coerce_numbers_to_str=True)
 
@@ -98,14 +106,34 @@ class MatchHints(BaseModel):
     ohash: str | None = Field(None, pattern=r"^[0-9a-fA-F]{1,16}$")
     duration: int | None = Field(None, ge=0, le=10**9)
     includeAdult: bool | None = None
+    # TV libraries: a season's show (parentTitle), an episode's show
+    # (grandparentTitle), season (parentIndex) and number (index) or air date.
+    parentTitle: str | None = Field(None, max_length=MAX_TEXT)
+    grandparentTitle: str | None = Field(None, max_length=MAX_TEXT)
+    index: int | None = Field(None, ge=0, le=10**9)
+    parentIndex: int | None = Field(None, ge=0, le=10**9)
+    date: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    includeChildren: bool = False
     # From X-Plex-* headers or parameters.
     language: str | None = Field(None, max_length=64)
     country: str | None = Field(None, max_length=64)
     client_identifier: str | None = Field(None, max_length=256)
 
     _text = field_validator("title", "guid", "filename", "ohash", "language", "country", "client_identifier",
-                            mode="before")(_clean_text)
-    _flags = field_validator("manual", "includeAdult", mode="before")(_flag)
+                            "parentTitle", "grandparentTitle", mode="before")(_clean_text)
+    _flags = field_validator("manual", "includeAdult", "includeChildren", mode="before")(_flag)
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _date(cls, v: Any) -> Any:
+        # An air date; a timestamp's date part is the date ("2023-05-12T00:00:00Z").
+        v = _clean_text(v)
+        return v[:10] if isinstance(v, str) and len(v) > 10 and v[10] in "T " else v
+
+    @field_validator("index", "parentIndex", mode="before")
+    @classmethod
+    def _indexes(cls, v: Any) -> Any:
+        return _number(v, integral=True)
 
     @field_validator("type", mode="before")
     @classmethod
@@ -132,6 +160,16 @@ class MatchHints(BaseModel):
     @property
     def has_anything(self) -> bool:
         return any((self.guid, self.filename, self.title, self.ohash))
+
+    @property
+    def show_title(self) -> str | None:
+        """The show a TV match names: its own title (a show), its parent's
+        (a season) or its grandparent's (an episode)."""
+        if self.type == 4:
+            return self.grandparentTitle or self.parentTitle
+        if self.type == 3:
+            return self.parentTitle or self.title
+        return self.title
 
 
 class PlexParams(BaseModel):

@@ -13,7 +13,8 @@ from s2p.common.deadline import Deadline
 from s2p.stash import queries
 from s2p.stash.client import StashClient
 from s2p.stash.errors import StashQueryError, StashUnavailable
-from s2p.stash.models import GroupRef, PerformerRef, Scene, SceneSummary, StashVersion, StudioRef, TagRef
+from s2p.stash.models import (GroupRef, Listed, PerformerRef, Scene, SceneSummary, StashVersion, Studio, StudioRef,
+                              TagRef)
 from s2p.stash.refpool import RefPool
 
 log = logging.getLogger(__name__)
@@ -191,6 +192,27 @@ class StashAPI:
         slots to the lookups of other Plex requests, and waits [stash] slot_wait at most."""
         return self.summaries(q=text, per_page=limit, deadline=deadline, urgent=False)
 
+    # ------------------------------------------------------------ the TV provider
+
+    def studios(self, *, deadline: Deadline | None = None) -> list[Studio]:
+        """Every studio (a few thousand at most, small records)."""
+        data = self.client.query(queries.STUDIOS, {"filter": {"per_page": -1, "sort": "id", "direction": "ASC"}},
+                                 deadline=deadline)
+        raws = (data.get("findStudios") or {}).get("studios") or []
+        return [s for s in (_parse(Studio, raw) for raw in raws) if s is not None]
+
+    def studio_scenes(self, studio_ids: Sequence[str] | None, *, deadline: Deadline | None = None) -> list[Listed]:
+        """The scenes of these studios (not of their sub-studios); ``None``:
+        the scenes without a studio.  Ids, titles, dates and file names only."""
+        if studio_ids is None:
+            criterion: dict[str, Any] = {"modifier": "IS_NULL"}
+        else:
+            criterion = {"value": list(studio_ids), "modifier": "INCLUDES", "depth": 0}
+        data = self.client.query(queries.SHOW_SCENES, {"filter": {"per_page": -1, "sort": "id", "direction": "ASC"},
+                                                       "scene_filter": {"studios": criterion}}, deadline=deadline)
+        raws = (data.get("findScenes") or {}).get("scenes") or []
+        return [s for s in (_parse(Listed, raw) for raw in raws) if s is not None]
+
     # ------------------------------------------------------------ other entities
 
     def performer(self, performer_id: str, *, deadline: Deadline | None = None) -> PerformerRef | None:
@@ -235,6 +257,6 @@ def _parse(model, raw: Any):
         ident = raw.get("id") if isinstance(raw, dict) else None
         log.warning("ignoring a %s from Stash that s2p cannot read (id %s): %s", model.__name__, ident,
                     exc.errors()[0]["msg"] if exc.errors() else exc)
-        if model is Scene or model is SceneSummary:
+        if model in (Scene, SceneSummary, Listed, Studio):
             return None
         raise StashUnavailable(f"Stash sent a {model.__name__} s2p cannot read") from None

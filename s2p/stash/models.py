@@ -60,6 +60,26 @@ class StudioRef(_Model):
     parent_studio: "StudioRef | None" = None
 
 
+class StudioParent(_Model):
+    id: str
+
+
+class Studio(_Model):
+    """A studio as the TV provider's shows are built from it."""
+
+    id: str
+    name: str
+    details: str | None = None
+    image_path: str | None = None
+    aliases: tuple[str, ...] = ()
+    parent_studio: StudioParent | None = None
+    tags: tuple["TagRef", ...] = ()
+    updated_at: str | None = None
+
+    def ref(self) -> "StudioRef":
+        return StudioRef(id=self.id, name=self.name, image_path=self.image_path)
+
+
 class PerformerRef(_Model):
     id: str
     name: str
@@ -111,6 +131,12 @@ class Scene(SceneSummary):
     tags: tuple[TagRef, ...] = ()
     groups: tuple[SceneGroup, ...] = ()
     stash_ids: tuple[StashId, ...] = ()
+
+
+class Listed(SceneSummary):
+    """A scene as a TV show lists it: a summary and its studio's id."""
+
+    studio: StudioParent | None = None
 
 
 class StashVersion(_Model):

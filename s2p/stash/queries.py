@@ -85,6 +85,29 @@ query S2PSceneSummaries($filter: FindFilterType, $scene_filter: SceneFilterType)
     + _SUMMARY,
 )
 
+# The TV provider: every studio (its shows), and the scenes of one show.
+STUDIOS = Document(
+    "S2PStudios",
+    """
+query S2PStudios($filter: FindFilterType) {
+  findStudios(filter: $filter) {
+    studios { id name details image_path aliases updated_at parent_studio { id } tags { id name } }
+  }
+}
+""",
+)
+
+SHOW_SCENES = Document(
+    "S2PShowScenes",
+    """
+query S2PShowScenes($filter: FindFilterType, $scene_filter: SceneFilterType) {
+  findScenes(filter: $filter, scene_filter: $scene_filter) {
+    scenes { id title date updated_at studio { id } files { path basename } }
+  }
+}
+""",
+)
+
 VERSION = Document(
     "S2PVersion",
     """
@@ -203,6 +226,8 @@ ALL_DOCUMENTS = (
     FIND_SCENE,
     FIND_SCENES,
     SCENE_SUMMARIES,
+    STUDIOS,
+    SHOW_SCENES,
     VERSION,
     LIBRARY_FOLDERS,
     CHANGED_PERFORMERS,

@@ -42,7 +42,7 @@ OPS_SEGMENTS = frozenset({"healthz", "metrics", "openapi.json", "gaps", "gaps.js
 PUBLIC_SEGMENTS = frozenset({"images"})
 
 # First path segments s2p serves besides the secret root (others are masked in logs).
-KNOWN_SEGMENTS = OPS_SEGMENTS | PUBLIC_SEGMENTS | {"library"}
+KNOWN_SEGMENTS = OPS_SEGMENTS | PUBLIC_SEGMENTS | {"library", "tv"}
 
 # A denied address is logged at WARNING at most this often (scanners retry).
 DENIAL_LOG_INTERVAL = 60.0
@@ -152,7 +152,8 @@ class SecretRoot:
         return template
 
     def is_registration(self, path: str) -> bool:
-        return path.rstrip("/") == self.prefix
+        """The movie provider's registration (the root) or the TV provider's (``/tv``)."""
+        return path.rstrip("/") in (self.prefix, f"{self.prefix}/tv")
 
 
 # Names that only resolve on a local network: a DNS-rebinding page cannot

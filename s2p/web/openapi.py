@@ -90,7 +90,38 @@ def _scene_get(summary: str, extra_parameters: list[dict] | None = None) -> dict
     return {"get": operation, "head": operation, "servers": _PROVIDER_SERVERS}
 
 
-def describe() -> dict[str, Any]:
+def _tv_paths(hint_parameters: list[dict], hints_schema: dict, match_responses: dict,
+              registration: dict) -> dict[str, Any]:
+    paging = [{"name": name, "in": "query", "required": False, "schema": {"type": "integer"}, "description": text}
+              for name, text in (("X-Plex-Container-Start", "the first item, counted from 0 (also a header)"),
+                                 ("X-Plex-Container-Size", "items on the page, default 20 (also a header)"))]
+    children = [{"name": "includeChildren", "in": "query", "required": False, "schema": {"type": "integer"},
+                 "description": "1: embed a show's seasons or a season's episodes"}]
+    return {
+        "/tv": {"get": registration, "head": registration, "servers": _PROVIDER_SERVERS},
+        "/tv/library/metadata/matches": {
+            "post": {"summary": "match a show (type 2), season (3) or episode (4)",
+                     "parameters": _PLEX_PARAMETERS + hint_parameters,
+                     "requestBody": {"required": False, "content": {_JSON: {"schema": hints_schema}}},
+                     "responses": match_responses},
+            "get": {"summary": "match, with the hints as query parameters",
+                    "parameters": _PLEX_PARAMETERS + hint_parameters, "responses": match_responses},
+            "servers": _PROVIDER_SERVERS,
+        },
+        "/tv/library/metadata/{rating_key}": _scene_get(
+            "a show (show-<studio id>), season (season-<studio id>-<year>) or episode (episode-<scene id>)",
+            children),
+        "/tv/library/metadata/{rating_key}/children": _scene_get(
+            "a show's seasons or a season's episodes, paged", paging),
+        "/tv/library/metadata/{rating_key}/grandchildren": _scene_get("a show's episodes, paged", paging),
+        "/tv/library/metadata/{rating_key}/{rest}": _scene_get(
+            "any other sub-path: an empty container",
+            [{"name": "rest", "in": "path", "required": True, "description": "one or more path segments",
+              "schema": {"type": "string"}}]),
+    }
+
+
+def describe(tv: bool = True) -> dict[str, Any]:
     hints_schema = MatchHints.model_json_schema()
     match_responses = {"200": _container("the best match, or up to [match] manual_limit candidates with "
                                          "manual=1; no match is an empty container"),
@@ -108,7 +139,7 @@ def describe() -> dict[str, Any]:
                   "503": {"description": "down", "content": {
                       _JSON: {"schema": {"$ref": "#/components/schemas/Health"}}}},
                   "403": _ERROR}}
-    return {
+    document = {
         "openapi": "3.1.0",
         "info": {"title": "s2p", "version": __version__,
                  "description": "A Plex custom metadata provider that answers from Stash."},
@@ -184,13 +215,16 @@ def describe() -> dict[str, Any]:
                 _JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}},
         },
     }
+    if tv:
+        document["paths"].update(_tv_paths(hint_parameters, hints_schema, match_responses, registration))
+    return document
 
 
 class OpenAPI:
     """``GET /openapi.json``."""
 
-    def __init__(self) -> None:
-        self._document = describe()
+    def __init__(self, tv: bool = True) -> None:
+        self._document = describe(tv)
 
     def on_get(self, req, resp) -> None:
         resp.media = self._document

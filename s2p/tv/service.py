@@ -1,0 +1,328 @@
+"""``TvService``: the TV provider's answers, from the catalog, the scene
+store and the movie provider's match cascade."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+from typing import Any
+
+from s2p.common.deadline import Deadline
+from s2p.match.cached import CachedMatcher
+from s2p.match.cascade import MatchOutcome
+from s2p.plex.hints import MatchHints
+from s2p.plex.translate import ImageLinks, TranslateOptions
+from s2p.scenes.store import SceneStore
+from s2p.stash.models import Scene
+from s2p.tv import translate, tree
+from s2p.tv.catalog import Catalog, Show
+from s2p.tv.tree import EPISODE, SEASON, SHOW, Episode, Page, Season
+
+EXACT, ALIAS, EVIDENCE, BY_FILE, PARTIAL = 100, 95, 90, 90, 70
+# Candidates of a file match checked against the show, date and numbers Plex sent.
+EVIDENCE_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class Choice:
+    kind: int
+    show: Show
+    score: int
+    step: str
+    season: Season | None = None
+    episode: Episode | None = None
+
+    def describe(self) -> str:
+        if self.episode is not None:
+            return f"scene {self.episode.scene.id} ({self.show.title}, season {self.episode.season})"
+        if self.season is not None:
+            return f"{self.show.title}, season {self.season.index}"
+        return f"show {self.show.title!r} (studio {self.show.id})"
+
+
+@dataclass
+class TvOutcome:
+    hints: MatchHints
+    candidates: list[Choice] = field(default_factory=list)
+    decision: Choice | None = None
+    reason: str = ""
+    steps: list[str] = field(default_factory=list)
+    cascade: MatchOutcome | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        def choice(c: Choice) -> dict[str, Any]:
+            found: dict[str, Any] = {"type": tree.KIND_NAMES[c.kind], "show": c.show.title, "score": c.score,
+                                     "step": c.step, "ratingKey": _rating_key(c)}
+            if c.episode is not None:
+                found.update(scene=c.episode.scene.id, season=c.episode.season, index=c.episode.index,
+                             date=c.episode.released)
+            elif c.season is not None:
+                found.update(season=c.season.index)
+            return found
+
+        return {
+            "hints": self.hints.model_dump(exclude_none=True),
+            "steps": self.steps,
+            "candidates": [choice(c) for c in self.candidates],
+            "decision": choice(self.decision) if self.decision else None,
+            "reason": self.reason,
+            "files": self.cascade.as_dict() if self.cascade is not None else None,
+        }
+
+
+def _rating_key(choice: Choice) -> str:
+    if choice.episode is not None:
+        return tree.episode_key(choice.episode.scene.id)
+    if choice.season is not None:
+        return tree.season_key(choice.show.id, choice.season.index)
+    return choice.show.rating_key
+
+
+def fold_title(text: str) -> str:
+    """A show title as compared: case, accents, punctuation and a trailing year ignored."""
+    text = re.sub(r"\s*[(\[]?\b(19|20)\d{2}[)\]]?\s*$", "", text.strip())
+    text = unicodedata.normalize("NFKD", text.casefold())
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return re.sub(r"[^0-9a-z\u0080-\uffff]+", " ", text).strip()
+
+
+class TvService:
+    def __init__(self, catalog: Catalog, scenes: SceneStore, matcher: CachedMatcher, options: TranslateOptions, *,
+                 min_score: int = 85, margin: int = 1):
+        self.catalog = catalog
+        self._scenes = scenes
+        self._matcher = matcher
+        self.options = options
+        self._min_score = min_score
+        self._margin = margin
+
+    @property
+    def identifier(self) -> str:
+        return self.options.identifier
+
+    # ------------------------------------------------------------ items
+
+    def item(self, rating_key: str, links: ImageLinks, deadline: Deadline, *,
+             children: bool = False) -> dict[str, Any] | None:
+        """The Metadata object of a show, season or episode (``None``: no such item)."""
+        key = tree.parse_key(rating_key)
+        if key is None:
+            return None
+        if key.kind == EPISODE:
+            found = self.episode(key.scene, deadline)  # type: ignore[arg-type]
+            if found is None:
+                return None
+            show, episode, scene = found
+            return translate.episode_item(show, episode, scene, self.options, links)
+        show = self.catalog.show(key.show, deadline)  # type: ignore[arg-type]
+        if show is None:
+            return None
+        listing = self.catalog.listing(show, deadline)
+        if key.kind == SHOW:
+            return translate.show_item(show, listing, self.options, links, children=children)
+        season = listing.season(key.season)  # type: ignore[arg-type]
+        if season is None:
+            return None
+        return translate.season_item(show, season, self.options, links, children=children)
+
+    def episode(self, scene_id: str, deadline: Deadline) -> tuple[Show, Episode, Scene] | None:
+        scene = self._scenes.get(scene_id, deadline=deadline)
+        if scene is None:
+            return None
+        found = self._place(scene_id, scene.studio.id if scene.studio else None, deadline)
+        return None if found is None else (*found, scene)
+
+    def _place(self, scene_id: str, studio_id: str | None, deadline: Deadline) -> tuple[Show, Episode] | None:
+        show = self.catalog.show(self.catalog.show_id_of(studio_id, deadline), deadline)
+        if show is None:
+            self.catalog.forget()  # a studio newer than the directory
+            show = self.catalog.show(self.catalog.show_id_of(studio_id, deadline), deadline)
+            if show is None:
+                return None
+        episode = self.catalog.listing(show, deadline).episode(scene_id)
+        if episode is None:
+            self.catalog.forget()  # a scene newer than the listing, or one that moved
+            episode = self.catalog.listing(show, deadline).episode(scene_id)
+        return None if episode is None else (show, episode)
+
+    def children(self, rating_key: str, links: ImageLinks, deadline: Deadline, start: int,
+                 size: int | None, *, grand: bool = False) -> Page | None:
+        """A page of a show's seasons (or, ``grand``, its episodes), or of a season's episodes."""
+        key = tree.parse_key(rating_key)
+        if key is None or key.kind == EPISODE:
+            return None
+        show = self.catalog.show(key.show, deadline)  # type: ignore[arg-type]
+        if show is None:
+            return None
+        listing = self.catalog.listing(show, deadline)
+        if key.kind == SHOW and not grand:
+            page = tree.page(listing.seasons, start, size)
+            return Page([translate.season_item(show, s, self.options, links) for s in page.items],
+                        page.offset, page.total)
+        if key.kind == SHOW:
+            episodes = listing.episodes
+        else:
+            season = listing.season(key.season)  # type: ignore[arg-type]
+            if season is None or grand:
+                return None
+            episodes = list(season.episodes)
+        page = tree.page(episodes, start, size)
+        return Page(self._full_episodes(show, page.items, links, deadline), page.offset, page.total)
+
+    def _full_episodes(self, show: Show, episodes: list[Episode], links: ImageLinks,
+                       deadline: Deadline) -> list[dict[str, Any]]:
+        for episode in episodes:  # one batched Stash read for the page
+            self._scenes.prefetch(episode.scene.id)
+        items = []
+        for episode in episodes:
+            scene = self._scenes.get(episode.scene.id, deadline=deadline)
+            if scene is None:  # deleted since the listing was read
+                continue
+            items.append(translate.episode_item(show, episode, scene, self.options, links))
+        return items
+
+    # ------------------------------------------------------------ matching
+
+    def render(self, choice: Choice, links: ImageLinks, deadline: Deadline, *, children: bool = False) -> dict:
+        if choice.episode is not None:
+            return translate.match_episode(choice.show, choice.episode, choice.score, self.options, links)
+        listing = self.catalog.listing(choice.show, deadline) if children or choice.season is None else None
+        if choice.season is not None:
+            item = translate.season_item(choice.show, choice.season, self.options, links, children=children)
+        else:
+            item = translate.show_item(choice.show, listing, self.options, links, children=children)
+        item["score"] = choice.score
+        return item
+
+    def match(self, hints: MatchHints, deadline: Deadline) -> TvOutcome:
+        outcome = TvOutcome(hints)
+        kind = hints.type if hints.type in (SHOW, SEASON, EPISODE) else EPISODE if hints.filename else SHOW
+        ours = tree.key_from_guid(self.identifier, hints.guid)
+        if kind == EPISODE:
+            candidates = self._episodes(hints, ours, outcome, deadline)
+        else:
+            shows = self._shows(hints, ours, outcome, deadline)
+            if kind == SHOW:
+                candidates = shows
+            else:
+                candidates = self._seasons(hints, ours, shows, outcome, deadline)
+        candidates.sort(key=lambda c: (-c.score, _rating_key(c)))
+        outcome.candidates = candidates
+        decision, reason = _decide(candidates, self._min_score, self._margin)
+        outcome.decision, outcome.reason = decision, reason
+        return outcome
+
+    def _shows(self, hints: MatchHints, ours, outcome: TvOutcome, deadline: Deadline) -> list[Choice]:
+        if ours is not None and ours.kind in (SHOW, SEASON):
+            show = self.catalog.show(ours.show, deadline)  # type: ignore[arg-type]
+            outcome.steps.append(f"guid: {'show ' + show.title if show else 'no such show'}")
+            if show is not None:
+                return [Choice(SHOW, show, EXACT, "guid")]
+        title = hints.show_title
+        found: dict[str, Choice] = {}
+        if title:
+            wanted = fold_title(title)
+            for show in self.catalog.shows(deadline):
+                names = [show.title] + list(show.studio.aliases if show.studio else ())
+                folded = [fold_title(n) for n in names]
+                if wanted and wanted == folded[0]:
+                    score, step = EXACT, "title"
+                elif wanted and wanted in folded[1:]:
+                    score, step = ALIAS, "alias"
+                elif hints.manual and wanted:
+                    ratio = max(SequenceMatcher(None, wanted, f).ratio() for f in folded)
+                    contains = any(wanted in f or f in wanted for f in folded if f)
+                    score, step = (PARTIAL if contains else int(ratio * PARTIAL)), "similar title"
+                    if score < 40:
+                        continue
+                else:
+                    continue
+                found[show.id] = Choice(SHOW, show, score, step)
+            outcome.steps.append(f"title {title!r}: {len(found)} show(s)")
+        if not found or not any(c.score >= self._min_score for c in found.values()):
+            # No show by that name: the file's scene tells its show.
+            for show, _episode, score in self._by_file(hints, outcome, deadline):
+                if show.id not in found or found[show.id].score < score:
+                    found[show.id] = Choice(SHOW, show, score, "file")
+        return list(found.values())
+
+    def _seasons(self, hints: MatchHints, ours, shows: list[Choice], outcome: TvOutcome,
+                 deadline: Deadline) -> list[Choice]:
+        index = hints.index if hints.index is not None else (ours.season if ours and ours.kind == SEASON else None)
+        if index is None:
+            index = hints.year
+        choices = []
+        for show in shows:
+            season = self.catalog.listing(show.show, deadline).season(index) if index is not None else None
+            if season is not None:
+                choices.append(Choice(SEASON, show.show, show.score, show.step, season=season))
+        outcome.steps.append(f"season {index}: in {len(choices)} of {len(shows)} show(s)")
+        return choices
+
+    def _episodes(self, hints: MatchHints, ours, outcome: TvOutcome, deadline: Deadline) -> list[Choice]:
+        if ours is not None and ours.kind == EPISODE:
+            found = self.episode(ours.scene, deadline)  # type: ignore[arg-type]
+            outcome.steps.append(f"guid: {'scene ' + ours.scene if found else 'no such episode'}")
+            if found is not None:
+                return [Choice(EPISODE, found[0], EXACT, "guid", episode=found[1])]
+        by_file = self._by_file(hints, outcome, deadline)
+        decided = outcome.cascade is not None and outcome.cascade.decision is not None
+        if decided:
+            return [Choice(EPISODE, show, score, "file", episode=episode) for show, episode, score in by_file]
+        # No file decided it: what Plex says of the episode (its show, air
+        # date or numbers) picks among the file's candidates, or finds it alone.
+        show_title = fold_title(hints.show_title or "")
+        pool = [(show, episode) for show, episode, _ in by_file]
+        if not pool and show_title:
+            for show in self.catalog.shows(deadline):
+                if fold_title(show.title) == show_title:
+                    pool.extend((show, e) for e in self.catalog.listing(show, deadline).episodes)
+        fitting = [(show, e) for show, e in pool if _fits(hints, show, e, show_title)]
+        if fitting and (hints.date or hints.index is not None):
+            outcome.steps.append(f"show, date and numbers: {len(fitting)} of {len(pool)} episode(s) fit")
+            return [Choice(EPISODE, show, EVIDENCE, "show and date", episode=e) for show, e in fitting]
+        return [Choice(EPISODE, show, score, "file", episode=episode) for show, episode, score in by_file]
+
+    def _by_file(self, hints: MatchHints, outcome: TvOutcome, deadline: Deadline) -> list[tuple[Show, Episode, int]]:
+        """The scenes the movie cascade finds for the file, placed in their shows."""
+        if outcome.cascade is None:
+            if not (hints.filename or hints.ohash):
+                return []
+            # The cascade reads files, fingerprints and a title; a TV guid is not its to read.
+            cascade_hints = hints.model_copy(update={"type": None, "guid": None, "manual": hints.manual,
+                                                     "title": hints.title if hints.type == EPISODE else None})
+            outcome.cascade = self._matcher.match(cascade_hints, deadline)
+            outcome.steps.append(f"file: {outcome.cascade.reason or 'no candidate'}")
+        cascade = outcome.cascade
+        picked = [cascade.decision] if cascade.decision else cascade.candidates[:EVIDENCE_LIMIT]
+        placed = []
+        for candidate in picked:
+            found = self.episode(candidate.scene.id, deadline)
+            if found is not None:
+                placed.append((found[0], found[1], candidate.score))
+        return placed
+
+
+def _fits(hints: MatchHints, show: Show, episode: Episode, show_title: str) -> bool:
+    if show_title and fold_title(show.title) != show_title:
+        return False
+    if hints.date and episode.released != hints.date:
+        return False
+    if hints.index is not None and not hints.date:
+        if episode.index != hints.index or (hints.parentIndex is not None and episode.season != hints.parentIndex):
+            return False
+    return True
+
+
+def _decide(candidates: list[Choice], min_score: int, margin: int) -> tuple[Choice | None, str]:
+    if not candidates:
+        return None, "no candidate"
+    best = candidates[0]
+    if best.score < min_score:
+        return None, f"best score {best.score} is below {min_score}"
+    if len(candidates) > 1 and best.score - candidates[1].score < margin:
+        return None, f"a tie between {best.describe()} and {candidates[1].describe()}: not matched automatically"
+    return best, f"{best.describe()} by {best.step}"
+

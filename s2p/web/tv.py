@@ -1,0 +1,147 @@
+"""The TV provider's routes, under ``/tv``: registration, match, a show,
+season or episode, and their children and grandchildren, paged.
+
+Thin, as the movie routes are: read what Plex sent leniently, ask
+``TvService``, shape the answer with ``plex.contract``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import falcon
+
+from s2p import __version__
+from s2p.plex import contract
+from s2p.plex.hints import read_flag
+from s2p.tv.service import TvService
+from s2p.tv.tree import parse_key
+from s2p.web.bodies import parse_json, read_text
+from s2p.web.provider import LinksFactory, PlexValues
+
+log = logging.getLogger(__name__)
+
+
+class Registration:
+    """``GET /tv``."""
+
+    def __init__(self, identifier: str, title: str):
+        self._body = contract.provider(identifier, title, __version__,
+                                       (contract.SHOW, contract.SEASON, contract.EPISODE))
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self._body
+        req.context.outcome = "registration (TV)"
+
+    on_head = on_get
+
+
+class _TvResource:
+    def __init__(self, tv: TvService, links: LinksFactory, values: PlexValues | None = None):
+        self._tv = tv
+        self._links = links
+        self._values = values or PlexValues()
+
+    def _json(self, resp: falcon.Response, answer: dict) -> None:
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = json.dumps(answer, ensure_ascii=False).encode()
+
+    def _not_found(self, req: falcon.Request, rating_key: str) -> None:
+        req.context.outcome = f"{rating_key}: no such item"
+        raise falcon.HTTPNotFound(title="unknown ratingKey",
+                                  description="the TV provider's ratingKeys are show-<studio id>, "
+                                              "season-<studio id>-<year> and episode-<scene id>")
+
+
+class Matches(_TvResource):
+    """``POST /tv/library/metadata/matches`` (GET with query hints too)."""
+
+    def __init__(self, tv: TvService, links: LinksFactory, values: PlexValues | None = None, *,
+                 max_body: int, manual_limit: int):
+        super().__init__(tv, links, values)
+        self._max_body = max_body
+        self._manual_limit = manual_limit
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self._answer(req, resp, parse_json(read_text(req, self._max_body)))
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self._answer(req, resp, None)
+
+    def _answer(self, req: falcon.Request, resp: falcon.Response, body) -> None:
+        hints = self._values.hints(req, body)
+        if hints.type == contract.MOVIE:
+            req.context.outcome = "no match: a movie asked of the TV provider"
+            self._json(resp, contract.container(self._tv.identifier))
+            return
+        outcome = self._tv.match(hints, req.context.deadline)
+        chosen = outcome.candidates[: self._manual_limit] if hints.manual else (
+            [outcome.decision] if outcome.decision else [])
+        links = self._links(req)
+        deadline = req.context.deadline
+        items = [self._tv.render(c, links, deadline, children=hints.includeChildren) for c in chosen]
+        self._json(resp, contract.container(self._tv.identifier, items))
+        hint = hints.filename or hints.show_title or hints.guid or "-"
+        if outcome.decision and not hints.manual:
+            req.context.outcome = f"{hint!r} -> {outcome.decision.describe()} by {outcome.decision.step}"
+            if outcome.decision.episode is not None:
+                req.context.scene = outcome.decision.episode.scene.id
+            req.context.score = outcome.decision.score
+            req.context.step = outcome.decision.step
+        else:
+            req.context.outcome = f"{hint!r}: {len(items)} listed; {outcome.reason}"
+
+
+class Item(_TvResource):
+    """``GET /tv/library/metadata/{ratingKey}`` (``?includeChildren=1`` embeds the children)."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, rating_key: str) -> None:
+        self._values.params(req)
+        children = _include_children(req)
+        item = self._tv.item(rating_key, self._links(req), req.context.deadline, children=children)
+        if item is None:
+            self._not_found(req, rating_key)
+        self._json(resp, contract.container(self._tv.identifier, [item]))
+        req.context.outcome = f"{item['type']} {rating_key}"  # type: ignore[index]
+
+    on_head = on_get
+
+
+class Children(_TvResource):
+    """``GET /tv/library/metadata/{ratingKey}/children`` and ``/grandchildren``, paged
+    by ``X-Plex-Container-Start`` (from 0) and ``X-Plex-Container-Size`` (default 20)."""
+
+    def __init__(self, tv: TvService, links: LinksFactory, values: PlexValues | None = None, *, grand: bool):
+        super().__init__(tv, links, values)
+        self._grand = grand
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, rating_key: str) -> None:
+        params = self._values.params(req)
+        page = self._tv.children(rating_key, self._links(req), req.context.deadline, params.container_start,
+                                 params.container_size, grand=self._grand)
+        if page is None:
+            self._not_found(req, rating_key)
+        self._json(resp, contract.container(self._tv.identifier, page.items, total=page.total,  # type: ignore[union-attr]
+                                            offset=page.offset))  # type: ignore[union-attr]
+        req.context.outcome = (f"{rating_key} {'grandchildren' if self._grand else 'children'}: "
+                               f"{len(page.items)} of {page.total} from {page.offset}")  # type: ignore[union-attr]
+
+    on_head = on_get
+
+
+class Other(_TvResource):
+    """Any other sub-path (``/extras``, ``/images`` ...): an empty container."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, rating_key: str, rest: str) -> None:
+        self._values.params(req)
+        if parse_key(rating_key) is None:
+            self._not_found(req, rating_key)
+        self._json(resp, contract.container(self._tv.identifier))
+        req.context.outcome = f"{rating_key}: empty {rest.split('/')[0]}"
+
+    on_head = on_get
+
+
+def _include_children(req: falcon.Request) -> bool:
+    return read_flag(req.get_param("includeChildren"))  # an odd value reads as no

@@ -1,0 +1,268 @@
+"""The TV provider: studio -> show, year -> season, scene -> episode, over
+real HTTP against the stand-in Stash."""
+
+from __future__ import annotations
+
+import pytest
+
+from s2p.demo.library import Library, generate
+from s2p.stash.models import SceneSummary, release
+from s2p.tv import tree
+
+from helpers import PLEX_ROOT, STASH_ROOT
+
+TV_ID = "tv.plex.agents.custom.s2p.tv"
+
+
+@pytest.fixture
+def library() -> Library:
+    # Forty scenes over five studios, with partial and missing dates,
+    # untitled scenes and shared file names; studio 5 is a sub-studio of 4.
+    lib = generate(40, root=STASH_ROOT)
+    lib.studios["5"]["parent"] = "4"
+    lib.add_studio("6", "Lonely Studio", details="A studio without scenes.", aliases=("Lonely",))
+    lib.add_scene("41", title="No Studio Here", date="2021-03-04", files=[f"{STASH_ROOT}/Loose/loose.mp4"])
+    return lib
+
+
+def plex_path(scene: dict) -> str:
+    return scene["files"][0]["path"].replace(STASH_ROOT, PLEX_ROOT, 1)
+
+
+def scenes_of(library: Library, studio_id: str | None) -> set[str]:
+    return {sid for sid, s in library.scenes.items() if s["studio"] == studio_id}
+
+
+def all_pages(s2p, path: str, size: int) -> tuple[list[dict], set[int]]:
+    """Every item behind a paged route, ``size`` at a time, and the totalSizes seen."""
+    items, totals, start = [], set(), 0
+    while True:
+        answer = s2p.get(path, headers={"X-Plex-Container-Start": str(start),
+                                        "X-Plex-Container-Size": str(size)}).json()["MediaContainer"]
+        totals.add(answer["totalSize"])
+        assert answer["offset"] == start and answer["size"] == len(answer["Metadata"]) <= size
+        items += answer["Metadata"]
+        start += size
+        if start >= answer["totalSize"]:
+            return items, totals
+
+
+# ---------------------------------------------------------------- the tree, pure
+
+
+def summary(scene_id: str, date: str | None) -> SceneSummary:
+    return SceneSummary(id=scene_id, date=date)
+
+
+def test_episode_numbers_stay_when_a_scene_is_added_later():
+    before = tree.listing([summary("10", "2023-05-12"), summary("11", "2023-05-12"), summary("12", "2023-06-01"),
+                           summary("13", None)])
+    after = tree.listing([summary("10", "2023-05-12"), summary("11", "2023-05-12"), summary("12", "2023-06-01"),
+                          summary("13", None), summary("20", "2023-05-12"), summary("21", "2023-01-02"),
+                          summary("22", None)])
+    numbers = {e.scene.id: (e.season, e.index) for e in before.episodes}
+    assert numbers == {"10": (2023, 51201), "11": (2023, 51202), "12": (2023, 60101), "13": (0, 13)}
+    assert {e.scene.id: (e.season, e.index) for e in after.episodes if e.scene.id in numbers} == numbers
+    assert [e.scene.id for e in after.season(2023).episodes] == ["21", "10", "11", "20", "12"]  # date order
+    assert [s.index for s in after.seasons] == [2023, 0]  # undated last
+
+
+def test_partial_dates_count_as_their_first_day_or_number_before_the_dated():
+    first_day = tree.listing([summary("1", "2022"), summary("2", "2022-07"), summary("3", "2022-01-01")])
+    assert [(e.scene.id, e.index) for e in first_day.episodes] == [("1", 10101), ("3", 10102), ("2", 70101)]
+    year_only = tree.listing([summary("1", "2022"), summary("3", "2022-01-01")], "year_only")
+    assert [(e.scene.id, e.index, e.released) for e in year_only.episodes] == [("1", 1, None), ("3", 10101, "2022-01-01")]
+
+
+@pytest.mark.parametrize("key, parsed", [
+    ("show-12", tree.Key(tree.SHOW, show="12")),
+    ("show-none", tree.Key(tree.SHOW, show="none")),
+    ("season-12-2023", tree.Key(tree.SEASON, show="12", season=2023)),
+    ("episode-345", tree.Key(tree.EPISODE, scene="345")),
+    ("345", None), ("show-", None), ("season-12", None), ("episode-1/2", None), ("show-12 ", None),
+    ("season-12-20233", None), ("episode-x", None),
+])
+def test_rating_keys_name_their_kind(key, parsed):
+    assert tree.parse_key(key) == parsed
+
+
+def test_a_page_counts_from_zero_and_says_the_whole_size():
+    page = tree.page(list(range(7)), 6, 3)
+    assert (page.items, page.offset, page.total) == ([6], 6, 7)
+    assert tree.page(list(range(30)), 0, None).items == list(range(20))  # Plex's default: 20
+
+
+# ---------------------------------------------------------------- over HTTP
+
+
+def test_registration_names_show_season_and_episode_under_one_scheme(s2p):
+    provider = s2p.get("/tv").json()["MediaProvider"]
+    assert provider["identifier"] == TV_ID
+    assert [t["type"] for t in provider["Types"]] == [2, 3, 4]
+    assert all(t["Scheme"] == [{"scheme": TV_ID}] for t in provider["Types"])
+    assert {f["type"]: f["key"] for f in provider["Feature"]} == {
+        "metadata": "/library/metadata", "match": "/library/metadata/matches"}
+    assert s2p.get("/tv/").json() == s2p.get("/tv").json()
+    assert s2p.get("/").json()["MediaProvider"]["Types"] == [{"type": 1, "Scheme": [{"scheme": "tv.plex.agents.custom.s2p"}]}]
+
+
+def test_studios_match_as_shows_by_name(s2p, library):
+    for studio_id in ("1", "2", "3", "4"):
+        name = library.studios[studio_id]["name"]
+        found = s2p.post("/tv/library/metadata/matches", json={"type": 2, "title": name.upper()}).json()
+        [show] = found["MediaContainer"]["Metadata"]
+        assert show["guid"] == f"{TV_ID}://show/show-{studio_id}" and show["title"] == name
+        assert show["key"] == f"/library/metadata/show-{studio_id}/children" and show["type"] == "show"
+    [alias] = s2p.post("/tv/library/metadata/matches", json={"type": 2, "title": "Lonely"}).json()[
+        "MediaContainer"]["Metadata"]
+    assert alias["ratingKey"] == "show-6"
+    assert s2p.post("/tv/library/metadata/matches", json={"type": 2, "title": "Nobody Films"}).json()[
+        "MediaContainer"]["size"] == 0
+
+
+def test_each_show_holds_exactly_its_studios_scenes_by_year(s2p, library):
+    for studio_id in [*library.studios, None]:
+        key = f"show-{studio_id or 'none'}"
+        seasons, totals = all_pages(s2p, f"/tv/library/metadata/{key}/children", 2)
+        assert len(totals) == 1 and totals.pop() == len(seasons)
+        held: list[str] = []
+        for season in seasons:
+            assert season["parentRatingKey"] == key and season["type"] == "season"
+            episodes, _ = all_pages(s2p, f"/tv/library/metadata/{season['ratingKey']}/children", 20)
+            for episode in episodes:
+                scene = library.scenes[episode["ratingKey"].removeprefix("episode-")]
+                _, year = release(scene["date"])
+                assert episode["parentIndex"] == season["index"] == (year or 0)
+                assert episode["grandparentRatingKey"] == key
+            held += [e["ratingKey"].removeprefix("episode-") for e in episodes]
+        assert sorted(held) == sorted(scenes_of(library, studio_id))
+
+
+def test_grandchildren_paged_three_at_a_time_list_every_episode_once(s2p, library):
+    for studio_id in ("1", "2", "3", "4", "5"):
+        episodes, totals = all_pages(s2p, f"/tv/library/metadata/show-{studio_id}/grandchildren", 3)
+        ids = [e["ratingKey"].removeprefix("episode-") for e in episodes]
+        assert len(ids) == len(set(ids)) and set(ids) == scenes_of(library, studio_id)
+        assert totals == {len(ids)}
+        order = [(e["parentIndex"] or 10**4, e["index"]) for e in episodes]
+        assert order == sorted(order)  # by season (undated last), then number
+
+
+def test_forty_files_match_as_episodes_with_show_season_and_date(s2p, library):
+    matched = 0
+    for scene_id in [str(i) for i in range(1, 41)]:
+        scene = library.scenes[scene_id]
+        studio = library.studios[scene["studio"]]["name"]
+        released, year = release(scene["date"])
+        hints = {"type": 4, "filename": plex_path(scene), "grandparentTitle": studio}
+        if released:
+            hints["date"] = released
+        found = s2p.post("/tv/library/metadata/matches", json=hints).json()["MediaContainer"]["Metadata"]
+        assert len(found) == 1, (scene_id, found)
+        [episode] = found
+        assert episode["ratingKey"] == f"episode-{scene_id}" and episode["type"] == "episode"
+        assert episode["grandparentTitle"] == studio
+        assert episode["parentIndex"] == (year or 0)
+        assert episode["originallyAvailableAt"] == (released or "")
+        matched += 1
+    assert matched == 40
+
+
+def test_an_episode_found_by_show_and_air_date_alone(s2p, library):
+    scene = library.scenes["41"]
+    found = s2p.post("/tv/library/metadata/matches",
+                     json={"type": 4, "grandparentTitle": "No studio", "date": scene["date"]}).json()
+    assert [e["ratingKey"] for e in found["MediaContainer"]["Metadata"]] == ["episode-41"]
+    # By season and number, as Plex's example provider reads them.
+    numbered = s2p.post("/tv/library/metadata/matches",
+                        json={"type": 4, "grandparentTitle": "no studio", "parentIndex": 2021, "index": 30401}).json()
+    assert [e["ratingKey"] for e in numbered["MediaContainer"]["Metadata"]] == ["episode-41"]
+
+
+def test_a_season_matches_by_its_show_and_year(s2p, library):
+    episodes, _ = all_pages(s2p, "/tv/library/metadata/show-2/grandchildren", 50)
+    year = episodes[0]["parentIndex"]
+    name = library.studios["2"]["name"]
+    found = s2p.post("/tv/library/metadata/matches", json={"type": 3, "parentTitle": name, "index": year,
+                                                             "includeChildren": 1}).json()
+    [season] = found["MediaContainer"]["Metadata"]
+    assert season["ratingKey"] == f"season-2-{year}" and season["parentTitle"] == name
+    assert {c["ratingKey"] for c in season["Children"]["Metadata"]} == {
+        e["ratingKey"] for e in episodes if e["parentIndex"] == year}
+    assert s2p.post("/tv/library/metadata/matches", json={"type": 3, "parentTitle": name, "index": 1850}).json()[
+        "MediaContainer"]["size"] == 0
+
+
+def test_an_episode_reads_as_a_tv_library_shows_it(s2p, library):
+    library.update_scene("1", director="A. Director")
+    library.update_entity("studio", library.scenes["1"]["studio"], details="Studio details.")
+    episode = s2p.get("/tv/library/metadata/episode-1").json()["MediaContainer"]["Metadata"][0]
+    scene = library.scenes["1"]
+    studio_id = scene["studio"]
+    released, year = release(scene["date"])
+    assert episode["title"] == scene["title"] and episode["summary"] == scene["details"]
+    assert episode["originallyAvailableAt"] == released and episode["duration"] == 1800000
+    assert episode["Director"] == [{"tag": "A. Director"}]
+    assert [r["tag"] for r in episode["Role"]] == [library.performers[p]["name"] for p in scene["performers"]]
+    assert "/images/scene/1/background/" in episode["thumb"] and episode["Image"][0]["type"] == "snapshot"
+    assert episode["parentKey"] == f"/library/metadata/season-{studio_id}-{year}"
+    assert episode["grandparentKey"] == f"/library/metadata/show-{studio_id}"
+    assert episode["parentGuid"] == f"{TV_ID}://season/season-{studio_id}-{year}"
+    assert "Collection" not in episode
+    show = s2p.get(f"/tv/library/metadata/show-{studio_id}?includeChildren=1").json()["MediaContainer"]["Metadata"][0]
+    assert show["summary"] == "Studio details." and f"/images/studio/{studio_id}/" in show["thumb"]
+    seasons, _ = all_pages(s2p, f"/tv/library/metadata/show-{studio_id}/children", 50)
+    assert show["Children"]["size"] == len(seasons)
+    assert [c["ratingKey"] for c in show["Children"]["Metadata"]] == [s["ratingKey"] for s in seasons]
+
+
+def test_top_parent_shows_hold_their_sub_studios(start_s2p, fake_stash, library):
+    s2p = start_s2p(fake_stash.url, tv={"show": "top_parent"})
+    parents = {sid: s["parent"] for sid, s in library.studios.items()}
+
+    def top(studio_id):
+        while parents.get(studio_id):
+            studio_id = parents[studio_id]
+        return studio_id
+
+    tops = {top(sid) for sid in library.studios}
+    assert tops != set(library.studios)  # the library has sub-studios
+    for studio_id in tops:
+        episodes, _ = all_pages(s2p, f"/tv/library/metadata/show-{studio_id}/grandchildren", 7)
+        wanted = {sid for sid, s in library.scenes.items() if s["studio"] and top(s["studio"]) == studio_id}
+        assert {e["ratingKey"].removeprefix("episode-") for e in episodes} == wanted
+    sub = next(sid for sid in library.studios if top(sid) != sid)
+    assert s2p.get(f"/tv/library/metadata/show-{sub}").status_code == 404
+
+
+@pytest.mark.parametrize("path", [
+    "/tv/library/metadata/12", "/tv/library/metadata/show-999", "/tv/library/metadata/season-1-1850",
+    "/tv/library/metadata/episode-999", "/tv/library/metadata/episode-1/children",
+    "/tv/library/metadata/season-1-2020/grandchildren", "/tv/library/metadata/show-x/children",
+    "/tv/library/metadata/..%2F..%2Fetc/children",
+])
+def test_unknown_items_are_a_json_404(s2p, path):
+    answer = s2p.get(path)
+    assert answer.status_code == 404 and answer.headers["Content-Type"].startswith("application/json")
+    assert answer.json()["error"] == "unknown ratingKey"
+
+
+def test_odd_paging_values_are_dropped_not_refused(s2p, library):
+    everything, _ = all_pages(s2p, "/tv/library/metadata/show-1/grandchildren", 100)
+    for headers in ({"X-Plex-Container-Start": "-5"}, {"X-Plex-Container-Start": "abc"},
+                    {"X-Plex-Container-Size": "99999"}, {"X-Plex-Container-Size": "1.5e400"}):
+        answer = s2p.get("/tv/library/metadata/show-1/grandchildren", headers=headers)
+        assert answer.status_code == 200, headers
+        body = answer.json()["MediaContainer"]
+        assert body["offset"] == 0 and body["totalSize"] == len(everything)
+    past = s2p.get("/tv/library/metadata/show-1/grandchildren",
+                   params={"X-Plex-Container-Start": 1000}).json()["MediaContainer"]
+    assert past["size"] == 0 and past["totalSize"] == len(everything)
+
+
+def test_a_movie_match_asked_of_the_tv_provider_is_empty_and_the_tv_one_of_the_movie_provider_too(s2p, library):
+    scene = library.scenes["1"]
+    assert s2p.post("/tv/library/metadata/matches", json={"type": 1, "filename": plex_path(scene)}).json()[
+        "MediaContainer"]["size"] == 0
+    assert s2p.post("/library/metadata/matches", json={"type": 4, "filename": plex_path(scene)}).json()[
+        "MediaContainer"]["size"] == 0
