@@ -67,6 +67,23 @@ def test_a_new_registration_adds_the_provider_and_an_agent(tmp_path, fake_stash,
     assert "(on other agents now: Scenes, Films)" in out, "movie libraries only, by name"
 
 
+def test_the_tv_provider_registers_beside_the_movie_one(tmp_path, fake_stash, s2p, plex, capsys):
+    settings = settings_for(tmp_path, fake_stash, plex.url)
+    status = register_command.run(settings, argparse.Namespace(url=s2p.url + "/", agent=None, tv=False, all=True))
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert [(p["identifier"], p["uri"]) for p in plex.providers] == [
+        (IDENT, s2p.url + "/"), (IDENT + ".tv", s2p.url + "/tv")]  # Plex fetched each root and read its identifier
+    assert [(g["title"], g["primaryIdentifier"]) for g in plex.groups] == [
+        ("Stash (s2p)", IDENT), ("Stash (s2p, TV)", IDENT + ".tv")]
+    assert "each TV Shows library (scanner \"Plex TV Series\")" in out
+    assert "(on other agents now: Shows)" in out, "TV libraries only, by name"
+    # Again, the TV one alone: already there, nothing added.
+    status = register_command.run(settings, argparse.Namespace(url=s2p.url, agent=None, tv=True, all=False))
+    assert status == 0 and "already registered at " + s2p.url + "/tv" in capsys.readouterr().out
+    assert len(plex.providers) == 2 and len(plex.groups) == 2
+
+
 def test_registering_again_finds_it_already_there(tmp_path, fake_stash, s2p, plex, capsys):
     settings = settings_for(tmp_path, fake_stash, plex.url)
     assert register(settings, capsys, url=s2p.url + "/")[0] == 0

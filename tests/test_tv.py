@@ -3,13 +3,15 @@ real HTTP against the stand-in Stash."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from s2p.demo.library import Library, generate
 from s2p.stash.models import SceneSummary, release
 from s2p.tv import tree
 
-from helpers import PLEX_ROOT, STASH_ROOT
+from helpers import PLEX_ROOT, STASH_ROOT, run, write_config
 
 TV_ID = "tv.plex.agents.custom.s2p.tv"
 
@@ -22,6 +24,9 @@ def library() -> Library:
     lib.studios["5"]["parent"] = "4"
     lib.add_studio("6", "Lonely Studio", details="A studio without scenes.", aliases=("Lonely",))
     lib.add_scene("41", title="No Studio Here", date="2021-03-04", files=[f"{STASH_ROOT}/Loose/loose.mp4"])
+    # One file name in two studios, the same day: only the show tells them apart.
+    lib.add_scene("42", title="Clip A", date="2020-02-02", studio="1", files=[f"{STASH_ROOT}/a/clip.mp4"])
+    lib.add_scene("43", title="Clip B", date="2020-02-02", studio="2", files=[f"{STASH_ROOT}/b/clip.mp4"])
     return lib
 
 
@@ -266,3 +271,37 @@ def test_a_movie_match_asked_of_the_tv_provider_is_empty_and_the_tv_one_of_the_m
         "MediaContainer"]["size"] == 0
     assert s2p.post("/library/metadata/matches", json={"type": 4, "filename": plex_path(scene)}).json()[
         "MediaContainer"]["size"] == 0
+
+
+def test_the_show_and_air_date_decide_between_files_of_one_name(s2p, library):
+    studio_b = library.studios["2"]["name"]
+    tie = s2p.post("/tv/library/metadata/matches", json={"type": 4, "filename": "clip.mp4"}).json()
+    assert tie["MediaContainer"]["size"] == 0  # two scenes, nothing to choose by: never matched automatically
+    listed = s2p.post("/tv/library/metadata/matches", json={"type": 4, "filename": "clip.mp4", "manual": 1}).json()
+    assert {e["ratingKey"] for e in listed["MediaContainer"]["Metadata"]} == {"episode-42", "episode-43"}
+    found = s2p.post("/tv/library/metadata/matches", json={"type": 4, "filename": "clip.mp4",
+                                                             "grandparentTitle": studio_b, "date": "2020-02-02"}).json()
+    assert [e["ratingKey"] for e in found["MediaContainer"]["Metadata"]] == ["episode-43"]
+
+
+def test_s2p_match_tv_explains_an_episode(tmp_path, fake_stash, library):
+    config = write_config(tmp_path, fake_stash.url)
+    studio_b = library.studios["2"]["name"]
+    result = run("match", "--tv", "--filename", "clip.mp4", "--show", studio_b, "--date", "2020-02-02", config=config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "the file, through the movie provider's cascade:" in result.stdout
+    assert f"decision: scene 43 ({studio_b}, season 2020) as season 2020, episode 20201" in result.stdout
+    tie = run("match", "--tv", "--json", "--filename", "clip.mp4", config=config)
+    assert tie.returncode == 1
+    explained = json.loads(tie.stdout)
+    assert explained["decision"] is None and {c["scene"] for c in explained["candidates"]} == {"42", "43"}
+    assert explained["files"]["ambiguous"] is True
+
+
+def test_debug_match_explains_the_tv_provider(start_s2p, fake_stash, library):
+    s2p = start_s2p(fake_stash.url, debug={"enabled": True})
+    name = library.studios["3"]["name"]
+    explained = s2p.get("/debug/match", params={"tv": 1, "type": 2, "title": name.lower()}).json()
+    assert explained["decision"]["ratingKey"] == "show-3" and explained["decision"]["step"] == "title"
+    movie = s2p.get("/debug/match", params={"filename": "clip.mp4"}).json()
+    assert "files" not in movie and len(movie["candidates"]) == 2

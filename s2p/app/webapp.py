@@ -63,7 +63,7 @@ def create_app(services: Services) -> falcon.App:
     app.add_route("/gaps/run", gaps.GapsRun(services.gaps))
     app.add_route("/gaps/{gap_id:int}/{action}", gaps.GapAction(services.gaps))
     if settings.debug.enabled:
-        app.add_route("/debug/match", debug.DebugMatch(services.matcher))
+        app.add_route("/debug/match", debug.DebugMatch(services.matcher, services.tv))
     if services.capture is not None:
         app.add_route("/debug/requests", debug.CapturedRequests(services.capture))
     return app

@@ -44,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
     match.add_argument("--json", action="store_true", help="print the explanation as JSON")
     match.add_argument("--index", action="store_true",
                        help="load the whole scene index first, as the server does (slower on big libraries)")
+    match.add_argument("--tv", action="store_true",
+                       help="match as the TV provider does: an episode (with --filename), a show or a season")
+    match.add_argument("--type", choices=["show", "season", "episode"], help="with --tv: what to match "
+                       "(default: episode with --filename, else show)")
+    match.add_argument("--show", help="with --tv: the show's title (a studio's name)")
+    match.add_argument("--date", help="with --tv: the episode's air date, YYYY-MM-DD")
+    match.add_argument("--season", type=int, help="with --tv: the season (a year; 0 for undated scenes)")
+    match.add_argument("--episode", type=int, help="with --tv: the episode number")
     gaps_command.add_parser(commands)
     demo = commands.add_parser("demo", help="serve a built-in sample library (no Stash needed)")
     demo.add_argument("--host", help="address to listen on (default $S2P_SERVER_HOST, else 127.0.0.1)")
@@ -55,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     register = commands.add_parser("register", help="register s2p in Plex and make its agent ([plex] url and token)")
     register.add_argument("--url", help="the URL Plex should call (default: the one s2p logs at start-up)")
     register.add_argument("--agent", metavar="NAME", help="the agent's name in Plex (default: [provider] title)")
+    which = register.add_mutually_exclusive_group()
+    which.add_argument("--tv", action="store_true", help="register the TV provider (<url>/tv) for TV Shows libraries")
+    which.add_argument("--all", action="store_true", help="register both the movie and the TV provider")
     return parser
 
 

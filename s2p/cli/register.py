@@ -33,6 +33,18 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     else:
         url = provider_url(settings, settings.server.port)
-    print(f"s2p register: {url} in Plex at {settings.plex.url}")
-    return run_register(lambda: connect(settings.plex, settings.state_dir), settings.provider.identifier, url,
-                        args.agent or settings.provider.title, settings.plex.url, host_address(), sys.stdout)
+    kinds = ["movie", "tv"] if getattr(args, "all", False) else ["tv"] if getattr(args, "tv", False) else ["movie"]
+    if "tv" in kinds and not settings.tv.enabled:
+        print("s2p register: the TV provider is off ([tv] enabled = false); turn it on first", file=sys.stderr)
+        return 2
+    worst = 0
+    for kind in kinds:
+        tv = kind == "tv"
+        where = f"{url.rstrip('/')}/tv" if tv else url
+        identifier = settings.tv_identifier if tv else settings.provider.identifier
+        title = (args.agent and (f"{args.agent} (TV)" if len(kinds) > 1 else args.agent)) or (
+            settings.tv.title if tv else settings.provider.title)
+        print(f"s2p register: {where} in Plex at {settings.plex.url}" + (" (the TV provider)" if tv else ""))
+        worst = max(worst, run_register(lambda: connect(settings.plex, settings.state_dir), identifier, where, title,
+                                        settings.plex.url, host_address(), sys.stdout, tv=tv))
+    return worst

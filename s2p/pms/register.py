@@ -171,9 +171,10 @@ class _PlexStatus(PlexError):
 class PlexProviders:
     """The provider and agent calls, on a connected ``plexapi.server.PlexServer``."""
 
-    def __init__(self, plex: Any, identifier: str):
+    def __init__(self, plex: Any, identifier: str, section_type: str = "movie"):
         self.plex = plex
         self.identifier = identifier
+        self.section_type = section_type  # "movie", or "show" for the TV provider
 
     def _call(self, method: str, path: str, doing: str, **params: str):
         session = self.plex._session
@@ -202,9 +203,9 @@ class PlexProviders:
         return next((a for a in self.agents() if a.primary == self.identifier), None)
 
     def movie_libraries(self) -> tuple[list[str], list[str]]:
-        """(titles of movie libraries on s2p's agent, titles of the other movie libraries)."""
+        """(titles of libraries of this provider's kind on its agent, titles of the others of that kind)."""
         try:
-            sections = [s for s in self.plex.library.sections() if s.type == "movie"]
+            sections = [s for s in self.plex.library.sections() if s.type == self.section_type]
         except Exception as exc:
             raise translate_errors(exc, "listing libraries") from None
         ours = [s.title for s in sections if s.agent == self.identifier]
@@ -264,8 +265,9 @@ class PlexProviders:
 
 
 def run_register(connect: Callable[[], Any], identifier: str, url: str, agent_title: str, plex_url: str,
-                 lan: str | None, out: TextIO) -> int:
-    """``s2p register``: 0 done, 1 Plex failed or refused, 2 nothing sent (fix the setup)."""
+                 lan: str | None, out: TextIO, *, tv: bool = False) -> int:
+    """``s2p register``: 0 done, 1 Plex failed or refused, 2 nothing sent (fix the setup).
+    ``tv``: the TV provider (at ``/tv``), whose agent serves TV Shows libraries."""
     problem = loopback_problem(url, plex_url, lan)
     if problem:
         print(f"s2p register: refusing: {problem}", file=out)
@@ -287,7 +289,7 @@ def run_register(connect: Callable[[], Any], identifier: str, url: str, agent_ti
             print("  plex: custom metadata providers need Plex Media Server 1.43.0 or newer: update Plex first",
                   file=out)
             return 1
-        outcome = PlexProviders(plex, identifier).register(url, agent_title)
+        outcome = PlexProviders(plex, identifier, "show" if tv else "movie").register(url, agent_title)
     except (PlexError, RegistrationError) as exc:
         print(f"FAILED: {exc}", file=out)
         return 1
@@ -302,7 +304,8 @@ def run_register(connect: Callable[[], Any], identifier: str, url: str, agent_ti
     print(f"  agent: {verb} agent \"{outcome.agent.title}\" with s2p as its primary provider", file=out)
     if outcome.libraries_on_agent:
         print(f"  libraries already on s2p's agent: {', '.join(outcome.libraries_on_agent)}", file=out)
-    print("Left to do in Plex's web app, for each Movies library that holds your scenes"
+    kind = "TV Shows library (scanner \"Plex TV Series\")" if tv else "Movies library"
+    print(f"Left to do in Plex's web app, for each {kind} that holds your scenes"
           + (f" (on other agents now: {', '.join(outcome.other_movie_libraries)})"
              if outcome.other_movie_libraries else "") + ":", file=out)
     print(f"  the library > Edit > Advanced > Agent: \"{outcome.agent.title}\" > Save Changes; then the library's "

@@ -13,18 +13,31 @@ import falcon
 
 from s2p.match.cascade import Matcher
 from s2p.ops.capture import RequestCapture
-from s2p.plex.hints import match_hints, plex_params
+from s2p.plex.hints import match_hints, plex_params, read_flag
+from s2p.tv.service import TvService
 from s2p.web.errors import BadRequest
 
 
 class DebugMatch:
-    def __init__(self, matcher: Matcher):
+    """``?tv=1`` explains the TV provider's match (an episode, show or season) instead."""
+
+    def __init__(self, matcher: Matcher, tv: TvService | None = None):
         self._matcher = matcher
+        self._tv = tv
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         dropped: list[dict[str, str]] = []  # a person asks here: say what was left out, as Plex would be ignored
         keep = lambda field, reason: dropped.append({"field": field, "problem": reason})  # noqa: E731
-        hints = match_hints(None, req.params, plex_params(req.headers, req.params, keep), keep)
+        params = {k: v for k, v in req.params.items() if k != "tv"}
+        hints = match_hints(None, params, plex_params(req.headers, params, keep), keep)
+        if self._tv is not None and read_flag(req.get_param("tv")):
+            if not (hints.has_anything or hints.show_title):
+                raise BadRequest("give at least one of filename, title, grandparentTitle, parentTitle, guid or ohash",
+                                 [{"field": "query", "problem": "no hints"}, *dropped])
+            found = self._tv.match(hints, req.context.deadline)
+            resp.media = {**found.as_dict(), "dropped": dropped}
+            req.context.outcome = f"explained (TV): {found.decision.describe() if found.decision else 'none'}"
+            return
         if not hints.has_anything:
             raise BadRequest("give at least one of filename, title, guid or ohash",
                              [{"field": "query", "problem": "no hints"}, *dropped])
