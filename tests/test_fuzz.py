@@ -31,12 +31,16 @@ header_text = st.text(st.characters(min_codepoint=33, max_codepoint=126), max_si
 any_text = st.text(max_size=40)
 big_int = st.integers(min_value=-(10**30), max_value=10**30)
 ids = st.one_of(st.integers(0, 12).map(str), big_int.map(str), st.sampled_from(["", "..", "%2e%2e", "1.5", "-1"]),
-                any_text)
+                any_text,
+                # The TV provider's keys, well-formed and nearly so.
+                st.sampled_from(["show-1", "show-none", "season-1-2023", "season-none-0", "episode-1", "show-999",
+                                 "season-1-99999", "episode-", "show-1-2", "episode-99999999999999999999"]))
 json_scalars = st.one_of(st.none(), st.booleans(), big_int, st.floats(allow_nan=False, allow_infinity=False),
                          any_text, st.sampled_from(["日本の夏.mp4", "Harbour Films/extras/scene.mp4", "7"]))
 json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
                            | st.dictionaries(any_text, inner, max_size=4), max_leaves=6)
 HINT_NAMES = ["type", "title", "year", "guid", "filename", "manual", "ohash", "duration", "includeAdult",
+              "parentTitle", "grandparentTitle", "index", "parentIndex", "date", "includeChildren",
               "X-Plex-Container-Size", "X-Plex-Container-Start", "X-Plex-Language", "X-Plex-Client-Identifier"]
 hint_objects = st.dictionaries(st.one_of(st.sampled_from(HINT_NAMES), any_text), json_values, max_size=8)
 bodies = st.one_of(
