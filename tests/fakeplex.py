@@ -21,6 +21,8 @@ import requests
 from s2p.app.server import BackgroundServer
 
 TOKEN = "plex-test-token-abcdef123456"
+# The legacy Plex Series Scanner's date pattern (YYYY-MM-DD, any separators).
+_AIR_DATE = re.compile(r"(\d{4})[^0-9a-zA-Z]+(\d{2})[^0-9a-zA-Z]+(\d{2})(?:[^0-9]|$)")
 
 
 @dataclass
@@ -40,6 +42,12 @@ class Item:
     added_at: int = 1700000000
     updated_at: int = 1700000000
     guids: list[str] = field(default_factory=list)
+    # Episodes (in sections of type "show"): their place in the show.
+    type: str = "movie"
+    index: int | None = None
+    parent_index: int | None = None
+    grandparent_title: str | None = None
+    grandparent_guid: str | None = None
 
 
 @dataclass
@@ -93,6 +101,68 @@ class FakePlex:
         item = Item(key, title, guid or f"local://{key}", parts, **kwargs)
         self.sections[section_key].items.append(item)
         return item
+
+    def scan_tv(self, section_key: int, provider: str, files: list[str], *, page_size: int = 20) -> dict[str, Any]:
+        """Play Plex's scan of a TV library against a TV provider at ``provider``
+        (its root URL), as Plex's provider documentation describes it: the
+        show matched by its folder's name (type 2), its seasons and episodes
+        read from ``children`` and ``grandchildren`` page by page, then each
+        file matched as an episode (type 4) with its show's title and the air
+        date its name carries.  Matched files become episode items of the
+        section.  Returns what the scan saw, for the test to check."""
+        section = self.sections[section_key]
+        root = section.locations[0].rstrip("/") + "/"
+        seen: dict[str, Any] = {"shows": {}, "listed": {}, "unmatched": [], "requests": Counter()}
+        by_show: dict[str, list[str]] = {}
+        for path in files:
+            folder, slash, _rest = path[len(root):].partition("/") if path.startswith(root) else ("", "", "")
+            if slash:  # files directly in the library root have no show: Plex's TV scanner skips their dates
+                by_show.setdefault(folder, []).append(path)
+            else:
+                seen["unmatched"].append(path)
+
+        def call(method: str, path: str, **kwargs: Any) -> Any:
+            seen["requests"][f"{method} {re.sub(r'/[^/]*-[^/]*(?=/|$)', '/{key}', path)}"] += 1
+            response = requests.request(method, provider.rstrip("/") + path, timeout=30, **kwargs)
+            response.raise_for_status()
+            return response.json()["MediaContainer"]
+
+        def paged(path: str) -> list[dict[str, Any]]:
+            items: list[dict[str, Any]] = []
+            while True:
+                page = call("GET", path, headers={"X-Plex-Container-Start": str(len(items)),
+                                                  "X-Plex-Container-Size": str(page_size)})
+                items += page.get("Metadata", [])
+                if not page.get("Metadata") or len(items) >= page["totalSize"]:
+                    return items
+
+        for folder, paths in sorted(by_show.items()):
+            shows = call("POST", "/library/metadata/matches", json={"type": 2, "title": folder}).get("Metadata", [])
+            if not shows:
+                seen["unmatched"] += paths
+                continue
+            show = call("GET", f"/library/metadata/{shows[0]['ratingKey']}", params={"includeChildren": 1})["Metadata"][0]
+            seen["shows"][folder] = show
+            seasons = paged(show["key"])  # the show's key leads to its children
+            seen["listed"][show["ratingKey"]] = {
+                "seasons": {s["index"]: [e["ratingKey"] for e in paged(s["key"])] for s in seasons},
+                "grandchildren": [e["ratingKey"] for e in paged(f"/library/metadata/{show['ratingKey']}/grandchildren")],
+            }
+            for path in paths:
+                hints: dict[str, Any] = {"type": 4, "filename": path, "grandparentTitle": folder}
+                dated = _AIR_DATE.search(path.rsplit("/", 1)[-1])
+                if dated:  # Plex's scanner: a dated name is season = year, with the air date
+                    hints.update(parentIndex=int(dated.group(1)), date="-".join(dated.groups()))
+                found = call("POST", "/library/metadata/matches", json=hints).get("Metadata", [])
+                if not found:
+                    seen["unmatched"].append(path)
+                    continue
+                episode = found[0]
+                self.add_item(section_key, episode["title"], [path], guid=episode["guid"], type="episode",
+                              index=episode["index"], parent_index=episode["parentIndex"],
+                              grandparent_title=episode["grandparentTitle"],
+                              grandparent_guid=episode["grandparentGuid"])
+        return seen
 
     def item(self, rating_key: int) -> Item | None:
         for section in self.sections.values():
@@ -222,6 +292,8 @@ class FakePlex:
         with self._lock:
             self.page_sizes.append(size)
         items = section.items
+        if query.get("type") in ("1", "4"):  # movies or episodes, as plexapi's search asks
+            items = [i for i in items if i.type == ("movie" if query["type"] == "1" else "episode")]
         if "guid" in query and self.guid_filter:
             items = [i for i in items if i.guid == unquote(query["guid"])]
         page = items[start:start + size]
@@ -287,8 +359,12 @@ def _item_xml(item: Item, section: Section) -> str:
                     for p in item.parts)
     guids = "".join(f"<Guid id={quoteattr(g)}/>" for g in item.guids)
     year = f' year="{item.year}"' if item.year else ""
+    if item.type == "episode":
+        year += (f' index="{item.index}" parentIndex="{item.parent_index}" '
+                 f'grandparentTitle={quoteattr(item.grandparent_title or "")} '
+                 f'grandparentGuid={quoteattr(item.grandparent_guid or "")}')
     return (f'<Video ratingKey="{item.rating_key}" key="/library/metadata/{item.rating_key}" '
-            f'guid={quoteattr(item.guid)} type="movie" title={quoteattr(item.title)}{year} '
+            f'guid={quoteattr(item.guid)} type="{item.type}" title={quoteattr(item.title)}{year} '
             f'librarySectionID="{section.key}" addedAt="{item.added_at}" updatedAt="{item.updated_at}">'
             f'<Media id="{item.rating_key}">{parts}</Media>{guids}</Video>')
 

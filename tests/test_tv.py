@@ -305,3 +305,40 @@ def test_debug_match_explains_the_tv_provider(start_s2p, fake_stash, library):
     assert explained["decision"]["ratingKey"] == "show-3" and explained["decision"]["step"] == "title"
     movie = s2p.get("/debug/match", params={"filename": "clip.mp4"}).json()
     assert "files" not in movie and len(movie["candidates"]) == 2
+
+
+def test_a_plex_tv_scan_builds_every_studio_folder_into_its_show(s2p, library):
+    from fakeplex import FakePlex
+
+    plex = FakePlex()
+    plex.add_section(7, "Stash TV", [PLEX_ROOT], agent=TV_ID, type="show")
+    plex.start()
+    try:
+        files = {f["path"].replace(STASH_ROOT, PLEX_ROOT, 1): sid for sid, s in library.scenes.items()
+                 for f in s["files"]}
+        seen = plex.scan_tv(7, s2p.url + "/tv", sorted(files), page_size=3)
+    finally:
+        plex.stop()
+    studio_of_folder = {s["name"]: sid for sid, s in library.studios.items()}
+    # Every folder named after a studio became that studio's show...
+    assert {folder: show["ratingKey"] for folder, show in seen["shows"].items()} == {
+        folder: f"show-{studio_of_folder[folder]}" for folder in seen["shows"]}
+    assert len(seen["shows"]) == 5
+    # ...listing exactly that studio's scenes, by season and all at once, three at a time.
+    for show_key, listed in seen["listed"].items():
+        studio_id = show_key.removeprefix("show-")
+        wanted = {f"episode-{sid}" for sid in scenes_of(library, studio_id)}
+        by_season = [e for episodes in listed["seasons"].values() for e in episodes]
+        assert sorted(by_season) == sorted(listed["grandchildren"]) == sorted(wanted)
+    # Every file in a studio folder is its own scene's episode, in the season of its year.
+    items = {i.parts[0].file: i for i in plex.sections[7].items}
+    for path, item in items.items():
+        scene = library.scenes[files[path]]
+        assert item.guid == f"{TV_ID}://episode/episode-{scene['id']}"
+        assert item.parent_index == (release(scene["date"])[1] or 0)
+        assert item.grandparent_title == library.studios[scene["studio"]]["name"]
+    in_studio_folders = [p for p in files if p.split("/")[3] in studio_of_folder]
+    assert sorted(items) == sorted(in_studio_folders)
+    # Files outside a studio's folder have no show for Plex to put them in.
+    assert sorted(seen["unmatched"]) == sorted(set(files) - set(in_studio_folders))
+    assert seen["requests"]["GET /library/metadata/{key}/grandchildren"] >= 5
