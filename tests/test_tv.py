@@ -342,3 +342,61 @@ def test_a_plex_tv_scan_builds_every_studio_folder_into_its_show(s2p, library):
     # Files outside a studio's folder have no show for Plex to put them in.
     assert sorted(seen["unmatched"]) == sorted(set(files) - set(in_studio_folders))
     assert seen["requests"]["GET /library/metadata/{key}/grandchildren"] >= 5
+
+
+@pytest.fixture
+def tv_plex(s2p, library):
+    """A fake Plex with a TV library scanned through the TV provider."""
+    from fakeplex import FakePlex
+
+    plex = FakePlex()
+    plex.add_section(7, "Stash TV", [PLEX_ROOT], agent=TV_ID, type="show")
+    plex.add_section(8, "Films", ["/films"], agent="tv.plex.agents.movie")
+    plex.start()
+    files = sorted(f["path"].replace(STASH_ROOT, PLEX_ROOT, 1) for s in library.scenes.values() for f in s["files"])
+    plex.scan_tv(7, s2p.url + "/tv", files)
+    yield plex
+    plex.stop()
+
+
+def test_gap_detection_compares_tv_libraries_on_the_tv_agent(start_s2p, fake_stash, library, tv_plex):
+    from fakeplex import TOKEN
+
+    # One episode that claims scene 1 but is scene 2's file, and one file Stash does not have.
+    scene_2_file = library.scenes["2"]["files"][0]["path"].replace(STASH_ROOT, PLEX_ROOT, 1)
+    claimed = tv_plex.add_item(7, "Mislabelled", [scene_2_file], guid=f"{TV_ID}://episode/episode-1", type="episode")
+    stranger = tv_plex.add_item(7, "Stranger", [f"{PLEX_ROOT}/Somebody/2020-01-01 - Stranger.mp4"],
+                                guid="local://1", type="episode")
+    s2p = start_s2p(fake_stash.url, plex={"url": tv_plex.url, "token": TOKEN, "timeout": 5}, gaps={"interval": 0})
+    result = s2p.services.gaps.compare()
+    assert result.stats["sections"] == ["Stash TV"]
+    gaps = s2p.get("/gaps.json").json()["gaps"]
+    by_kind: dict[str, set[str]] = {}
+    for gap in gaps:
+        by_kind.setdefault(gap["kind"], set()).add(gap["scene_id"] if gap["kind"] == "stash_only" else
+                                                   gap["rating_key"] if gap["kind"] == "matched_elsewhere" else
+                                                   gap["plex_path"])
+    # The scenes whose files lie outside a studio's folder never became episodes.
+    assert by_kind["stash_only"] == {"41", "42", "43"}
+    assert by_kind["plex_only"] == {f"{PLEX_ROOT}/Somebody/2020-01-01 - Stranger.mp4"}
+    # The mislabelled episode, and the stranger that no agent matched.
+    assert by_kind["matched_elsewhere"] == {str(claimed.rating_key), str(stranger.rating_key)}
+
+
+def test_live_sync_refreshes_the_episodes_of_an_edited_scene(start_s2p, fake_stash, library, tv_plex):
+    from fakeplex import TOKEN
+    from helpers import eventually
+
+    s2p = start_s2p(fake_stash.url, plex={"url": tv_plex.url, "token": TOKEN, "timeout": 5}, sync={"interval": 0.3},
+                    artwork={"push": False}, gaps={"interval": 0})
+    eventually(lambda: s2p.services.sync.cycles >= 2, "the first cycles")
+    # Scene 3's episode item(s): one per file of the scene in the fake's scan.
+    wanted = {i.rating_key for i in tv_plex.sections[7].items if i.guid == f"{TV_ID}://episode/episode-3"}
+    assert wanted
+    library.update_scene("3", title="Retitled", updated_at="2030-01-01T00:00:00+00:00")
+    eventually(lambda: wanted <= set(tv_plex.refreshed), "the episode's refresh")
+    assert sorted(tv_plex.refreshed) == sorted(wanted)
+    # What Plex reads next is the new title: the TV provider's listings were forgotten too.
+    studio = library.scenes["3"]["studio"]
+    listed, _ = all_pages(s2p, f"/tv/library/metadata/show-{studio}/grandchildren", 50)
+    assert next(e["title"] for e in listed if e["ratingKey"] == "episode-3") == "Retitled"

@@ -267,7 +267,8 @@ def build_sync(settings: Settings, core: Core, forget: Callable[[str], None],
         # One connection and one guid map for the service's life (rebuilt after a failure).
         if "items" not in connection:
             plex = connect(settings.plex, settings.state_dir)
-            connection["items"] = PlexItems(plex, settings.provider.identifier, settings.plex.sections)
+            connection["items"] = PlexItems(plex, settings.provider.identifier, settings.plex.sections,
+                                            tv_identifier=settings.tv_identifier if settings.tv.enabled else None)
         return connection["items"]
 
     def to_plex(path: str) -> str | None:

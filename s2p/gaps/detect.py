@@ -164,9 +164,11 @@ class Comparison:
     """
 
     def __init__(self, *, path_map: PathMap, identifier: str, sections: Sequence[PlexSection],
-                 sync: Mapping[str, SyncTimes], hash_file: HashFile | None = None, max_hashes: int = 2000):
+                 sync: Mapping[str, SyncTimes], hash_file: HashFile | None = None, max_hashes: int = 2000,
+                 tv_identifier: str | None = None):
         self._map = path_map
         self._identifier = identifier
+        self._tv_identifier = tv_identifier
         self._sections = {s.key: s for s in sections}
         self._locations = [(s, path_key(loc)) for s in sections for loc in s.locations if path_key(loc)]
         self._sync = sync
@@ -217,6 +219,8 @@ class Comparison:
         self.stats["plex_items"] += 1
         section = self._sections.get(item.section) or PlexSection(item.section, item.section)
         ours = contract.scene_id_from_guid(self._identifier, item.guid)
+        if ours is None and self._tv_identifier:
+            ours = contract.scene_id_from_episode_guid(self._tv_identifier, item.guid)
         owners: dict[str, StashScene] = {}
         for part in item.parts:
             self.stats["plex_parts"] += 1

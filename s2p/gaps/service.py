@@ -291,13 +291,14 @@ class GapService:
     def _compare(self, run: int, started: float) -> RunResult:
         began = self._clock()
         plex = self._plex_factory()
+        tv_identifier = self.settings.tv_identifier if self.settings.tv.enabled else None
         sections, problems = choose_sections(plex.sections(), self.settings.plex.sections,
-                                             self.settings.provider.identifier)
+                                             self.settings.provider.identifier, tv_identifier)
         if not sections:
             raise ComparisonFailed("; ".join(problems))
         sync = self._sync_times(problems)
         comparison = Comparison(path_map=self._map, identifier=self.settings.provider.identifier,
-                                sections=sections, sync=sync,
+                                sections=sections, sync=sync, tv_identifier=tv_identifier,
                                 hash_file=self._local.hash if self._local else None)
         phase = time.monotonic()
         comparison.add_scenes(StashScene.from_summary(s) for s in self._checked(self._inventory()))

@@ -71,3 +71,13 @@ def scene_id_from_guid(identifier: str, value: str | None) -> str | None:
         return None
     rest = value[len(prefix):].split("?", 1)[0]
     return rest if is_rating_key(rest) else None
+
+
+def scene_id_from_episode_guid(tv_identifier: str, value: str | None) -> str | None:
+    """The scene id in one of the TV provider's episode guids
+    (``<identifier>.tv://episode/episode-<scene id>``), else ``None``."""
+    prefix = f"{tv_identifier}://episode/episode-"
+    if not value or not value.startswith(prefix):
+        return None
+    rest = value[len(prefix):].split("?", 1)[0]
+    return rest if is_rating_key(rest) else None

@@ -25,10 +25,12 @@ PROBE = 20
 
 class PlexItems:
     def __init__(self, plex: Any, identifier: str, sections: list[str] | None = None, *,
-                 rescan_after: float = 300.0, clock: Callable[[], float] = time.monotonic):
+                 rescan_after: float = 300.0, clock: Callable[[], float] = time.monotonic,
+                 tv_identifier: str | None = None):
         self._plex = plex
-        self._prefix = f"{identifier}://"
         self._identifier = identifier
+        # The TV provider's: its episodes are looked for in TV sections on its agent.
+        self._tv_identifier = tv_identifier
         self._wanted = [s.strip() for s in sections or [] if s.strip()]
         self._rescan_after = rescan_after
         self._clock = clock
@@ -50,13 +52,28 @@ class PlexItems:
                     log.warning("[plex] sections names sections Plex does not have: %s", ", ".join(sorted(missing)))
             else:
                 chosen = [s for s in movies if getattr(s, "agent", "") == self._identifier] or movies
+            if self._tv_identifier:
+                shows = [s for s in self._plex.library.sections() if getattr(s, "type", "") == "show"]
+                chosen += [s for s in shows if getattr(s, "agent", "") == self._tv_identifier
+                           or s.title in self._wanted or str(s.key) in self._wanted]
             self._sections = chosen
         return self._sections
+
+    def find_scene(self, scene_id: str) -> list[Any]:
+        """Every Plex item of a scene: movies with the movie provider's guid,
+        and (with the TV provider) episodes with the TV provider's."""
+        found = self.find(f"{self._identifier}://movie/{scene_id}")
+        if self._tv_identifier:
+            found += self.find(f"{self._tv_identifier}://episode/episode-{scene_id}")
+        return found
 
     def find(self, guid: str) -> list[Any]:
         """Every Plex item (plexapi objects) whose guid is ``guid``."""
         found: list[Any] = []
+        episode = "://episode/" in guid
         for section in self.sections():
+            if (getattr(section, "type", "") == "show") != episode:
+                continue  # movies live in movie sections, episodes in TV sections
             key = str(section.key)
             items = self._by_filter(key, guid) if self._filter_works.get(key) is not False else None
             if items is None or (not items and self._filter_works.get(key) is None):
@@ -69,7 +86,8 @@ class PlexItems:
         return found
 
     def _by_filter(self, key: str, guid: str) -> list[Any] | None:
-        items = self._plex.fetchItems(f"/library/sections/{key}/all", params={"type": 1, "guid": guid},
+        kind = 4 if "://episode/" in guid else 1
+        items = self._plex.fetchItems(f"/library/sections/{key}/all", params={"type": kind, "guid": guid},
                                       container_start=0, container_size=PROBE, maxresults=PROBE)
         exact = [item for item in items if getattr(item, "guid", None) == guid]
         if len(exact) != len(items):
@@ -85,19 +103,20 @@ class PlexItems:
         with self._lock:
             built, mapping = self._maps.get(key, (None, {}))
             if guid not in mapping and (built is None or self._clock() - built >= self._rescan_after):
-                mapping = self._scan(key)
+                mapping = self._scan(key, 4 if "://episode/" in guid else 1)
                 self._maps[key] = (self._clock(), mapping)
             return list(mapping.get(guid, []))
 
-    def _scan(self, key: str) -> dict[str, list[int]]:
+    def _scan(self, key: str, kind: int = 1) -> dict[str, list[int]]:
         mapping: dict[str, list[int]] = {}
         start = 0
+        prefixes = tuple(f"{i}://" for i in (self._identifier, self._tv_identifier) if i)
         while True:
-            page = self._plex.fetchItems(f"/library/sections/{key}/all", params={"type": 1},
+            page = self._plex.fetchItems(f"/library/sections/{key}/all", params={"type": kind},
                                          container_start=start, container_size=PAGE, maxresults=PAGE)
             for item in page:
                 item_guid = getattr(item, "guid", None) or ""
-                if item_guid.startswith(self._prefix):
+                if item_guid.startswith(prefixes):
                     mapping.setdefault(item_guid, []).append(int(item.ratingKey))
             if len(page) < PAGE:
                 return mapping

@@ -27,14 +27,17 @@ class ItemGone(PlexError):
 
 
 def choose_sections(available: Sequence[PlexSection], wanted: Sequence[str],
-                    identifier: str) -> tuple[list[PlexSection], list[str]]:
+                    identifier: str, tv_identifier: str | None = None) -> tuple[list[PlexSection], list[str]]:
     """The sections to compare, and problems a person should fix.
 
     ``wanted`` holds names or ids from ``[plex] sections``; empty means
-    every movie section whose agent is s2p's identifier.
+    every movie section whose agent is s2p's identifier, and every TV
+    section whose agent is the TV provider's (``tv_identifier``).
     """
+    kinds = ("movie", "show") if tv_identifier else ("movie",)
     if not wanted:
-        chosen = [s for s in available if s.type == "movie" and s.agent == identifier]
+        chosen = [s for s in available if (s.type == "movie" and s.agent == identifier)
+                  or (tv_identifier is not None and s.type == "show" and s.agent == tv_identifier)]
         if chosen:
             return chosen, []
         movies = ", ".join(f"{s.title!r} (id {s.key}, agent {s.agent})" for s in available if s.type == "movie")
@@ -53,9 +56,9 @@ def choose_sections(available: Sequence[PlexSection], wanted: Sequence[str],
                             f"(it has {known or 'none'})")
             continue
         for section in found:
-            if section.type != "movie":
+            if section.type not in kinds:
                 problems.append(f"[plex] sections: {section.title!r} is a {section.type} library; "
-                                "s2p compares movie libraries only")
+                                "s2p compares movie" + (" and TV" if tv_identifier else "") + " libraries only")
             elif section not in chosen:
                 chosen.append(section)
     return chosen, problems
@@ -90,14 +93,15 @@ class PlexLibrary:
         return result
 
     def items(self, section: PlexSection) -> Iterator[list[PlexItem]]:
-        """The section's movies, one page of plain records at a time."""
+        """The section's movies (or a TV section's episodes), one page of plain records at a time."""
+        libtype = "episode" if section.type == "show" else "movie"
         obj = self._section_objects.get(section.key)
         if obj is None:
             raise PlexError(f"section {section.key} was not listed first")
         start = 0
         while True:
             try:
-                page = obj.search(libtype="movie", container_start=start, container_size=self._page_size,
+                page = obj.search(libtype=libtype, container_start=start, container_size=self._page_size,
                                   maxresults=self._page_size)
             except Exception as exc:
                 raise translate_errors(exc, f"reading library {section.title!r}") from None

@@ -134,7 +134,7 @@ class SyncService:
         try:
             items = self._items()
             for scene_id in gone:
-                found = items.find(f"{self._settings.provider.identifier}://movie/{scene_id}")
+                found = items.find_scene(scene_id)
                 if not found:
                     continue
                 described = [{"rating_key": str(item.ratingKey), "title": getattr(item, "title", "") or "",
@@ -170,7 +170,7 @@ class SyncService:
         absent = []
         for queued in due:
             try:
-                found = items.find(f"{self._settings.provider.identifier}://movie/{queued.scene_id}")
+                found = items.find_scene(queued.scene_id)
                 for item in found:
                     item.refresh()
                     report.refreshed += 1
