@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import requests
 
 from s2p.demo.library import Library, generate
 from s2p.stash.models import SceneSummary, release
@@ -400,3 +401,21 @@ def test_live_sync_refreshes_the_episodes_of_an_edited_scene(start_s2p, fake_sta
     studio = library.scenes["3"]["studio"]
     listed, _ = all_pages(s2p, f"/tv/library/metadata/show-{studio}/grandchildren", 50)
     assert next(e["title"] for e in listed if e["ratingKey"] == "episode-3") == "Retitled"
+
+
+def test_push_mode_uploads_an_episodes_screenshot_once(start_s2p, fake_stash, library, tv_plex):
+    from fakeplex import TOKEN
+    from helpers import eventually
+
+    s2p = start_s2p(fake_stash.url, plex={"url": tv_plex.url, "token": TOKEN, "timeout": 5},
+                    artwork={"push": True, "push_delay": 0}, gaps={"interval": 0})
+    items = {i.rating_key for i in tv_plex.sections[7].items if i.guid == f"{TV_ID}://episode/episode-1"}
+    assert s2p.get("/tv/library/metadata/episode-1").status_code == 200
+    assert requests.head(s2p.url + "/tv/library/metadata/episode-4", timeout=10).status_code == 200  # not a read
+    eventually(lambda: len(tv_plex.uploads) == 2 * len(items), "the episode's uploads")
+    screenshot = library.image("scene", "1")
+    assert sorted(tv_plex.uploads) == sorted((key, kind, screenshot) for key in items for kind in ("arts", "posters"))
+    # Read again: nothing new to upload.
+    assert s2p.get("/tv/library/metadata/episode-1").status_code == 200
+    eventually(lambda: s2p.services.pusher.queue.pending() == 0, "an empty queue")
+    assert len(tv_plex.uploads) == 2 * len(items)

@@ -230,7 +230,7 @@ def build_services(settings: Settings, *, session: requests.Session | None = Non
     )
 
     if settings.tv.enabled:
-        services.tv = build_tv(settings, core, services.cached_matcher)
+        services.tv = build_tv(settings, core, services.cached_matcher, served=observers.served)
 
     def prefetch_decided(outcome: MatchOutcome) -> None:
         # Plex asks for the metadata of a matched item next: warm the cache.
@@ -250,12 +250,13 @@ def build_services(settings: Settings, *, session: requests.Session | None = Non
     return services
 
 
-def build_tv(settings: Settings, core: Core, matcher: CachedMatcher) -> TvService:
+def build_tv(settings: Settings, core: Core, matcher: CachedMatcher,
+             served: list[Callable[[str], None]] | None = None) -> TvService:
     """The TV provider: the movie provider's scenes and cascade, seen as shows."""
     options = replace(TranslateOptions.from_settings(settings.provider), identifier=settings.tv_identifier)
     catalog = Catalog(core.stash, settings.tv, settings.cache, partial_dates=settings.provider.partial_dates)
     return TvService(catalog, core.scenes, matcher, options, min_score=settings.match.min_score,
-                     margin=settings.match.margin)
+                     margin=settings.match.margin, served=served)
 
 
 def build_sync(settings: Settings, core: Core, forget: Callable[[str], None],

@@ -70,8 +70,10 @@ class ArtworkPusher:
     def __init__(self, *, identifier: str, images: ImageService, scenes: SceneStore, queue: PushQueue,
                  connect: Callable[[], Any], push_delay: float = 30.0, sections: list[str] | None = None,
                  backoff: Backoff = Backoff(), clock: Callable[[], float] = time.time,
-                 stopping: Callable[[], bool] = lambda: False, rescan_after: float = 300.0, budget: float = 60.0):
+                 stopping: Callable[[], bool] = lambda: False, rescan_after: float = 300.0, budget: float = 60.0,
+                 tv_identifier: str | None = None):
         self._identifier = identifier
+        self._tv_identifier = tv_identifier  # episodes of TV libraries on the TV agent get pictures too
         self._images = images
         self._scenes = scenes
         self.queue = queue
@@ -95,7 +97,8 @@ class ArtworkPusher:
         return cls(identifier=settings.provider.identifier, images=images, scenes=scenes,
                    queue=PushQueue(settings.state_dir),
                    connect=lambda: connect(settings.plex, settings.state_dir),
-                   push_delay=settings.artwork.push_delay, sections=settings.plex.sections, stopping=stopping)
+                   push_delay=settings.artwork.push_delay, sections=settings.plex.sections, stopping=stopping,
+                   tv_identifier=settings.tv_identifier if settings.tv.enabled else None)
 
     @property
     def poll_interval(self) -> float:
@@ -175,22 +178,23 @@ class ArtworkPusher:
         scene = self._scenes.get(scene_id, deadline=Deadline(self._budget))
         if scene is None:
             raise Drop("Stash has no such scene any more")
-        guid = contract.guid(self._identifier, scene_id)
-        items = finder.find(guid)
+        items = finder.find_scene(scene_id)
         if not items:
-            raise Retry(f"no Plex item has the guid {guid} yet")
+            raise Retry(f"no Plex item has the guid {contract.guid(self._identifier, scene_id)} yet")
         server = str(plex.machineIdentifier)
         uploads = 0
-        for kind, method in KINDS:
-            source = self._source(scene, kind)
+        for (kind, method), episodes in ((k, e) for k in KINDS for e in (False, True)):
+            # An episode's thumb is the 16:9 screenshot, as the TV provider serves it.
+            shown = [item for item in items if ("://episode/" in (getattr(item, "guid", "") or "")) == episodes]
+            source = self._source(scene, kind, episodes)
             stale = []
-            for item in items:
+            for item in shown:
                 done = self.queue.uploaded(server, str(item.ratingKey), kind)
                 if done is None or done.source != source:
                     stale.append((item, done))
             if not stale:
                 continue  # nothing changed in Stash since the last upload: no need to fetch
-            image = self._image(scene_id, kind)
+            image = self._image(scene_id, "art" if episodes else kind)
             if image is None:
                 continue
             digest = hashlib.sha256(image.content).hexdigest()
@@ -208,9 +212,9 @@ class ArtworkPusher:
         variant = self._images.shaper.variant if kind == "poster" else "background"
         return self._images.image("scene", scene_id, variant, deadline=Deadline(self._budget))
 
-    def _source(self, scene: Scene, kind: str) -> str:
+    def _source(self, scene: Scene, kind: str, episode: bool = False) -> str:
         """What the picture is made from; when it is unchanged, so is the picture."""
-        if kind == "art":
+        if kind == "art" or episode:
             return f"background|{scene.paths.screenshot}"
         studios = "|".join(s.image_path or "" for s in studio_chain(scene.studio))
         return f"{self._images.shaper.variant}|{scene.paths.screenshot}|{studios}"
@@ -219,7 +223,8 @@ class ArtworkPusher:
         with self._lock:
             if self._plex is None or self._items is None:
                 plex = self._connect()
-                self._items = PlexItems(plex, self._identifier, self._sections, rescan_after=self._rescan_after)
+                self._items = PlexItems(plex, self._identifier, self._sections, rescan_after=self._rescan_after,
+                                        tv_identifier=self._tv_identifier)
                 self._plex = plex
             return self._plex, self._items
 

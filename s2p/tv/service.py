@@ -7,7 +7,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
-from typing import Any
+from typing import Any, Callable
 
 from s2p.common.deadline import Deadline
 from s2p.match.cached import CachedMatcher
@@ -90,8 +90,9 @@ def fold_title(text: str) -> str:
 
 class TvService:
     def __init__(self, catalog: Catalog, scenes: SceneStore, matcher: CachedMatcher, options: TranslateOptions, *,
-                 min_score: int = 85, margin: int = 1):
+                 min_score: int = 85, margin: int = 1, served: list[Callable[[str], None]] | None = None):
         self.catalog = catalog
+        self._served = served if served is not None else []  # told the scene of each episode Plex reads
         self._scenes = scenes
         self._matcher = matcher
         self.options = options
@@ -105,8 +106,9 @@ class TvService:
     # ------------------------------------------------------------ items
 
     def item(self, rating_key: str, links: ImageLinks, deadline: Deadline, *,
-             children: bool = False) -> dict[str, Any] | None:
-        """The Metadata object of a show, season or episode (``None``: no such item)."""
+             children: bool = False, served: bool = True) -> dict[str, Any] | None:
+        """The Metadata object of a show, season or episode (``None``: no such
+        item); ``served``: Plex reads it, so an episode's observers are told."""
         key = tree.parse_key(rating_key)
         if key is None:
             return None
@@ -115,7 +117,11 @@ class TvService:
             if found is None:
                 return None
             show, episode, scene = found
-            return translate.episode_item(show, episode, scene, self.options, links)
+            item = translate.episode_item(show, episode, scene, self.options, links)
+            if served:
+                for observe in self._served:
+                    observe(scene.id)
+            return item
         show = self.catalog.show(key.show, deadline)  # type: ignore[arg-type]
         if show is None:
             return None

@@ -99,7 +99,9 @@ class Item(_TvResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, rating_key: str) -> None:
         self._values.params(req)
         children = _include_children(req)
-        item = self._tv.item(rating_key, self._links(req), req.context.deadline, children=children)
+        # A HEAD is not Plex reading the item: nothing is recorded or queued for it.
+        item = self._tv.item(rating_key, self._links(req), req.context.deadline, children=children,
+                             served=req.method != "HEAD")
         if item is None:
             self._not_found(req, rating_key)
         self._json(resp, contract.container(self._tv.identifier, [item]))
