@@ -27,7 +27,7 @@ Plex already has.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from s2p.stash.models import SceneSummary, release, title_of
@@ -125,19 +125,27 @@ class Season:
 
 @dataclass(frozen=True)
 class Listing:
-    """A show's scenes as seasons and episodes, in Plex's order."""
+    """A show's scenes as seasons and episodes, in Plex's order.
+
+    Built once per show and kept (``Catalog``); every episode request looks
+    up its scene here, so the lookups are by map, not by a walk."""
 
     seasons: tuple[Season, ...]
+    episodes: tuple[Episode, ...] = field(init=False)
+    _by_scene: dict[str, Episode] = field(init=False, repr=False, compare=False)
+    _by_index: dict[int, Season] = field(init=False, repr=False, compare=False)
 
-    @property
-    def episodes(self) -> list[Episode]:
-        return [e for s in self.seasons for e in s.episodes]
+    def __post_init__(self) -> None:
+        episodes = tuple(e for s in self.seasons for e in s.episodes)
+        object.__setattr__(self, "episodes", episodes)
+        object.__setattr__(self, "_by_scene", {e.scene.id: e for e in episodes})
+        object.__setattr__(self, "_by_index", {s.index: s for s in self.seasons})
 
     def season(self, index: int) -> Season | None:
-        return next((s for s in self.seasons if s.index == index), None)
+        return self._by_index.get(index)
 
     def episode(self, scene_id: str) -> Episode | None:
-        return next((e for e in self.episodes if e.scene.id == scene_id), None)
+        return self._by_scene.get(scene_id)
 
 
 def _scene_order(scene: SceneSummary) -> tuple[int, str]:
