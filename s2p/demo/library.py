@@ -118,7 +118,9 @@ class Library:
     # ------------------------------------------------------------ output shapes
 
     def _image_path(self, kind: str, entity_id: str, has_image: bool, route: str = "image") -> str:
-        path = f"{self.base_url}/{kind}/{entity_id}/{route}?t=1700000000"
+        # Like Stash, the URL carries the image's version: a new image is a new URL.
+        version = self._records(kind).get(entity_id, {}).get("image_version", 1700000000)
+        path = f"{self.base_url}/{kind}/{entity_id}/{route}?t={version}"
         return path if has_image else path + "&default=true"
 
     def _studio(self, studio_id: str | None, depth: int = 0) -> dict[str, Any] | None:
@@ -323,19 +325,23 @@ class Library:
         entity without an image still gets a picture: a scene without a
         cover, and a studio, tag or group without an image, get Stash's
         default SVG; a performer without one a stock photo."""
-        known = {"scene": self.scenes, "performer": self.performers, "studio": self.studios,
-                 "tag": self.tags, "group": self.groups}.get(kind)
-        if known is None or entity_id not in known:
+        known = self._records(kind)
+        if entity_id not in known:
             return None
         if self.content_type(kind, entity_id) == "image/svg+xml":
             return DEFAULT_SVG
         width, height = (320, 180) if kind == "scene" else (200, 300) if kind == "performer" else (240, 120)
-        seed = int(hashlib.md5(f"{kind}/{entity_id}".encode()).hexdigest()[:6], 16)
+        version = known[entity_id].get("image_version")  # set by a test that changes the picture
+        seed = int(hashlib.md5(f"{kind}/{entity_id}{'' if version is None else f'/{version}'}".encode())
+                   .hexdigest()[:6], 16)
         return _png(width, height, seed)
 
+    def _records(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {"scene": self.scenes, "performer": self.performers, "studio": self.studios,
+                "tag": self.tags, "group": self.groups}.get(kind, {})
+
     def content_type(self, kind: str, entity_id: str) -> str:
-        record = {"scene": self.scenes, "performer": self.performers, "studio": self.studios,
-                  "tag": self.tags, "group": self.groups}.get(kind, {}).get(entity_id) or {}
+        record = self._records(kind).get(entity_id) or {}
         has_image = record.get("cover", True) if kind == "scene" else record.get("image", False)
         return "image/svg+xml" if not has_image and kind != "performer" else "image/png"
 
