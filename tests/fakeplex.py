@@ -42,10 +42,11 @@ class Item:
     added_at: int = 1700000000
     updated_at: int = 1700000000
     guids: list[str] = field(default_factory=list)
-    # Episodes (in sections of type "show"): their place in the show.
-    type: str = "movie"
+    # Sections of type "show" hold shows, their seasons and their episodes.
+    type: str = "movie"  # or "show", "season", "episode"
     index: int | None = None
     parent_index: int | None = None
+    parent_rating_key: int | None = None  # a season's show, an episode's season
     grandparent_title: str | None = None
     grandparent_guid: str | None = None
 
@@ -109,7 +110,8 @@ class FakePlex:
         read from ``children`` and ``grandchildren`` page by page, then each
         file matched as an episode (type 4) with its show's title and the air
         date its name carries.  Matched files become episode items of the
-        section.  Returns what the scan saw, for the test to check."""
+        section, inside show and season items as Plex builds them.  Returns
+        what the scan saw, for the test to check."""
         section = self.sections[section_key]
         root = section.locations[0].rstrip("/") + "/"
         seen: dict[str, Any] = {"shows": {}, "listed": {}, "unmatched": [], "requests": Counter()}
@@ -143,6 +145,8 @@ class FakePlex:
                 continue
             show = call("GET", f"/library/metadata/{shows[0]['ratingKey']}", params={"includeChildren": 1})["Metadata"][0]
             seen["shows"][folder] = show
+            show_item = self.add_item(section_key, show["title"], [], guid=show["guid"], type="show")
+            season_items: dict[int, Item] = {}
             seasons = paged(show["key"])  # the show's key leads to its children
             seen["listed"][show["ratingKey"]] = {
                 "seasons": {s["index"]: [e["ratingKey"] for e in paged(s["key"])] for s in seasons},
@@ -158,8 +162,14 @@ class FakePlex:
                     seen["unmatched"].append(path)
                     continue
                 episode = found[0]
+                season = episode["parentIndex"]
+                if season not in season_items:
+                    season_items[season] = self.add_item(
+                        section_key, episode["parentTitle"], [], guid=episode["parentGuid"], type="season",
+                        index=season, parent_rating_key=show_item.rating_key)
                 self.add_item(section_key, episode["title"], [path], guid=episode["guid"], type="episode",
-                              index=episode["index"], parent_index=episode["parentIndex"],
+                              index=episode["index"], parent_index=season,
+                              parent_rating_key=season_items[season].rating_key,
                               grandparent_title=episode["grandparentTitle"],
                               grandparent_guid=episode["grandparentGuid"])
         return seen
@@ -248,6 +258,14 @@ class FakePlex:
                 raise KeyError(path)
             section = next(s for s in self.sections.values() if item in s.items)
             return ok, _container([_item_xml(item, section)], librarySectionID=section.key)
+        m = re.fullmatch(r"/library/metadata/(\d+)/children", path)
+        if m and method == "GET":
+            parent = self.item(int(m.group(1)))
+            if parent is None:
+                raise KeyError(path)
+            section = next(s for s in self.sections.values() if parent in s.items)
+            children = [i for i in section.items if i.parent_rating_key == parent.rating_key]
+            return ok, _container([_item_xml(i, section) for i in children], librarySectionID=section.key)
         m = re.fullmatch(r"/library/metadata/(\d+)/refresh", path)
         if m and method == "PUT":
             if self.item(int(m.group(1))) is None:
@@ -292,8 +310,11 @@ class FakePlex:
         with self._lock:
             self.page_sizes.append(size)
         items = section.items
-        if query.get("type") in ("1", "4"):  # movies or episodes, as plexapi's search asks
-            items = [i for i in items if i.type == ("movie" if query["type"] == "1" else "episode")]
+        kinds = {"1": "movie", "2": "show", "3": "season", "4": "episode"}  # Plex's type numbers
+        if query.get("type") in kinds:
+            items = [i for i in items if i.type == kinds[query["type"]]]
+        elif section.type == "show":
+            items = [i for i in items if i.type == "show"]  # a TV section lists its shows by default
         if "guid" in query and self.guid_filter:
             items = [i for i in items if i.guid == unquote(query["guid"])]
         page = items[start:start + size]
@@ -355,12 +376,20 @@ class FakePlex:
 
 
 def _item_xml(item: Item, section: Section) -> str:
+    if item.type in ("show", "season"):  # Plex sends these as directories, without media
+        children = sum(1 for i in section.items if i.parent_rating_key == item.rating_key)
+        place = (f' index="{item.index}" parentRatingKey="{item.parent_rating_key}"'
+                 f' parentKey="/library/metadata/{item.parent_rating_key}"' if item.type == "season" else "")
+        return (f'<Directory ratingKey="{item.rating_key}" key="/library/metadata/{item.rating_key}/children" '
+                f'guid={quoteattr(item.guid)} type="{item.type}" title={quoteattr(item.title)}{place} '
+                f'childCount="{children}" leafCount="{children}" librarySectionID="{section.key}" '
+                f'addedAt="{item.added_at}" updatedAt="{item.updated_at}"/>')
     parts = "".join(f'<Part id="{p.id}" key="/library/parts/{p.id}/file" file={quoteattr(p.file)} size="{p.size}"/>'
                     for p in item.parts)
     guids = "".join(f"<Guid id={quoteattr(g)}/>" for g in item.guids)
     year = f' year="{item.year}"' if item.year else ""
     if item.type == "episode":
-        year += (f' index="{item.index}" parentIndex="{item.parent_index}" '
+        year += (f' index="{item.index}" parentIndex="{item.parent_index}" parentRatingKey="{item.parent_rating_key}" '
                  f'grandparentTitle={quoteattr(item.grandparent_title or "")} '
                  f'grandparentGuid={quoteattr(item.grandparent_guid or "")}')
     return (f'<Video ratingKey="{item.rating_key}" key="/library/metadata/{item.rating_key}" '

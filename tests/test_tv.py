@@ -332,7 +332,13 @@ def test_a_plex_tv_scan_builds_every_studio_folder_into_its_show(s2p, library):
         by_season = [e for episodes in listed["seasons"].values() for e in episodes]
         assert sorted(by_season) == sorted(listed["grandchildren"]) == sorted(wanted)
     # Every file in a studio folder is its own scene's episode, in the season of its year.
-    items = {i.parts[0].file: i for i in plex.sections[7].items}
+    items = {i.parts[0].file: i for i in plex.sections[7].items if i.type == "episode"}
+    # Each show is a Plex show holding one season per year its files have, as Plex builds them.
+    shows = {i.rating_key: i for i in plex.sections[7].items if i.type == "show"}
+    assert sorted(i.guid for i in shows.values()) == sorted(s["guid"] for s in seen["shows"].values())
+    seasons = {i.rating_key: i for i in plex.sections[7].items if i.type == "season"}
+    assert all(seasons[i.parent_rating_key].index == i.parent_index for i in items.values())
+    assert {seasons[i.parent_rating_key].parent_rating_key for i in items.values()} == set(shows)
     for path, item in items.items():
         scene = library.scenes[files[path]]
         assert item.guid == f"{TV_ID}://episode/episode-{scene['id']}"
@@ -419,3 +425,32 @@ def test_push_mode_uploads_an_episodes_screenshot_once(start_s2p, fake_stash, li
     assert s2p.get("/tv/library/metadata/episode-1").status_code == 200
     eventually(lambda: s2p.services.pusher.queue.pending() == 0, "an empty queue")
     assert len(tv_plex.uploads) == 2 * len(items)
+
+
+def test_push_mode_uploads_a_studios_picture_as_its_show_and_season_posters(start_s2p, fake_stash, library,
+                                                                            tv_plex):
+    from fakeplex import TOKEN
+    from helpers import eventually
+
+    s2p = start_s2p(fake_stash.url, plex={"url": tv_plex.url, "token": TOKEN, "timeout": 5},
+                    artwork={"push": True, "push_delay": 0}, gaps={"interval": 0})
+    items = tv_plex.sections[7].items
+    show = next(i for i in items if i.guid == f"{TV_ID}://show/show-1")
+    seasons = {i.rating_key for i in items if i.type == "season" and i.parent_rating_key == show.rating_key}
+    assert len(seasons) >= 2
+    # Plex reads one season: the show and every season of it get the studio's picture, once.
+    year = next(i.index for i in items if i.type == "season" and i.parent_rating_key == show.rating_key)
+    assert s2p.get(f"/tv/library/metadata/season-1-{year}").status_code == 200
+    wanted = sorted((key, "posters", library.image("studio", "1")) for key in seasons | {show.rating_key})
+    eventually(lambda: len(tv_plex.uploads) >= len(wanted), "the show's uploads")
+    assert sorted(tv_plex.uploads) == wanted
+    # Read again, with the picture unchanged: nothing new goes up.
+    assert s2p.get("/tv/library/metadata/show-1").status_code == 200
+    eventually(lambda: s2p.services.pusher.queue.pending() == 0, "an empty queue")
+    assert len(tv_plex.uploads) == len(wanted)
+    # A new studio picture in Stash goes up at the next read.
+    library.update_entity("studio", "1", image_version=1800000000)
+    s2p.services.tv.catalog.forget()
+    assert s2p.get("/tv/library/metadata/show-1").status_code == 200
+    eventually(lambda: len(tv_plex.uploads) == 2 * len(wanted), "the new picture's uploads")
+    assert {body for _, _, body in tv_plex.uploads[len(wanted):]} == {library.image("studio", "1")}

@@ -45,7 +45,7 @@ from s2p.scenes.store import SceneStore
 from s2p.stash.api import StashAPI
 from s2p.stash.client import StashClient
 from s2p.stash.errors import StashError
-from s2p.stash.models import StashVersion
+from s2p.stash.models import StashVersion, StudioRef
 from s2p.sync.service import SyncService
 from s2p.sync.store import SyncStore
 from s2p.tv.catalog import Catalog
@@ -108,6 +108,7 @@ class Observers:
 
     match: list[Callable[[MatchOutcome], None]] = field(default_factory=list)
     served: list[Callable[[str], None]] = field(default_factory=list)  # scene ids whose metadata Plex read
+    shown: list[Callable[[str], None]] = field(default_factory=list)  # TV show ids whose show or season Plex read
     request: list[RequestObserver] = field(default_factory=list)
     dropped: list[Callable[[str, str], None]] = field(default_factory=list)  # (field, reason) of odd Plex values
 
@@ -230,7 +231,8 @@ def build_services(settings: Settings, *, session: requests.Session | None = Non
     )
 
     if settings.tv.enabled:
-        services.tv = build_tv(settings, core, services.cached_matcher, served=observers.served)
+        services.tv = build_tv(settings, core, services.cached_matcher, served=observers.served,
+                               shown=observers.shown)
 
     def prefetch_decided(outcome: MatchOutcome) -> None:
         # Plex asks for the metadata of a matched item next: warm the cache.
@@ -251,12 +253,13 @@ def build_services(settings: Settings, *, session: requests.Session | None = Non
 
 
 def build_tv(settings: Settings, core: Core, matcher: CachedMatcher,
-             served: list[Callable[[str], None]] | None = None) -> TvService:
+             served: list[Callable[[str], None]] | None = None,
+             shown: list[Callable[[str], None]] | None = None) -> TvService:
     """The TV provider: the movie provider's scenes and cascade, seen as shows."""
     options = replace(TranslateOptions.from_settings(settings.provider), identifier=settings.tv_identifier)
     catalog = Catalog(core.stash, settings.tv, settings.cache, partial_dates=settings.provider.partial_dates)
     return TvService(catalog, core.scenes, matcher, options, min_score=settings.match.min_score,
-                     margin=settings.match.margin, served=served)
+                     margin=settings.match.margin, served=served, shown=shown)
 
 
 def build_sync(settings: Settings, core: Core, forget: Callable[[str], None],
@@ -310,10 +313,18 @@ def _enable_push(services: Services) -> None:
         log.warning("[artwork] push is on but [plex] url or token is missing: no artwork is uploaded")
         return
     scheduler = services.scheduler
+    tv = services.tv
+
+    def show_studios(show_id: str, deadline: Deadline) -> list[StudioRef] | None:
+        show = tv.catalog.show(show_id, deadline) if tv is not None else None
+        return show.poster_studios() if show is not None else None
+
     pusher = ArtworkPusher.from_settings(settings, services.images, services.scenes,
-                                         stopping=lambda: scheduler.stopping)
+                                         stopping=lambda: scheduler.stopping,
+                                         shows=show_studios if tv is not None else None)
     services.pusher = pusher
     services.observers.served.append(pusher.enqueue)
+    services.observers.shown.append(pusher.enqueue_show)
     services.health_checks.register("artwork_push", lambda: Fact(OK, {"queued": pusher.queue.pending(),
                                                                        "uploaded": pusher.uploads}))
     # first_delay 0: work queued before a restart resumes at once.

@@ -6,7 +6,9 @@ LAN addresses), s2p sends the bytes to Plex through plexapi
 Plex would refuse just the same).  After Plex has fetched an item's metadata
 the scene is queued; ``[artwork] push_delay`` later a background job finds
 the Plex items carrying the scene's guid and uploads what they do not have
-yet.  Failures are retried with jittered exponential backoff; the queue and
+yet.  With the TV provider, a show Plex has read is queued the same way
+(as ``show-<id>``): its studio's picture becomes the poster of the show and
+of its seasons.  Failures are retried with jittered exponential backoff; the queue and
 the record of uploads (a SHA-256 per item and kind) live in the state
 directory, so work survives restarts and no picture is uploaded twice (a
 kill -9 between Plex accepting an upload and its record is the one
@@ -27,11 +29,12 @@ from typing import Any, Callable
 
 from s2p.config import Settings
 from s2p.common.deadline import Deadline
+from s2p.common.queued import label, show_entry, show_of
 from s2p.plex import contract
 from s2p.pms.connect import PlexError, connect, translate_errors
 from s2p.scenes.store import SceneStore
 from s2p.stash.errors import StashError
-from s2p.stash.models import Scene
+from s2p.stash.models import Scene, StudioRef, is_placeholder
 from s2p.common.statedir import StateDirError
 from s2p.artwork.links import studio_chain
 from s2p.pms.items import PlexItems
@@ -42,7 +45,7 @@ log = logging.getLogger(__name__)
 
 # (what the upload record calls it, the plexapi method that uploads it)
 KINDS = (("poster", "uploadPoster"), ("art", "uploadArt"))
-BATCH = 50  # scenes per run of the job; the next run takes the rest
+BATCH = 50  # queued entries per run of the job; the next run takes the rest
 
 
 @dataclass(frozen=True)
@@ -71,9 +74,12 @@ class ArtworkPusher:
                  connect: Callable[[], Any], push_delay: float = 30.0, sections: list[str] | None = None,
                  backoff: Backoff = Backoff(), clock: Callable[[], float] = time.time,
                  stopping: Callable[[], bool] = lambda: False, rescan_after: float = 300.0, budget: float = 60.0,
-                 tv_identifier: str | None = None):
+                 tv_identifier: str | None = None,
+                 shows: Callable[[str, Deadline], list[StudioRef] | None] | None = None):
         self._identifier = identifier
         self._tv_identifier = tv_identifier  # episodes of TV libraries on the TV agent get pictures too
+        # A TV show's poster studios, the first with a picture wins (None: no such show).
+        self._shows = shows
         self._images = images
         self._scenes = scenes
         self.queue = queue
@@ -93,12 +99,13 @@ class ArtworkPusher:
 
     @classmethod
     def from_settings(cls, settings: Settings, images: ImageService, scenes: SceneStore, *,
-                      stopping: Callable[[], bool] = lambda: False) -> "ArtworkPusher":
+                      stopping: Callable[[], bool] = lambda: False,
+                      shows: Callable[[str, Deadline], list[StudioRef] | None] | None = None) -> "ArtworkPusher":
         return cls(identifier=settings.provider.identifier, images=images, scenes=scenes,
                    queue=PushQueue(settings.state_dir),
                    connect=lambda: connect(settings.plex, settings.state_dir),
                    push_delay=settings.artwork.push_delay, sections=settings.plex.sections, stopping=stopping,
-                   tv_identifier=settings.tv_identifier if settings.tv.enabled else None)
+                   tv_identifier=settings.tv_identifier if settings.tv.enabled else None, shows=shows)
 
     @property
     def poll_interval(self) -> float:
@@ -109,15 +116,23 @@ class ArtworkPusher:
 
     def enqueue(self, scene_id: str) -> None:
         """A served-metadata observer: Plex has just read this scene."""
+        self._add(scene_id)
+
+    def enqueue_show(self, show_id: str) -> None:
+        """A TV observer: Plex has just read this show or one of its seasons."""
+        if self._shows is not None:
+            self._add(show_entry(show_id))
+
+    def _add(self, target: str) -> None:
         try:
-            accepted = self.queue.add(scene_id, self._clock() + self._delay)
+            accepted = self.queue.add(target, self._clock() + self._delay)
         except (sqlite3.Error, OSError, StateDirError) as exc:
             # Never fail the metadata answer over the upload queue.
-            log.warning("cannot queue the artwork of scene %s for upload: %s", scene_id, exc)
+            log.warning("cannot queue the artwork of %s for upload: %s", label(target), exc)
             return
         if not accepted and not self._full_warned:
             self._full_warned = True
-            log.warning("the artwork upload queue is full (%d scenes); new scenes wait for Plex's next "
+            log.warning("the artwork upload queue is full (%d entries); new ones wait for Plex's next "
                         "refresh", self.queue.limit)
         elif accepted:
             self._full_warned = False
@@ -141,10 +156,15 @@ class ArtworkPusher:
         self.queue.close()
 
     def _run(self, job: QueuedScene) -> None:
+        target = job.scene_id
         try:
-            self.push(job.scene_id)
+            show = show_of(target)
+            if show is not None:
+                self.push_show(show)
+            else:
+                self.push(target)
         except Drop as exc:
-            log.info("artwork of scene %s: %s", job.scene_id, exc)
+            log.info("artwork of %s: %s", label(target), exc)
             self.queue.remove(job.scene_id)
         except Exception as exc:  # every failure is retried later; none may stop the worker
             self._failed(job, exc)
@@ -158,18 +178,18 @@ class ArtworkPusher:
             reason = f"Stash: {exc}"
         else:
             if not isinstance(exc, PlexError):
-                log.debug("artwork upload of scene %s failed", job.scene_id, exc_info=exc)
+                log.debug("artwork upload of %s failed", label(job.scene_id), exc_info=exc)
             reason = str(translate_errors(exc, "uploading artwork"))
             self._disconnect()
         attempts = job.attempts + 1
         if attempts >= self.backoff.attempts:
-            log.warning("artwork of scene %s: giving up after %d attempts (%s)", job.scene_id, attempts, reason)
+            log.warning("artwork of %s: giving up after %d attempts (%s)", label(job.scene_id), attempts, reason)
             self.queue.remove(job.scene_id)
             return
         delay = self.backoff.delay(attempts)
         level = logging.INFO if isinstance(exc, Retry) else logging.WARNING
-        log.log(level, "artwork of scene %s: %s; trying again in %.0f s (attempt %d of %d)",
-                job.scene_id, reason, delay, attempts, self.backoff.attempts)
+        log.log(level, "artwork of %s: %s; trying again in %.0f s (attempt %d of %d)",
+                label(job.scene_id), reason, delay, attempts, self.backoff.attempts)
         self.queue.retry(job.scene_id, self._clock() + delay, attempts, reason)
 
     def push(self, scene_id: str) -> int:
@@ -197,15 +217,49 @@ class ArtworkPusher:
             image = self._image(scene_id, "art" if episodes else kind)
             if image is None:
                 continue
-            digest = hashlib.sha256(image.content).hexdigest()
-            for item, done in stale:
-                if done is None or done.sha256 != digest:
-                    getattr(item, method)(filepath=io.BytesIO(image.content))
-                    uploads += 1
-                    self.uploads += 1
-                    log.info("uploaded the %s of scene %s into Plex item %s (%d bytes)", kind, scene_id,
-                             item.ratingKey, len(image.content))
-                self.queue.record(server, str(item.ratingKey), kind, digest, source, scene_id)
+            uploads += self._upload(server, stale, kind, method, image, source, scene_id)
+        return uploads
+
+    def push_show(self, show_id: str) -> int:
+        """Upload the studio's picture as the poster of a TV show's Plex items
+        and their seasons, where they lack it; the number of uploads."""
+        if self._shows is None:
+            raise Drop("the TV provider is off")
+        plex, finder = self._connection()
+        studios = self._shows(show_id, Deadline(self._budget))
+        if studios is None:
+            raise Drop("Stash has no such studio any more")
+        pictured = [studio for studio in studios if not is_placeholder(studio.image_path)]
+        if not pictured:
+            raise Drop("neither the studio nor its parent has a picture")
+        items = finder.find_show(show_id)
+        if not items:
+            raise Retry(f"no Plex item has the guid {self._tv_identifier}://show/show-{show_id} yet")
+        server = str(plex.machineIdentifier)
+        for studio in pictured:
+            source = f"studio|{studio.image_path}"
+            stale = [(item, done) for item in items
+                     for done in [self.queue.uploaded(server, str(item.ratingKey), "poster")]
+                     if done is None or done.source != source]
+            if not stale:
+                return 0  # the picture has not changed in Stash since the last upload
+            image = self._images.from_path(studio.image_path, deadline=Deadline(self._budget))  # type: ignore[arg-type]
+            if image is not None:
+                return self._upload(server, stale, "poster", "uploadPoster", image, source, show_entry(show_id))
+            # Gone from Stash since the studio was read: the parent's may do.
+        raise Drop("Stash serves none of the studios' pictures")
+
+    def _upload(self, server: str, stale: list, kind: str, method: str, image, source: str, target: str) -> int:
+        digest = hashlib.sha256(image.content).hexdigest()
+        uploads = 0
+        for item, done in stale:
+            if done is None or done.sha256 != digest:
+                getattr(item, method)(filepath=io.BytesIO(image.content))
+                uploads += 1
+                self.uploads += 1
+                log.info("uploaded the %s of %s into Plex item %s (%d bytes)", kind, label(target),
+                         item.ratingKey, len(image.content))
+            self.queue.record(server, str(item.ratingKey), kind, digest, source, target)
         return uploads
 
     def _image(self, scene_id: str, kind: str):
@@ -232,3 +286,4 @@ class ArtworkPusher:
         with self._lock:
             self._plex = None
             self._items = None
+

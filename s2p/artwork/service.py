@@ -79,6 +79,12 @@ class ImageService:
             return None
         return self._fetch(stash_path, deadline)
 
+    def from_path(self, stash_path: str, *, deadline: Deadline) -> FetchedImage | None:
+        """The bytes behind an image path Stash gave (a versioned URL), when
+        the caller holds the entity already: no second lookup, and no older
+        path from the cache."""
+        return None if is_placeholder(stash_path) else self._fetch(stash_path, deadline)
+
     # ------------------------------------------------------------ scenes
 
     def _scene(self, scene_id: str, variant: str, deadline: Deadline) -> FetchedImage | None:

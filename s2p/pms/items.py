@@ -21,6 +21,14 @@ log = logging.getLogger(__name__)
 
 PAGE = 500
 PROBE = 20
+MOVIE, SHOW, EPISODE = 1, 2, 4  # Plex's types, as the section filter takes them
+
+
+def _kind(guid: str) -> int:
+    """The Plex type of the items carrying one of our guids."""
+    if "://episode/" in guid:
+        return EPISODE
+    return SHOW if "://show/" in guid else MOVIE
 
 
 class PlexItems:
@@ -38,7 +46,8 @@ class PlexItems:
         self._sections: list[Any] | None = None
         # section key -> True (the guid filter works), False (ignored), None (not known yet)
         self._filter_works: dict[str, bool | None] = {}
-        self._maps: dict[str, tuple[float, dict[str, list[int]]]] = {}
+        # (section key, Plex type) -> (when built, guid -> ratingKeys)
+        self._maps: dict[tuple[str, int], tuple[float, dict[str, list[int]]]] = {}
 
     def sections(self) -> list[Any]:
         """The movie sections to look in: the configured ones, else those on
@@ -67,17 +76,25 @@ class PlexItems:
             found += self.find(f"{self._tv_identifier}://episode/episode-{scene_id}")
         return found
 
+    def find_show(self, show_id: str, *, seasons: bool = True) -> list[Any]:
+        """A TV show's Plex items (shows with the TV provider's guid) and, with
+        ``seasons``, the seasons inside them, whatever guids Plex gave those."""
+        if not self._tv_identifier:
+            return []
+        shows = self.find(f"{self._tv_identifier}://show/show-{show_id}")
+        return shows + [season for show in shows for season in show.seasons()] if seasons else shows
+
     def find(self, guid: str) -> list[Any]:
         """Every Plex item (plexapi objects) whose guid is ``guid``."""
         found: list[Any] = []
-        episode = "://episode/" in guid
+        kind = _kind(guid)
         for section in self.sections():
-            if (getattr(section, "type", "") == "show") != episode:
-                continue  # movies live in movie sections, episodes in TV sections
+            if (getattr(section, "type", "") == "show") != (kind != MOVIE):
+                continue  # movies live in movie sections, shows and episodes in TV sections
             key = str(section.key)
-            items = self._by_filter(key, guid) if self._filter_works.get(key) is not False else None
+            items = self._by_filter(key, kind, guid) if self._filter_works.get(key) is not False else None
             if items is None or (not items and self._filter_works.get(key) is None):
-                keys = self._by_scan(key, guid)
+                keys = self._by_scan(key, kind, guid)
                 if keys and items is not None:
                     # The filter answered nothing for an item that exists: it does not work here.
                     self._filter_works[key] = False
@@ -85,8 +102,7 @@ class PlexItems:
             found.extend(items)
         return found
 
-    def _by_filter(self, key: str, guid: str) -> list[Any] | None:
-        kind = 4 if "://episode/" in guid else 1
+    def _by_filter(self, key: str, kind: int, guid: str) -> list[Any] | None:
         items = self._plex.fetchItems(f"/library/sections/{key}/all", params={"type": kind, "guid": guid},
                                       container_start=0, container_size=PROBE, maxresults=PROBE)
         exact = [item for item in items if getattr(item, "guid", None) == guid]
@@ -99,15 +115,15 @@ class PlexItems:
             self._filter_works[key] = True
         return exact
 
-    def _by_scan(self, key: str, guid: str) -> list[int]:
+    def _by_scan(self, key: str, kind: int, guid: str) -> list[int]:
         with self._lock:
-            built, mapping = self._maps.get(key, (None, {}))
+            built, mapping = self._maps.get((key, kind), (None, {}))
             if guid not in mapping and (built is None or self._clock() - built >= self._rescan_after):
-                mapping = self._scan(key, 4 if "://episode/" in guid else 1)
-                self._maps[key] = (self._clock(), mapping)
+                mapping = self._scan(key, kind)
+                self._maps[(key, kind)] = (self._clock(), mapping)
             return list(mapping.get(guid, []))
 
-    def _scan(self, key: str, kind: int = 1) -> dict[str, list[int]]:
+    def _scan(self, key: str, kind: int) -> dict[str, list[int]]:
         mapping: dict[str, list[int]] = {}
         start = 0
         prefixes = tuple(f"{i}://" for i in (self._identifier, self._tv_identifier) if i)

@@ -19,7 +19,7 @@ from s2p.common.deadline import Deadline
 from s2p.config import CacheSettings, TvSettings
 from s2p.stash.api import StashAPI
 from s2p.stash.errors import StashUnavailable
-from s2p.stash.models import Listed, Studio
+from s2p.stash.models import Listed, Studio, StudioRef
 from s2p.tv import tree
 from s2p.tv.tree import NO_STUDIO, Listing
 
@@ -41,6 +41,11 @@ class Show:
     @property
     def rating_key(self) -> str:
         return tree.show_key(self.id)
+
+    def poster_studios(self) -> list[StudioRef]:
+        """The studios whose picture may be the show's poster, the first with
+        one wins: its own, then its parent's."""
+        return [s.ref() for s in (self.studio, self.parent) if s is not None]
 
 
 class Catalog:

@@ -90,9 +90,11 @@ def fold_title(text: str) -> str:
 
 class TvService:
     def __init__(self, catalog: Catalog, scenes: SceneStore, matcher: CachedMatcher, options: TranslateOptions, *,
-                 min_score: int = 85, margin: int = 1, served: list[Callable[[str], None]] | None = None):
+                 min_score: int = 85, margin: int = 1, served: list[Callable[[str], None]] | None = None,
+                 shown: list[Callable[[str], None]] | None = None):
         self.catalog = catalog
         self._served = served if served is not None else []  # told the scene of each episode Plex reads
+        self._shown = shown if shown is not None else []  # told the show of each show or season Plex reads
         self._scenes = scenes
         self._matcher = matcher
         self.options = options
@@ -108,7 +110,7 @@ class TvService:
     def item(self, rating_key: str, links: ImageLinks, deadline: Deadline, *,
              children: bool = False, served: bool = True) -> dict[str, Any] | None:
         """The Metadata object of a show, season or episode (``None``: no such
-        item); ``served``: Plex reads it, so an episode's observers are told."""
+        item); ``served``: Plex reads it, so the observers are told."""
         key = tree.parse_key(rating_key)
         if key is None:
             return None
@@ -127,11 +129,16 @@ class TvService:
             return None
         listing = self.catalog.listing(show, deadline)
         if key.kind == SHOW:
-            return translate.show_item(show, listing, self.options, links, children=children)
-        season = listing.season(key.season)  # type: ignore[arg-type]
-        if season is None:
-            return None
-        return translate.season_item(show, season, self.options, links, children=children)
+            item = translate.show_item(show, listing, self.options, links, children=children)
+        else:
+            season = listing.season(key.season)  # type: ignore[arg-type]
+            if season is None:
+                return None
+            item = translate.season_item(show, season, self.options, links, children=children)
+        if served:
+            for observe in self._shown:
+                observe(show.id)
+        return item
 
     def episode(self, scene_id: str, deadline: Deadline) -> tuple[Show, Episode, Scene] | None:
         scene = self._scenes.get(scene_id, deadline=deadline)

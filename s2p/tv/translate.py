@@ -30,11 +30,10 @@ def _base(identifier: str, kind: int, rating_key: str, title: str) -> dict[str, 
 
 
 def show_poster(show: Show, links: ImageLinks) -> str | None:
-    for studio in (show.studio, show.parent):
-        if studio is not None:
-            url = links.studio(studio.ref())
-            if url:
-                return url
+    for studio in show.poster_studios():
+        url = links.studio(studio)
+        if url:
+            return url
     return None
 
 
