@@ -454,3 +454,22 @@ def test_push_mode_uploads_a_studios_picture_as_its_show_and_season_posters(star
     assert s2p.get("/tv/library/metadata/show-1").status_code == 200
     eventually(lambda: len(tv_plex.uploads) == 2 * len(wanted), "the new picture's uploads")
     assert {body for _, _, body in tv_plex.uploads[len(wanted):]} == {library.image("studio", "1")}
+
+
+def test_live_sync_refreshes_the_show_of_an_edited_studio(start_s2p, fake_stash, library, tv_plex):
+    from fakeplex import TOKEN
+    from helpers import eventually
+
+    s2p = start_s2p(fake_stash.url, plex={"url": tv_plex.url, "token": TOKEN, "timeout": 5}, sync={"interval": 0.3},
+                    artwork={"push": False}, gaps={"interval": 0})
+    eventually(lambda: s2p.services.sync.cycles >= 2, "the first cycles")
+    items = tv_plex.sections[7].items
+    show = next(i.rating_key for i in items if i.guid == f"{TV_ID}://show/show-2")
+    episodes = {i.rating_key for i in items if i.type == "episode" and i.grandparent_guid == f"{TV_ID}://show/show-2"}
+    assert episodes
+    library.update_entity("studio", "2", name="Renamed Studio", updated_at="2030-01-01T00:00:00+00:00")
+    eventually(lambda: {show} | episodes <= set(tv_plex.refreshed), "the show's and its episodes' refreshes")
+    # The show itself, not its seasons; each episode once; nothing of other studios.
+    assert sorted(tv_plex.refreshed) == sorted({show} | episodes)
+    # What Plex reads next is the new name.
+    assert s2p.get("/tv/library/metadata/show-2").json()["MediaContainer"]["Metadata"][0]["title"] == "Renamed Studio"

@@ -27,6 +27,7 @@ class Look:
     """One look's findings: changed scenes with why, and what to remember."""
 
     changes: dict[str, str] = field(default_factory=dict)  # scene id -> reason
+    studios: list[str] = field(default_factory=list)  # studios edited (their TV shows change too)
     seen: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, id, stamp)
     newest: str | None = None
     baseline: bool = False  # the first look: it only sets the starting point
@@ -91,6 +92,8 @@ def look(stash: StashAPI, store: SyncStore, overlap: float, deadline: Deadline,
         found.seen += [(kind, entity_id, stamp) for entity_id, stamp in fresh]
         if found.baseline:
             continue  # remembered as handled; their scenes are not refreshed
+        if kind == "studio":
+            found.studios += [entity_id for entity_id, _ in fresh]
         members = stash.scene_stamps({f"{kind}s": {"value": [entity_id for entity_id, _ in fresh],
                                                    "modifier": "INCLUDES"}}, deadline=deadline)
         found.queries += 1

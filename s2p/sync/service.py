@@ -6,9 +6,10 @@ coalesce: a scene edited five times before its turn is refreshed once).
 The queue is worked at most ``[sync] max_refresh_per_minute`` items a
 minute; for each scene the Plex items carrying its guid (in the sections on
 s2p's agent, or ``[plex] sections``) get ``PUT /library/metadata/{key}/refresh``
-and Plex then asks s2p for the new metadata.  A scene Plex has no item for
-is dropped; Plex down means a retry with jittered backoff.  Nothing else is
-ever refreshed.
+and Plex then asks s2p for the new metadata.  With the TV provider, an
+edited studio's TV show items are refreshed the same way (queued as
+``show-<id>``).  A scene Plex has no item for is dropped; Plex down means a
+retry with jittered backoff.  Nothing else is ever refreshed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from s2p.common.deadline import Deadline
+from s2p.common.queued import label, show_entry, show_of
 from s2p.config import Settings
 from s2p.paths.forms import canonical
 from s2p.stash.api import StashAPI
@@ -97,14 +99,19 @@ class SyncService:
                 return self._finish(report, dry_run)
             report.queries = found.queries
             report.changed = len(found.changes)
+            shows = found.studios if self._settings.tv.enabled else []
             if dry_run:
                 report.plans = [f"refresh scene {scene_id} in Plex ({reason})"
                                 for scene_id, reason in sorted(found.changes.items(), key=lambda kv: int(kv[0])
                                                                if kv[0].isdigit() else 0)]
+                report.plans += [f"refresh TV show {studio_id} in Plex (its studio was edited in Stash)"
+                                 for studio_id in shows]
                 return report
             for scene_id, reason in found.changes.items():
                 self._forget(scene_id)
                 self.store.add(scene_id, reason, report.at)
+            for studio_id in shows:
+                self.store.add(show_entry(studio_id), "its studio was edited in Stash", report.at)
             changes.commit(self.store, found, self._settings.index.overlap)
             if found.baseline:
                 log.info("sync: watching Stash for changes from %s on", found.newest or "now")
@@ -169,16 +176,22 @@ class SyncService:
             return
         absent = []
         for queued in due:
+            target = queued.scene_id
             try:
-                found = items.find_scene(queued.scene_id)
+                show = show_of(target)
+                if show is not None:
+                    # The show alone: its episodes have their own entries when their scenes changed.
+                    found = items.find_show(show, seasons=False)
+                else:
+                    found = items.find_scene(target)
                 for item in found:
                     item.refresh()
                     report.refreshed += 1
                     self.refreshed_total += 1
-                    log.info("sync: refreshed Plex item %s for scene %s (%s)", item.ratingKey, queued.scene_id,
+                    log.info("sync: refreshed Plex item %s for %s (%s)", item.ratingKey, label(target),
                              queued.reason)
-                if not found:
-                    absent.append(queued.scene_id)
+                if not found and show is None:
+                    absent.append(target)
                 self.store.remove(queued.scene_id)  # refreshed, or not in Plex: nothing more to do
             except Exception as exc:
                 self._retry(queued, str(exc), report)
@@ -231,13 +244,14 @@ class SyncService:
         self.failures_total += 1
         attempts = queued.attempts + 1
         if attempts >= MAX_ATTEMPTS:
-            log.warning("sync: giving up refreshing scene %s in Plex after %d attempts (%s)", queued.scene_id,
+            log.warning("sync: giving up refreshing %s in Plex after %d attempts (%s)", label(queued.scene_id),
                         attempts, error)
             self.store.remove(queued.scene_id)
             return
         delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempts - 1)) * random.uniform(0.5, 1.5)
         self.store.retry(queued.scene_id, report.at + delay, attempts, error)
-        log.info("sync: refreshing scene %s in Plex failed (%s); retry in %.0f s", queued.scene_id, error, delay)
+        log.info("sync: refreshing %s in Plex failed (%s); retry in %.0f s", label(queued.scene_id), error, delay)
 
     def close(self) -> None:
         self.store.close()
+
