@@ -254,4 +254,3 @@ class SyncService:
 
     def close(self) -> None:
         self.store.close()
-
