@@ -57,4 +57,4 @@ def test_each_match_is_logged_with_the_step_that_decided_it(s2p, caplog):
     s2p.match(type=1, filename="extras/scene.mp4")
     lines = [r.getMessage() for r in caplog.records if r.name == "s2p.web.middleware"]
     assert any("-> scene 5 score 96 by suffix" in line for line in lines), lines
-    assert any("no match (ambiguous: scenes 5 and 6 both score 95)" in line for line in lines), lines
+    assert any("no match (ambiguous: scene 5 and scene 6 both score 95)" in line for line in lines), lines

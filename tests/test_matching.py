@@ -118,7 +118,7 @@ def test_decide_orders_ties_deterministically():
     ranked = sorted([Candidate(a, 90, "basename", ""), Candidate(b, 90, "basename", "")],
                     key=lambda c: (-c.score, int(c.scene.id)))
     decision, reason = decide(ranked, 85, 1)
-    assert decision is None and "9 and 10" in reason
+    assert decision is None and "scene 9 and scene 10" in reason
 
 
 def test_score_paths_prefers_more_agreeing_components():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
 from s2p.config import MatchSettings
 from s2p.match import pathscore
@@ -136,22 +136,33 @@ def _id_order(scene_id: str) -> tuple[int, str]:
     return (int(scene_id), scene_id) if scene_id.isdigit() else (1 << 62, scene_id)
 
 
-def decide(ranked: list[Candidate], min_score: int, margin: int) -> tuple[Candidate | None, str]:
-    """The automatic decision: one candidate clearly first, or none."""
+class Ranked(Protocol):
+    score: int
+
+
+def refusal(ranked: Sequence[Ranked], min_score: int, margin: int, name: Callable[[Any], str]) -> str | None:
+    """Why the first of ``ranked`` (best first) is not chosen automatically,
+    or None when it is: the one rule for movies and TV alike."""
     if not ranked:
-        return None, "no candidates"
+        return "no candidates"
     best = ranked[0]
     if best.score < min_score:
-        return None, f"best candidate scores {best.score}, below the minimum of {min_score}"
-    if len(ranked) > 1:
+        return f"best candidate scores {best.score}, below the minimum of {min_score}"
+    if len(ranked) > 1 and best.score - ranked[1].score < margin:
         second = ranked[1]
-        if best.score - second.score < margin:
-            if best.score == second.score:
-                return None, f"ambiguous: scenes {best.scene.id} and {second.scene.id} both score {best.score}"
-            return None, (f"ambiguous: scene {best.scene.id} scores {best.score}, only "
-                          f"{best.score - second.score} above scene {second.scene.id}")
-    return best, f"matched by {best.step}: {best.reason}"
+        if best.score == second.score:
+            return f"ambiguous: {name(best)} and {name(second)} both score {best.score}"
+        return (f"ambiguous: {name(best)} scores {best.score}, only {best.score - second.score} above "
+                f"{name(second)}")
+    return None
 
+
+def decide(ranked: list[Candidate], min_score: int, margin: int) -> tuple[Candidate | None, str]:
+    """The automatic decision: one candidate clearly first, or none."""
+    why = refusal(ranked, min_score, margin, name=lambda candidate: f"scene {candidate.scene.id}")
+    if why is not None:
+        return None, why
+    return ranked[0], f"matched by {ranked[0].step}: {ranked[0].reason}"
 
 
 def score_titles(title: str, year: int | None, scenes: Iterable[SceneSummary]) -> list[Candidate]:

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from s2p.common.deadline import Deadline
 from s2p.match.cached import CachedMatcher
-from s2p.match.cascade import MatchOutcome
+from s2p.match.cascade import MatchOutcome, refusal
 from s2p.plex.hints import MatchHints
 from s2p.plex.translate import ImageLinks, TranslateOptions
 from s2p.scenes.store import SceneStore
@@ -330,12 +330,7 @@ def _fits(hints: MatchHints, show: Show, episode: Episode, show_title: str) -> b
 
 
 def _decide(candidates: list[Choice], min_score: int, margin: int) -> tuple[Choice | None, str]:
-    if not candidates:
-        return None, "no candidate"
-    best = candidates[0]
-    if best.score < min_score:
-        return None, f"best score {best.score} is below {min_score}"
-    if len(candidates) > 1 and best.score - candidates[1].score < margin:
-        return None, f"a tie between {best.describe()} and {candidates[1].describe()}: not matched automatically"
-    return best, f"{best.describe()} by {best.step}"
-
+    why = refusal(candidates, min_score, margin, name=Choice.describe)
+    if why is not None:
+        return None, why
+    return candidates[0], f"{candidates[0].describe()} by {candidates[0].step}"
