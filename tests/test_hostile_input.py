@@ -13,6 +13,7 @@ import requests
 from s2p.stash import queries
 
 MATCHES = "/library/metadata/matches"
+TV_MATCHES = "/tv/library/metadata/matches"
 S2P_SOURCE = Path(__file__).resolve().parent.parent / "s2p"
 
 
@@ -144,16 +145,21 @@ def test_json_depth_is_limited(s2p):
 
 
 def test_absurd_paging_values_are_clamped_or_dropped_on_every_plex_route(s2p):
-    for route in (MATCHES, "/library/metadata/1", "/library/metadata/1/images", "/library/metadata/1/extras"):
-        method = "POST" if route == MATCHES else "GET"
+    season = s2p.get("/tv/library/metadata/show-1/children").json()["MediaContainer"]["Metadata"][0]["ratingKey"]
+    routes = (MATCHES, "/library/metadata/1", "/library/metadata/1/images", "/library/metadata/1/extras",
+              TV_MATCHES, "/tv/library/metadata/show-1", "/tv/library/metadata/show-1/children",
+              "/tv/library/metadata/show-1/grandchildren", f"/tv/library/metadata/{season}/children")
+    for route in routes:
+        method = "POST" if route in (MATCHES, TV_MATCHES) else "GET"
+        hints = {"type": 4 if route == TV_MATCHES else 1}
         for value in ("1000000000000", "-1", "ten", "1e3", "9" * 5000, "5000"):
             for where in ("headers", "params"):
                 for name in ("X-Plex-Container-Size", "X-Plex-Container-Start"):
-                    response = requests.request(method, s2p.url + route, timeout=10, json={"type": 1},
+                    response = requests.request(method, s2p.url + route, timeout=10, json=hints,
                                                 **{where: {name: value}})
                     assert response.status_code == 200, (route, name, value[:20], where)
     # "ten" and 5000 nines (no finite number) on each route, each way; the rest is clamped.
-    assert dropped(s2p, "X-Plex-Container-Size") == 4 * 2 * 2
+    assert dropped(s2p, "X-Plex-Container-Size") == len(routes) * 2 * 2
     response = s2p.get("/library/metadata/1", headers={"X-Plex-Language": "x" * 500})
     assert response.status_code == 200 and dropped(s2p, "X-Plex-Language") == 1
 
