@@ -181,6 +181,14 @@ class FakePlex:
                     return item
         return None
 
+    def _located(self, rating_key: int, path: str) -> tuple[Item, Section]:
+        """The item and its section, or the KeyError that makes a 404."""
+        for section in self.sections.values():
+            for item in section.items:
+                if item.rating_key == rating_key:
+                    return item, section
+        raise KeyError(path)
+
     # ---------------------------------------------------------------- serving
 
     def start(self) -> "FakePlex":
@@ -253,17 +261,11 @@ class FakePlex:
             return ok, "<MediaContainer size=\"0\"/>"
         m = re.fullmatch(r"/library/metadata/(\d+)", path)
         if m and method == "GET":
-            item = self.item(int(m.group(1)))
-            if item is None:
-                raise KeyError(path)
-            section = next(s for s in self.sections.values() if item in s.items)
+            item, section = self._located(int(m.group(1)), path)
             return ok, _container([_item_xml(item, section)], librarySectionID=section.key)
         m = re.fullmatch(r"/library/metadata/(\d+)/children", path)
         if m and method == "GET":
-            parent = self.item(int(m.group(1)))
-            if parent is None:
-                raise KeyError(path)
-            section = next(s for s in self.sections.values() if parent in s.items)
+            parent, section = self._located(int(m.group(1)), path)
             children = [i for i in section.items if i.parent_rating_key == parent.rating_key]
             return ok, _container([_item_xml(i, section) for i in children], librarySectionID=section.key)
         m = re.fullmatch(r"/library/metadata/(\d+)/refresh", path)
