@@ -88,6 +88,35 @@ def test_init_proposes_rules_that_match_plex_files_to_their_scenes(tmp_path, fak
         plex.stop()
 
 
+def test_init_proposes_rules_from_a_tv_shows_library_too(tmp_path, fake_stash, library):
+    """A user with only a TV Shows library (a folder per studio) gets the same rules: its
+    episodes' files are sampled as a Movies library's are."""
+    plex = FakePlex()
+    plex.add_section(1, "Studios", ["/tv"], type="show", agent="tv.plex.agents.custom.s2p.tv")
+    show = plex.add_item(1, "A studio", [], type="show")
+    files = {}
+    for scene_id, record in sorted(library.scenes.items()):
+        for file in record["files"]:
+            path = "/tv" + file["path"][len(STASH_MOUNT):]
+            plex.add_item(1, record["title"] or scene_id, [path], type="episode", parent_rating_key=show.rating_key)
+            files[path] = scene_id
+    plex.start()
+    try:
+        result, config = init(tmp_path, fake_stash, "--plex-url", plex.url, "--plex-token", TOKEN)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "Plex library 'Studios' (TV shows): /tv; 9 file(s) sampled" in result.stdout
+        assert "Library 'Studios': the rules find the Stash file of 9 of 9 sampled file(s)" in result.stdout
+        core = build_core(load_settings(config, {}), with_index=False)
+        try:
+            for path, scene_id in files.items():
+                outcome = core.matcher.match(MatchHints(type=4, filename=path), Deadline(10))
+                assert outcome.decision and outcome.decision.scene.id == scene_id, (path, outcome.reason)
+        finally:
+            core.stop()
+    finally:
+        plex.stop()
+
+
 def test_init_without_plex_writes_a_working_identity_configuration(tmp_path, fake_stash):
     result, config = init(tmp_path, fake_stash)
     assert result.returncode == 0, result.stderr

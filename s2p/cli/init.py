@@ -28,6 +28,7 @@ from s2p.paths.propose import Pairing, path_map_of, pairs_found, propose
 DEFAULT_STASH = "http://localhost:9999"
 SAMPLE = 500  # scenes sampled from Stash; Plex: up to this many items per library
 TIMEOUT = 15.0
+SECTION_KINDS = {"movie": "movies", "show": "TV shows"}  # Plex section type: what its items are
 
 
 def add_parser(commands) -> None:
@@ -183,19 +184,21 @@ def _plex(found: Found, args, environ, asker: Asker, out: TextIO) -> None:
             settings = PlexSettings(url=url, token=token, timeout=TIMEOUT)
             with tempfile.TemporaryDirectory(prefix="s2p-init-") as state:
                 library = PlexLibrary(settings, state, page_size=min(SAMPLE, 200))
-                movies = [s for s in library.sections() if s.type == "movie"]
-                for section in movies:
+                # A TV Shows library lists its episodes' files: its paths need the same rules.
+                sections = [s for s in library.sections() if s.type in SECTION_KINDS]
+                for section in sections:
                     files: list[str] = []
                     for page in library.items(section):
                         files += [part.file for item in page for part in item.parts]
                         if len(files) >= SAMPLE:
                             break
                     found.plex_sections.append((section.title, list(section.locations), files[:SAMPLE]))
-                    print(f"  Plex library {section.title!r} (movies): {', '.join(section.locations)}; "
+                    print(f"  Plex library {section.title!r} ({SECTION_KINDS[section.type]}): "
+                          f"{', '.join(section.locations)}; "
                           f"{len(files[:SAMPLE])} file(s) sampled", file=out)
-            if not movies:
-                print("  Plex has no Movies library yet: make one (docs/plex-setup.md), then run s2p init again "
-                      "to have path rules proposed", file=out)
+            if not sections:
+                print("  Plex has no Movies or TV Shows library yet: make one (docs/plex-setup.md), then run "
+                      "s2p init again to have path rules proposed", file=out)
             found.plex_url, found.plex_token = url, token
             return
         except (PlexError, ValueError) as exc:
