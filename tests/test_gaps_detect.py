@@ -394,3 +394,15 @@ def test_sections_default_to_movie_libraries_on_our_agent():
     assert any("show library" in p for p in problems)
     none, problems = choose_sections(available[1:2], [], IDENT)
     assert none == [] and "[plex] sections" in problems[0] and "'Films'" in problems[0]
+    assert "TV" not in problems[0]  # without the TV provider, TV libraries are not s2p's business
+
+
+def test_with_the_tv_provider_the_default_takes_tv_libraries_on_its_agent_and_names_them_when_none_is():
+    tv = IDENT + ".tv"
+    available = [PlexSection("1", "Films", ("/a",), "tv.plex.agents.movie"),
+                 PlexSection("2", "Studios", ("/b",), tv, "show"), PlexSection("3", "Series", ("/c",), "x", "show")]
+    assert choose_sections(available, [], IDENT, tv) == ([available[1]], [])
+    none, problems = choose_sections([available[0], available[2]], [], IDENT, tv)
+    assert none == [] and len(problems) == 1
+    assert f"no TV library the TV provider's ({tv})" in problems[0]
+    assert "its TV libraries: 'Series' (id 3, agent x)" in problems[0] and "'Films'" in problems[0]

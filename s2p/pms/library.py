@@ -26,6 +26,10 @@ class ItemGone(PlexError):
     """The item asked for is no longer in Plex."""
 
 
+def _listed(available: Sequence[PlexSection], kind: str) -> str:
+    return ", ".join(f"{s.title!r} (id {s.key}, agent {s.agent})" for s in available if s.type == kind) or "none"
+
+
 def choose_sections(available: Sequence[PlexSection], wanted: Sequence[str],
                     identifier: str, tv_identifier: str | None = None) -> tuple[list[PlexSection], list[str]]:
     """The sections to compare, and problems a person should fix.
@@ -40,10 +44,13 @@ def choose_sections(available: Sequence[PlexSection], wanted: Sequence[str],
                   or (tv_identifier is not None and s.type == "show" and s.agent == tv_identifier)]
         if chosen:
             return chosen, []
-        movies = ", ".join(f"{s.title!r} (id {s.key}, agent {s.agent})" for s in available if s.type == "movie")
-        return [], [f"no movie library in Plex uses s2p's agent ({identifier}); Plex's movie libraries: "
-                     f"{movies or 'none'}. Fix: set the library's agent to s2p's, or list the libraries "
-                     "to compare in [plex] sections"]
+        problem = f"no movie library in Plex uses s2p's agent ({identifier})"
+        found = f"Plex's movie libraries: {_listed(available, 'movie')}"
+        if tv_identifier is not None:
+            problem += f", and no TV library the TV provider's ({tv_identifier})"
+            found += f"; its TV libraries: {_listed(available, 'show')}"
+        return [], [f"{problem}; {found}. Fix: set the library's agent to s2p's, or list the libraries "
+                    "to compare in [plex] sections"]
     chosen: list[PlexSection] = []
     problems = []
     for name in wanted:
