@@ -17,7 +17,7 @@ from helpers import make_settings
 from fakeplex import TOKEN, FakePlex
 from s2p.cli import check as check_command, register as register_command
 from s2p.pms.connect import connect
-from s2p.pms.register import loopback_problem, plex_shares_our_network, report_plex, run_register
+from s2p.pms.register import ProviderCheck, loopback_problem, plex_shares_our_network, report_plex, run_register
 
 IDENT = "tv.plex.agents.custom.s2p"
 ELSEWHERE = "http://203.0.113.7:32400"  # TEST-NET-3: never an address of this machine
@@ -233,6 +233,27 @@ def test_check_reports_the_registration_and_what_is_proven(tmp_path, fake_stash,
     assert "proven only by Plex" in out
 
 
+def test_check_reports_the_tv_provider_beside_the_movie_one(tmp_path, fake_stash, s2p, plex, capsys, monkeypatch):
+    monkeypatch.setattr("s2p.app.announce.in_container", lambda: False)
+    settings = settings_for(tmp_path, fake_stash, plex.url)
+    ok, out = check_plex(settings)
+    assert ok, out  # a TV provider not registered is news, not a failure: not everyone has a TV library
+    assert "the TV provider is not registered; `s2p register --tv` would register http://" in out
+    assert register_command.run(settings, argparse.Namespace(url=s2p.url + "/", agent=None, tv=False,
+                                                              all=True)) == 0
+    capsys.readouterr()
+    plex.sections[3].agent = IDENT + ".tv"
+    ok, out = check_plex(settings)
+    assert ok, out
+    assert f"the TV provider is registered at {s2p.url}/tv;" in out
+    assert "agent: 'Stash (s2p, TV)', the TV provider as primary; libraries on it: Shows" in out
+    assert f"from here, {s2p.url}/tv answers as {IDENT}.tv" in out
+    assert f"s2p is registered at {s2p.url}/;" in out  # the movie provider's lines are still there
+    # Turned off, the TV provider is not reported at all.
+    ok, out = check_plex(settings_for(tmp_path, fake_stash, plex.url, tv={"enabled": False}))
+    assert ok and "TV provider" not in out, out
+
+
 def test_check_fails_when_plex_cannot_reach_the_registered_url(tmp_path, fake_stash, plex):
     plex.providers.append({"id": 1, "identifier": IDENT, "title": "Stash (s2p)", "uri": "http://127.0.0.1:8008/"})
     settings = settings_for(tmp_path, fake_stash, plex.url)
@@ -240,8 +261,8 @@ def test_check_fails_when_plex_cannot_reach_the_registered_url(tmp_path, fake_st
     assert check_plex(settings)[0]
     # ...but not when Plex is reached over the network (the same fake, said to be elsewhere).
     out = io.StringIO()
-    ok = report_plex(lambda: connect(settings.plex, settings.state_dir), IDENT, "http://127.0.0.1:8008/",
-                     ELSEWHERE, None, out)
+    ok = report_plex(lambda: connect(settings.plex, settings.state_dir),
+                     [ProviderCheck(IDENT, "http://127.0.0.1:8008/")], ELSEWHERE, None, out)
     assert not ok and "Plex cannot reach s2p at that URL" in out.getvalue()
 
 

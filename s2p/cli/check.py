@@ -81,12 +81,16 @@ def access_summary(settings: Settings) -> list[str]:
 
 def check_plex(settings: Settings, out) -> bool:
     from s2p.pms.connect import connect
-    from s2p.pms.register import report_plex
+    from s2p.pms.register import ProviderCheck, report_plex
     from s2p.app.announce import in_container, provider_url
 
     default_url = None if in_container() else provider_url(settings, settings.server.port)
-    return report_plex(lambda: connect(settings.plex, settings.state_dir), settings.provider.identifier,
-                       default_url, settings.plex.url, host_address(), out)
+    checks = [ProviderCheck(settings.provider.identifier, default_url)]
+    if settings.tv.enabled:
+        checks.append(ProviderCheck(settings.tv_identifier, default_url and f"{default_url.rstrip('/')}/tv",
+                                    "show", "the TV provider", "s2p register --tv"))
+    return report_plex(lambda: connect(settings.plex, settings.state_dir), checks, settings.plex.url,
+                       host_address(), out)
 
 
 def host_address() -> str | None:

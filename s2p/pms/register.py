@@ -313,10 +313,20 @@ def run_register(connect: Callable[[], Any], identifier: str, url: str, agent_ti
     return 0
 
 
-def report_plex(connect: Callable[[], Any], identifier: str, default_url: str | None, plex_url: str,
-                lan: str | None, out: TextIO) -> bool:
-    """The Plex part of ``s2p check``; False when something is wrong.  ``default_url``
-    is what ``s2p register`` would register (None: it needs --url)."""
+@dataclass(frozen=True)
+class ProviderCheck:
+    """One of s2p's providers, as ``s2p check`` reports it."""
+
+    identifier: str
+    default_url: str | None  # what ``s2p register`` would register (None: it needs --url)
+    section_type: str = "movie"  # the libraries its agent serves: "movie", or "show" for the TV provider
+    name: str = "s2p"
+    command: str = "s2p register"
+
+
+def report_plex(connect: Callable[[], Any], checks: list[ProviderCheck], plex_url: str, lan: str | None,
+                out: TextIO) -> bool:
+    """The Plex part of ``s2p check``, for each provider in ``checks``; False when something is wrong."""
     try:
         plex = connect()
         print(f"  plex: reachable at {plex_url}, {getattr(plex, 'friendlyName', '') or 'Plex'} {plex.version}",
@@ -324,39 +334,50 @@ def report_plex(connect: Callable[[], Any], identifier: str, default_url: str | 
         if plex_version(plex) and plex_version(plex) < MIN_PLEX:
             print("  plex: custom metadata providers need Plex Media Server 1.43.0 or newer", file=out)
             return False
-        providers = PlexProviders(plex, identifier)
+    except PlexError as exc:
+        print(f"  plex: {exc}", file=out)
+        return False
+    results = [_report_provider(plex, check, plex_url, lan, out) for check in checks]
+    return all(results)
+
+
+def _report_provider(plex: Any, check: ProviderCheck, plex_url: str, lan: str | None, out: TextIO) -> bool:
+    name, identifier = check.name, check.identifier
+    try:
+        providers = PlexProviders(plex, identifier, check.section_type)
         mine = providers.mine()
         agent = providers.my_agent() if mine else None
         on_agent, _ = providers.movie_libraries() if agent else ([], [])
     except PlexError as exc:
         print(f"  plex: {exc}", file=out)
         return False
-    url = mine.uri if mine else default_url
+    url = mine.uri if mine else check.default_url
     if mine:
-        print(f"  plex: s2p is registered at {url}; Plex accepted that URL when it was registered (Plex "
+        print(f"  plex: {name} is registered at {url}; Plex accepted that URL when it was registered (Plex "
               "fetches a provider's URL when it is added)", file=out)
-        print(f"  plex: agent: {f'{agent.title!r}, s2p as primary' if agent else 'none has s2p as primary (run s2p register)'}"
-              f"; libraries on it: {', '.join(on_agent) or 'none yet'}", file=out)
+        primary = f"{agent.title!r}, {name} as primary" if agent else \
+            f"none has {name} as primary (run {check.command})"
+        print(f"  plex: agent: {primary}; libraries on it: {', '.join(on_agent) or 'none yet'}", file=out)
     elif url:
-        print(f"  plex: s2p is not registered; `s2p register` would register {url}", file=out)
+        print(f"  plex: {name} is not registered; `{check.command}` would register {url}", file=out)
     else:
-        print("  plex: s2p is not registered; in a container, run s2p register --url <the URL Plex can reach> "
-              "(docs/plex-setup.md, \"Which URL to register\")", file=out)
+        print(f"  plex: {name} is not registered; in a container, run {check.command} --url <the URL Plex can "
+              "reach> (docs/plex-setup.md, \"Which URL to register\")", file=out)
         return True
     problem = loopback_problem(url, plex_url, lan)
     if problem:
-        print(f"  plex: Plex cannot reach s2p at that URL: {problem}", file=out)
+        print(f"  plex: Plex cannot reach {name} at that URL: {problem}", file=out)
         return False
     here = probe(url)
     if here.answers and here.identifier == identifier:
         print(f"  plex: from here, {url} answers as {identifier}", file=out)
     elif here.answers:
-        print(f"  plex: {url} answers as {here.identifier}, not as this s2p ({identifier})", file=out)
+        print(f"  plex: {url} answers as {here.identifier}, not as {name} ({identifier})", file=out)
         return False
     else:
         print(f"  plex: from here, {url} does not answer ({here.detail}); is s2p serving?", file=out)
     print("  plex: whether Plex reaches it now is proven only by Plex: "
           + ("s2p logs every request it answers, one line each at INFO" if mine
-             else "`s2p register` makes Plex fetch it and says so"),
+             else f"`{check.command}` makes Plex fetch it and says so"),
           file=out)
     return True
