@@ -199,6 +199,38 @@ def test_debug_json_logs_of_a_command_mask_every_secret(tmp_path, fake_stash):
     assert_no_secret(result.stdout + result.stderr, "in DEBUG logs or `s2p check`")
 
 
+def test_plex_commands_mask_the_secret_root_of_the_urls_they_print(tmp_path, fake_stash):
+    """`s2p check` and `s2p register` print the provider URLs, whose root is the server
+    secret; their output is pasted into forum posts, so it shows the root masked."""
+    from fakeplex import TOKEN, FakePlex
+
+    plex = FakePlex()
+    gone = f"http://127.0.0.1:9/{SERVER_SECRET}/"  # nothing serves it
+    plex.providers.append({"id": 1, "identifier": "tv.plex.agents.custom.s2p", "title": "Stash (s2p)", "uri": gone})
+    plex.start()
+    try:
+        config = write_config(tmp_path, fake_stash.url, extra=f'''
+[server]
+secret = "{SERVER_SECRET}"
+
+[plex]
+url = "{plex.url}"
+token = "{TOKEN}"
+''')
+        checked = run("check", config=config)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert f"/{mask(SERVER_SECRET)}/ ([server] secret" in checked.stdout
+        assert f"s2p is registered at http://127.0.0.1:9/{mask(SERVER_SECRET)}/;" in checked.stdout
+        # Plex refuses a URL nothing serves, and says which: masked too.
+        registered = run("register", "--tv", "--url", gone, config=config)
+        assert registered.returncode == 1 and f"http://127.0.0.1:9/{mask(SERVER_SECRET)}/tv" in registered.stdout
+        for result in (checked, registered):
+            assert_no_secret(result.stdout + result.stderr, "in the output of a Plex command")
+            assert TOKEN not in result.stdout + result.stderr
+    finally:
+        plex.stop()
+
+
 @pytest.mark.parametrize("url", ["http://admin:hunter2secret@stash:9999", "ftp://admin:hunter2secret@stash"])
 def test_urls_with_a_password_are_refused_without_echoing_it(url):
     with pytest.raises(ConfigError) as caught:

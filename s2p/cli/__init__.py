@@ -11,7 +11,7 @@ from typing import Sequence
 
 from s2p import __version__
 from s2p.ops import logs
-from s2p.config import ConfigError, config_path, load_settings
+from s2p.config import ConfigError, Settings, config_path, load_settings
 from s2p.cli import gaps as gaps_command
 from s2p.cli import debug as debug_command
 from s2p.cli import init as init_command
@@ -101,6 +101,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  - {problem}", file=sys.stderr)
         return 2
     logs.configure(settings.log.level, settings.log.format, settings.secrets(), background=command == "serve")
+    with logs.redacted_output(settings.secrets()):
+        return _run(command, settings, path, args)
+
+
+def _run(command: str, settings: Settings, path: Path | None, args: argparse.Namespace) -> int:
+    """One command, with its settings loaded."""
     if command == "serve":
         from s2p.app.announce import announce
         from s2p.app.server import StartupError, serve

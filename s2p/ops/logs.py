@@ -13,7 +13,8 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import Iterable
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from typing import Iterable, Iterator, TextIO
 
 from s2p.config import mask
 
@@ -37,6 +38,30 @@ class Redactor:
             if secret in text:
                 text = text.replace(secret, mask(secret))
         return text
+
+
+class RedactedStream:
+    """A text stream that masks secrets in what is written to it."""
+
+    def __init__(self, stream: TextIO, redact: Redactor):
+        self._stream = stream
+        self._redact = redact
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._redact(text))
+        return len(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def redacted_output(secrets: Iterable[str]) -> Iterator[None]:
+    """A command's printed output with secrets masked, as its log lines are:
+    people paste what ``s2p check`` printed into forum posts."""
+    redact = Redactor(secrets)
+    with redirect_stdout(RedactedStream(sys.stdout, redact)), redirect_stderr(RedactedStream(sys.stderr, redact)):
+        yield
 
 
 class TextFormatter(logging.Formatter):
