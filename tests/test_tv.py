@@ -80,6 +80,15 @@ def test_partial_dates_count_as_their_first_day_or_number_before_the_dated():
     assert [(e.scene.id, e.index, e.released) for e in year_only.episodes] == [("1", 1, None), ("3", 10101, "2022-01-01")]
 
 
+def test_the_newest_episode_is_the_latest_dated_else_the_last_undated():
+    listing = tree.listing([summary("5", "2021-03-01"), summary("6", "2023-02-01"), summary("7", "2023-01-01"),
+                            summary("9", None), summary("8", "2023-02-01")])
+    assert listing.newest.scene.id == "8"  # the later of 2023-02-01's two, by scene id; not the undated one
+    assert listing.season(2021).newest.scene.id == "5" and listing.season(0).newest.scene.id == "9"
+    assert tree.listing([summary("3", None), summary("4", None)]).newest.scene.id == "4"
+    assert tree.listing([]).newest is None
+
+
 @pytest.mark.parametrize("key, parsed", [
     ("show-12", tree.Key(tree.SHOW, show="12")),
     ("show-none", tree.Key(tree.SHOW, show="none")),
@@ -220,6 +229,18 @@ def test_an_episode_reads_as_a_tv_library_shows_it(s2p, library):
     seasons, _ = all_pages(s2p, f"/tv/library/metadata/show-{studio_id}/children", 50)
     assert show["Children"]["size"] == len(seasons)
     assert [c["ratingKey"] for c in show["Children"]["Metadata"]] == [s["ratingKey"] for s in seasons]
+    # Backgrounds: the show's and each season's newest scene's screenshot.
+    dated = sorted((release(s["date"])[0], int(sid)) for sid, s in library.scenes.items()
+                   if s["studio"] == studio_id and s.get("date"))
+    newest = str(dated[-1][1])
+    assert f"/images/scene/{newest}/background/" in show["art"]
+    assert {"type": "background", "url": show["art"], "alt": show["title"]} in show["Image"]
+    for season in seasons:
+        if season["index"] == 0:  # undated: the last by scene id
+            latest = max(int(sid) for sid, s in library.scenes.items() if s["studio"] == studio_id and not s.get("date"))
+        else:
+            latest = [sid for d, sid in dated if d[:4] == str(season["index"])][-1]  # by date, then scene id
+        assert f"/images/scene/{latest}/background/" in season["art"], season["ratingKey"]
 
 
 def test_top_parent_shows_hold_their_sub_studios(start_s2p, fake_stash, library):

@@ -58,6 +58,8 @@ def show_item(show: Show, listing: Listing | None, options: TranslateOptions, li
         item["thumb"] = poster
         item["Image"] = [{"type": "coverPoster", "url": poster, "alt": show.title},
                          {"type": "clearLogo", "url": poster, "alt": show.title}]
+    if listing is not None:
+        _backdrop(item, listing.newest, links)
     if studio is not None:
         genres = [{"tag": t.name} for t in studio.tags if t.name.casefold() not in options.exclude_tags]
         if genres:
@@ -83,10 +85,19 @@ def season_item(show: Show, season: Season, options: TranslateOptions, links: Im
     if poster:
         item["thumb"] = poster
         item["Image"] = [{"type": "coverPoster", "url": poster, "alt": season.title}]
+    _backdrop(item, season.newest, links)
     if children:
         episodes = [episode_brief(show, e, options, links) for e in season.episodes]
         item["Children"] = {"size": len(episodes), "Metadata": episodes}
     return item
+
+
+def _backdrop(item: dict[str, Any], episode: Episode | None, links: ImageLinks) -> None:
+    """A show's or season's background: its newest episode's screenshot."""
+    url = links.scene(episode.scene, "background") if episode is not None else None
+    if url:
+        item["art"] = url
+        item.setdefault("Image", []).append({"type": "background", "url": url, "alt": item["title"]})
 
 
 def _parent(identifier: str, show: Show, links: ImageLinks, *, prefix: str) -> dict[str, Any]:

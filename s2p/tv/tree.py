@@ -122,6 +122,11 @@ class Season:
     def first_released(self) -> str | None:
         return next((e.released for e in self.episodes if e.released), None)
 
+    @property
+    def newest(self) -> Episode | None:
+        """The latest episode: its screenshot is the season's background."""
+        return self.episodes[-1] if self.episodes else None
+
 
 @dataclass(frozen=True)
 class Listing:
@@ -140,6 +145,14 @@ class Listing:
         object.__setattr__(self, "episodes", episodes)
         object.__setattr__(self, "_by_scene", {e.scene.id: e for e in episodes})
         object.__setattr__(self, "_by_index", {s.index: s for s in self.seasons})
+
+    @property
+    def newest(self) -> Episode | None:
+        """The latest dated episode (else the last undated one): its screenshot
+        is the show's background, so a show's page opens on what is new."""
+        dated = [s for s in self.seasons if s.index != UNDATED and s.episodes]
+        season = dated[-1] if dated else next((s for s in self.seasons if s.episodes), None)
+        return season.newest if season is not None else None
 
     def season(self, index: int) -> Season | None:
         return self._by_index.get(index)
