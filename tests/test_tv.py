@@ -448,8 +448,8 @@ def test_push_mode_uploads_an_episodes_screenshot_once(start_s2p, fake_stash, li
     assert len(tv_plex.uploads) == 2 * len(items)
 
 
-def test_push_mode_uploads_a_studios_picture_as_its_show_and_season_posters(start_s2p, fake_stash, library,
-                                                                            tv_plex):
+def test_push_mode_gives_a_show_and_its_seasons_the_studios_poster_and_their_newest_backgrounds(
+        start_s2p, fake_stash, library, tv_plex):
     from fakeplex import TOKEN
     from helpers import eventually
 
@@ -457,24 +457,37 @@ def test_push_mode_uploads_a_studios_picture_as_its_show_and_season_posters(star
                     artwork={"push": True, "push_delay": 0}, gaps={"interval": 0})
     items = tv_plex.sections[7].items
     show = next(i for i in items if i.guid == f"{TV_ID}://show/show-1")
-    seasons = {i.rating_key for i in items if i.type == "season" and i.parent_rating_key == show.rating_key}
+    seasons = {i.rating_key: i.index for i in items if i.type == "season" and i.parent_rating_key == show.rating_key}
     assert len(seasons) >= 2
-    # Plex reads one season: the show and every season of it get the studio's picture, once.
-    year = next(i.index for i in items if i.type == "season" and i.parent_rating_key == show.rating_key)
+    listed, _ = all_pages(s2p, "/tv/library/metadata/show-1/children", 50)  # a listing, not a read of the show
+    newest = {s["index"]: s["art"] for s in listed}  # each season's background...
+    newest[None] = newest[max(i for i in newest if i != 0)]  # ...and the show's: that of its latest year
+
+    def scene_of(url: str) -> str:
+        return url.split("/images/scene/")[1].split("/")[0]
+
+    # Plex reads one season: the show and every season of it get the studio's picture as the
+    # poster, and their newest scene's screenshot as the background, once each.
+    year = next(iter(seasons.values()))
     assert s2p.get(f"/tv/library/metadata/season-1-{year}").status_code == 200
-    wanted = sorted((key, "posters", library.image("studio", "1")) for key in seasons | {show.rating_key})
+    wanted = sorted([(key, "posters", library.image("studio", "1")) for key in [*seasons, show.rating_key]]
+                    + [(key, "arts", library.image("scene", scene_of(newest[index])))
+                       for key, index in [*seasons.items(), (show.rating_key, None)]])
     eventually(lambda: len(tv_plex.uploads) >= len(wanted), "the show's uploads")
     assert sorted(tv_plex.uploads) == wanted
-    # Read again, with the picture unchanged: nothing new goes up.
+    # Read again, with the pictures unchanged: nothing new goes up.
     assert s2p.get("/tv/library/metadata/show-1").status_code == 200
     eventually(lambda: s2p.services.pusher.queue.pending() == 0, "an empty queue")
     assert len(tv_plex.uploads) == len(wanted)
-    # A new studio picture in Stash goes up at the next read.
+    assert s2p.get("/tv/library/metadata/show-1").json()["MediaContainer"]["Metadata"][0]["art"] == newest[None]
+    # A new studio picture in Stash goes up at the next read, and only it.
     library.update_entity("studio", "1", image_version=1800000000)
     s2p.services.tv.catalog.forget()
     assert s2p.get("/tv/library/metadata/show-1").status_code == 200
-    eventually(lambda: len(tv_plex.uploads) == 2 * len(wanted), "the new picture's uploads")
-    assert {body for _, _, body in tv_plex.uploads[len(wanted):]} == {library.image("studio", "1")}
+    posters = len(seasons) + 1
+    eventually(lambda: len(tv_plex.uploads) == len(wanted) + posters, "the new picture's uploads")
+    assert {(kind, body) for _, kind, body in tv_plex.uploads[len(wanted):]} == {
+        ("posters", library.image("studio", "1"))}
 
 
 def test_live_sync_refreshes_the_show_of_an_edited_studio(start_s2p, fake_stash, library, tv_plex):

@@ -19,7 +19,7 @@ import requests
 
 from s2p import __version__
 from s2p.app import collectors
-from s2p.artwork.push import ArtworkPusher
+from s2p.artwork.push import ArtworkPusher, ShowPictures
 from s2p.artwork.service import ImageService
 from s2p.artwork.shape import PosterShaper
 from s2p.artwork.signing import ImageSigner
@@ -45,7 +45,7 @@ from s2p.scenes.store import SceneStore
 from s2p.stash.api import StashAPI
 from s2p.stash.client import StashClient
 from s2p.stash.errors import StashError
-from s2p.stash.models import StashVersion, StudioRef
+from s2p.stash.models import StashVersion
 from s2p.sync.service import SyncService
 from s2p.sync.store import SyncStore
 from s2p.tv.catalog import Catalog
@@ -315,13 +315,17 @@ def _enable_push(services: Services) -> None:
     scheduler = services.scheduler
     tv = services.tv
 
-    def show_studios(show_id: str, deadline: Deadline) -> list[StudioRef] | None:
+    def show_pictures(show_id: str, deadline: Deadline) -> ShowPictures | None:
         show = tv.catalog.show(show_id, deadline) if tv is not None else None
-        return show.poster_studios() if show is not None else None
+        if show is None:
+            return None
+        listing = tv.catalog.listing(show, deadline)
+        return ShowPictures(show.poster_studios(), listing.newest.scene if listing.newest else None,
+                            {s.index: s.newest.scene for s in listing.seasons if s.newest})
 
     pusher = ArtworkPusher.from_settings(settings, services.images, services.scenes,
                                          stopping=lambda: scheduler.stopping,
-                                         shows=show_studios if tv is not None else None)
+                                         shows=show_pictures if tv is not None else None)
     services.pusher = pusher
     services.observers.served.append(pusher.enqueue)
     services.observers.shown.append(pusher.enqueue_show)

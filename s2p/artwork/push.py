@@ -8,7 +8,7 @@ the scene is queued; ``[artwork] push_delay`` later a background job finds
 the Plex items carrying the scene's guid and uploads what they do not have
 yet.  With the TV provider, a show Plex has read is queued the same way
 (as ``show-<id>``): its studio's picture becomes the poster of the show and
-of its seasons.  Failures are retried with jittered exponential backoff; the queue and
+of its seasons, and the newest scene's screenshot (a season's own newest) their background.  Failures are retried with jittered exponential backoff; the queue and
 the record of uploads (a SHA-256 per item and kind) live in the state
 directory, so work survives restarts and no picture is uploaded twice (a
 kill -9 between Plex accepting an upload and its record is the one
@@ -24,7 +24,7 @@ import random
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from s2p.config import Settings
@@ -34,7 +34,7 @@ from s2p.plex import contract
 from s2p.pms.connect import PlexError, connect, translate_errors
 from s2p.scenes.store import SceneStore
 from s2p.stash.errors import StashError
-from s2p.stash.models import Scene, StudioRef, is_placeholder
+from s2p.stash.models import Scene, SceneSummary, StudioRef, is_placeholder
 from s2p.common.statedir import StateDirError
 from s2p.artwork.links import studio_chain
 from s2p.pms.items import PlexItems
@@ -46,6 +46,15 @@ log = logging.getLogger(__name__)
 # (what the upload record calls it, the plexapi method that uploads it)
 KINDS = (("poster", "uploadPoster"), ("art", "uploadArt"))
 BATCH = 50  # queued entries per run of the job; the next run takes the rest
+
+
+@dataclass(frozen=True)
+class ShowPictures:
+    """What a TV show's Plex items get in push mode."""
+
+    studios: list[StudioRef]  # the poster: the first of these with a picture
+    backdrop: SceneSummary | None  # the show's background: this scene's screenshot
+    seasons: dict[int, SceneSummary] = field(default_factory=dict)  # each season's, by its index
 
 
 @dataclass(frozen=True)
@@ -75,10 +84,10 @@ class ArtworkPusher:
                  backoff: Backoff = Backoff(), clock: Callable[[], float] = time.time,
                  stopping: Callable[[], bool] = lambda: False, rescan_after: float = 300.0, budget: float = 60.0,
                  tv_identifier: str | None = None,
-                 shows: Callable[[str, Deadline], list[StudioRef] | None] | None = None):
+                 shows: Callable[[str, Deadline], ShowPictures | None] | None = None):
         self._identifier = identifier
         self._tv_identifier = tv_identifier  # episodes of TV libraries on the TV agent get pictures too
-        # A TV show's poster studios, the first with a picture wins (None: no such show).
+        # A TV show's pictures (None: no such show).
         self._shows = shows
         self._images = images
         self._scenes = scenes
@@ -100,7 +109,7 @@ class ArtworkPusher:
     @classmethod
     def from_settings(cls, settings: Settings, images: ImageService, scenes: SceneStore, *,
                       stopping: Callable[[], bool] = lambda: False,
-                      shows: Callable[[str, Deadline], list[StudioRef] | None] | None = None) -> "ArtworkPusher":
+                      shows: Callable[[str, Deadline], ShowPictures | None] | None = None) -> "ArtworkPusher":
         return cls(identifier=settings.provider.identifier, images=images, scenes=scenes,
                    queue=PushQueue(settings.state_dir),
                    connect=lambda: connect(settings.plex, settings.state_dir),
@@ -221,21 +230,25 @@ class ArtworkPusher:
         return uploads
 
     def push_show(self, show_id: str) -> int:
-        """Upload the studio's picture as the poster of a TV show's Plex items
-        and their seasons, where they lack it; the number of uploads."""
+        """Upload a TV show's pictures into its Plex items and their seasons,
+        where they lack them: the studio's picture as the poster, the newest
+        scene's screenshot as the background; the number of uploads."""
         if self._shows is None:
             raise Drop("the TV provider is off")
         plex, finder = self._connection()
-        studios = self._shows(show_id, Deadline(self._budget))
-        if studios is None:
+        pictures = self._shows(show_id, Deadline(self._budget))
+        if pictures is None:
             raise Drop("Stash has no such studio any more")
-        pictured = [studio for studio in studios if not is_placeholder(studio.image_path)]
-        if not pictured:
-            raise Drop("neither the studio nor its parent has a picture")
+        pictured = [studio for studio in pictures.studios if not is_placeholder(studio.image_path)]
+        if not pictured and pictures.backdrop is None:
+            raise Drop("neither the studio nor its parent has a picture, and the show has no scene")
         items = finder.find_show(show_id)
         if not items:
             raise Retry(f"no Plex item has the guid {self._tv_identifier}://show/show-{show_id} yet")
         server = str(plex.machineIdentifier)
+        return self._show_poster(server, items, pictured, show_id) + self._show_art(server, items, pictures, show_id)
+
+    def _show_poster(self, server: str, items: list, pictured: list[StudioRef], show_id: str) -> int:
         for studio in pictured:
             source = f"studio|{studio.image_path}"
             stale = [(item, done) for item in items
@@ -247,7 +260,28 @@ class ArtworkPusher:
             if image is not None:
                 return self._upload(server, stale, "poster", "uploadPoster", image, source, show_entry(show_id))
             # Gone from Stash since the studio was read: the parent's may do.
-        raise Drop("Stash serves none of the studios' pictures")
+        return 0
+
+    def _show_art(self, server: str, items: list, pictures: ShowPictures, show_id: str) -> int:
+        # A show item takes the show's newest scene; a season, its own newest.
+        by_scene: dict[str, tuple[SceneSummary, list]] = {}
+        for item in items:
+            if getattr(item, "type", "") == "show":
+                scene = pictures.backdrop
+            else:
+                scene = pictures.seasons.get(getattr(item, "index", None))  # type: ignore[arg-type]
+            if scene is not None:
+                by_scene.setdefault(scene.id, (scene, []))[1].append(item)
+        uploads = 0
+        for scene, shown in by_scene.values():
+            source = f"background|scene {scene.id}|{scene.updated_at or ''}"
+            stale = [(item, done) for item in shown
+                     for done in [self.queue.uploaded(server, str(item.ratingKey), "art")]
+                     if done is None or done.source != source]
+            image = self._image(scene.id, "art") if stale else None
+            if image is not None:
+                uploads += self._upload(server, stale, "art", "uploadArt", image, source, show_entry(show_id))
+        return uploads
 
     def _upload(self, server: str, stale: list, kind: str, method: str, image, source: str, target: str) -> int:
         digest = hashlib.sha256(image.content).hexdigest()
