@@ -151,6 +151,16 @@ def test_demo_serves_the_sample_library_and_shows_every_route():
         poster = requests.get(metadata["thumb"])
         assert poster.status_code == 200 and poster.content.startswith(b"\x89PNG")
         assert requests.get(base + "/images/scene/1/poster").status_code == 403  # unsigned
+        # The same library as TV: the studio's show, its seasons, its episodes, one matched by its file.
+        show = requests.post(base + "/tv/library/metadata/matches", json={"type": 2, "title": "Harbour Films"}).json()
+        assert [s["ratingKey"] for s in show["MediaContainer"]["Metadata"]] == ["show-1"]
+        seasons = requests.get(base + "/tv/library/metadata/show-1/children").json()["MediaContainer"]
+        assert seasons["size"] >= 1 and all(s["type"] == "season" for s in seasons["Metadata"])
+        page = requests.get(base + "/tv/library/metadata/show-1/grandchildren?X-Plex-Container-Size=3").json()
+        assert page["MediaContainer"]["size"] == 3 and page["MediaContainer"]["totalSize"] >= 3
+        episode = requests.post(base + "/tv/library/metadata/matches", json={
+            "type": 4, "filename": "Harbour Films/2023-05-12 - Jane Doe - Office Affair.mp4"}).json()
+        assert [(e["ratingKey"], e["parentIndex"]) for e in episode["MediaContainer"]["Metadata"]] == [("episode-1", 2023)]
         # The sample scan left gap records of more than one kind.
         counts = requests.get(base + "/gaps.json").json()["counts"]
         assert counts["ambiguous"] >= 1 and counts["no_match"] >= 1
@@ -168,6 +178,8 @@ def test_demo_serves_the_sample_library_and_shows_every_route():
     # Every route a person can open is printed, each one working.
     printed = set(re.findall(rf"{re.escape(base)}(/[^\s']*)", out))
     for route in ("/", "/library/metadata/matches", "/library/metadata/1", "/library/metadata/1/images",
+                  "/tv", "/tv/library/metadata/matches", "/tv/library/metadata/show-1/children",
+                  "/tv/library/metadata/show-1/grandchildren?X-Plex-Container-Size=3",
                   "/gaps", "/gaps.json", "/healthz", "/metrics", "/openapi.json"):
         assert route in printed, (route, out)
     assert any(p.startswith("/debug/match?") for p in printed) and any(p.startswith("/images/") for p in printed)

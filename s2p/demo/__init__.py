@@ -111,6 +111,7 @@ def _scan(services) -> None:
 def routes(base: str, poster_url: str) -> str:
     """What the demo prints: every route a person can open, as curl commands."""
     match = f"curl -s -X POST {base}/library/metadata/matches -H 'Content-Type: application/json'"
+    tv_match = f"curl -s -X POST {base}/tv/library/metadata/matches -H 'Content-Type: application/json'"
     return "\n".join([
         "",
         "s2p demo: try these while it runs (Ctrl-C stops it)",
@@ -123,6 +124,13 @@ def routes(base: str, poster_url: str) -> str:
         f"  curl -s {base}/library/metadata/1",
         f"  curl -s {base}/library/metadata/1/images",
         f"  curl -s -o poster.png '{poster_url}'",
+        "  # the same library as TV (register <URL>/tv for a TV Shows library): a show per studio,",
+        "  # matched by name, its seasons (years), its episodes three at a time, one matched by its file",
+        f"  curl -s {base}/tv",
+        f"  {tv_match} \\\n       -d '{{\"type\": 2, \"title\": \"Harbour Films\"}}'",
+        f"  curl -s {base}/tv/library/metadata/show-1/children",
+        f"  curl -s '{base}/tv/library/metadata/show-1/grandchildren?X-Plex-Container-Size=3'",
+        f"  {tv_match} \\\n       -d '{{\"type\": 4, \"filename\": \"Harbour Films/2023-05-12 - Jane Doe - Office Affair.mp4\"}}'",
         "  # why a file matched (or did not)",
         f"  curl -s '{base}/debug/match?filename=Harbour%20Films/extras/scene.mp4'",
         "  # what Plex and Stash disagree about (open in a browser), and as JSON",
