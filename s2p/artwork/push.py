@@ -8,10 +8,11 @@ the scene is queued; ``[artwork] push_delay`` later a background job finds
 the Plex items carrying the scene's guid and uploads what they do not have
 yet.  With the TV provider, a show Plex has read is queued the same way
 (as ``show-<id>``): its studio's picture becomes the poster of the show and
-of its seasons, and the newest scene's screenshot (a season's own newest) their background.  Failures are retried with jittered exponential backoff; the queue and
-the record of uploads (a SHA-256 per item and kind) live in the state
-directory, so work survives restarts and no picture is uploaded twice (a
-kill -9 between Plex accepting an upload and its record is the one
+of its seasons, and the newest scene's screenshot (a season's own newest)
+their background.  Failures are retried with jittered exponential backoff;
+the queue and the record of uploads (a SHA-256 per item and kind) live in
+the state directory, so work survives restarts and no picture is uploaded
+twice (a kill -9 between Plex accepting an upload and its record is the one
 exception: docs/artwork.md).
 """
 
