@@ -202,7 +202,7 @@ class PlexProviders:
     def my_agent(self) -> Agent | None:
         return next((a for a in self.agents() if a.primary == self.identifier), None)
 
-    def movie_libraries(self) -> tuple[list[str], list[str]]:
+    def libraries(self) -> tuple[list[str], list[str]]:
         """(titles of libraries of this provider's kind on its agent, titles of the others of that kind)."""
         try:
             sections = [s for s in self.plex.library.sections() if s.type == self.section_type]
@@ -244,7 +244,7 @@ class PlexProviders:
                 raise RegistrationError("Plex did not list the agent it was asked to create; create it in Plex: "
                                         "Settings > Metadata Agents > Add Agent, with s2p as primary")
         outcome.agent = agent
-        outcome.libraries_on_agent, outcome.other_movie_libraries = self.movie_libraries()
+        outcome.libraries_on_agent, outcome.other_movie_libraries = self.libraries()
         return outcome
 
     def _repoint(self, provider: Provider, url: str) -> None:
@@ -347,7 +347,7 @@ def _report_provider(plex: Any, check: ProviderCheck, plex_url: str, lan: str | 
         providers = PlexProviders(plex, identifier, check.section_type)
         mine = providers.mine()
         agent = providers.my_agent() if mine else None
-        on_agent, _ = providers.movie_libraries() if agent else ([], [])
+        on_agent, _ = providers.libraries() if agent else ([], [])
     except PlexError as exc:
         print(f"  plex: {exc}", file=out)
         return False
