@@ -147,7 +147,7 @@ class Outcome:
     agent: Agent | None = None
     agent_created: bool = False
     libraries_on_agent: list[str] = field(default_factory=list)
-    other_movie_libraries: list[str] = field(default_factory=list)
+    other_libraries: list[str] = field(default_factory=list)
 
 
 def status_of(exc: Exception) -> int | None:
@@ -244,7 +244,7 @@ class PlexProviders:
                 raise RegistrationError("Plex did not list the agent it was asked to create; create it in Plex: "
                                         "Settings > Metadata Agents > Add Agent, with s2p as primary")
         outcome.agent = agent
-        outcome.libraries_on_agent, outcome.other_movie_libraries = self.libraries()
+        outcome.libraries_on_agent, outcome.other_libraries = self.libraries()
         return outcome
 
     def _repoint(self, provider: Provider, url: str) -> None:
@@ -306,8 +306,8 @@ def run_register(connect: Callable[[], Any], identifier: str, url: str, agent_ti
         print(f"  libraries already on s2p's agent: {', '.join(outcome.libraries_on_agent)}", file=out)
     kind = "TV Shows library (scanner \"Plex TV Series\")" if tv else "Movies library"
     print(f"Left to do in Plex's web app, for each {kind} that holds your scenes"
-          + (f" (on other agents now: {', '.join(outcome.other_movie_libraries)})"
-             if outcome.other_movie_libraries else "") + ":", file=out)
+          + (f" (on other agents now: {', '.join(outcome.other_libraries)})"
+             if outcome.other_libraries else "") + ":", file=out)
     print(f"  the library > Edit > Advanced > Agent: \"{outcome.agent.title}\" > Save Changes; then the library's "
           "... menu > Refresh All Metadata, so the items already there are matched by s2p.", file=out)
     return 0
