@@ -4,6 +4,7 @@ real HTTP against the stand-in Stash."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import requests
@@ -285,6 +286,25 @@ def test_odd_paging_values_are_dropped_not_refused(s2p, library):
     past = s2p.get("/tv/library/metadata/show-1/grandchildren",
                    params={"X-Plex-Container-Start": 1000}).json()["MediaContainer"]
     assert past["size"] == 0 and past["totalSize"] == len(everything)
+
+
+def test_stash_down_gives_fast_empty_matches_and_503_items(start_s2p, fake_stash, library, caplog):
+    s2p = start_s2p(fake_stash.url, stash={"timeout": 0.5})
+    fake_stash.server.stop()
+    studio = library.studios["1"]["name"]
+    for hints in ({"type": 2, "title": studio}, {"type": 3, "parentTitle": studio, "index": 2023},
+                  {"type": 4, "filename": plex_path(library.scenes["1"])},
+                  {"type": 4, "grandparentTitle": studio, "date": "2023-05-12"}):
+        started = time.monotonic()
+        answer = s2p.post("/tv/library/metadata/matches", json=hints)
+        assert answer.status_code == 200 and answer.json()["MediaContainer"]["size"] == 0, (hints, answer.text)
+        assert time.monotonic() - started < 3, hints
+    assert "TV match for" in caplog.text and "answered empty" in caplog.text
+    for path in ("/tv/library/metadata/show-1", "/tv/library/metadata/show-1/children",
+                 "/tv/library/metadata/episode-1"):
+        answer = s2p.get(path)
+        assert answer.status_code == 503 and answer.json()["status"] == 503, path
+        assert fake_stash.url.split("//")[1] not in answer.text
 
 
 def test_a_movie_match_asked_of_the_tv_provider_is_empty_and_the_tv_one_of_the_movie_provider_too(s2p, library):

@@ -15,6 +15,7 @@ from s2p.match.cascade import MatchOutcome, refusal
 from s2p.plex.hints import MatchHints
 from s2p.plex.translate import ImageLinks, TranslateOptions
 from s2p.scenes.store import SceneStore
+from s2p.stash.errors import StashError
 from s2p.stash.models import Scene
 from s2p.tv import translate, tree
 from s2p.tv.catalog import Catalog, Show
@@ -50,6 +51,7 @@ class TvOutcome:
     reason: str = ""
     steps: list[str] = field(default_factory=list)
     cascade: MatchOutcome | None = None
+    error: str = ""  # Stash could not be asked: the answer is empty for now, not final
 
     def as_dict(self) -> dict[str, Any]:
         def choice(c: Choice) -> dict[str, Any]:
@@ -69,6 +71,7 @@ class TvOutcome:
             "decision": choice(self.decision) if self.decision else None,
             "reason": self.reason,
             "files": self.cascade.as_dict() if self.cascade is not None else None,
+            **({"error": self.error} if self.error else {}),
         }
 
 
@@ -211,21 +214,27 @@ class TvService:
 
     def match(self, hints: MatchHints, deadline: Deadline) -> TvOutcome:
         outcome = TvOutcome(hints)
-        kind = hints.type if hints.type in (SHOW, SEASON, EPISODE) else EPISODE if hints.filename else SHOW
-        ours = tree.key_from_guid(self.identifier, hints.guid)
-        if kind == EPISODE:
-            candidates = self._episodes(hints, ours, outcome, deadline)
-        else:
-            shows = self._shows(hints, ours, outcome, deadline)
-            if kind == SHOW:
-                candidates = shows
-            else:
-                candidates = self._seasons(hints, ours, shows, outcome, deadline)
+        try:
+            candidates = self._candidates(hints, outcome, deadline)
+        except StashError as exc:
+            # As the movie provider: an empty answer now, and Plex asks again at its next scan.
+            outcome.error = str(exc)
+            outcome.steps.append(f"Stash could not be asked: {exc}")
+            outcome.reason = f"no match: Stash unavailable ({exc})"
+            return outcome
         candidates.sort(key=lambda c: (-c.score, _rating_key(c)))
         outcome.candidates = candidates
         decision, reason = _decide(candidates, self._min_score, self._margin)
         outcome.decision, outcome.reason = decision, reason
         return outcome
+
+    def _candidates(self, hints: MatchHints, outcome: TvOutcome, deadline: Deadline) -> list[Choice]:
+        kind = hints.type if hints.type in (SHOW, SEASON, EPISODE) else EPISODE if hints.filename else SHOW
+        ours = tree.key_from_guid(self.identifier, hints.guid)
+        if kind == EPISODE:
+            return self._episodes(hints, ours, outcome, deadline)
+        shows = self._shows(hints, ours, outcome, deadline)
+        return shows if kind == SHOW else self._seasons(hints, ours, shows, outcome, deadline)
 
     def _shows(self, hints: MatchHints, ours, outcome: TvOutcome, deadline: Deadline) -> list[Choice]:
         if ours is not None and ours.kind in (SHOW, SEASON):

@@ -83,6 +83,8 @@ class Matches(_TvResource):
         items = [self._tv.render(c, links, deadline, children=hints.includeChildren) for c in chosen]
         self._json(resp, contract.container(self._tv.identifier, items))
         hint = hints.filename or hints.show_title or hints.guid or "-"
+        if outcome.error:
+            log.warning("TV match for %r answered empty: %s", hint, outcome.error)
         if outcome.decision and not hints.manual:
             req.context.outcome = f"{hint!r} -> {outcome.decision.describe()} by {outcome.decision.step}"
             if outcome.decision.episode is not None:
