@@ -326,6 +326,30 @@ def test_the_show_and_air_date_decide_between_files_of_one_name(s2p, library):
     assert [e["ratingKey"] for e in found["MediaContainer"]["Metadata"]] == ["episode-43"]
 
 
+def test_episode_matches_leave_scan_time_gap_records_as_movie_matches_do(s2p, library):
+    studio_b = library.studios["2"]["name"]
+    matches = "/tv/library/metadata/matches"
+    # A file two scenes share, with nothing to tell them apart; a file Stash does not have.
+    assert s2p.post(matches, json={"type": 4, "filename": "clip.mp4"}).json()["MediaContainer"]["size"] == 0
+    assert s2p.post(matches, json={"type": 4, "filename": f"{PLEX_ROOT}/Nobody/2020-01-01 - x.mp4"}).json()[
+        "MediaContainer"]["size"] == 0
+    s2p.services.gaps.store.flush()
+    gaps = {g["plex_path"]: g for g in s2p.get("/gaps.json").json()["gaps"]}
+    assert gaps["clip.mp4"]["kind"] == "ambiguous"
+    assert {c["scene"] for c in gaps["clip.mp4"]["detail"]["candidates"]} == {"42", "43"}
+    assert gaps[f"{PLEX_ROOT}/Nobody/2020-01-01 - x.mp4"]["kind"] == "no_match"
+    # Plex asks again with the show and the air date: matched, so the record is settled.
+    found = s2p.post(matches, json={"type": 4, "filename": "clip.mp4", "grandparentTitle": studio_b,
+                                    "date": "2020-02-02"}).json()["MediaContainer"]["Metadata"]
+    assert [e["ratingKey"] for e in found] == ["episode-43"]
+    s2p.services.gaps.store.flush()
+    still = {g["plex_path"] for g in s2p.get("/gaps.json").json()["gaps"]}
+    assert "clip.mp4" not in still and f"{PLEX_ROOT}/Nobody/2020-01-01 - x.mp4" in still
+    # The match counters count episode matches too.
+    metrics = s2p.get("/metrics").text
+    assert 's2p_matches_total{result="ambiguous",step=""}' in metrics
+
+
 def test_s2p_match_tv_explains_an_episode(tmp_path, fake_stash, library):
     config = write_config(tmp_path, fake_stash.url)
     studio_b = library.studios["2"]["name"]

@@ -77,7 +77,7 @@ def add_tv_routes(app: falcon.App, base: str, services: Services, links: LinkFac
     app.add_route(base, tv.Registration(settings.tv_identifier, settings.tv.title))
     app.add_route(f"{base}/library/metadata/matches",
                   tv.Matches(service, links, values, max_body=settings.server.max_body,
-                             manual_limit=settings.match.manual_limit))
+                             manual_limit=settings.match.manual_limit, observers=services.observers.match))
     app.add_route(f"{base}/library/metadata/{{rating_key}}", tv.Item(service, links, values))
     app.add_route(f"{base}/library/metadata/{{rating_key}}/children", tv.Children(service, links, values, grand=False))
     app.add_route(f"{base}/library/metadata/{{rating_key}}/grandchildren",

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 from typing import Any, Callable
 
 from s2p.common.deadline import Deadline
 from s2p.match.cached import CachedMatcher
-from s2p.match.cascade import MatchOutcome, refusal
+from s2p.match.cascade import Candidate, MatchOutcome, refusal
 from s2p.plex.hints import MatchHints
 from s2p.plex.translate import ImageLinks, TranslateOptions
 from s2p.scenes.store import SceneStore
@@ -73,6 +73,23 @@ class TvOutcome:
             "files": self.cascade.as_dict() if self.cascade is not None else None,
             **({"error": self.error} if self.error else {}),
         }
+
+
+    def file_match(self) -> MatchOutcome | None:
+        """An episode match of a file as the movie route's observers read one
+        (scan-time gap records, match metrics, the metadata prefetch): the
+        file's cascade, with the TV provider's candidates and decision in
+        place of its own.  ``None`` for a match that named no file."""
+        if self.cascade is None or not self.hints.filename or any(c.episode is None for c in self.candidates):
+            return None
+
+        def candidate(c: Choice) -> Candidate:
+            return Candidate(c.episode.scene, c.score, c.step, c.describe())  # type: ignore[union-attr]
+
+        # A copy: the cascade's outcome may be a cached one, shared with other requests.
+        return replace(self.cascade, hints=self.hints, candidates=[candidate(c) for c in self.candidates],
+                       decision=candidate(self.decision) if self.decision else None, reason=self.reason,
+                       error=self.error or self.cascade.error)
 
 
 def _rating_key(choice: Choice) -> str:

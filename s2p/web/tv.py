@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Callable
 
 import falcon
 
 from s2p import __version__
+from s2p.match.cascade import MatchOutcome
 from s2p.plex import contract
 from s2p.plex.hints import read_flag
 from s2p.tv.service import TvService
@@ -58,10 +60,11 @@ class Matches(_TvResource):
     """``POST /tv/library/metadata/matches`` (GET with query hints too)."""
 
     def __init__(self, tv: TvService, links: LinksFactory, values: PlexValues | None = None, *,
-                 max_body: int, manual_limit: int):
+                 max_body: int, manual_limit: int, observers: list[Callable[[MatchOutcome], None]] | None = None):
         super().__init__(tv, links, values)
         self._max_body = max_body
         self._manual_limit = manual_limit
+        self._observers = observers if observers is not None else []  # told each episode match of a file
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._answer(req, resp, parse_json(read_text(req, self._max_body)))
@@ -76,6 +79,10 @@ class Matches(_TvResource):
             self._json(resp, contract.container(self._tv.identifier))
             return
         outcome = self._tv.match(hints, req.context.deadline)
+        file_match = outcome.file_match()
+        if file_match is not None:
+            for observe in self._observers:
+                observe(file_match)
         chosen = outcome.candidates[: self._manual_limit] if hints.manual else (
             [outcome.decision] if outcome.decision else [])
         links = self._links(req)
