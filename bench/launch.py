@@ -93,3 +93,15 @@ def start_stash(*args: str) -> tuple[subprocess.Popen, str]:
     if not url.startswith("http"):
         raise SystemExit("the stand-in Stash did not start")
     return process, url
+
+
+def add_stash_options(parser) -> None:
+    """The stand-in Stash's pace and s2p's threads, as every replay of Plex takes them."""
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds per Stash request (default 0.05)")
+    parser.add_argument("--stash-concurrency", type=int, default=4, help="Stash requests at once (default 4)")
+    parser.add_argument("--threads", type=int, default=16, help="s2p's [server] threads (default 16)")
+
+
+def stash_operations(before: dict, after: dict) -> dict[str, int]:
+    """The stand-in's GraphQL queries by operation between two readings of its counts."""
+    return {k[3:]: after[k] - before.get(k, 0) for k in after if k.startswith("op:") and after[k] - before.get(k, 0)}

@@ -39,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from launch import config, get_json, serve_s2p  # noqa: E402
+from launch import add_stash_options, config, get_json, serve_s2p, stash_operations  # noqa: E402
 from s2p.demo.library import generate  # noqa: E402
 
 STASH_ROOT = "/stash/library"
@@ -358,8 +358,7 @@ def run(args, naive: bool, names: list[str], workdir: Path) -> dict:
                 "stash_graphql": after.get("graphql", 0) - before.get("graphql", 0),
                 "stash_images": after.get("image", 0) - before.get("image", 0),
                 "stash_peak_concurrency": after.get("peak_concurrency"),
-                "stash_operations": {k[3:]: after[k] - before.get(k, 0) for k in after
-                                     if k.startswith("op:") and after[k] - before.get(k, 0)},
+                "stash_operations": stash_operations(before, after),
                 "rss_mb": peak_rss_mb(s2p.pid),
                 "rss_ready_mb": rss_ready,
                 "rss_after_rescan_mb": rss_mb(s2p.pid),
@@ -410,9 +409,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=2000, help="files in the rescan (default 2000)")
     parser.add_argument("--scenes", type=int, default=None, help="scenes in Stash (default: --items)")
     parser.add_argument("--clients", type=int, default=64, help="concurrent Plex connections (default 64)")
-    parser.add_argument("--latency", type=float, default=0.05, help="seconds per Stash request (default 0.05)")
-    parser.add_argument("--stash-concurrency", type=int, default=4, help="Stash requests at once (default 4)")
-    parser.add_argument("--threads", type=int, default=16, help="s2p's [server] threads (default 16)")
+    add_stash_options(parser)
     parser.add_argument("--batch-window-ms", type=float, default=5.0, help="s2p's [cache] batch_window_ms (default 5)")
     parser.add_argument("--warm", type=float, default=10.0, help="seconds of the warm phase (0: skip)")
     parser.add_argument("--warm-processes", type=int, default=2)

@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from launch import config, get_json, serve_s2p, start_stash  # noqa: E402
+from launch import add_stash_options, config, get_json, serve_s2p, start_stash, stash_operations  # noqa: E402
 from rescan import PLEX_ROOT, STASH_ROOT, Client, Recorder, path_rules, pct, peak_rss_mb  # noqa: E402
 from s2p.demo.library import generate  # noqa: E402
 
@@ -141,9 +141,7 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=2000, help="scenes in Stash (default 2000)")
     parser.add_argument("--clients", type=int, default=32, help="concurrent Plex connections (default 32)")
     parser.add_argument("--page-size", type=int, default=50, help="X-Plex-Container-Size of listings (default 50)")
-    parser.add_argument("--latency", type=float, default=0.05, help="seconds per Stash request (default 0.05)")
-    parser.add_argument("--stash-concurrency", type=int, default=4, help="Stash requests at once (default 4)")
-    parser.add_argument("--threads", type=int, default=16, help="s2p's [server] threads (default 16)")
+    add_stash_options(parser)
     parser.add_argument("--cache-entries", type=int, default=None,
                         help="s2p's [cache] max_entries (default: s2p's own default)")
     parser.add_argument("--seed", type=int, default=7)
@@ -187,8 +185,8 @@ def main() -> None:
     print(f"   Stash: {after.get('graphql', 0) - before.get('graphql', 0)} GraphQL queries, "
           f"{after.get('image', 0) - before.get('image', 0)} image fetches, "
           f"at most {after.get('peak_concurrency')} at once; s2p peak RSS {rss:.0f} MB")
-    operations = {k[3:]: after[k] - before.get(k, 0) for k in after if k.startswith("op:") and after[k] - before.get(k, 0)}
-    print("   Stash queries by operation: " + ", ".join(f"{k} {v}" for k, v in sorted(operations.items())))
+    print("   Stash queries by operation: " + ", ".join(f"{k} {v}" for k, v in
+                                                       sorted(stash_operations(before, after).items())))
     print(f"   {scan.episodes_matched} of {args.scenes} files matched to their scene; "
           f"{scan.episodes_listed} episodes listed as grandchildren")
     for text in scan.problems[:10]:
