@@ -90,6 +90,24 @@ def test_the_newest_episode_is_the_latest_dated_else_the_last_undated():
     assert tree.listing([]).newest is None
 
 
+def test_a_file_match_counts_stashs_outage_only_where_it_left_the_answer_empty():
+    from s2p.match.cascade import MatchOutcome
+    from s2p.plex.hints import MatchHints
+    from s2p.tv.catalog import Show
+    from s2p.tv.service import Choice, TvOutcome
+
+    hints = MatchHints(type=4, filename="Studio/2023-05-12 - x.mp4", grandparentTitle="Studio", date="2023-05-12")
+    episode = tree.listing([summary("7", "2023-05-12")]).episodes[0]
+    cascade = MatchOutcome(hints, error="Stash down")  # the file could not be looked up...
+    choice = Choice(tree.EPISODE, Show("1", "Studio", None), 90, "show and date", episode=episode)
+    decided = TvOutcome(hints, candidates=[choice], decision=choice, cascade=cascade).file_match()
+    assert decided.error is None and decided.decision.scene.id == "7"  # ...but the show and date decided
+    assert decided.decision.step == "show and date" and cascade.decision is None  # the cached original untouched
+    empty = TvOutcome(hints, cascade=cascade).file_match()
+    assert empty.error == "Stash down" and empty.decision is None and not empty.candidates
+    assert TvOutcome(MatchHints(type=2, title="Studio"), cascade=cascade).file_match() is None  # no file named
+
+
 @pytest.mark.parametrize("key, parsed", [
     ("show-12", tree.Key(tree.SHOW, show="12")),
     ("show-none", tree.Key(tree.SHOW, show="none")),

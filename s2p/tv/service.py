@@ -51,7 +51,7 @@ class TvOutcome:
     reason: str = ""
     steps: list[str] = field(default_factory=list)
     cascade: MatchOutcome | None = None
-    error: str = ""  # Stash could not be asked: the answer is empty for now, not final
+    error: str | None = None  # Stash could not be asked: the answer is empty for now, not final
 
     def as_dict(self) -> dict[str, Any]:
         def choice(c: Choice) -> dict[str, Any]:
@@ -74,7 +74,6 @@ class TvOutcome:
             **({"error": self.error} if self.error else {}),
         }
 
-
     def file_match(self) -> MatchOutcome | None:
         """An episode match of a file as the movie route's observers read one
         (scan-time gap records, match metrics, the metadata prefetch): the
@@ -87,9 +86,10 @@ class TvOutcome:
             return Candidate(c.episode.scene, c.score, c.step, c.describe())  # type: ignore[union-attr]
 
         # A copy: the cascade's outcome may be a cached one, shared with other requests.
+        # Stash's outage counts only where it left the answer empty: a show and date may still decide.
         return replace(self.cascade, hints=self.hints, candidates=[candidate(c) for c in self.candidates],
                        decision=candidate(self.decision) if self.decision else None, reason=self.reason,
-                       error=self.error or self.cascade.error)
+                       error=None if self.decision else self.error or self.cascade.error)
 
 
 def _rating_key(choice: Choice) -> str:
