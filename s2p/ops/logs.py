@@ -51,6 +51,10 @@ class RedactedStream:
         self._stream.write(self._redact(text))
         return len(text)
 
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
     def __getattr__(self, name: str):
         return getattr(self._stream, name)
 
