@@ -10,8 +10,9 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
@@ -105,3 +106,13 @@ def add_stash_options(parser) -> None:
 def stash_operations(before: dict, after: dict) -> dict[str, int]:
     """The stand-in's GraphQL queries by operation between two readings of its counts."""
     return {k[3:]: after[k] - before.get(k, 0) for k in after if k.startswith("op:") and after[k] - before.get(k, 0)}
+
+
+@contextmanager
+def stopped_after(process: subprocess.Popen) -> Iterator[subprocess.Popen]:
+    """``process`` (s2p or the stand-in Stash), stopped when the block ends, however it ends."""
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(20)

@@ -39,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from launch import add_stash_options, config, get_json, serve_s2p, stash_operations  # noqa: E402
+from launch import add_stash_options, config, get_json, serve_s2p, stash_operations, stopped_after  # noqa: E402
 from s2p.demo.library import generate  # noqa: E402
 
 STASH_ROOT = "/stash/library"
@@ -339,9 +339,9 @@ def pct(values: list[float], q: float) -> float:
 
 def run(args, naive: bool, names: list[str], workdir: Path) -> dict:
     stash, stash_url = start_stash(args)
-    try:
+    with stopped_after(stash):
         s2p, url = start_s2p(stash_url, workdir, naive, args)
-        try:
+        with stopped_after(s2p):
             rss_ready = rss_mb(s2p.pid)
             before = get_json(stash_url, "/_standin/counts")
             recorder, elapsed, matched = rescan(url, names, args.clients)
@@ -372,12 +372,6 @@ def run(args, naive: bool, names: list[str], workdir: Path) -> dict:
                 result["warm_server_p50_ms"] = {k: statistics.median(v) for k, v in server.items() if v}
                 result["rss_mb"] = peak_rss_mb(s2p.pid)
             return result
-        finally:
-            s2p.terminate()
-            s2p.wait(20)
-    finally:
-        stash.terminate()
-        stash.wait(20)
 
 
 def show(result: dict) -> None:

@@ -33,7 +33,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from launch import add_stash_options, config, get_json, serve_s2p, start_stash, stash_operations  # noqa: E402
+from launch import (add_stash_options, config, get_json, serve_s2p, start_stash, stash_operations,  # noqa: E402
+                    stopped_after)
 from rescan import PLEX_ROOT, STASH_ROOT, Client, Recorder, path_rules, pct, peak_rss_mb  # noqa: E402
 from s2p.demo.library import generate  # noqa: E402
 
@@ -149,23 +150,16 @@ def main() -> None:
     stash, stash_url = start_stash("--scenes", str(args.scenes), "--latency", str(args.latency),
                                    "--concurrency", str(args.stash_concurrency), "--seed", str(args.seed))
     cache = f"[cache]\nmax_entries = {args.cache_entries}\n\n" if args.cache_entries is not None else ""
-    try:
-        with tempfile.TemporaryDirectory(prefix="s2p-bench-") as tmp:
-            workdir = Path(tmp)
-            s2p, url = serve_s2p(workdir, "s2p", lambda port: config(
-                port, stash_url, server=f"threads = {args.threads}\n",
-                rest=f'[state]\ndir = "{workdir / "state"}"\n\n{cache}{path_rules()}'))
-            try:
-                before = get_json(stash_url, "/_standin/counts")
-                recorder, scan, phases = replay(url, args)
-                after = get_json(stash_url, "/_standin/counts")
-                rss = peak_rss_mb(s2p.pid)
-            finally:
-                s2p.terminate()
-                s2p.wait(20)
-    finally:
-        stash.terminate()
-        stash.wait(20)
+    with stopped_after(stash), tempfile.TemporaryDirectory(prefix="s2p-bench-") as tmp:
+        workdir = Path(tmp)
+        s2p, url = serve_s2p(workdir, "s2p", lambda port: config(
+            port, stash_url, server=f"threads = {args.threads}\n",
+            rest=f'[state]\ndir = "{workdir / "state"}"\n\n{cache}{path_rules()}'))
+        with stopped_after(s2p):
+            before = get_json(stash_url, "/_standin/counts")
+            recorder, scan, phases = replay(url, args)
+            after = get_json(stash_url, "/_standin/counts")
+            rss = peak_rss_mb(s2p.pid)
 
     requests = sum(len(v) for v in recorder.latency.values())
     elapsed = sum(phases.values())
