@@ -91,7 +91,7 @@ def child_direct(count: int, matches: int, page_size: int) -> dict:
     from s2p.match.sources import IndexSource
     from s2p.match.cascade import Matcher
     from s2p.paths.pathmap import PathMap
-    from s2p.plex.hints import MatchHints
+    from s2p.match.query import MatchQuery
     from s2p.stash.models import SceneSummary
 
     library = generate(count, root=STASH_ROOT)
@@ -122,15 +122,14 @@ def child_direct(count: int, matches: int, page_size: int) -> dict:
     kept, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
 
-    matcher = Matcher(IndexSource(index, NoStash(), miss_ttl=0), PathMap(), MatchSettings(),
-                      "tv.plex.agents.custom.s2p")
+    matcher = Matcher(IndexSource(index, NoStash(), miss_ttl=0), PathMap(), MatchSettings())
     snap = index.snapshot()
     files = [file_path(f)[len(STASH_ROOT) + 1:] for s in snap.scenes.values() for f in s[FILES]]
     sharing = {path: len(snap.named(path.rsplit("/", 1)[-1])) for path in files}
     rng = random.Random(1)
 
     def timed(paths: list[str]) -> tuple[float, int]:
-        hints = [MatchHints(type=1, filename=p) for p in paths]
+        hints = [MatchQuery(kind=1, filename=p) for p in paths]
         decided = 0
         started = time.perf_counter()
         for hint in hints:

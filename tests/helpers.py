@@ -18,7 +18,7 @@ from typing import Any
 import requests
 
 from s2p.app.server import BackgroundServer
-from s2p.app.services import Services
+from s2p.app.runtime import Runtime
 from s2p.config import Settings, build_path_map
 
 from fakeplex import TOKEN as PLEX_TOKEN
@@ -90,11 +90,20 @@ class CallsS2P:
 
     url: str
 
+    def _url(self, path: str) -> str:
+        return path if path.startswith(("http://", "https://")) else self.url + path
+
     def get(self, path: str, **kwargs) -> requests.Response:
-        return requests.get(self.url + path, timeout=30, **kwargs)
+        kwargs.setdefault("timeout", 30)
+        return requests.get(self._url(path), **kwargs)
+
+    def head(self, path: str, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", 30)
+        return requests.head(self._url(path), **kwargs)
 
     def post(self, path: str, **kwargs) -> requests.Response:
-        return requests.post(self.url + path, timeout=30, **kwargs)
+        kwargs.setdefault("timeout", 30)
+        return requests.post(self._url(path), **kwargs)
 
     def match(self, **hints) -> requests.Response:
         return self.post("/library/metadata/matches", json=hints)
@@ -104,7 +113,7 @@ class CallsS2P:
 class RunningS2P(CallsS2P):
     url: str
     settings: Settings
-    services: Services
+    services: Runtime
     server: BackgroundServer
 
     def poster_path(self, scene_id: str = "1") -> str:
@@ -114,7 +123,7 @@ class RunningS2P(CallsS2P):
         from s2p.common.deadline import Deadline
 
         scene = self.services.scenes.get(scene_id, deadline=Deadline(10))
-        return RouteImageLinks("", self.services.signer).scene(scene, "poster")
+        return RouteImageLinks("", self.services.signer()).scene(scene, "poster") or ""
 
 
 

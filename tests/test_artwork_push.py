@@ -314,7 +314,7 @@ def test_only_one_process_works_the_queue_at_a_time(s2p, fake_stash, plex, tmp_p
 
 
 def test_health_reports_the_queue_and_one_off_commands_never_upload(start_s2p, fake_stash, plex):
-    from s2p.app.services import build_services
+    from s2p.app.runtime import build as build_services
 
     s2p = start_s2p(fake_stash.url, **push_settings(plex, push_delay=3600))
     s2p.get("/library/metadata/1")

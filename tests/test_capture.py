@@ -3,6 +3,8 @@ restarts, shown by ``s2p debug requests`` and ``GET /debug/requests``."""
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 from fakeplex import TOKEN as PLEX_TOKEN
@@ -27,6 +29,7 @@ def scan_like_plex(s2p) -> None:
     assert s2p.get("/healthz").status_code in (200, 503)  # an operator route: not Plex's, not kept
 
 
+@pytest.mark.integration
 def test_plex_requests_are_kept_masked_across_a_restart(start_s2p, fake_stash, tmp_path):
     state = {"dir": str(tmp_path / "state")}
     s2p = start_s2p(fake_stash.url, debug={"capture": 50}, server={"secret": SECRET},

@@ -3,6 +3,8 @@ flood comes from 127.0.0.2, Plex from 127.0.0.1)."""
 
 from __future__ import annotations
 
+import pytest
+
 import socket
 import time
 
@@ -45,6 +47,7 @@ def closed_by_server(sock: socket.socket) -> bool:
         return True
 
 
+@pytest.mark.integration
 def test_a_flood_of_slow_connections_from_one_address_leaves_plex_answered(start_s2p, fake_stash):
     s2p = start_s2p(fake_stash.url, server={"connection_limit": 64, "max_connections_per_address": 16,
                                             "receive_timeout": 30})
@@ -65,6 +68,7 @@ def test_a_flood_of_slow_connections_from_one_address_leaves_plex_answered(start
             sock.close()
 
 
+@pytest.mark.integration
 def test_a_request_that_trickles_in_is_cut_after_receive_timeout(start_s2p, fake_stash):
     s2p = start_s2p(fake_stash.url, server={"receive_timeout": 1})
     [slow] = slow_connections(s2p.url, 1, source="127.0.0.1")

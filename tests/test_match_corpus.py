@@ -17,7 +17,7 @@ import pytest
 from helpers import PLEX_ROOT, STASH_ROOT
 from s2p.common.deadline import Deadline
 from s2p.demo.library import generate
-from s2p.plex.hints import MatchHints
+from s2p.match.query import MatchQuery
 
 CORPUS = 5000
 CLAIMED_TWICE = f"{STASH_ROOT}/Shared/claimed twice.mp4"
@@ -58,7 +58,7 @@ def test_every_file_matches_its_own_scene_and_asks_stash_nothing(start_s2p, fake
     started = time.monotonic()
     wrong, unmatched, ambiguous = [], [], []
     for scene_id, path, _ in files:
-        outcome = matcher.match(MatchHints(type=1, filename=relative(path)), Deadline(10))
+        outcome = matcher.match(MatchQuery(kind=1, filename=relative(path)), Deadline(10))
         if outcome.decision is None:
             (ambiguous if outcome.ambiguous else unmatched).append((scene_id, path))
             assert scene_id in {c.scene.id for c in outcome.candidates}, outcome.as_dict()

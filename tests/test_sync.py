@@ -7,7 +7,7 @@ import pytest
 
 from fakeplex import TOKEN, FakePlex
 from helpers import PLEX_ROOT, STASH_ROOT, eventually, make_settings, run, s2p_guid
-from s2p.app.services import build_core, build_sync
+from s2p.app.runtime import build_core, build_sync
 from s2p.scenes.index import TITLE
 
 LATER = "2025-06-01T10:00:00+00:00"
@@ -61,6 +61,7 @@ def test_edits_in_stash_refresh_exactly_the_plex_items_that_show_them(start_s2p,
     assert "s2p_sync_refreshes_total 2" in metrics
 
 
+@pytest.mark.integration
 def test_a_restart_between_an_edit_and_its_refresh_loses_nothing(start_s2p, fake_stash, plex, tmp_path):
     state = {"dir": str(tmp_path / "state")}
     dead = FakePlex().start()
@@ -82,6 +83,7 @@ def test_a_restart_between_an_edit_and_its_refresh_loses_nothing(start_s2p, fake
     assert plex.refreshed == [plex.items_by_scene["5"].rating_key]
 
 
+@pytest.mark.integration
 def test_dry_run_says_what_the_next_cycle_would_refresh(start_s2p, fake_stash, plex, tmp_path):
     s2p = start(start_s2p, fake_stash, plex, sync={"interval": 3600})
     env = {"S2P_STASH_URL": fake_stash.url, "S2P_STASH_API_KEY": s2p.settings.stash.api_key.get_secret_value(),
@@ -136,6 +138,7 @@ def test_a_scene_deleted_from_stash_shows_in_the_gap_report_within_a_cycle(start
     assert len(recorded()) == 1 and plex.refreshed == []  # recorded once, and nothing refreshed for it
 
 
+@pytest.mark.integration
 def test_one_updated_since_query_a_cycle_serves_both_the_index_and_sync(fake_stash, plex, tmp_path):
     settings = make_settings(fake_stash.url, tmp_path, plex={"url": plex.url, "token": TOKEN, "timeout": 5},
                              sync={"interval": 60}, artwork={"push": False})
@@ -167,6 +170,7 @@ def test_one_updated_since_query_a_cycle_serves_both_the_index_and_sync(fake_sta
         core.stop()
 
 
+@pytest.mark.integration
 def test_without_the_index_sync_asks_stash_itself(fake_stash, plex, tmp_path):
     settings = make_settings(fake_stash.url, tmp_path, plex={"url": plex.url, "token": TOKEN, "timeout": 5},
                              sync={"interval": 60}, artwork={"push": False}, index={"enabled": False})

@@ -92,11 +92,11 @@ def test_the_newest_episode_is_the_latest_dated_else_the_last_undated():
 
 def test_a_file_match_counts_stashs_outage_only_where_it_left_the_answer_empty():
     from s2p.match.cascade import MatchOutcome
-    from s2p.plex.hints import MatchHints
+    from s2p.match.query import MatchQuery
     from s2p.tv.catalog import Show
     from s2p.tv.service import Choice, TvOutcome
 
-    hints = MatchHints(type=4, filename="Studio/2023-05-12 - x.mp4", grandparentTitle="Studio", date="2023-05-12")
+    hints = MatchQuery(kind=4, filename="Studio/2023-05-12 - x.mp4", show_title="Studio", date="2023-05-12")
     episode = tree.listing([summary("7", "2023-05-12")]).episodes[0]
     cascade = MatchOutcome(hints, error="Stash down")  # the file could not be looked up...
     choice = Choice(tree.EPISODE, Show("1", "Studio", None), 90, "show and date", episode=episode)
@@ -105,7 +105,7 @@ def test_a_file_match_counts_stashs_outage_only_where_it_left_the_answer_empty()
     assert decided.decision.step == "show and date" and cascade.decision is None  # the cached original untouched
     empty = TvOutcome(hints, cascade=cascade).file_match()
     assert empty.error == "Stash down" and empty.decision is None and not empty.candidates
-    assert TvOutcome(MatchHints(type=2, title="Studio"), cascade=cascade).file_match() is None  # no file named
+    assert TvOutcome(MatchQuery(kind=2, title="Studio"), cascade=cascade).file_match() is None  # no file named
 
 
 @pytest.mark.parametrize("key, parsed", [
@@ -308,7 +308,7 @@ def test_odd_paging_values_are_dropped_not_refused(s2p, library):
 
 def test_stash_down_gives_fast_empty_matches_and_503_items(start_s2p, fake_stash, library, caplog):
     s2p = start_s2p(fake_stash.url, stash={"timeout": 0.5})
-    fake_stash.server.stop()
+    fake_stash.stop()
     studio = library.studios["1"]["name"]
     for hints in ({"type": 2, "title": studio}, {"type": 3, "parentTitle": studio, "index": 2023},
                   {"type": 4, "filename": plex_path(library.scenes["1"])},
@@ -368,6 +368,7 @@ def test_episode_matches_leave_scan_time_gap_records_as_movie_matches_do(s2p, li
     assert 's2p_matches_total{result="ambiguous",step=""}' in metrics
 
 
+@pytest.mark.integration
 def test_s2p_match_tv_explains_an_episode(tmp_path, fake_stash, library):
     config = write_config(tmp_path, fake_stash.url)
     studio_b = library.studios["2"]["name"]
@@ -391,6 +392,7 @@ def test_debug_match_explains_the_tv_provider(start_s2p, fake_stash, library):
     assert "files" not in movie and len(movie["candidates"]) == 2
 
 
+@pytest.mark.integration
 def test_a_plex_tv_scan_builds_every_studio_folder_into_its_show(s2p, library):
     from fakeplex import FakePlex
 
@@ -449,6 +451,7 @@ def tv_plex(s2p, library):
     plex.stop()
 
 
+@pytest.mark.integration
 def test_gap_detection_compares_tv_libraries_on_the_tv_agent(start_s2p, fake_stash, library, tv_plex):
     from fakeplex import TOKEN
 
@@ -473,6 +476,7 @@ def test_gap_detection_compares_tv_libraries_on_the_tv_agent(start_s2p, fake_sta
     assert by_kind["matched_elsewhere"] == {str(claimed.rating_key), str(stranger.rating_key)}
 
 
+@pytest.mark.integration
 def test_live_sync_refreshes_the_episodes_of_an_edited_scene(start_s2p, fake_stash, library, tv_plex):
     from fakeplex import TOKEN
     from helpers import eventually
@@ -492,6 +496,7 @@ def test_live_sync_refreshes_the_episodes_of_an_edited_scene(start_s2p, fake_sta
     assert next(e["title"] for e in listed if e["ratingKey"] == "episode-3") == "Retitled"
 
 
+@pytest.mark.integration
 def test_push_mode_uploads_an_episodes_screenshot_once(start_s2p, fake_stash, library, tv_plex):
     from fakeplex import TOKEN
     from helpers import eventually
@@ -500,7 +505,7 @@ def test_push_mode_uploads_an_episodes_screenshot_once(start_s2p, fake_stash, li
                     artwork={"push": True, "push_delay": 0}, gaps={"interval": 0})
     items = {i.rating_key for i in tv_plex.sections[7].items if i.guid == f"{TV_ID}://episode/episode-1"}
     assert s2p.get("/tv/library/metadata/episode-1").status_code == 200
-    assert requests.head(s2p.url + "/tv/library/metadata/episode-4", timeout=10).status_code == 200  # not a read
+    assert s2p.head("/tv/library/metadata/episode-4", timeout=10).status_code == 200  # not a read
     eventually(lambda: len(tv_plex.uploads) == 2 * len(items), "the episode's uploads")
     screenshot = library.image("scene", "1")
     assert sorted(tv_plex.uploads) == sorted((key, kind, screenshot) for key in items for kind in ("arts", "posters"))
@@ -510,6 +515,7 @@ def test_push_mode_uploads_an_episodes_screenshot_once(start_s2p, fake_stash, li
     assert len(tv_plex.uploads) == 2 * len(items)
 
 
+@pytest.mark.integration
 def test_push_mode_gives_a_show_and_its_seasons_the_studios_poster_and_their_newest_backgrounds(
         start_s2p, fake_stash, library, tv_plex):
     from fakeplex import TOKEN
@@ -552,6 +558,7 @@ def test_push_mode_gives_a_show_and_its_seasons_the_studios_poster_and_their_new
         ("posters", library.image("studio", "1"))}
 
 
+@pytest.mark.integration
 def test_live_sync_refreshes_the_show_of_an_edited_studio(start_s2p, fake_stash, library, tv_plex):
     from fakeplex import TOKEN
     from helpers import eventually

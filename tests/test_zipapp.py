@@ -163,6 +163,7 @@ def test_packages_installed_beside_python_cannot_shadow_the_archives(pyz, tmp_pa
     assert "the system pydantic" not in result.stderr
 
 
+@pytest.mark.integration
 @slow
 def test_two_servers_starting_at_once_share_one_copy(pyz, tmp_path, fake_stash):
     cache = tmp_path / "cache"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import signal
 import socket
 import threading
 from typing import Callable
@@ -13,9 +12,8 @@ from typing import Callable
 import waitress
 
 from s2p.app.announce import announce
-from s2p.app.collectors import watch_http_server
 from s2p.app.guard import ConnectionGuard
-from s2p.app.services import Services, build_services
+from s2p.app.runtime import Runtime, build
 from s2p.app.webapp import create_app
 from s2p.config import Settings
 
@@ -147,32 +145,15 @@ def bind_problem(exc: Exception, host: str, port: int) -> str:
     return f"cannot listen on {where}: {getattr(exc, 'strerror', None) or exc}. Fix: check [server] host and port"
 
 
-def serve(settings: Settings, services: Services | None = None, *,
-          announcer: Callable[[Settings, Services, int], None] = announce) -> int:
+def serve(settings: Settings, runtime: Runtime | None = None, *,
+          announcer: Callable[[Settings, Runtime, int], None] = announce) -> int:
     """Run s2p in the foreground until SIGTERM or Ctrl-C.  Raises
     ``StartupError`` (and ``StateDirError``) before anything has started."""
-    services = services or build_services(settings)
-    app = create_app(services)
+    runtime = runtime or build(settings)
+    app = create_app(runtime)
     try:
         server = bind(app, settings)
     except StartupError:
-        services.stop()
+        runtime.stop()
         raise
-    watch_http_server(services.metrics, services.health_checks, server)
-    services.start()
-    announcer(settings, services, int(server.effective_port))
-
-    def stop(signum, frame):  # SIGTERM from systemd or docker stop
-        raise SystemExit(0)
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, stop)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        log.info("s2p stopping")
-        server.close()
-        services.stop()
-    return 0
+    return runtime.run(server, lambda port: announcer(settings, runtime, port))

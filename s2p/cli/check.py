@@ -11,7 +11,7 @@ from s2p.config import Settings, mask
 
 def run(settings: Settings, path) -> int:
     from s2p.app.announce import pictures
-    from s2p.app.services import build_core
+    from s2p.app.runtime import build_core
     from s2p.artwork.shape import PosterShaper
     from s2p.stash.errors import StashError
 

@@ -35,7 +35,7 @@ def add_parser(commands) -> None:
 
 
 def run(settings, args: argparse.Namespace) -> int:
-    from s2p.app.services import build_core
+    from s2p.app.runtime import build_core
     from s2p.gaps.report import to_text
     from s2p.gaps.service import ComparisonFailed, GapService, GapsUnavailable
     from s2p.pms.connect import PlexError

@@ -12,7 +12,7 @@ def add_parser(commands) -> None:
 
 
 def run(settings: Settings, args) -> int:
-    from s2p.app.services import build_core, build_sync
+    from s2p.app.runtime import build_core, build_sync
 
     core = build_core(settings, with_index=False)
     service = build_sync(settings, core, forget=lambda scene_id: None)

@@ -424,7 +424,7 @@ def observation(outcome, *, min_score: int, margin: int) -> tuple[str | None, Ga
     with the key when it matched (the key's records are then settled).
     Fix Match (manual) requests list candidates on purpose: never recorded.
     """
-    hints = outcome.hints
+    hints = outcome.query
     if hints.manual or outcome.error is not None:
         # Stash could not be asked: nothing is known about the file, so
         # nothing is recorded or settled (an outage is not a "no match").
@@ -445,8 +445,9 @@ def observation(outcome, *, min_score: int, margin: int) -> tuple[str | None, Ga
                      *[(c.scene.id, c.score) for c in candidates[:5]])
     return key, Gap(
         kind, key, reason, version, plex_path=hints.filename, stash_path=outcome.translated, title=hints.title,
-        detail={"hints": hints.model_dump(exclude_none=True, include={"title", "year", "filename", "guid",
-                                                                      "ohash", "duration"}),
+        detail={"hints": {name: value for name, value in (("title", hints.title), ("year", hints.year),
+                                                          ("filename", hints.filename), ("guid", hints.guid),
+                                                          ("ohash", hints.ohash)) if value is not None},
                 "candidates": listed, "trace": list(outcome.trace)[:20], "error": outcome.error},
     )
 

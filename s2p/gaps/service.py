@@ -178,7 +178,7 @@ class GapService:
         the record of a file that now matches.  Never blocks."""
         if not self.store.is_open:
             return
-        if outcome.decision is not None and not outcome.hints.manual:
+        if outcome.decision is not None and not outcome.query.manual:
             with self._lock:
                 if not self._open_observations:
                     return  # a match settles records, and there are none (the common case, kept cheap)

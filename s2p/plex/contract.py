@@ -62,6 +62,23 @@ def key(rating_key: str) -> str:
     return f"{METADATA_PATH}/{rating_key}"
 
 
+GUID_KINDS = ("movie", "show", "season", "episode")
+
+
+def own_guid(identifier: str, value: str | None) -> tuple[str, str] | None:
+    """(kind, ratingKey) of one of s2p's own guids (``<identifier>://<kind>/<key>``,
+    any query part ignored), else ``None``; the key is checked by whoever reads it."""
+    if not value or not value.startswith(f"{identifier}://"):
+        return None
+    kind, _, rest = value[len(identifier) + 3:].partition("/")
+    key = rest.split("?", 1)[0]
+    if kind not in GUID_KINDS or not key or "/" in key:
+        return None
+    if kind == "movie" and not is_rating_key(key):
+        return None
+    return kind, key
+
+
 def scene_id_from_guid(identifier: str, value: str | None) -> str | None:
     """The scene id in one of our own guids, else ``None``."""
     if not value:
