@@ -47,3 +47,55 @@ def test_an_id_stash_cannot_hold_is_404_not_stash_unavailable(app):
         assert answer.json["error"] == "unknown ratingKey"
     # The same shape within Stash's range does ask Stash, which is down here.
     assert client.simulate_get("/tv/library/metadata/episode-2147483647").status_code == 503
+
+
+FORGED = "2026-01-01 00:00:00,000 WARNING s2p.sync.service: FORGED"
+
+
+@pytest.fixture
+def log_lines():
+    """What s2p's own formatters write for the records of a test, text and JSON."""
+    import io
+    import logging
+
+    from s2p.ops.logs import JsonFormatter, Redactor, TextFormatter
+
+    streams = {"text": io.StringIO(), "json": io.StringIO()}
+    handlers = []
+    for name, formatter in (("text", TextFormatter), ("json", JsonFormatter)):
+        handler = logging.StreamHandler(streams[name])
+        handler.setFormatter(formatter(Redactor([])))
+        handlers.append(handler)
+        logging.getLogger().addHandler(handler)
+    yield lambda name: streams[name].getvalue().splitlines()
+    for handler in handlers:
+        logging.getLogger().removeHandler(handler)
+
+
+@pytest.mark.parametrize("raw", ["%0a", "%0d%0a", "%00", "%c2%85", "%e2%80%a8"])
+def test_a_path_cannot_forge_a_log_line(app, log_lines, raw):
+    import json
+
+    client = app()
+    forged = FORGED.replace(" ", "%20")
+    answer = client.simulate_get(f"/images/x{raw}{forged}")
+    assert answer.status_code == 404
+    lines = [line for line in log_lines("text") if "FORGED" in line]
+    assert len(lines) == 1, lines  # the request's own line, nothing standing alone
+    assert lines[0].index("FORGED") > lines[0].index("GET /images/x")
+    assert not any(c in lines[0] for c in "\x00\r\x85\u2028")
+    records = [json.loads(line) for line in log_lines("json") if "FORGED" in line]
+    assert len(records) == 1 and records[0]["path"].startswith("/images/x")
+    assert "\u2028" not in log_lines("json")[-1] and "\x85" not in log_lines("json")[-1]
+
+
+def test_a_traceback_cannot_forge_a_log_line_either(log_lines):
+    import logging
+
+    try:
+        raise ValueError(f"bad value\n{FORGED}")
+    except ValueError:
+        logging.getLogger("s2p.test").exception("failed on %s", "a\nb")
+    text = log_lines("text")
+    assert not any(line.startswith("2026-01-01") for line in text), text
+    assert any("failed on a\\nb" in line for line in text) and any("FORGED" in line for line in text)
