@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 try:  # Python 3.11+
     import re._compiler as _sre_compile  # type: ignore[import-not-found]
@@ -72,7 +72,7 @@ def check_regex_safety(pattern: str) -> None:
         raise RuleError(
             "a repeated group can match the same text in more than one way (like '(?:.|\\s)*', where a "
             "space is either, '(a|aa)*' or '(a?a)*'): on a path that almost matches, such a pattern takes "
-            "exponential time (30 s at 28 characters)",
+            "exponential time (doubling with each character)",
             "make the choices inside the repeat exclusive, or drop the group: '(.*)' already takes "
             "spaces, '([^/]*)' takes one folder")
     if _overlapping_repeats(tree) > MAX_OVERLAPPING_REPEATS:
@@ -131,7 +131,7 @@ _SINGLE = {_sre_constants.LITERAL, _sre_constants.NOT_LITERAL, _sre_constants.AN
 _VARIABLE_REPEATS = {_sre_constants.MAX_REPEAT, _sre_constants.MIN_REPEAT}
 
 
-def _first(state, items: list) -> tuple[frozenset[str], bool]:
+def _first(state: Any, items: list[Any]) -> tuple[frozenset[str], bool]:
     """The probe characters a match of ``items`` can start with, and whether
     it can match nothing at all."""
     first: set[str] = set()
@@ -160,7 +160,7 @@ def _first(state, items: list) -> tuple[frozenset[str], bool]:
     return frozenset(first), True
 
 
-def _unambiguous(state, items: list, after: frozenset[str], strict: bool) -> bool:
+def _unambiguous(state: Any, items: list[Any], after: frozenset[str], strict: bool) -> bool:
     """Whether every repeated part of ``items`` matches a text in one way only.
 
     ``after``: the characters that can follow ``items``.  ``strict``: the
@@ -214,7 +214,7 @@ def _unambiguous(state, items: list, after: frozenset[str], strict: bool) -> boo
     return True
 
 
-def _chars(state, items: list) -> frozenset[str]:
+def _chars(state: Any, items: list[Any]) -> frozenset[str]:
     """Every probe character any part of ``items`` can take."""
     found: set[str] = set()
     for op, av in items:
@@ -234,7 +234,7 @@ def _chars(state, items: list) -> frozenset[str]:
     return frozenset(found)
 
 
-def _has_unbounded(items: list) -> bool:
+def _has_unbounded(items: list[Any]) -> bool:
     for op, av in items:
         if op in _REPEATS and (av[1] == _sre_constants.MAXREPEAT or _has_unbounded(av[2])):
             return True

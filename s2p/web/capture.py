@@ -20,7 +20,8 @@ _PAGED_ANSWER = 4 * 1024 * 1024
 
 
 class CaptureRequests:
-    def __init__(self, capture: RequestCapture, root: SecretRoot, secrets: list[str]):
+    def __init__(self, capture: RequestCapture, root: SecretRoot, secrets: list[str] | None = None):
+        # ``secrets``: the capture masks with its own (the same settings.secrets()).
         self._capture = capture
         self._root = root
         self._secret = root.prefix[1:]
