@@ -33,7 +33,7 @@ from pydantic import (
     field_validator,
 )
 
-from s2p.paths.pathmap import PathMap, PathRule, Rewrite, RuleError
+from s2p.paths.pathmap import DEFAULT_PATH_LIMIT, PathMap, PathRule, Rewrite, RuleError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -271,6 +271,10 @@ class MatchSettings(_Section):
         1, ge=1, le=100, description="how far the best candidate must stand above the next one, 1-100"
     )
     manual_limit: int = Field(10, ge=1, le=50, description="how many candidates Fix Match lists, 1-50")
+    rule_path_limit: int = Field(
+        1024, ge=256, le=4096,
+        description="the longest path, in characters, that path rules translate, 256-4096; a longer one is "
+                    "matched by the other steps. It bounds what one rule may cost per request")
     title_search: bool = Field(True, description="true or false: search Stash by title when paths say nothing")
     media_roots: list[str] = Field(
         default_factory=list,
@@ -412,7 +416,7 @@ class Settings(_Section):
 
     def path_map(self) -> PathMap:
         """The compiled path rules (validated when the settings were loaded)."""
-        return build_path_map(self.paths)
+        return build_path_map(self.paths, max_length=self.match.rule_path_limit)
 
     @property
     def tv_identifier(self) -> str:
@@ -443,7 +447,8 @@ RULE_FIX = ("Fix: write a Python regular expression; inside TOML \"...\" strings
             "or use '...' strings (docs/configuration.md has examples; s2p init proposes rules from your files).")
 
 
-def build_path_map(rules: list[PathRuleSettings], source: str | None = None) -> PathMap:
+def build_path_map(rules: list[PathRuleSettings], source: str | None = None,
+                   max_length: int = DEFAULT_PATH_LIMIT) -> PathMap:
     compiled = []
     problems = []
     seen: set[str] = set()
@@ -458,12 +463,13 @@ def build_path_map(rules: list[PathRuleSettings], source: str | None = None) -> 
             try:
                 directions[key] = Rewrite.compile(pattern, replacement)
             except RuleError as exc:
-                problems.append(f"{where}: {key}: pattern '{pattern}', replacement '{replacement}': {exc}. {RULE_FIX}")
+                fix = f"Fix: {exc.fix}." if exc.fix else RULE_FIX
+                problems.append(f"{where}: {key}: pattern '{pattern}', replacement '{replacement}': {exc}. {fix}")
         if len(directions) == 2:
             compiled.append(PathRule(rule.name, directions["stash_to_plex"], directions["plex_to_stash"], tuple(rule.examples)))
     if problems:
         raise ConfigError(problems)
-    return PathMap(compiled)
+    return PathMap(compiled, max_length)
 
 
 # ---------------------------------------------------------------- loading

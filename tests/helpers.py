@@ -241,3 +241,16 @@ def eventually(predicate, what: str, timeout: float = 15.0):
 def s2p_guid(scene_id: str, identifier: str = "tv.plex.agents.custom.s2p") -> str:
     """The guid Plex stores on an item s2p matched to a scene."""
     return f"{identifier}://movie/{scene_id}"
+
+
+def in_process(stash_url: str, state_dir, **overrides: Any):
+    """s2p's app in this process, for route tests (``falcon.testing``; no socket of
+    s2p's own): returns the test client and the services (stop them after)."""
+    from falcon import testing
+
+    from s2p.app.services import build_services
+    from s2p.app.webapp import create_app
+
+    services = build_services(make_settings(stash_url, state_dir, **overrides))
+    # falcon.testing names the host falconframework.org, which HostCheck refuses.
+    return testing.TestClient(create_app(services), headers={"Host": "127.0.0.1"}), services

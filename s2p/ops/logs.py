@@ -2,6 +2,10 @@
 
 Masking happens on the final text of every record, tracebacks included, so
 no code path can log the Stash API key or the Plex token by accident.
+
+Control characters in a record's message (a request path with ``%0a`` in it)
+are escaped, and the lines of a traceback are indented, so that no value a
+client sends can end a log line and write a well-formed one of its own.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import re
 import sys
 import threading
 import time
@@ -26,6 +31,30 @@ QUIETED_LOGGERS = {"urllib3": logging.INFO}
 BATCH_SECONDS = 0.05
 
 _EXTRA_FIELDS = ("route", "method", "path", "status", "outcome", "latency_ms", "client", "scene", "score", "step")
+
+
+# C0 controls, DEL, C1 controls (NEL among them) and Unicode's line and
+# paragraph separators: each can end a line in some log reader.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# The ones json.dumps(ensure_ascii=False) leaves raw.
+_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` on one line: every control character written as an escape."""
+    return text if _CONTROL.search(text) is None else _CONTROL.sub(_escaped, text)
+
+
+def _indented(text: str) -> str:
+    # A traceback's lines (an exception's message among them) stay below
+    # their record: indented, none can pass for a record of its own.
+    return "\n".join("    " + escape_controls(line) for line in text.split("\n"))
 
 
 class Redactor:
@@ -74,7 +103,17 @@ class TextFormatter(logging.Formatter):
         self._redact = redact
 
     def format(self, record: logging.LogRecord) -> str:
-        return self._redact(super().format(record))
+        # logging.Formatter.format, with the message escaped and tracebacks indented.
+        record.message = escape_controls(record.getMessage())
+        record.asctime = self.formatTime(record, self.datefmt)
+        text = self.formatMessage(record)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            text += "\n" + _indented(record.exc_text)
+        if record.stack_info:
+            text += "\n" + _indented(self.formatStack(record.stack_info))
+        return self._redact(text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -95,7 +134,10 @@ class JsonFormatter(logging.Formatter):
                 entry[name] = getattr(record, name)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return self._redact(json.dumps(entry, ensure_ascii=False, default=str))
+        text = json.dumps(entry, ensure_ascii=False, default=str)  # escapes C0 controls itself
+        if _JSON_RAW.search(text):
+            text = _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+        return self._redact(text)
 
 
 class _Batches(logging.Handler):

@@ -10,6 +10,7 @@ from typing import Callable
 import falcon
 
 from s2p.common.deadline import Deadline
+from s2p.ops.logs import escape_controls
 from s2p.web.access import SecretRoot
 
 log = logging.getLogger(__name__)
@@ -44,13 +45,14 @@ class RequestLog:
         req.context.elapsed_ms = elapsed * 1000
         # How long s2p itself took, for clients and benchmarks (RFC: Server-Timing).
         resp.set_header("Server-Timing", f"app;dur={elapsed * 1000:.2f}")
-        outcome = getattr(req.context, "outcome", None) or ("ok" if req_succeeded else "failed")
+        outcome = escape_controls(getattr(req.context, "outcome", None) or ("ok" if req_succeeded else "failed"))
         route = self._route(req)
-        path = getattr(req.context, "path", None) or self._root.shown(req.path)
+        # A client's path may carry %0a or %00: on one line, whatever reads the record.
+        path = escape_controls(getattr(req.context, "path", None) or self._root.shown(req.path))
         level = logging.DEBUG if req.path.startswith(QUIET_PREFIXES) else logging.INFO
         fields = {"route": route, "method": req.method, "path": path, "status": resp.status_code,
                   "outcome": outcome, "latency_ms": round(elapsed * 1000, 1),
-                  "client": getattr(req.context, "client", None) or req.remote_addr}
+                  "client": escape_controls(getattr(req.context, "client", None) or req.remote_addr or "")}
         for name in ("scene", "score", "step"):
             value = getattr(req.context, name, None)
             if value is not None:

@@ -36,14 +36,14 @@ _PLEX_PARAMETERS = [
 ]
 
 _RATING_KEY = {"name": "rating_key", "in": "path", "required": True,
-               "description": "the Stash scene id", "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"}}
+               "description": "the Stash scene id", "schema": {"type": "string", "pattern": "^[0-9]{1,10}$"}}
 
 
 
 _IMAGE_PARAMETERS = [
     {"name": "kind", "in": "path", "required": True,
      "schema": {"enum": ["scene", "performer", "studio", "tag", "group"]}},
-    {"name": "entity_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"}},
+    {"name": "entity_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{1,10}$"}},
     {"name": "variant", "in": "path", "required": True,
      "description": "poster, poster-letterbox, poster-crop-{anchor}, background (scenes); image (performers, "
                     "studios, tags); front, back (groups)", "schema": {"type": "string"}},
