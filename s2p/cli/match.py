@@ -5,8 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from s2p.config import Settings
+
+if TYPE_CHECKING:
+    from s2p.match.cascade import MatchOutcome
+    from s2p.tv.service import TvOutcome
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -74,7 +79,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if outcome.decision else 1
 
 
-def print_outcome(outcome) -> None:
+def print_outcome(outcome: MatchOutcome) -> None:
     print(f"source: {outcome.source}")
     print("steps:")
     for step, text in outcome.steps:
@@ -94,7 +99,7 @@ def print_outcome(outcome) -> None:
         print(f"decision: no automatic match: {outcome.reason}")
 
 
-def print_tv_outcome(outcome) -> None:
+def print_tv_outcome(outcome: TvOutcome) -> None:
     if outcome.cascade is not None:
         print("the file, through the movie provider's cascade:")
         print_outcome(outcome.cascade)

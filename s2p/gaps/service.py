@@ -135,7 +135,7 @@ class GapService:
         self.problem = None
         return True
 
-    def schedule(self, scheduler) -> None:
+    def schedule(self, scheduler: Scheduler) -> None:
         """Register the periodic comparison (and refreshes) with the scheduler."""
         self._scheduler = scheduler
         if not self.store.is_open or not self.plex_configured:

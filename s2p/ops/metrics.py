@@ -76,7 +76,8 @@ def gauge(name: str, help: str, value: float | Mapping[tuple[tuple[str, str], ..
     return _family(name, "gauge", help, value, labels)
 
 
-def _family(name, kind, help, value, labels) -> Family:
+def _family(name: str, kind: str, help: str, value: float | Mapping[tuple[tuple[str, str], ...], float] | None,
+            labels: Labels | None) -> Family:
     family = Family(name, kind, help)
     if isinstance(value, Mapping):
         for pairs, number in value.items():
@@ -178,7 +179,7 @@ class MetricsRegistry:
         """Add a source of families, run at every scrape.  A live instrument's
         ``collect`` method is one too."""
         with self._lock:
-            self._collectors.append((name or getattr(collect, "__qualname__", "collector"), collect))
+            self._collectors.append((name or str(getattr(collect, "__qualname__", "collector")), collect))
 
     def collect(self) -> list[Family]:
         with self._lock:

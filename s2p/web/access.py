@@ -24,7 +24,7 @@ import ipaddress
 import logging
 import threading
 import time
-from typing import Iterable, Union
+from typing import Callable, Iterable, Union
 
 import falcon
 
@@ -199,7 +199,7 @@ class HostCheck:
 class AccessControl:
     """Falcon middleware: refuses callers before any route runs."""
 
-    def __init__(self, settings: ServerSettings, root: SecretRoot, clock=time.monotonic):
+    def __init__(self, settings: ServerSettings, root: SecretRoot, clock: Callable[[], float] = time.monotonic):
         self._allow = Networks(settings.allow)
         self._ops_allow = Networks(settings.ops_allow)
         self._proxies = Networks(settings.trusted_proxies)
