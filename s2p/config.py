@@ -20,7 +20,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -221,6 +221,10 @@ class StashSettings(_Section):
         return v
 
 
+def _default_collections() -> list[Literal["groups", "studio", "parent_studio"]]:
+    return ["groups"]
+
+
 class ProviderSettings(_Section):
     identifier: str = Field(
         DEFAULT_IDENTIFIER,
@@ -238,7 +242,7 @@ class ProviderSettings(_Section):
         description='"first_day" (2023 -> 2023-01-01) or "year_only" (send only the year)',
     )
     collections: list[Literal["groups", "studio", "parent_studio"]] = Field(
-        default_factory=lambda: ["groups"],
+        default_factory=_default_collections,
         description='a list drawn from "groups", "studio", "parent_studio"',
     )
     exclude_tags: list[str] = Field(
@@ -609,8 +613,8 @@ def _default_state_dir(data: dict[str, Any], environ: Mapping[str, str]) -> None
         state["dir"] = os.path.join(home, ".local", "state", "s2p")
 
 
-def _describe(err: dict[str, Any], sources: dict[tuple[str, str], str], file_label: str | None,
-              secrets: list[str] = ()) -> str:
+def _describe(err: Mapping[str, Any], sources: dict[tuple[str, str], str], file_label: str | None,
+              secrets: Sequence[str] = ()) -> str:
     loc = [str(p) for p in err["loc"]]
     section = loc[0] if loc else ""
     if section == "paths":
@@ -652,6 +656,7 @@ def _unknown(section: str, key: str, loc: list[str]) -> tuple[str, str]:
     else:
         name = loc[2] if section == "paths" and len(loc) > 2 else key
         model = PathRuleSettings if section == "paths" else Settings.model_fields[section].annotation
+        assert model is not None  # every section is a model
         known, shown, message = list(model.model_fields), "{}", "unknown key"
     near = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
     if near:
@@ -659,7 +664,7 @@ def _unknown(section: str, key: str, loc: list[str]) -> tuple[str, str]:
     return message, "check the spelling against s2p init --example, or remove it"
 
 
-def _holds_secret(text: str, secrets: list[str]) -> bool:
+def _holds_secret(text: str, secrets: Sequence[str]) -> bool:
     """Whether a value equals or contains a configured secret (a key put in
     the wrong variable must not be echoed by the error about it)."""
     return any(secret and (secret in text or text in secret and len(text) >= 8) for secret in secrets)

@@ -116,7 +116,8 @@ def _run(command: str, settings: Settings, path: Path | None, args: argparse.Nam
         from s2p.app.server import StartupError, serve
         from s2p.common.statedir import StateDirError
 
-        def announce_with_source(settings: Settings, services: Services, port: int) -> None:  # said once listening, not before
+        # Said once listening, not before.
+        def announce_with_source(settings: Settings, services: Services, port: int) -> None:
             log.info("configuration: %s", path or "defaults and S2P_* environment variables")
             announce(settings, services, port)
 

@@ -95,7 +95,8 @@ class Asker:
         return default if not answer else answer.startswith("y")
 
 
-def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None, out: TextIO | None = None, asker: Asker | None = None) -> int:
+def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None, out: TextIO | None = None,
+        asker: Asker | None = None) -> int:
     environ = os.environ if environ is None else environ
     out = out or sys.stdout
     if args.example:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from s2p.config import Settings
 
 if TYPE_CHECKING:
     from s2p.match.cascade import MatchOutcome
-    from s2p.tv.service import TvOutcome
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -99,7 +98,7 @@ def print_outcome(outcome: MatchOutcome) -> None:
         print(f"decision: no automatic match: {outcome.reason}")
 
 
-def print_tv_outcome(outcome: TvOutcome) -> None:
+def print_tv_outcome(outcome: Any) -> None:  # tv.service.TvOutcome: cli reaches tv only through app
     if outcome.cascade is not None:
         print("the file, through the movie provider's cascade:")
         print_outcome(outcome.cascade)

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from typing import TYPE_CHECKING, Any
 
 from s2p.config import Settings, build_path_map
 from s2p.demo.library import Library, sample
 from s2p.demo.standin import StashStandIn
+
+if TYPE_CHECKING:
+    from s2p.app.server import BackgroundServer
+    from s2p.app.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +23,7 @@ PLEX_ROOT = "/plex/library"
 
 
 def start_standin(library: Library, *, api_key: str = "", host: str = "127.0.0.1", port: int = 0,
-                  threads: int = 16, **options):
+                  threads: int = 16, **options: Any) -> tuple[BackgroundServer, StashStandIn]:
     """Serve a library as a stand-in Stash; returns (server, stand-in)."""
     from s2p.app.server import BackgroundServer
 
@@ -82,7 +87,7 @@ def run(host: str = "127.0.0.1", port: int = 8008) -> int:
         state = tempfile.mkdtemp(prefix="s2p-demo-")
         settings = demo_settings(server.url, host=host, port=port, state_dir=state)
 
-        def announce(settings: Settings, services, bound_port: int) -> None:
+        def announce(settings: Settings, services: Services, bound_port: int) -> None:
             log.info("demo: a stand-in Stash with %d sample scenes answers at %s", len(library.scenes), server.url)
             shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
             shown = f"[{shown}]" if ":" in shown else shown
@@ -96,7 +101,7 @@ def run(host: str = "127.0.0.1", port: int = 8008) -> int:
         server.stop()
 
 
-def _scan(services) -> None:
+def _scan(services: Services) -> None:
     """Match the files of ``SCAN`` as Plex's scan would, so that ``/gaps`` has records to show."""
     from s2p.common.deadline import Deadline
     from s2p.plex.hints import MatchHints

@@ -30,7 +30,7 @@ import re
 import threading
 import time
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, TypeVar, Union
+from typing import Callable, Iterable, Iterator, Protocol, TypeVar, Union
 
 from s2p.config import IndexSettings
 from s2p.paths.forms import canonical, fold_name
@@ -38,9 +38,6 @@ from s2p.paths.pathmap import PathMap
 from s2p.stash.api import StashAPI
 from s2p.stash.errors import StashAuthError, StashError
 from s2p.stash.models import SceneSummary
-
-if TYPE_CHECKING:
-    from s2p.ops.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +62,13 @@ IndexedScene = tuple
 # A key's scenes: one id, or a tuple of ids when several scenes share the key.
 SceneIds = Union[str, tuple[str, ...]]
 Key = TypeVar("Key")
+
+
+class Jobs(Protocol):
+    """What the index asks of ops' scheduler (scenes does not import ops)."""
+
+    def add(self, name: str, interval: float, run: Callable[[], object], *, first_delay: float | None = None) -> None:
+        ...
 
 
 def file_path(file: IndexedFile) -> str:
@@ -443,7 +447,7 @@ class SceneIndex:
         runs even if live sync caught the index up a moment ago."""
         self._wanted = True
 
-    def schedule(self, scheduler: Scheduler) -> None:
+    def schedule(self, scheduler: Jobs) -> None:
         """Register the periodic jobs; the first load starts as soon as the scheduler does."""
         settings = self._settings
 

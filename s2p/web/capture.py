@@ -17,7 +17,8 @@ class CaptureRequests:
         self._root = root
         self._secrets = secrets
 
-    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object, req_succeeded: bool) -> None:
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object,
+                         req_succeeded: bool) -> None:
         path = self._root.shown(req.path)
         if route_class(self._root.route(req.path)) == OPS:
             return
