@@ -111,7 +111,7 @@ def _check_http_url(value: str, *, allow_path: bool = True) -> str:
     if not allow_path and parts.path not in ("", "/"):
         raise ValueError(f"{value!r} must not carry a path")
     try:
-        parts.port
+        _ = parts.port  # reading it checks it
     except ValueError:
         raise ValueError(f"{value!r} has an invalid port") from None
     return value.rstrip("/")
@@ -195,7 +195,8 @@ class StashSettings(_Section):
         SecretStr(""), description="the API key from Stash's Settings > Security, or empty when Stash has no login"
     )
     timeout: Duration = Field(10.0, gt=0, le=60, description="seconds per Stash request, above 0 and at most 60")
-    connect_timeout: Duration = Field(3.0, gt=0, le=30, description="seconds to connect to Stash, above 0 and at most 30")
+    connect_timeout: Duration = Field(3.0, gt=0, le=30,
+                                      description="seconds to connect to Stash, above 0 and at most 30")
     max_concurrency: int = Field(4, ge=1, le=64, description="the most Stash requests at once, 1-64")
     slot_wait: Duration = Field(
         5.0, ge=0, le=60, description="seconds a title search waits for a free Stash slot (other requests wait "
@@ -231,7 +232,8 @@ class ProviderSettings(_Section):
         description="tv.plex.agents.custom. followed by letters, digits and dots; never change it once "
         "Plex has matched items",
     )
-    title: str = Field("Stash (s2p)", min_length=1, max_length=100, description="a name shown in Plex, 1-100 characters")
+    title: str = Field("Stash (s2p)", min_length=1, max_length=100,
+                       description="a name shown in Plex, 1-100 characters")
     public_url: str = Field(
         "",
         description="empty, or the absolute http(s) URL Plex uses to reach s2p's images, e.g. https://s2p.example.net",
@@ -264,8 +266,10 @@ class ProviderSettings(_Section):
 
 class PathRuleSettings(_Section):
     name: str = Field(min_length=1, max_length=100, description="a short name for the rule")
-    stash_to_plex: tuple[str, str] = Field(description='a [PATTERN, REPLACEMENT] pair, e.g. ["^/data/(.*)$", "/media/\\\\1"]')
-    plex_to_stash: tuple[str, str] = Field(description='a [PATTERN, REPLACEMENT] pair, e.g. ["^/media/(.*)$", "/data/\\\\1"]')
+    stash_to_plex: tuple[str, str] = Field(
+        description='a [PATTERN, REPLACEMENT] pair, e.g. ["^/data/(.*)$", "/media/\\\\1"]')
+    plex_to_stash: tuple[str, str] = Field(
+        description='a [PATTERN, REPLACEMENT] pair, e.g. ["^/media/(.*)$", "/data/\\\\1"]')
     examples: list[str] = Field(default_factory=list, description="a list of Stash paths this rule must round-trip")
 
 
@@ -464,7 +468,8 @@ def build_path_map(rules: list[PathRuleSettings], source: str | None = None) -> 
             except RuleError as exc:
                 problems.append(f"{where}: {key}: pattern '{pattern}', replacement '{replacement}': {exc}. {RULE_FIX}")
         if len(directions) == 2:
-            compiled.append(PathRule(rule.name, directions["stash_to_plex"], directions["plex_to_stash"], tuple(rule.examples)))
+            compiled.append(PathRule(rule.name, directions["stash_to_plex"], directions["plex_to_stash"],
+                                     tuple(rule.examples)))
     if problems:
         raise ConfigError(problems)
     return PathMap(compiled)
@@ -541,7 +546,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError([f"{path}: the configuration file cannot be read ({exc.strerror})."]) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{path}: not valid TOML: {exc}. Fix: compare with the example (s2p init --example)."]) from None
+        raise ConfigError([f"{path}: not valid TOML: {exc}. Fix: compare with the example "
+                           "(s2p init --example)."]) from None
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: not UTF-8 text. Fix: save the file as UTF-8."]) from None
 
@@ -570,7 +576,7 @@ def _apply_environment(data: dict[str, Any], sources: dict[tuple[str, str], str]
             except json.JSONDecodeError as exc:
                 raise ConfigError([f"environment {name}: not valid JSON ({exc}). Fix: give a JSON array of "
                                    'rules, e.g. [{"name": "nas", "stash_to_plex": ["^/data/(.*)$", "/media/\\\\1"], '
-                                   '"plex_to_stash": ["^/media/(.*)$", "/data/\\\\1"]}]'])
+                                   '"plex_to_stash": ["^/media/(.*)$", "/data/\\\\1"]}]']) from None
             sources[("paths", "")] = f"environment {name}"
             continue
         section, _, key = rest.partition("_")
@@ -594,7 +600,7 @@ def _parse_env_list(name: str, value: str) -> list[Any]:
             parsed = json.loads(value)
         except json.JSONDecodeError as exc:
             raise ConfigError([f"environment {name}: not a valid JSON list ({exc}). Fix: use a JSON list "
-                               'like ["a", "b"] or a comma-separated list like a,b.'])
+                               'like ["a", "b"] or a comma-separated list like a,b.']) from None
         if isinstance(parsed, list):
             return parsed
     return [part.strip() for part in value.split(",") if part.strip()]

@@ -16,6 +16,7 @@ parent studio's) image as poster and no background.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Hashable
 
 from s2p.common.cache import TTLCache
@@ -115,7 +116,7 @@ class ImageService:
                 if shape == "original":
                     return logo
                 return self._cached((studio.image_path, "logo", shape),
-                                    lambda: self.shaper.logo_poster(logo, shape), deadline)
+                                    functools.partial(self.shaper.logo_poster, logo, shape), deadline)
         return None
 
     # ------------------------------------------------------------ other entities

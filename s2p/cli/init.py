@@ -118,8 +118,8 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None, out:
     if not ok and not asker.confirm("Write the configuration anyway?", True):
         return 1
     _write(output, render(found))
-    print(f"\nWrote {output} (readable only by you: it holds the Stash API key{' and Plex token' if found.plex_token else ''}).",
-          file=out)
+    holds = "the Stash API key" + (" and Plex token" if found.plex_token else "")
+    print(f"\nWrote {output} (readable only by you: it holds {holds}).", file=out)
     print("Next:", file=out)
     print(f"  s2p check --config {output}     # checks Stash, Plex and the path rules", file=out)
     print(f"  s2p serve --config {output}     # then register the URL it prints in Plex", file=out)
@@ -137,7 +137,7 @@ def _stash(found: Found, args: argparse.Namespace, environ: Mapping[str, str], a
 
     url = args.stash_url or environ.get("S2P_STASH_URL") or DEFAULT_STASH
     key = args.stash_api_key if args.stash_api_key is not None else environ.get("S2P_STASH_API_KEY", "")
-    for attempt in range(3):
+    for _ in range(3):
         url = asker.ask("Stash URL", url)
         key = asker.ask("Stash API key (Stash > Settings > Security; empty if Stash has no login)", key, secret=True)
         try:
@@ -235,7 +235,7 @@ def _report(found: Found, out: TextIO) -> bool:
             continue
         print(f"  Stash {proposal.stash_root}  <->  Plex {proposal.plex_root}   ({proposal.paired} file(s) paired)",
               file=out)
-        for stash_path, plex_path in proposal.examples[:2]:
+        for stash_path, _ in proposal.examples[:2]:
             there = path_map.to_plex(stash_path)
             back = path_map.to_stash(there.path) if there else None
             print(f"    {stash_path} -> {there.path if there else '?'} -> {back.path if back else '?'}", file=out)

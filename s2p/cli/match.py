@@ -93,7 +93,8 @@ def print_outcome(outcome: MatchOutcome) -> None:
     else:
         print("candidates: none")
     if outcome.decision:
-        print(f"decision: scene {outcome.decision.scene.id} (score {outcome.decision.score}, by {outcome.decision.step})")
+        decision = outcome.decision
+        print(f"decision: scene {decision.scene.id} (score {decision.score}, by {decision.step})")
     else:
         print(f"decision: no automatic match: {outcome.reason}")
 

@@ -135,7 +135,8 @@ def routes(base: str, poster_url: str) -> str:
         f"  {tv_match} \\\n       -d '{{\"type\": 2, \"title\": \"Harbour Films\"}}'",
         f"  curl -s {base}/tv/library/metadata/show-1/children",
         f"  curl -s '{base}/tv/library/metadata/show-1/grandchildren?X-Plex-Container-Size=3'",
-        f"  {tv_match} \\\n       -d '{{\"type\": 4, \"filename\": \"Harbour Films/2023-05-12 - Jane Doe - Office Affair.mp4\"}}'",
+        f"  {tv_match} \\\n       -d '{{\"type\": 4, \"filename\": "
+        "\"Harbour Films/2023-05-12 - Jane Doe - Office Affair.mp4\"}'",
         "  # why a file matched (or did not)",
         f"  curl -s '{base}/debug/match?filename=Harbour%20Films/extras/scene.mp4'",
         "  # what Plex and Stash disagree about (open in a browser), and as JSON",

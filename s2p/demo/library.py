@@ -60,7 +60,8 @@ class Library:
         self.tags[tag_id] = {"id": tag_id, "name": name, "image": image, "updated_at": "2024-01-01T12:00:00+00:00"}
 
     def add_group(self, group_id: str, name: str, *, image: bool = True) -> None:
-        self.groups[group_id] = {"id": group_id, "name": name, "image": image, "updated_at": "2024-01-01T12:00:00+00:00"}
+        self.groups[group_id] = {"id": group_id, "name": name, "image": image,
+                                 "updated_at": "2024-01-01T12:00:00+00:00"}
 
     def add_scene(
         self,

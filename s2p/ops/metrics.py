@@ -113,7 +113,7 @@ class Counter:
         with self._lock:
             items = sorted(self._values.items())
         for key, number in items:
-            family.add(number, dict(zip(self.label_names, key)))
+            family.add(number, dict(zip(self.label_names, key, strict=False)))
         return [family]
 
 
@@ -154,9 +154,9 @@ class Histogram:
         with self._lock:
             items = sorted((key, list(series)) for key, series in self._series.items())
         for key, series in items:
-            labels = dict(zip(self.label_names, key))
+            labels = dict(zip(self.label_names, key, strict=False))
             running = 0.0
-            for bound, number in zip(self.buckets, series):
+            for bound, number in zip(self.buckets, series, strict=False):  # series ends with the +Inf count
                 running += number
                 family.add(running, {**labels, "le": _number(bound)}, suffix="_bucket")
             family.add(series[-1], {**labels, "le": "+Inf"}, suffix="_bucket")

@@ -89,7 +89,7 @@ def check_url(url: str) -> str:
     if parts.query or parts.fragment:
         raise SetupError(f"--url {url!r} must not carry a query string or fragment")
     try:
-        parts.port
+        _ = parts.port  # reading it checks it
     except ValueError:
         raise SetupError(f"--url {url!r} has an invalid port") from None
     return url

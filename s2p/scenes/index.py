@@ -30,7 +30,7 @@ import re
 import threading
 import time
 from datetime import datetime, timedelta
-from typing import Callable, Iterable, Iterator, Protocol, TypeVar, Union
+from typing import Callable, Iterable, Iterator, Protocol, TypeVar
 
 from s2p.config import IndexSettings
 from s2p.paths.forms import canonical, fold_name
@@ -60,7 +60,7 @@ ID, TITLE, DATE, UPDATED_AT, FILES = range(5)
 IndexedFile = tuple
 IndexedScene = tuple
 # A key's scenes: one id, or a tuple of ids when several scenes share the key.
-SceneIds = Union[str, tuple[str, ...]]
+SceneIds = str | tuple[str, ...]
 Key = TypeVar("Key")
 
 
@@ -100,7 +100,7 @@ def same_as(record: IndexedScene, scene: SceneSummary) -> bool:
         folder + name == theirs.path
         and oshash == _hex(theirs.fingerprint("oshash"), _HEX16)
         and md5 == _hex(theirs.fingerprint("md5"), _HEX32)
-        for (folder, name, oshash, md5), theirs in zip(record[FILES], scene.files)
+        for (folder, name, oshash, md5), theirs in zip(record[FILES], scene.files, strict=True)
     )
 
 

@@ -24,7 +24,7 @@ import ipaddress
 import logging
 import threading
 import time
-from typing import Callable, Iterable, Union
+from typing import Callable, Iterable
 
 import falcon
 
@@ -32,7 +32,7 @@ from s2p.config import ServerSettings, mask
 
 log = logging.getLogger(__name__)
 
-Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 PROVIDER = "provider"
 OPS = "ops"
