@@ -18,7 +18,7 @@ from pathlib import Path
 
 from falcon import testing
 
-from s2p.app.services import build_services
+from s2p.app.runtime import build as build_services
 from s2p.app.webapp import create_app
 from s2p.config import Settings
 from s2p.ops.capture import FILE_NAME, MAX_RECORD_BYTES, MAX_TOTAL_BYTES

@@ -218,7 +218,8 @@ def main() -> int:
     print(header)
     for count in args.sizes:
         r = measure(count, args.matches, args.page_size)
-        print(f"{r['count']:>8} {r['files']:>8} {r['http_load_s']:>9.2f} ({r['http_cpu_s']:>5.2f}) {r['build_s']:>8.2f} "
+        print(f"{r['count']:>8} {r['files']:>8} {r['http_load_s']:>9.2f} ({r['http_cpu_s']:>5.2f}) "
+              f"{r['build_s']:>8.2f} "
               f"{r['index_mb']:>9.1f} {r['index_mb'] / r['count'] * 10_000:>7.2f} {r['rss_before_mb']:>11.1f} "
               f"{r['rss_loaded_mb']:>10.1f} {r['rss_peak_mb']:>9.1f} {r['matches_per_s']:>10.0f} "
               f"{r['unique_ms']:>9.3f} {r['crowded_ms']:>9.2f} ({r['crowded_scenes']:>3})", flush=True)

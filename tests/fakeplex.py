@@ -143,14 +143,16 @@ class FakePlex:
             if not shows:
                 seen["unmatched"] += paths
                 continue
-            show = call("GET", f"/library/metadata/{shows[0]['ratingKey']}", params={"includeChildren": 1})["Metadata"][0]
+            show = call("GET", f"/library/metadata/{shows[0]['ratingKey']}",
+                        params={"includeChildren": 1})["Metadata"][0]
             seen["shows"][folder] = show
             show_item = self.add_item(section_key, show["title"], [], guid=show["guid"], type="show")
             season_items: dict[int, Item] = {}
             seasons = paged(show["key"])  # the show's key leads to its children
             seen["listed"][show["ratingKey"]] = {
                 "seasons": {s["index"]: [e["ratingKey"] for e in paged(s["key"])] for s in seasons},
-                "grandchildren": [e["ratingKey"] for e in paged(f"/library/metadata/{show['ratingKey']}/grandchildren")],
+                "grandchildren": [e["ratingKey"]
+                                  for e in paged(f"/library/metadata/{show['ratingKey']}/grandchildren")],
             }
             for path in paths:
                 hints: dict[str, Any] = {"type": 4, "filename": path, "grandparentTitle": folder}

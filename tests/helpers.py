@@ -248,7 +248,7 @@ def in_process(stash_url: str, state_dir, **overrides: Any):
     s2p's own): returns the test client and the services (stop them after)."""
     from falcon import testing
 
-    from s2p.app.services import build_services
+    from s2p.app.runtime import build as build_services
     from s2p.app.webapp import create_app
 
     services = build_services(make_settings(stash_url, state_dir, **overrides))

@@ -105,7 +105,7 @@ def decode(Image, image: FetchedImage):
 
 
 def near(colour, expected, tolerance=40):
-    return all(abs(a - b) <= tolerance for a, b in zip(colour, expected))
+    return all(abs(a - b) <= tolerance for a, b in zip(colour, expected, strict=True))
 
 
 def test_letterbox_keeps_the_whole_picture_on_a_black_2_3_canvas(Image):

@@ -70,8 +70,8 @@ def test_check_reports_stash_version_and_masks_the_key(tmp_path, fake_stash):
 def test_check_says_how_pictures_reach_plex(tmp_path, fake_stash):
     cases = [
         ('[provider]\npublic_url = "https://img.example.net"', "  pictures: Plex fetches them from https://img.example.net"),
-        ('[provider]\npublic_url = "http://192.168.1.5:8008"', "  WARNING pictures: image URLs on http://192.168.1.5:8008, "
-                                                              "which Plex 1.43.5+ refuses"),
+        ('[provider]\npublic_url = "http://192.168.1.5:8008"',
+         "  WARNING pictures: image URLs on http://192.168.1.5:8008, which Plex 1.43.5+ refuses"),
         # Plex known and no public URL: uploading is on without being asked.
         (f'[plex]\nurl = "http://127.0.0.1:{free_port()}"\ntoken = "tok-0123456789"',
          "  pictures: uploaded into Plex by s2p ([artwork] push, on since [plex] is set"),
@@ -166,7 +166,8 @@ def test_demo_serves_the_sample_library_and_shows_every_route():
         assert page["MediaContainer"]["size"] == 3 and page["MediaContainer"]["totalSize"] >= 3
         episode = requests.post(base + "/tv/library/metadata/matches", json={
             "type": 4, "filename": "Harbour Films/2023-05-12 - Jane Doe - Office Affair.mp4"}).json()
-        assert [(e["ratingKey"], e["parentIndex"]) for e in episode["MediaContainer"]["Metadata"]] == [("episode-1", 2023)]
+        episodes = episode["MediaContainer"]["Metadata"]
+        assert [(e["ratingKey"], e["parentIndex"]) for e in episodes] == [("episode-1", 2023)]
         # The sample scan left gap records of more than one kind.
         counts = requests.get(base + "/gaps.json").json()["counts"]
         assert counts["ambiguous"] >= 1 and counts["no_match"] >= 1

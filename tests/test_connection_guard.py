@@ -41,7 +41,7 @@ def closed_by_server(sock: socket.socket) -> bool:
     sock.settimeout(0.2)
     try:
         return sock.recv(1) == b""
-    except socket.timeout:
+    except TimeoutError:
         return False
     except OSError:
         return True

@@ -130,7 +130,7 @@ class World:
     def _item(self, scene_id: str, item_guid: str, files: list[str], sizes: list[int | None]) -> PlexItem:
         section = "2" if files[0].startswith("D:") else "1"
         return PlexItem(f"rk{scene_id}", f"Item {scene_id}", item_guid, section,
-                        tuple(PlexPart(f, s) for f, s in zip(files, sizes)))
+                        tuple(PlexPart(f, s) for f, s in zip(files, sizes, strict=True)))
 
     def compare(self, items=None, **kwargs):
         comparison = Comparison(path_map=RULES, identifier=IDENT, sections=SECTIONS, sync=self.sync, **kwargs)

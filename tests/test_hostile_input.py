@@ -125,7 +125,7 @@ BAD_BODIES = [
 
 
 def test_odd_values_are_dropped_and_counted(s2p):
-    for body, field in ODD_BODIES:
+    for body, _ in ODD_BODIES:
         response = s2p.post(MATCHES, data=body[:-1] + b', "filename": "Harbour Films/extras/scene.mp4"}',
                             headers={"Content-Type": "application/json"})
         assert response.status_code == 200, body[:60]

@@ -133,7 +133,8 @@ def test_paging_by_id_survives_a_deletion_between_pages(fake_stash):
             return result
 
     fake_stash.standin.executor = DeleteAfterFirstPage(fake_stash.library)
-    index = SceneIndex(api_for(fake_stash.url), PathMap(), IndexSettings.model_construct(page_size=3))  # below the minimum, to page often
+    # A page size below the minimum, to page often.
+    index = SceneIndex(api_for(fake_stash.url), PathMap(), IndexSettings.model_construct(page_size=3))
     index.load()
     assert sorted(index.snapshot().scenes, key=int) == ["1", "2", "3", "4", "5", "6", "7", "8"]
 

@@ -68,7 +68,8 @@ def test_init_proposes_rules_that_match_plex_files_to_their_scenes(tmp_path, fak
 
         data = tomllib.loads(config.read_text(encoding="utf-8"))
         assert [r["name"] for r in data["paths"]] == ["adult"]
-        assert data["paths"][0]["examples"] and all(e.startswith(STASH_MOUNT + "/") for e in data["paths"][0]["examples"])
+        examples = data["paths"][0]["examples"]
+        assert examples and all(e.startswith(STASH_MOUNT + "/") for e in examples)
         assert data["plex"]["url"] == plex.url
 
         checked = run("check", "--config", str(config))

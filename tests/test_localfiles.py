@@ -49,7 +49,10 @@ def test_files_between_64_and_128_kib_overlap_head_and_tail(tmp_path):
     path = tmp_path / "clip.mp4"
     path.write_bytes(data)
     assert oshash_file(str(path)) == of(data)
-    words = lambda chunk: sum(int.from_bytes(chunk[i:i + 8], "little") for i in range(0, len(chunk), 8))
+
+    def words(chunk: bytes) -> int:
+        return sum(int.from_bytes(chunk[i:i + 8], "little") for i in range(0, len(chunk), 8))
+
     assert int(of(data), 16) == (words(data[:65536]) + words(data[-65536:]) + len(data)) % 2 ** 64
 
 

@@ -27,13 +27,14 @@ CLAIMED_TWICE = f"{STASH_ROOT}/Shared/claimed twice.mp4"
 def library():
     lib = generate(CORPUS, root=STASH_ROOT)
     # Cases the generator does not make on its own.
-    lib.add_scene("9001", title="Crème Brûlée", files=[unicodedata.normalize("NFD", f"{STASH_ROOT}/Mac Share/Crème Brûlée.mp4")])
+    lib.add_scene("9001", title="Crème Brûlée",
+                  files=[unicodedata.normalize("NFD", f"{STASH_ROOT}/Mac Share/Crème Brûlée.mp4")])
     lib.add_scene("9002", title="Upper", files=[f"{STASH_ROOT}/Case/Scene.MP4"])
     lib.add_scene("9003", title="Lower", files=[f"{STASH_ROOT}/Case/scene.mp4"])
     lib.add_scene("9004", title="Claimed A", files=[CLAIMED_TWICE])
     lib.add_scene("9005", title="Claimed B", files=[CLAIMED_TWICE])
-    lib.add_scene("9006", title="Three Files", files=[f"{STASH_ROOT}/Multi/a/part.mp4", f"{STASH_ROOT}/Multi/b/part.mp4",
-                                                       f"{STASH_ROOT}/Multi/c/part.mp4"])
+    lib.add_scene("9006", title="Three Files",
+                  files=[f"{STASH_ROOT}/Multi/{d}/part.mp4" for d in "abc"])
     lib.add_scene("9007", title="Trailing", files=[f"{STASH_ROOT}/Spaces/folder /file.mp4"])
     return lib
 

@@ -78,7 +78,8 @@ def test_partial_dates_count_as_their_first_day_or_number_before_the_dated():
     first_day = tree.listing([summary("1", "2022"), summary("2", "2022-07"), summary("3", "2022-01-01")])
     assert [(e.scene.id, e.index) for e in first_day.episodes] == [("1", 10101), ("3", 10102), ("2", 70101)]
     year_only = tree.listing([summary("1", "2022"), summary("3", "2022-01-01")], "year_only")
-    assert [(e.scene.id, e.index, e.released) for e in year_only.episodes] == [("1", 1, None), ("3", 10101, "2022-01-01")]
+    assert [(e.scene.id, e.index, e.released) for e in year_only.episodes] == [("1", 1, None),
+                                                                               ("3", 10101, "2022-01-01")]
 
 
 def test_the_newest_episode_is_the_latest_dated_else_the_last_undated():
@@ -137,7 +138,8 @@ def test_registration_names_show_season_and_episode_under_one_scheme(s2p):
     assert {f["type"]: f["key"] for f in provider["Feature"]} == {
         "metadata": "/library/metadata", "match": "/library/metadata/matches"}
     assert s2p.get("/tv/").json() == s2p.get("/tv").json()
-    assert s2p.get("/").json()["MediaProvider"]["Types"] == [{"type": 1, "Scheme": [{"scheme": "tv.plex.agents.custom.s2p"}]}]
+    assert s2p.get("/").json()["MediaProvider"]["Types"] == [
+        {"type": 1, "Scheme": [{"scheme": "tv.plex.agents.custom.s2p"}]}]
 
 
 def test_studios_match_as_shows_by_name(s2p, library):
@@ -256,7 +258,8 @@ def test_an_episode_reads_as_a_tv_library_shows_it(s2p, library):
     assert {"type": "background", "url": show["art"], "alt": show["title"]} in show["Image"]
     for season in seasons:
         if season["index"] == 0:  # undated: the last by scene id
-            latest = max(int(sid) for sid, s in library.scenes.items() if s["studio"] == studio_id and not s.get("date"))
+            latest = max(int(sid) for sid, s in library.scenes.items()
+                         if s["studio"] == studio_id and not s.get("date"))
         else:
             latest = [sid for d, sid in dated if d[:4] == str(season["index"])][-1]  # by date, then scene id
         assert f"/images/scene/{latest}/background/" in season["art"], season["ratingKey"]

@@ -9,6 +9,7 @@ from s2p import __version__
 from s2p.app.runtime import Runtime
 from s2p.common.network import in_container, is_loopback_host, lan_address, plex_refuses_image_host
 from s2p.config import Settings, mask
+from s2p.paths.pathmap import PathMap
 from s2p.stash.errors import StashError
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def pictures(settings: Settings) -> tuple[bool, str]:
                    "[provider] public_url (docs/artwork.md)")
 
 
-def round_trips(path_map, limit: int = 3) -> list[str]:
+def round_trips(path_map: PathMap, limit: int = 3) -> list[str]:
     """Each rule's examples through Stash -> Plex -> Stash (the first few shown)."""
     lines = []
     for rule in path_map.rules:

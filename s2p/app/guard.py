@@ -21,6 +21,7 @@ any request is parsed (who may call which route is decided per request, by
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections import Counter
@@ -48,7 +49,7 @@ class ConnectionGuard:
         self.receive_timeout = settings.receive_timeout
         self._open: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self.refused = Counter()  # reason -> connections closed at accept
+        self.refused: Counter[str] = Counter()  # reason -> connections closed at accept
         self.cut = 0  # connections closed for not finishing a request in time
         self._last_log = 0.0
 
@@ -105,7 +106,7 @@ class ConnectionGuard:
             _peer = None
             _request_began: float | None = None
 
-            def __init__(self, server, sock, addr, adj, map=None):
+            def __init__(self, server: Any, sock: socket.socket, addr: Any, adj: Any, map: Any = None) -> None:
                 peer = addr[0] if isinstance(addr, tuple) and addr else str(addr)
                 reason = guard.admit(peer, len(server.active_channels), adj.connection_limit)
                 if reason is not None:
@@ -118,7 +119,7 @@ class ConnectionGuard:
                 self._peer = peer
                 super().__init__(server, sock, addr, adj, map)
 
-            def received(self, data):
+            def received(self, data: bytes) -> bool:
                 if self.request is None and data:
                     self._request_began = time.monotonic()
                 result = super().received(data)
@@ -126,7 +127,7 @@ class ConnectionGuard:
                     self._request_began = None  # every request received is complete
                 return result
 
-            def del_channel(self, map=None):
+            def del_channel(self, map: Any = None) -> None:
                 if self._peer is not None:
                     guard.closed(self._peer)
                     self._peer = None

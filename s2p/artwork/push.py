@@ -34,12 +34,13 @@ from s2p.common.queued import label, show_entry, show_of
 from s2p.plex import contract
 from s2p.pms.connect import PlexError, connect, translate_errors
 from s2p.scenes.store import SceneStore
+from s2p.stash.client import FetchedImage
 from s2p.stash.errors import StashError
 from s2p.stash.models import Scene, SceneSummary, StudioRef, is_placeholder
 from s2p.common.statedir import StateDirError
 from s2p.artwork.links import studio_chain
 from s2p.pms.items import PlexItems
-from s2p.artwork.pushqueue import PushQueue, QueuedScene
+from s2p.artwork.pushqueue import PushQueue, QueuedScene, Upload
 from s2p.artwork.service import ImageService
 
 log = logging.getLogger(__name__)
@@ -251,13 +252,15 @@ class ArtworkPusher:
 
     def _show_poster(self, server: str, items: list, pictured: list[StudioRef], show_id: str) -> int:
         for studio in pictured:
+            if studio.image_path is None:  # pictured studios have one (a missing path is a placeholder)
+                continue
             source = f"studio|{studio.image_path}"
             stale = [(item, done) for item in items
                      for done in [self.queue.uploaded(server, str(item.ratingKey), "poster")]
                      if done is None or done.source != source]
             if not stale:
                 return 0  # the picture has not changed in Stash since the last upload
-            image = self._images.from_path(studio.image_path, deadline=Deadline(self._budget))  # type: ignore[arg-type]
+            image = self._images.from_path(studio.image_path, deadline=Deadline(self._budget))
             if image is not None:
                 return self._upload(server, stale, "poster", "uploadPoster", image, source, show_entry(show_id))
             # Gone from Stash since the studio was read: the parent's may do.
@@ -270,7 +273,8 @@ class ArtworkPusher:
             if getattr(item, "type", "") == "show":
                 scene = pictures.backdrop
             else:
-                scene = pictures.seasons.get(getattr(item, "index", None))  # type: ignore[arg-type]
+                index = getattr(item, "index", None)
+                scene = pictures.seasons.get(index) if index is not None else None
             if scene is not None:
                 by_scene.setdefault(scene.id, (scene, []))[1].append(item)
         uploads = 0
@@ -284,7 +288,8 @@ class ArtworkPusher:
                 uploads += self._upload(server, stale, "art", "uploadArt", image, source, show_entry(show_id))
         return uploads
 
-    def _upload(self, server: str, stale: list, kind: str, method: str, image, source: str, target: str) -> int:
+    def _upload(self, server: str, stale: list[tuple[Any, Upload | None]], kind: str, method: str, image: FetchedImage,
+                source: str, target: str) -> int:
         digest = hashlib.sha256(image.content).hexdigest()
         uploads = 0
         for item, done in stale:
@@ -297,7 +302,7 @@ class ArtworkPusher:
             self.queue.record(server, str(item.ratingKey), kind, digest, source, target)
         return uploads
 
-    def _image(self, scene_id: str, kind: str):
+    def _image(self, scene_id: str, kind: str) -> FetchedImage | None:
         variant = self._images.shaper.variant if kind == "poster" else "background"
         return self._images.image("scene", scene_id, variant, deadline=Deadline(self._budget))
 

@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from s2p import __version__
 from s2p.ops import logs
@@ -16,6 +16,9 @@ from s2p.cli import gaps as gaps_command
 from s2p.cli import debug as debug_command
 from s2p.cli import init as init_command
 from s2p.cli import sync as sync_command
+
+if TYPE_CHECKING:
+    from s2p.app.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
 class _Commands:
     """``add_subparsers`` whose every command also takes ``--config``."""
 
-    def __init__(self, subparsers, config: argparse.ArgumentParser):
+    def __init__(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+                 config: argparse.ArgumentParser) -> None:
         self._subparsers = subparsers
         self._config = config
 
-    def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
         return self._subparsers.add_parser(name, parents=[self._config], **kwargs)
 
 
@@ -112,7 +116,8 @@ def _run(command: str, settings: Settings, path: Path | None, args: argparse.Nam
         from s2p.app.server import StartupError, serve
         from s2p.common.statedir import StateDirError
 
-        def announce_with_source(settings, services, port: int) -> None:  # said once listening, not before
+        # Said once listening, not before.
+        def announce_with_source(settings: Settings, services: Runtime, port: int) -> None:
             log.info("configuration: %s", path or "defaults and S2P_* environment variables")
             announce(settings, services, port)
 
@@ -141,7 +146,7 @@ def _run(command: str, settings: Settings, path: Path | None, args: argparse.Nam
     raise AssertionError(command)
 
 
-def _demo(host: str | None, port: int | None, environ) -> int:
+def _demo(host: str | None, port: int | None, environ: Mapping[str, str]) -> int:
     from s2p.app.server import StartupError
     from s2p.common.statedir import StateDirError
     from s2p.demo import run

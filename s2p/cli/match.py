@@ -7,8 +7,12 @@ import json
 import re
 import sys
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from s2p.config import Settings
+
+if TYPE_CHECKING:
+    from s2p.match.cascade import MatchOutcome
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -79,7 +83,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if outcome.decision else 1
 
 
-def print_outcome(outcome) -> None:
+def print_outcome(outcome: MatchOutcome) -> None:
     print(f"source: {outcome.source}")
     print("steps:")
     for step, text in outcome.steps:
@@ -94,12 +98,13 @@ def print_outcome(outcome) -> None:
     else:
         print("candidates: none")
     if outcome.decision:
-        print(f"decision: scene {outcome.decision.scene.id} (score {outcome.decision.score}, by {outcome.decision.step})")
+        decision = outcome.decision
+        print(f"decision: scene {decision.scene.id} (score {decision.score}, by {decision.step})")
     else:
         print(f"decision: no automatic match: {outcome.reason}")
 
 
-def print_tv_outcome(outcome) -> None:
+def print_tv_outcome(outcome: Any) -> None:  # tv.service.TvOutcome: cli reaches tv only through app
     if outcome.cascade is not None:
         print("the file, through the movie provider's cascade:")
         print_outcome(outcome.cascade)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from s2p.config import Settings, build_path_map
 from s2p.demo.library import Library, sample
@@ -13,6 +13,7 @@ from s2p.demo.standin import StashStandIn
 
 if TYPE_CHECKING:
     from s2p.app.runtime import Runtime
+    from s2p.app.server import BackgroundServer
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ PLEX_ROOT = "/plex/library"
 
 
 def start_standin(library: Library, *, api_key: str = "", host: str = "127.0.0.1", port: int = 0,
-                  threads: int = 16, **options):
+                  threads: int = 16, **options: Any) -> tuple[BackgroundServer, StashStandIn]:
     """Serve a library as a stand-in Stash; returns (server, stand-in)."""
     from s2p.app.server import BackgroundServer
 
@@ -134,7 +135,8 @@ def routes(base: str, poster_url: str) -> str:
         f"  {tv_match} \\\n       -d '{{\"type\": 2, \"title\": \"Harbour Films\"}}'",
         f"  curl -s {base}/tv/library/metadata/show-1/children",
         f"  curl -s '{base}/tv/library/metadata/show-1/grandchildren?X-Plex-Container-Size=3'",
-        f"  {tv_match} \\\n       -d '{{\"type\": 4, \"filename\": \"Harbour Films/2023-05-12 - Jane Doe - Office Affair.mp4\"}}'",
+        f"  {tv_match} \\\n       -d '{{\"type\": 4, \"filename\": "
+        "\"Harbour Films/2023-05-12 - Jane Doe - Office Affair.mp4\"}'",
         "  # why a file matched (or did not)",
         f"  curl -s '{base}/debug/match?filename=Harbour%20Films/extras/scene.mp4'",
         "  # what Plex and Stash disagree about (open in a browser), and as JSON",

@@ -20,7 +20,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from s2p.paths.forms import RefusedPath, parse_hint, split_components
 from s2p.paths.pathmap import PathMap
@@ -28,6 +28,10 @@ from s2p.pms.models import PlexItem, PlexPart, PlexSection
 from s2p.plex import contract
 from s2p.stash.models import SceneSummary
 from s2p.gaps.records import (AMBIGUOUS, MATCHED_ELSEWHERE, NO_MATCH, PLEX_ONLY, STALE, STASH_ONLY, Gap, digest)
+
+if TYPE_CHECKING:
+    from s2p.match.cascade import MatchOutcome
+    from s2p.plex.hints import MatchHints
 
 # ---------------------------------------------------------------- inputs
 
@@ -70,6 +74,7 @@ def path_key(path: str) -> str:
 
 
 _FRACTION = re.compile(r"\.(\d+)")
+Found = TypeVar("Found")
 
 
 def stash_time(value: str | None) -> float | None:
@@ -121,7 +126,7 @@ def staleness(updated_at: str | None, sync: SyncTimes | None) -> tuple[bool | No
     return True, f"changed in Stash at {updated_at}; Stash2Plex last synced it at {iso(sync.external)}"
 
 
-def _unique(found: list | None):
+def _unique(found: list[Found] | None) -> Found | None:
     return found[0] if found and len(found) == 1 else None
 
 
@@ -251,7 +256,7 @@ class Comparison:
         if translated is None:
             self.stats["parts_without_rule"] += 1
         else:
-            key = path_key(stash_path)
+            key = path_key(translated.path)
             hits = self._exact.get(key)
             if hits:
                 self.stats["parts_by_path"] += 1
@@ -402,7 +407,7 @@ def _id_order(scene_id: str) -> tuple[int, str]:
 # ---------------------------------------------------------------- scan-time observations
 
 
-def observation_key(hints) -> str | None:
+def observation_key(hints: MatchHints) -> str | None:
     """What names a scan-time record: the file Plex sent, else the title."""
     if hints.filename and hints.filename.strip():
         try:
@@ -417,7 +422,7 @@ def observation_key(hints) -> str | None:
     return None
 
 
-def observation(outcome, *, min_score: int, margin: int) -> tuple[str | None, Gap | None]:
+def observation(outcome: MatchOutcome, *, min_score: int, margin: int) -> tuple[str | None, Gap | None]:
     """(key, record) for one match Plex asked for.
 
     A record when the match ended with no scene or ambiguously; ``None``

@@ -415,8 +415,10 @@ def served_times(conn: sqlite3.Connection) -> dict[str, SyncTimes]:
 
 
 def begin_run(conn: sqlite3.Connection, now: float, trigger: str) -> int:
-    return conn.execute("INSERT INTO runs (started_at, status, trigger, pid) VALUES (?, 'running', ?, ?)",
-                        (now, trigger, os.getpid())).lastrowid
+    run = conn.execute("INSERT INTO runs (started_at, status, trigger, pid) VALUES (?, 'running', ?, ?)",
+                       (now, trigger, os.getpid())).lastrowid
+    assert run is not None  # an INSERT sets it
+    return run
 
 
 def finish_run(conn: sqlite3.Connection, run: int, now: float, status: str, *, error: str | None = None,

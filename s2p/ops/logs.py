@@ -19,7 +19,7 @@ import threading
 import time
 from collections import deque
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
-from typing import Iterable, Iterator, TextIO
+from typing import Any, Iterable, Iterator, TextIO
 
 from s2p.config import mask
 
@@ -80,11 +80,11 @@ class RedactedStream:
         self._stream.write(self._redact(text))
         return len(text)
 
-    def writelines(self, lines) -> None:
+    def writelines(self, lines: Iterable[str]) -> None:
         for line in lines:
             self.write(line)
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
 
 
@@ -150,7 +150,7 @@ class _Batches(logging.Handler):
     changed hands.  Idle, the writer sleeps until a record comes.
     """
 
-    def __init__(self, target: logging.Handler):
+    def __init__(self, target: logging.StreamHandler[TextIO]):
         super().__init__()
         self._target = target
         self._records: deque[logging.LogRecord] = deque()  # append and popleft are atomic
@@ -209,7 +209,7 @@ class _Batches(logging.Handler):
         super().close()
 
 
-def configure(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = (), stream=None, *,
+def configure(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = (), stream: TextIO | None = None, *,
               background: bool = False) -> logging.Handler:
     """Replace the root logger's handlers with one stderr handler.
 

@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-try:  # Python 3.11+
-    import re._compiler as _sre_compile  # type: ignore[import-not-found]
-    import re._parser as _sre_parse  # type: ignore[import-not-found]
-    import re._constants as _sre_constants  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - Python 3.10
-    import sre_compile as _sre_compile  # type: ignore[no-redef]
-    import sre_constants as _sre_constants  # type: ignore[no-redef]
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
+if sys.version_info >= (3, 11):
+    import re._compiler as _sre_compile
+    import re._parser as _sre_parse
+    import re._constants as _sre_constants
+else:  # pragma: no cover - Python 3.10
+    import sre_compile as _sre_compile
+    import sre_constants as _sre_constants
+    import sre_parse as _sre_parse
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,9 @@ if hasattr(_sre_constants, "POSSESSIVE_REPEAT"):
 _ATOMIC = getattr(_sre_constants, "ATOMIC_GROUP", None)
 
 
-def _has_nested_repeat(items, inside_unbounded: bool) -> bool:
+# A parsed pattern (re's SubPattern, iterable though its stubs do not say so) holds
+# (opcode, argument) pairs whose argument's shape depends on the opcode: typed Any.
+def _has_nested_repeat(items: Any, inside_unbounded: bool) -> bool:
     """True when an unbounded repeat sits inside another unbounded repeat."""
     for op, av in items:
         if op in _REPEATS:
@@ -247,7 +250,7 @@ def _has_unbounded(items: list[Any]) -> bool:
     return False
 
 
-def _accepts(state, items) -> frozenset[str]:
+def _accepts(state: _sre_parse.State, items: Iterable[tuple[Any, Any]]) -> frozenset[str]:
     """The probe characters a part of a pattern matches on its own."""
     try:
         compiled = _sre_compile.compile(_sre_parse.SubPattern(state, list(items)), 0)
@@ -256,7 +259,7 @@ def _accepts(state, items) -> frozenset[str]:
     return frozenset(c for c in _PROBES if compiled.fullmatch(c))
 
 
-def _sequence(tree) -> list[tuple[str, frozenset[str], int]]:
+def _sequence(tree: Any) -> list[tuple[str, frozenset[str], int]]:
     """The pattern as a flat sequence of (kind, accepted characters, minimum)
     with kind "repeat" (unbounded), "one" (a required character), "skip"
     (zero-width or optional) or "stop" (anything this analysis does not follow)."""
@@ -297,7 +300,7 @@ def _sequence(tree) -> list[tuple[str, frozenset[str], int]]:
     return out
 
 
-def _overlapping_repeats(tree) -> int:
+def _overlapping_repeats(tree: Any) -> int:
     """The longest run of unbounded repeats that can all take some common
     characters, including every required character between them (so the
     repeats can shift the split points anywhere)."""
@@ -312,6 +315,7 @@ def _overlapping_repeats(tree) -> int:
     for start, (kind, accepted, _minimum) in enumerate(items):
         if kind != "repeat" or not accepted:
             continue
+        required: list[frozenset[str]]
         common, required, count = accepted, [], 1
         for kind, accepted, minimum in items[start + 1:]:
             if kind == "skip":

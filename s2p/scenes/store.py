@@ -115,7 +115,7 @@ class SceneStore:
 
     def _load_reserved(self, batch: list[Reservation]) -> None:
         try:
-            found = self._stash.scenes([r.key for r in batch], deadline=Deadline(self._prefetch_budget))
+            found = self._stash.scenes([str(r.key) for r in batch], deadline=Deadline(self._prefetch_budget))
         except StashError as exc:
             log.debug("prefetch of %d scene(s) failed: %s", len(batch), exc)
             for reservation in batch:
@@ -123,7 +123,7 @@ class SceneStore:
             return
         self.prefetch_batches += 1
         for reservation in batch:
-            scene = found.get(reservation.key)
+            scene = found.get(str(reservation.key))  # the keys are scene ids
             self.cache.fulfil(reservation, scene, None if scene is not None else self._miss_ttl)
 
     @property

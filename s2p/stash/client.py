@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -28,6 +28,7 @@ from s2p.stash.queries import Document
 from s2p.stash.watchdog import Watchdog, WatchedAdapter
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Stash's images are small (screenshots, head shots); anything bigger than
 # this is not an image we want to hold in memory.
@@ -220,7 +221,7 @@ class StashClient:
 
     # ------------------------------------------------------------ transport
 
-    def _with_retries(self, attempt, deadline: Deadline | None):
+    def _with_retries(self, attempt: Callable[[Deadline], T], deadline: Deadline | None) -> T:
         """Run ``attempt(deadline)``, retrying transient failures with
         jittered exponential backoff while the budget allows.  Every request
         s2p sends to Stash is a read, so retrying is always safe."""

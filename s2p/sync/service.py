@@ -29,7 +29,7 @@ from s2p.paths.forms import canonical
 from s2p.stash.api import StashAPI
 from s2p.stash.errors import StashError
 from s2p.sync import changes
-from s2p.sync.store import SyncStore
+from s2p.sync.store import Queued, SyncStore
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +117,10 @@ class SyncService:
                 log.info("sync: watching Stash for changes from %s on", found.newest or "now")
             self._refresh_due(report)
             if self._gone is not None:
-                self._look_for_deleted(report)
+                self._look_for_deleted(report, self._gone)
             return self._finish(report, dry_run)
 
-    def _look_for_deleted(self, report: CycleReport) -> None:
+    def _look_for_deleted(self, report: CycleReport, tell: Callable[[str, list[dict[str, Any]]], None]) -> None:
         """Scenes deleted from Stash since the last cycle: one count a cycle,
         and the list of ids only when the count says the library changed."""
         deadline = Deadline(self._settings.stash.timeout * 2)
@@ -144,12 +144,13 @@ class SyncService:
                 found = items.find_scene(scene_id)
                 if not found:
                     continue
+                described: list[dict[str, Any]]
                 described = [{"rating_key": str(item.ratingKey), "title": getattr(item, "title", "") or "",
                               "guid": getattr(item, "guid", "") or "", "section": getattr(item, "librarySectionTitle",
                                                                                         None),
                               "parts": [(part.file, part.size) for part in item.iterParts() if part.file]}
                              for item in found]
-                self._gone(scene_id, described)
+                tell(scene_id, described)
                 report.deleted += 1
                 log.info("sync: scene %s was deleted from Stash; Plex item(s) %s still carry it (gap report)",
                          scene_id, ", ".join(d["rating_key"] for d in described))
@@ -239,7 +240,7 @@ class SyncService:
                 return plex_path[:cut] if cut > 0 else folder
         return folder
 
-    def _retry(self, queued, error: str, report: CycleReport) -> None:
+    def _retry(self, queued: Queued, error: str, report: CycleReport) -> None:
         report.failures += 1
         self.failures_total += 1
         attempts = queued.attempts + 1

@@ -24,7 +24,7 @@ import ipaddress
 import logging
 import threading
 import time
-from typing import Iterable, Union
+from typing import Callable, Iterable
 
 import falcon
 
@@ -33,7 +33,7 @@ from s2p.config import ServerSettings, mask
 
 log = logging.getLogger(__name__)
 
-Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 PROVIDER = "provider"
 OPS = "ops"
@@ -204,7 +204,7 @@ class HostCheck:
 class AccessControl:
     """Falcon middleware: refuses callers before any route runs."""
 
-    def __init__(self, settings: ServerSettings, root: SecretRoot, clock=time.monotonic):
+    def __init__(self, settings: ServerSettings, root: SecretRoot, clock: Callable[[], float] = time.monotonic):
         self._allow = Networks(settings.allow)
         self._ops_allow = Networks(settings.ops_allow)
         self._proxies = Networks(settings.trusted_proxies)

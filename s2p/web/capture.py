@@ -27,7 +27,8 @@ class CaptureRequests:
         self._secret = root.prefix[1:]
         self._root_shown = root.shown(root.prefix).lstrip("/") if root.prefix else ""
 
-    def process_response(self, req: falcon.Request, resp: falcon.Response, resource, req_succeeded: bool) -> None:
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object,
+                         req_succeeded: bool) -> None:
         if route_class(self._root.route(req.path)) == OPS:
             return
         masker = self._capture.masker

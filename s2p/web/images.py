@@ -72,7 +72,7 @@ class ImageResource:
         else:
             resp.content_length = len(image.content)
 
-    @functools.lru_cache(maxsize=20_000)  # one resource lives as long as the app
+    @functools.lru_cache(maxsize=20_000)  # noqa: B019 - one resource lives as long as the app
     def _etag(self, kind: str, entity_id: str, variant: str, version: str) -> str:
         # What a URL serves depends on the URL and, for shaped posters, on
         # whether this s2p can shape (Pillow) and how it does it.

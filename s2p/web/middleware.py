@@ -38,7 +38,8 @@ class RequestLog:
         # Everything a request does (Stash included) fits in [server] request_budget.
         req.context.deadline = Deadline(self._budget)
 
-    def process_response(self, req: falcon.Request, resp: falcon.Response, resource, req_succeeded: bool) -> None:
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object,
+                         req_succeeded: bool) -> None:
         _json_options_body(req, resp)
         started = getattr(req.context, "started", None)
         elapsed = (time.monotonic() - started) if started else 0.0

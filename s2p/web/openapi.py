@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import falcon
+
 from s2p import __version__
 from s2p.plex.hints import MAX_CONTAINER_SIZE, MatchHints
 
@@ -139,7 +141,7 @@ def describe(tv: bool = True) -> dict[str, Any]:
                   "503": {"description": "down", "content": {
                       _JSON: {"schema": {"$ref": "#/components/schemas/Health"}}}},
                   "403": _ERROR}}
-    document = {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "s2p", "version": __version__,
                  "description": "A Plex custom metadata provider that answers from Stash."},
@@ -226,6 +228,6 @@ class OpenAPI:
     def __init__(self, tv: bool = True) -> None:
         self._document = describe(tv)
 
-    def on_get(self, req, resp) -> None:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = self._document
         req.context.outcome = "openapi"
