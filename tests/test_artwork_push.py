@@ -11,7 +11,8 @@ import pytest
 from helpers import API_KEY
 from fakeplex import TOKEN, FakePlex
 from s2p.pms.items import PAGE
-from s2p.artwork.push import ArtworkPusher, Backoff
+from s2p.artwork.push import ArtworkPusher
+from s2p.common.backoff import Backoff
 from s2p.artwork.pushqueue import PushQueue
 from s2p.config import ConfigError, PlexSettings, load_settings
 from s2p.pms.connect import connect

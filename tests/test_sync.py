@@ -55,6 +55,9 @@ def test_edits_in_stash_refresh_exactly_the_plex_items_that_show_them(start_s2p,
     after = s2p.get("/library/metadata/1").json()["MediaContainer"]["Metadata"][0]
     assert after["title"] == "Office Affair (Remastered)"  # s2p forgot its cached scene
     assert "Zoë M." in [r["tag"] for r in after["Role"]]
+    # Each refresh stays queued until Plex has fetched the metadata (scene 1's just now; 3's next).
+    assert s2p.get("/healthz").json()["sync"]["queued"] == 1
+    assert s2p.get("/library/metadata/3").status_code == 200
     health = s2p.get("/healthz").json()["sync"]
     assert health["queued"] == 0 and health["last"]["error"] is None
     metrics = s2p.get("/metrics").text

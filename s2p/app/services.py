@@ -38,8 +38,7 @@ from s2p.ops.metrics import MetricsRegistry, counter, gauge
 from s2p.ops.scheduler import Scheduler
 from s2p.paths.pathmap import PathMap
 from s2p.plex.translate import TranslateOptions
-from s2p.pms.connect import connect
-from s2p.pms.items import PlexItems
+from s2p.pms.libraries import PlexLibraries
 from s2p.scenes.index import SceneIndex
 from s2p.scenes.store import SceneStore
 from s2p.stash.api import StashAPI
@@ -263,24 +262,17 @@ def build_tv(settings: Settings, core: Core, matcher: CachedMatcher,
 
 
 def build_sync(settings: Settings, core: Core, forget: Callable[[str], None],
-               gone: Callable[[str, list[dict]], None] | None = None) -> SyncService:
+               gone: Callable[[str, list[dict]], None] | None = None,
+               undelivered: Callable[[str, str], None] | None = None) -> SyncService:
     """Live sync's service; ``forget`` drops what s2p cached of a changed scene."""
-    connection: dict[str, PlexItems] = {}
-
-    def items() -> PlexItems:
-        # One connection and one guid map for the service's life (rebuilt after a failure).
-        if "items" not in connection:
-            plex = connect(settings.plex, settings.state_dir)
-            connection["items"] = PlexItems(plex, settings.provider.identifier, settings.plex.sections,
-                                            tv_identifier=settings.tv_identifier if settings.tv.enabled else None)
-        return connection["items"]
 
     def to_plex(path: str) -> str | None:
         translated = core.path_map.to_plex(path)
         return translated.path if translated else (path if not core.path_map.rules else None)
 
-    return SyncService(settings, core.stash, store=SyncStore(settings.state_dir), items=items, forget=forget,
-                       to_plex=to_plex, gone=gone, index=core.index)
+    return SyncService(settings, core.stash, store=SyncStore(settings.state_dir),
+                       plex=PlexLibraries.from_settings(settings, user="live sync"), forget=forget,
+                       to_plex=to_plex, gone=gone, undelivered=undelivered, index=core.index)
 
 
 def _enable_sync(services: Services) -> None:
@@ -290,11 +282,16 @@ def _enable_sync(services: Services) -> None:
         if services.tv is not None:
             services.tv.catalog.forget()  # a show's seasons and episodes may have changed
 
-    sync = build_sync(services.settings, services, forget, gone=services.gaps.observe_gone)
+    sync = build_sync(services.settings, services, forget, gone=services.gaps.observe_gone,
+                      undelivered=services.gaps.observe_undelivered)
     services.sync = sync
+    # An entry leaves the queue once Plex has fetched the refreshed metadata.
+    services.observers.served.append(sync.fetched)
+    services.observers.shown.append(sync.fetched_show)
     services.scheduler.add("sync", sync.interval, sync.cycle, first_delay=min(5.0, sync.interval))
     services.health_checks.register("sync", lambda: Fact(OK, {"cycles": sync.cycles, "queued": sync.store.pending(),
-                                                              "last": sync.last.as_dict() if sync.last else None}))
+                                                              "last": sync.last.as_dict() if sync.last else None,
+                                                              **_lost(sync.store.lost())}))
     services.metrics.register(lambda: [
         counter("s2p_sync_cycles_total", "Live sync cycles run", sync.cycles),
         counter("s2p_sync_refreshes_total", "Plex items asked to refresh because their scene changed in Stash",
@@ -304,6 +301,11 @@ def _enable_sync(services: Services) -> None:
         gauge("s2p_sync_queued", "Scenes waiting for their Plex refresh", sync.store.pending()),
         gauge("s2p_sync_last_changed", "Scenes the last cycle found changed", sync.last.changed if sync.last else 0),
     ], "sync")
+
+
+def _lost(report: dict | None) -> dict:
+    """A damaged store set aside in this process, for /healthz (nothing when none was)."""
+    return {"store_set_aside": report} if report else {}
 
 
 def _enable_push(services: Services) -> None:
@@ -330,7 +332,8 @@ def _enable_push(services: Services) -> None:
     services.observers.served.append(pusher.enqueue)
     services.observers.shown.append(pusher.enqueue_show)
     services.health_checks.register("artwork_push", lambda: Fact(OK, {"queued": pusher.queue.pending(),
-                                                                       "uploaded": pusher.uploads}))
+                                                                       "uploaded": pusher.uploads,
+                                                                       **_lost(pusher.queue.lost())}))
     # first_delay 0: work queued before a restart resumes at once.
     scheduler.add("artwork-push", pusher.poll_interval, pusher.run_due, first_delay=0)
 
