@@ -38,12 +38,13 @@ def test_re_adding_a_queued_item_keeps_one_row_and_is_accepted_even_when_full(tm
     queue = queue_file(tmp_path, limit=2)
     assert queue.add("a", 50.0, "first", now=10.0) and queue.add("b", 60.0, now=11.0)
     assert queue.add("c", 70.0, now=12.0) is False  # full: a new item is turned away
-    # Queued already: accepted, one row, its payload and first time kept; the due time only moves earlier.
+    # Queued already: accepted, one row, its payload kept, the time of the add noted; the due time only
+    # moves earlier.
     assert queue.add("a", 80.0, "second", now=13.0) is True
     assert queue.add("b", 40.0, now=14.0) is True
     assert queue.pending() == 2
     a, b = queue.get("a"), queue.get("b")
-    assert (a.due, a.payload, a.added) == (50.0, "first", 10.0)
+    assert (a.due, a.payload, a.added) == (50.0, "first", 13.0)
     assert b.due == 40.0
     assert [e.item for e in queue.due(45.0)] == ["b"]
 

@@ -2,9 +2,10 @@
 loses nothing): the artwork uploads and live sync's Plex refreshes.
 
 One row per item.  Adding an item that is queued already keeps the one row
-(its attempts and payload) and brings its due time forward if the new one
-is earlier; it is queued, so ``add`` says ``True`` even when the queue is
-full.  A new item when the queue is full is turned away (``False``): the
+(its attempts and payload), brings its due time forward if the new one is
+earlier and notes the time of this add (``added``: work queued after some
+moment is newer than what was known then); it is queued, so ``add`` says
+``True`` even when the queue is full.  A new item when the queue is full is turned away (``False``): the
 owner says so, and the work comes back on its own (Plex asks again, Stash
 is looked at again).  An item handed on and waiting to be confirmed
 (``hold``) is made due again by a new ``add``: newer work supersedes it.
@@ -39,7 +40,7 @@ class Entry:
     due: float
     attempts: int  # failed tries so far
     last_error: str | None
-    added: float  # when the item was first queued (a re-add keeps it)
+    added: float  # when the item was last added
     payload: str
     held: int  # times it was handed on and waited for confirmation
 
@@ -65,7 +66,8 @@ class DueQueue:
         """Queue an item (see the module's docstring); ``False``: full, turned away."""
 
         def add(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute("UPDATE queue SET due = MIN(due, ?), held = 0 WHERE item = ?", (due, item))
+            cursor = conn.execute("UPDATE queue SET due = MIN(due, ?), held = 0, added = ? WHERE item = ?",
+                                  (due, now, item))
             if cursor.rowcount:
                 return True
             if (self._size or 0) >= self.limit:

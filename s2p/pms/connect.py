@@ -82,6 +82,15 @@ def connect(settings: PlexSettings, state_dir: str | Path) -> Any:
         raise PlexUnavailable(f"cannot reach Plex at {settings.url} ({type(exc).__name__})") from None
 
 
+def list_sections(plex: Any) -> list[Any]:
+    """Plex's libraries as Plex lists them now.  plexapi keeps the first
+    answer of ``plex.library.sections()`` for the connection's life; a fresh
+    ``Library`` asks again (a library added or switched to another agent)."""
+    from plexapi.library import Library
+
+    return Library(plex, plex.query(Library.key)).sections()
+
+
 def translate_errors(exc: Exception, doing: str) -> PlexError:
     """A safe PlexError for an exception raised while talking to Plex."""
     from plexapi.exceptions import BadRequest, NotFound, Unauthorized
