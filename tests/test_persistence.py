@@ -228,3 +228,32 @@ def test_push_sync_and_the_stash_client_share_the_rule():
     assert isinstance(client.RETRY_BACKOFF, Backoff)
     # The Stash client's waits stay within its old cap of 2 s.
     assert client.RETRY_BACKOFF.delay(10, rng=lambda: 1.0) == 2.0
+
+
+def test_healthz_says_what_a_damaged_store_lost(tmp_path):
+    import falcon.testing
+
+    from helpers import make_settings
+    from s2p.app.services import build_services
+    from s2p.app.webapp import create_app
+
+    (tmp_path / SYNC_FILE).write_bytes(b"junk" * 1000)
+    _truncated(tmp_path / PUSH_FILE)
+    settings = make_settings("http://127.0.0.1:9", tmp_path, plex={"url": "http://127.0.0.1:9", "token": "t" * 20},
+                             sync={"interval": 3600}, artwork={"push": True}, gaps={"interval": 0},
+                             index={"enabled": False})
+    services = build_services(settings)
+    try:
+        client = falcon.testing.TestClient(create_app(services), headers={"Host": "127.0.0.1"})
+        answer = client.simulate_get("/healthz", remote_addr="127.0.0.1")
+        assert answer.status_code in (200, 503)
+        sync, push = answer.json["sync"], answer.json["artwork_push"]
+        assert sync["store_set_aside"]["set_aside_as"].startswith(f"{SYNC_FILE}.broken-")
+        assert "queued Plex refreshes" in sync["store_set_aside"]["lost"] and sync["queued"] == 0
+        assert push["store_set_aside"]["set_aside_as"].startswith(f"{PUSH_FILE}.broken-")
+        assert str(tmp_path) not in answer.text
+        # Asked again, the same facts: the fresh files are used, nothing more is set aside.
+        again = client.simulate_get("/healthz", remote_addr="127.0.0.1").json
+        assert again["sync"]["store_set_aside"]["times"] == 1
+    finally:
+        services.stop()
