@@ -203,7 +203,7 @@ class SyncService:
             return
         absent = []
         rediscovered = False
-        for queued in due:
+        for n, queued in enumerate(due):
             target = queued.scene_id
             if queued.held >= MAX_ASKS:
                 log.warning("sync: Plex did not fetch %s after %d refresh requests; giving up (gap report)",
@@ -237,7 +237,8 @@ class SyncService:
                 # Kept until Plex has fetched the metadata (``fetched``), or asked again after FETCH_WAIT.
                 self.store.queue.hold(target, report.at + FETCH_WAIT, WAITING)
             except Exception as exc:
-                self._plex_failed([queued], exc, "refreshing an item", report)
+                # The rest wait for the next cycle untouched: Plex is likely down for them too.
+                self._plex_failed([queued], exc, "refreshing an item", report, waiting=len(due) - n)
                 return
         if absent:
             self._scan_new_files(items, absent, report)
@@ -264,13 +265,14 @@ class SyncService:
         """A TV observer: Plex has just read this show (or a season of it)."""
         self.fetched(show_entry(show_id))
 
-    def _plex_failed(self, due: list[Queued], exc: Exception, doing: str, report: CycleReport) -> None:
-        """Plex failed: look its libraries up afresh next time; every entry given waits."""
+    def _plex_failed(self, due: list[Queued], exc: Exception, doing: str, report: CycleReport,
+                     waiting: int | None = None) -> None:
+        """Plex failed: look its libraries up afresh next time; every entry given is retried later."""
         self.plex.failed()
         error, must_fix = self.plex.explain(exc, doing)
         if must_fix:
             # Waiting will not help: say so once a cycle, clearly, with the fix.
-            log.warning("sync: %s; %d refresh(es) wait", error, len(due))
+            log.warning("sync: %s; %d refresh(es) wait", error, len(due) if waiting is None else waiting)
         for queued in due:
             self._retry(queued, error, report, level=logging.DEBUG if must_fix else logging.INFO)
 
