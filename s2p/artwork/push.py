@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 # (what the upload record calls it, the plexapi method that uploads it)
 KINDS = (("poster", "uploadPoster"), ("art", "uploadArt"))
 BATCH = 50  # queued entries per run of the job; the next run takes the rest
+# Failures wait 50-100% of 30 s, 60 s, ... at most an hour; ten tries in all.
+BACKOFF = Backoff(base=30.0, cap=3600.0, attempts=10)
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class Drop(Exception):
 class ArtworkPusher:
     def __init__(self, *, identifier: str, images: ImageService, scenes: SceneStore, queue: PushQueue,
                  connect: Callable[[], Any], push_delay: float = 30.0, sections: list[str] | None = None,
-                 backoff: Backoff = Backoff(), clock: Callable[[], float] = time.time,
+                 backoff: Backoff = BACKOFF, clock: Callable[[], float] = time.time,
                  stopping: Callable[[], bool] = lambda: False, rescan_after: float = 300.0, budget: float = 60.0,
                  tv_identifier: str | None = None,
                  shows: Callable[[str, Deadline], ShowPictures | None] | None = None):
@@ -178,7 +180,7 @@ class ArtworkPusher:
             reason = str(translate_errors(exc, "uploading artwork"))
             self._disconnect()
         attempts = job.attempts + 1
-        if attempts >= self.backoff.attempts:
+        if self.backoff.gives_up(attempts):
             log.warning("artwork of %s: giving up after %d attempts (%s)", label(job.scene_id), attempts, reason)
             self.queue.remove(job.scene_id)
             return
