@@ -78,6 +78,7 @@ class FakePlex:
         # (regex on "METHOD /path", status): the first request that matches is failed, once per entry
         self.fail_matching: list[tuple[str, int]] = []
         self.guid_filter = True  # honour ?guid= on /library/sections/{key}/all (False: ignore it)
+        self.sections_hidden = False  # answer /library/sections with an empty list (a Plex still starting)
         self.headers_seen: list[dict[str, str]] = []
         self.fail_route: dict[str, list[int]] = {}  # "METHOD /path" -> statuses for its next requests
         self.reachability_check = True  # fetch a provider's URI on registration, as PMS does
@@ -248,7 +249,7 @@ class FakePlex:
         if path.rstrip("/") == "/library" and method == "GET":
             return ok, '<MediaContainer size="0" title1="Plex Library" identifier="com.plexapp.plugins.library"/>'
         if path == "/library/sections" and method == "GET":
-            return ok, self._sections_xml()
+            return ok, _container([]) if self.sections_hidden else self._sections_xml()
         m = re.fullmatch(r"/library/sections/(\d+)/all", path)
         if m and method == "GET":
             return ok, self._section_items(int(m.group(1)), query, headers)

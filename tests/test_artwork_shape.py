@@ -8,7 +8,6 @@ import io
 import logging
 
 import pytest
-import requests
 
 from s2p.artwork import shape
 from s2p.artwork.shape import PosterShaper

@@ -7,7 +7,6 @@ import pytest
 
 import json
 
-import pytest
 
 from fakeplex import TOKEN as PLEX_TOKEN
 from helpers import API_KEY, run

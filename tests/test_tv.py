@@ -7,7 +7,6 @@ import json
 import time
 
 import pytest
-import requests
 
 from s2p.demo.library import Library, generate
 from s2p.stash.models import SceneSummary, release

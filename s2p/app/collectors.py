@@ -374,9 +374,14 @@ def install(metrics: MetricsRegistry, health: HealthRegistry, observers, *, clie
     health.register("jobs", lambda: job_fact(scheduler))
 
 
+def set_aside(report: dict[str, Any] | None) -> dict[str, Any]:
+    """A damaged store set aside in this process, for /healthz (nothing when none was)."""
+    return {"store_set_aside": report} if report else {}
+
+
 def sync_fact(sync: Any) -> Fact:
     return Fact(OK, {"cycles": sync.cycles, "queued": sync.store.pending(),
-                     "last": sync.last.as_dict() if sync.last else None})
+                     "last": sync.last.as_dict() if sync.last else None, **set_aside(sync.store.lost())})
 
 
 def sync_families(sync: Any) -> list[Family]:

@@ -43,8 +43,7 @@ from s2p.ops.metrics import MetricsRegistry
 from s2p.ops.scheduler import Scheduler
 from s2p.paths.pathmap import PathMap
 from s2p.plex.translate import TranslateOptions
-from s2p.pms.connect import connect
-from s2p.pms.items import PlexItems
+from s2p.pms.libraries import PlexLibraries
 from s2p.scenes.index import SceneIndex
 from s2p.scenes.store import SceneStore
 from s2p.stash.api import StashAPI
@@ -123,24 +122,17 @@ def build_tv(settings: Settings, core: Core, served: list[Callable[[str], None]]
 
 
 def build_sync(settings: Settings, core: Core, forget: Callable[[str], None],
-               gone: Callable[[str, list[dict[str, Any]]], None] | None = None) -> SyncService:
+               gone: Callable[[str, list[dict[str, Any]]], None] | None = None,
+               undelivered: Callable[[str, str], None] | None = None) -> SyncService:
     """Live sync's service; ``forget`` drops what s2p cached of a changed scene."""
-    connection: dict[str, PlexItems] = {}
-
-    def items() -> PlexItems:
-        # One connection and one guid map for the service's life (rebuilt after a failure).
-        if "items" not in connection:
-            plex = connect(settings.plex, settings.state_dir)
-            connection["items"] = PlexItems(plex, settings.provider.identifier, settings.plex.sections,
-                                            tv_identifier=settings.tv_identifier if settings.tv.enabled else None)
-        return connection["items"]
 
     def to_plex(path: str) -> str | None:
         translated = core.path_map.to_plex(path)
         return translated.path if translated else (path if not core.path_map.rules else None)
 
-    return SyncService(settings, core.stash, store=SyncStore(settings.state_dir), items=items, forget=forget,
-                       to_plex=to_plex, gone=gone, index=core.index)
+    return SyncService(settings, core.stash, store=SyncStore(settings.state_dir),
+                       plex=PlexLibraries.from_settings(settings, user="live sync"), forget=forget,
+                       to_plex=to_plex, gone=gone, undelivered=undelivered, index=core.index)
 
 
 # ---------------------------------------------------------------- the runtime
@@ -389,7 +381,10 @@ def build(settings: Settings, *, session: requests.Session | None = None, upload
             log.warning("[artwork] push is on but [plex] url or token is missing: no artwork is uploaded. "
                         "Fix: set [plex] url and token, or [artwork] push = false")
     if uploads and settings.sync.interval > 0 and plex_ready:
-        sync = build_sync(settings, core, forget, gone=gaps.observe_gone)
+        sync = build_sync(settings, core, forget, gone=gaps.observe_gone, undelivered=gaps.observe_undelivered)
+        # An entry leaves the queue once Plex has fetched the refreshed metadata.
+        observers.served.append(sync.fetched)
+        observers.shown.append(sync.fetched_show)
         scheduler.add("sync", sync.interval, sync.cycle, first_delay=min(5.0, sync.interval))
         health.register("sync", lambda: collectors.sync_fact(sync))
         metrics.register(lambda: collectors.sync_families(sync), "sync")
@@ -422,7 +417,8 @@ def _push(settings: Settings, images: ImageService, scenes: SceneStore, schedule
                                          shows=show_pictures if tv is not None else None)
     observers.served.append(pusher.enqueue)
     observers.shown.append(pusher.enqueue_show)
-    health.register("artwork_push", lambda: Fact(OK, {"queued": pusher.queue.pending(), "uploaded": pusher.uploads}))
+    health.register("artwork_push", lambda: Fact(OK, {"queued": pusher.queue.pending(), "uploaded": pusher.uploads,
+                                                      **collectors.set_aside(pusher.queue.lost())}))
     # first_delay 0: work queued before a restart resumes at once.
     scheduler.add("artwork-push", pusher.poll_interval, pusher.run_due, first_delay=0)
     return pusher

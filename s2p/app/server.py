@@ -18,7 +18,7 @@ from s2p.app.webapp import create_app
 from s2p.config import Settings
 
 if TYPE_CHECKING:
-    from types import FrameType
+    pass
 
 # A WSGI application: s2p's falcon app, or a stand-in (falcon's own annotation of
 # start_response is narrower than the WSGI protocol's).

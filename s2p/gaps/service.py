@@ -215,6 +215,18 @@ class GapService:
         now = self._clock()
         self.store.offer(lambda conn: db.upsert_gaps(conn, gaps, now))
 
+    def observe_undelivered(self, scene_id: str, why: str) -> None:
+        """An edit live sync could not get into Plex (it gave up): recorded as
+        stale now, so it is in the report and not only in a WARNING.  The
+        next fetch of the scene by Plex, or a comparison that no longer
+        finds it stale, resolves it."""
+        if not self.store.is_open:
+            return
+        gap = Gap(STALE, scene_id, why, digest(scene_id, why), scene_id=scene_id,
+                  detail={"from": "sync", "updated_at": self._version_of(scene_id)})
+        now = self._clock()
+        self.store.offer(lambda conn: db.upsert_gaps(conn, [gap], now))
+
     def observe_served(self, scene_id: str) -> None:
         """Remember that Plex fetched this scene's metadata now (and which
         version it got).  Never blocks."""
@@ -257,7 +269,11 @@ class GapService:
                            (STALE, scene_id)).fetchone()
         if row is None:
             return
-        changed = stash_time(json.loads(row["detail"] or "{}").get("updated_at"))
+        detail = json.loads(row["detail"] or "{}")
+        if detail.get("from") == "sync":  # an edit sync gave up on: any fetch since delivers it
+            db.resolve(conn, STALE, scene_id, now, "Plex fetched it")
+            return
+        changed = stash_time(detail.get("updated_at"))
         got = stash_time(version) if version else now
         if changed is not None and got is not None and got >= changed:
             db.resolve(conn, STALE, scene_id, now, "Plex fetched the current version")
@@ -429,8 +445,9 @@ class GapService:
         if not self.store.is_open:
             return {"recording": False, "problem": self.problem or "the gap store is not open"}
         counts = self.store.read(lambda conn: db.counts(conn, "open"))
+        lost = {"store_set_aside": self.store.lost.as_dict()} if self.store.lost else {}
         return {"recording": True, "open": {kind: counts.get(kind, 0) for kind in KINDS},
-                "queue_depth": self.store.depth, "observations_dropped": self.store.dropped}
+                "queue_depth": self.store.depth, "observations_dropped": self.store.dropped, **lost}
 
     def set_dismissed(self, gap_id: int, dismissed: bool) -> dict[str, Any] | None:
         """Dismiss (or restore) one record; ``None`` when there is no such record."""

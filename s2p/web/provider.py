@@ -17,7 +17,7 @@ from s2p import __version__
 from s2p.match.query import MatchQuery, OwnGuid
 from s2p.match.service import MatchService
 from s2p.metadata.service import MetadataService
-from s2p.plex import contract, translate
+from s2p.plex import contract
 from s2p.plex.hints import (NO_PLEX_PARAMS, PLEX_HEADERS, HintError, MatchHints, PlexParams, match_hints,
                             plex_params)
 from s2p.plex.translate import ImageLinks
