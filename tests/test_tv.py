@@ -4,8 +4,10 @@ real HTTP against the stand-in Stash."""
 from __future__ import annotations
 
 import json
+import math
 import time
 
+import falcon.testing
 import pytest
 import requests
 
@@ -13,7 +15,7 @@ from s2p.demo.library import Library, generate
 from s2p.stash.models import SceneSummary, release
 from s2p.tv import tree
 
-from helpers import PLEX_ROOT, STASH_ROOT, run, write_config
+from helpers import PLEX_ROOT, STASH_ROOT, FakeClock, make_settings, run, write_config
 
 TV_ID = "tv.plex.agents.custom.s2p.tv"
 
@@ -124,6 +126,203 @@ def test_a_page_counts_from_zero_and_says_the_whole_size():
     page = tree.page(list(range(7)), 6, 3)
     assert (page.items, page.offset, page.total) == ([6], 6, 7)
     assert tree.page(list(range(30)), 0, None).items == list(range(20))  # Plex's default: 20
+
+
+# ---------------------------------------------------------------- in-process routes
+
+
+@pytest.fixture
+def tv_app(tmp_path, fake_stash):
+    """s2p's app in-process (falcon.testing), over the fake Stash: ``client, services = tv_app()``."""
+    from s2p.app.services import build_services
+    from s2p.app.webapp import create_app
+
+    built = []
+
+    def build(**overrides):
+        services = build_services(make_settings(fake_stash.url, tmp_path / f"app{len(built)}", **overrides))
+        built.append(services)
+        # A host name s2p serves (it refuses others, as a defence against DNS rebinding).
+        return falcon.testing.TestClient(create_app(services), headers={"Host": "127.0.0.1"}), services
+
+    yield build
+    for services in built:
+        services.stop()
+
+
+def metadata_of(client, path: str, **kwargs) -> list[dict]:
+    answer = client.simulate_get(path, **kwargs)
+    assert answer.status_code == 200, (path, answer.text)
+    return answer.json["MediaContainer"]["Metadata"]
+
+
+def busiest_season(library: Library) -> tuple[str, int, set[str]]:
+    """The (studio, year) with the most scenes, and those scenes."""
+    seasons: dict[tuple[str, int], set[str]] = {}
+    for sid, scene in library.scenes.items():
+        _, year = release(scene["date"])
+        if scene["studio"] and year:
+            seasons.setdefault((scene["studio"], year), set()).add(sid)
+    (studio, year), scenes = max(seasons.items(), key=lambda item: (len(item[1]), item[0]))
+    return studio, year, scenes
+
+
+def test_a_season_with_children_embeds_each_episode_as_its_own_item_reads(tv_app, library):
+    client, _ = tv_app()
+    studio, year, scenes = busiest_season(library)
+    assert len(scenes) >= 2
+    for sid in scenes:
+        library.update_scene(sid, details=f"The story of scene {sid}.")
+    [season] = metadata_of(client, f"/tv/library/metadata/season-{studio}-{year}", params={"includeChildren": "1"})
+    children = season["Children"]["Metadata"]
+    assert season["Children"]["size"] == len(children) == len(scenes)
+    assert {c["ratingKey"] for c in children} == {f"episode-{sid}" for sid in scenes}
+    for child in children:
+        # The same full object Plex reads from the episode itself: summary, duration, air date,
+        # Role, Guid, thumbs, numbers, parent and grandparent keys.
+        [own] = metadata_of(client, f"/tv/library/metadata/{child['ratingKey']}")
+        assert child == own
+        assert child["summary"] == f"The story of scene {child['ratingKey'].removeprefix('episode-')}."
+        assert child["parentKey"] == f"/library/metadata/season-{studio}-{year}"
+        assert child["grandparentKey"] == f"/library/metadata/show-{studio}" and child["parentIndex"] == year
+        assert child["duration"] > 0 and child["originallyAvailableAt"].startswith(str(year))
+    assert [c["index"] for c in children] == sorted(c["index"] for c in children)
+    # Without includeChildren, no children; a show embeds its seasons, not their episodes.
+    [plain] = metadata_of(client, f"/tv/library/metadata/season-{studio}-{year}")
+    assert "Children" not in plain
+    [show] = metadata_of(client, f"/tv/library/metadata/show-{studio}", params={"includeChildren": "1"})
+    assert all("Children" not in s for s in show["Children"]["Metadata"])
+
+
+def test_images_lists_every_picture_of_a_show_a_season_and_an_episode(tv_app, library):
+    client, _ = tv_app()
+    studio, year, _ = busiest_season(library)
+    assert library.studios[studio]["image"] or library.studios[studio]["parent"]
+    for key in (f"show-{studio}", f"season-{studio}-{year}", "episode-1"):
+        answer = client.simulate_get(f"/tv/library/metadata/{key}/images")
+        assert answer.status_code == 200, answer.text
+        container = answer.json["MediaContainer"]
+        [item] = metadata_of(client, f"/tv/library/metadata/{key}")
+        assert container["size"] == len(container["Image"]) >= 2 and "Metadata" not in container
+        # The item's own pictures, each with its type and URL.
+        assert container["Image"] == [{"type": i["type"], "url": i["url"]} for i in item["Image"]]
+        assert all(i["url"].startswith("http") and i["type"] for i in container["Image"])
+    show_types = {i["type"] for i in client.simulate_get(f"/tv/library/metadata/show-{studio}/images")
+                  .json["MediaContainer"]["Image"]}
+    assert {"background"} <= show_types
+    assert client.simulate_get("/tv/library/metadata/show-999/images").status_code == 404
+    assert client.simulate_get("/tv/library/metadata/episode-999/images").status_code == 404
+    assert client.simulate_get("/tv/library/metadata/episode-1/extras").json["MediaContainer"]["size"] == 0
+
+
+def test_what_has_no_children_answers_an_empty_list_and_what_does_not_exist_a_404(tv_app, library):
+    client, _ = tv_app()
+    studio, year, _ = busiest_season(library)
+    for path in ("/tv/library/metadata/episode-1/children", "/tv/library/metadata/episode-1/grandchildren",
+                 f"/tv/library/metadata/season-{studio}-{year}/grandchildren"):
+        answer = client.simulate_get(path, headers={"X-Plex-Container-Start": "0", "X-Plex-Container-Size": "20"})
+        assert answer.status_code == 200, (path, answer.text)
+        container = answer.json["MediaContainer"]
+        assert (container["size"], container["totalSize"], container["Metadata"]) == (0, 0, []), path
+    for path in ("/tv/library/metadata/episode-999/children", "/tv/library/metadata/episode-999/grandchildren",
+                 f"/tv/library/metadata/season-{studio}-1850/grandchildren",
+                 "/tv/library/metadata/show-999/grandchildren"):
+        answer = client.simulate_get(path)
+        assert answer.status_code == 404 and answer.json["error"] == "unknown ratingKey", path
+
+
+def add_scenes(library: Library, studio: str, count: int, first: int = 1000) -> set[str]:
+    """``count`` scenes of one studio in one year, some on the same day."""
+    added = set()
+    for n in range(count):
+        sid = str(first + n)
+        library.add_scene(sid, title=f"Scene {sid}", date=f"2024-{1 + n % 12:02d}-{1 + n % 28:02d}", studio=studio,
+                          files=[f"{STASH_ROOT}/Lonely/{sid}.mp4"])
+        added.add(sid)
+    return added
+
+
+def test_a_large_page_reads_its_scenes_in_batches_and_is_capped(tv_app, fake_stash, library):
+    from s2p.tv.service import MAX_EPISODE_PAGE
+
+    added = add_scenes(library, "6", 1200)
+    client, services = tv_app()
+    batch = services.settings.cache.batch_size
+    fake_stash.standin.reset_counts()
+    answer = client.simulate_get("/tv/library/metadata/show-6/grandchildren",
+                                 headers={"X-Plex-Container-Start": "0", "X-Plex-Container-Size": "1000"})
+    assert answer.status_code == 200, answer.text
+    container = answer.json["MediaContainer"]
+    assert container["size"] == len(container["Metadata"]) == MAX_EPISODE_PAGE < 1000
+    assert container["totalSize"] == 1200 and container["offset"] == 0
+    counts = fake_stash.standin.counts
+    # One query for the studios, one for the show's listing, then the page in batches.
+    assert counts["op:S2PFindScenes"] == math.ceil(MAX_EPISODE_PAGE / batch), dict(counts)
+    assert counts["graphql"] <= 2 + math.ceil(MAX_EPISODE_PAGE / batch), dict(counts)
+    # Plex pages on from offset + size: every episode once.
+    seen = [e["ratingKey"] for e in container["Metadata"]]
+    while len(seen) < 1200:
+        page = client.simulate_get("/tv/library/metadata/show-6/grandchildren",
+                                   headers={"X-Plex-Container-Start": str(len(seen)),
+                                            "X-Plex-Container-Size": "1000"}).json["MediaContainer"]
+        assert page["offset"] == len(seen) and page["Metadata"]
+        seen += [e["ratingKey"] for e in page["Metadata"]]
+    assert sorted(seen) == sorted(f"episode-{sid}" for sid in added)
+    # A season of 1,200 with its children: every episode, in batches too.
+    fake_stash.standin.reset_counts()
+    services.scenes.cache.clear()
+    [season] = metadata_of(client, "/tv/library/metadata/season-6-2024", params={"includeChildren": "1"})
+    assert season["Children"]["size"] == 1200
+    assert fake_stash.standin.counts["op:S2PFindScenes"] == math.ceil(1200 / batch)
+
+
+def test_a_page_whose_time_ran_out_stops_asking_stash(tv_app, fake_stash, library):
+    from s2p.common.deadline import Deadline
+    from s2p.stash.errors import StashUnavailable
+
+    add_scenes(library, "6", 450)
+    client, services = tv_app()
+    tv = services.tv
+    assert client.simulate_get("/tv/library/metadata/show-6/children").status_code == 200  # the listing, cached
+    clock = FakeClock()
+    deadline = Deadline(10, clock=clock)
+    asked = []
+    stash_scenes = services.stash.scenes
+
+    def slow_scenes(ids, *, deadline=None):
+        asked.append(len(ids))
+        found = stash_scenes(ids)
+        clock.now += 20  # this read took the rest of the request's time
+        return found
+
+    services.stash.scenes = slow_scenes
+    fake_stash.standin.reset_counts()
+    with pytest.raises(StashUnavailable):
+        tv.children("show-6", _NoLinks(), deadline, 0, 400, grand=True)
+    assert asked == [services.settings.cache.batch_size]  # one read, then no more
+    # Nothing stays reserved: the next request reads the rest.
+    services.stash.scenes = stash_scenes
+    page = tv.children("show-6", _NoLinks(), Deadline(10), 0, 400, grand=True)
+    assert len(page.items) == 400
+
+
+class _NoLinks:
+    base = ""
+
+    def scene(self, scene, variant):
+        return None
+
+    def performer(self, performer):
+        return None
+
+    def studio(self, studio):
+        return None
+
+    def group(self, group):
+        return None
+
+    def known_without_cover(self, scene):
+        return False
 
 
 # ---------------------------------------------------------------- over HTTP
@@ -283,8 +482,8 @@ def test_top_parent_shows_hold_their_sub_studios(start_s2p, fake_stash, library)
 
 @pytest.mark.parametrize("path", [
     "/tv/library/metadata/12", "/tv/library/metadata/show-999", "/tv/library/metadata/season-1-1850",
-    "/tv/library/metadata/episode-999", "/tv/library/metadata/episode-1/children",
-    "/tv/library/metadata/season-1-2020/grandchildren", "/tv/library/metadata/show-x/children",
+    "/tv/library/metadata/episode-999", "/tv/library/metadata/episode-999/children",
+    "/tv/library/metadata/season-1-1850/grandchildren", "/tv/library/metadata/show-x/children",
     "/tv/library/metadata/..%2F..%2Fetc/children",
 ])
 def test_unknown_items_are_a_json_404(s2p, path):
