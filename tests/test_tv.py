@@ -13,7 +13,7 @@ import requests
 
 from s2p.demo.library import Library, generate
 from s2p.stash.models import SceneSummary, release
-from s2p.tv import tree
+from s2p.tv import layout, tree
 
 from helpers import PLEX_ROOT, STASH_ROOT, FakeClock, make_settings, run, write_config
 
@@ -626,10 +626,13 @@ def test_a_plex_tv_scan_builds_every_studio_folder_into_its_show(s2p, library):
         assert item.guid == f"{TV_ID}://episode/episode-{scene['id']}"
         assert item.parent_index == (release(scene["date"])[1] or 0)
         assert item.grandparent_title == library.studios[scene["studio"]]["name"]
-    in_studio_folders = [p for p in files if p.split("/")[3] in studio_of_folder]
+    # Plex's TV scanner skips the files not named like episodes; s2p's model of it agrees.
+    skipped = {p for p in files if layout.scanner_skips(p[len(PLEX_ROOT):])}
+    assert sorted(seen["skipped"]) == sorted(skipped)
+    assert {files[p] for p in skipped} == {"24", "41", "42", "43"}  # set 24/scene 4.mp4, loose.mp4, clip.mp4
+    in_studio_folders = [p for p in files if p.split("/")[3] in studio_of_folder and p not in skipped]
     assert sorted(items) == sorted(in_studio_folders)
-    # Files outside a studio's folder have no show for Plex to put them in.
-    assert sorted(seen["unmatched"]) == sorted(set(files) - set(in_studio_folders))
+    assert not seen["unmatched"]
     assert seen["requests"]["GET /library/metadata/{key}/grandchildren"] >= 5
 
 
@@ -665,8 +668,10 @@ def test_gap_detection_compares_tv_libraries_on_the_tv_agent(start_s2p, fake_sta
         by_kind.setdefault(gap["kind"], set()).add(gap["scene_id"] if gap["kind"] == "stash_only" else
                                                    gap["rating_key"] if gap["kind"] == "matched_elsewhere" else
                                                    gap["plex_path"])
-    # The scenes whose files lie outside a studio's folder never became episodes.
-    assert by_kind["stash_only"] == {"41", "42", "43"}
+    # The scenes whose files Plex's TV scanner skips never became episodes; the report says why.
+    assert by_kind["stash_only"] == {"24", "41", "42", "43"}
+    assert all("Plex's TV scanner skips this file" in g["reason"] and "s2p tv-layout" in g["reason"]
+               for g in gaps if g["kind"] == "stash_only")
     assert by_kind["plex_only"] == {f"{PLEX_ROOT}/Somebody/2020-01-01 - Stranger.mp4"}
     # The mislabelled episode, and the stranger that no agent matched.
     assert by_kind["matched_elsewhere"] == {str(claimed.rating_key), str(stranger.rating_key)}
@@ -768,3 +773,104 @@ def test_live_sync_refreshes_the_show_of_an_edited_studio(start_s2p, fake_stash,
     assert sorted(tv_plex.refreshed) == sorted({show} | episodes)
     # What Plex reads next is the new name.
     assert s2p.get("/tv/library/metadata/show-2").json()["MediaContainer"]["Metadata"][0]["title"] == "Renamed Studio"
+
+
+# ---------------------------------------------------------------- a layout Plex's TV scanner takes
+
+
+@pytest.mark.parametrize("title, date", [
+    ("First Title", "2023-05-12"), ("Best of (2019) [Remastered]", "2019-12-31"), ("A/B: c? <d>", "2021-02-03"),
+    ("S01E02 lookalike 3x04", "2020-01-01"), ("", None), ("Year only", "2022"), ("Über — naïve", "2024-07"),
+])
+def test_layout_names_are_read_back_alike_by_s2p_and_by_plexs_scanner(title, date):
+    from fakeplex import tv_scanner_reads
+
+    scenes = [SceneSummary(id="345", title=title or None, date=date, files=[{"path": "/s/a b.MP4", "basename": "a b.MP4"}]),
+              SceneSummary(id="346", title="Same day", date=date, files=[{"path": "/s/c.mkv", "basename": "c.mkv"}])]
+    listing = tree.listing(scenes)
+    for episode in listing.episodes:
+        path = layout.layout_path("Example Studio (2010)", episode, episode.scene.files[0].path)
+        folder, season, name = path.split("/")
+        assert folder == "Example Studio (2010)" and season == f"Season {episode.season:02d}"
+        assert name.endswith(episode.scene.files[0].path.rsplit(".", 1)[1]) and "/" not in name
+        assert len(name.encode()) <= 255
+        read = layout.parse_name(path)
+        assert (read.season, read.episode) == (episode.season, episode.index)
+        if episode.season == tree.UNDATED:
+            assert read.scene_id == episode.scene.id
+        elif episode.released and episode.index >= 10101:
+            assert read.date == episode.released and read.place == episode.index % 100
+        assert layout.scanner_skips(path) is None
+        assert tv_scanner_reads(path) == {"show": folder, "season": episode.season, "episode": episode.index}
+
+
+def test_a_name_without_s2ps_numbers_is_not_read_as_one():
+    assert layout.parse_name("Studio - 2023-05-12 - Title.mp4") is None
+    assert layout.parse_name("S00E0.mp4") is None
+    assert layout.parse_name("Studio - S2023E139901 - x.mp4").date is None  # no 13th month: numbers only
+    assert layout.parse_name("s01e02").episode == 2
+    assert layout.scanner_skips("Title without numbers.mp4") is not None
+    assert layout.scanner_skips("Studio/Title without numbers.mp4") is not None
+    assert layout.scanner_skips("Studio/Studio - 2023-05-12 - Title.mp4") is None
+
+
+@pytest.mark.integration
+def test_a_library_laid_out_by_s2p_tv_layout_scans_into_every_scene(tmp_path, s2p, library):
+    """docs/tv.md's layout, made by ``s2p tv-layout --links``, scanned by the fake Plex's TV scanner:
+    every scene an episode, undated and same-day scenes too, none left out."""
+    from fakeplex import FakePlex
+
+    # Same-day scenes of one studio, and undated ones (the library has some already).
+    library.add_scene("44", title="Clip C", date="2020-02-02", studio="1", files=[f"{STASH_ROOT}/a/clip c.mp4"])
+    library.add_scene("45", title="Clip D", date="2020-02-02", studio="1", files=[f"{STASH_ROOT}/a/x/clip.mp4"])
+    library.add_scene("46", title=None, date=None, studio="1", files=[f"{STASH_ROOT}/a/untitled.wmv"])
+    undated = {sid for sid, s in library.scenes.items() if not s.get("date")}
+    assert len(undated) >= 3
+    config = write_config(tmp_path, s2p.settings.stash.url)
+    links = tmp_path / "tv"
+    result = run("tv-layout", "--json", "--links", str(links), config=config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    placed = json.loads(result.stdout)
+    assert {p["scene"] for p in placed} == set(library.scenes)  # every scene, once per file
+    assert len(placed) == sum(len(s["files"]) for s in library.scenes.values())
+    for p in placed:  # the links point at the files as Plex sees them, through the path rules
+        link = links / p["path"]
+        assert link.is_symlink() and str(link.readlink()) == p["source"].replace(STASH_ROOT, PLEX_ROOT, 1)
+    # Run again: the links are there already, nothing is made twice.
+    again = run("tv-layout", "--links", str(links), config=config)
+    assert again.returncode == 0 and f"0 made, {len(placed)} already there" in again.stderr
+
+    plex = FakePlex()
+    plex_root = "/plex/tv"
+    plex.add_section(7, "Stash TV", [plex_root], agent=TV_ID, type="show")
+    plex.start()
+    try:
+        files = {f"{plex_root}/{p['path']}": p["scene"] for p in placed}
+        seen = plex.scan_tv(7, s2p.url + "/tv", sorted(files))
+    finally:
+        plex.stop()
+    assert not seen["skipped"] and not seen["unmatched"], (seen["skipped"], seen["unmatched"])
+    episodes = [i for i in plex.sections[7].items if i.type == "episode"]
+    assert {i.parts[0].file: i.guid for i in episodes} == {
+        path: f"{TV_ID}://episode/episode-{sid}" for path, sid in files.items()}
+    assert {i.guid for i in episodes} == {f"{TV_ID}://episode/episode-{sid}" for sid in library.scenes}
+
+
+@pytest.mark.integration
+def test_tv_layout_writes_a_rename_plan_and_leaves_the_files_alone(tmp_path, fake_stash, library):
+    config = write_config(tmp_path, fake_stash.url)
+    plan = tmp_path / "plan.sh"
+    name = library.studios["1"]["name"]
+    refused = run("tv-layout", "--plan", str(plan), config=config)
+    assert refused.returncode == 2 and "--root" in refused.stderr and not plan.exists()
+    result = run("tv-layout", "--studio", name.lower(), "--root", "/stash/tv", "--plan", str(plan), config=config)
+    assert result.returncode == 0, result.stderr
+    text = plan.read_text()
+    moves = [line for line in text.splitlines() if line.startswith("mv -n -- ")]
+    assert len(moves) == sum(len(s["files"]) for s in library.scenes.values() if s["studio"] == "1")
+    assert all(f"'/stash/tv/{name}/Season " in line for line in moves)
+    printed = [line.split("\t") for line in result.stdout.splitlines()]
+    assert {source for source, _ in printed} == {f["path"] for s in library.scenes.values() if s["studio"] == "1"
+                                                 for f in s["files"]}
+    unknown = run("tv-layout", "--studio", "Nobody Films", config=config)
+    assert unknown.returncode == 2 and "no show for the studio 'Nobody Films'" in unknown.stderr
