@@ -194,6 +194,28 @@ def test_a_season_with_children_embeds_each_episode_as_its_own_item_reads(tv_app
     assert all("Children" not in s for s in show["Children"]["Metadata"])
 
 
+def test_push_mode_queues_a_seasons_embedded_episodes_and_its_show(tv_app, library):
+    from fakeplex import TOKEN
+
+    from s2p.common.queued import show_entry
+
+    # Push mode on, its worker not started: what a read queues stays in the queue to be seen.
+    client, services = tv_app(plex={"url": "http://127.0.0.1:9", "token": TOKEN}, artwork={"push": True})
+    assert services.pusher is not None
+    studio, year, scenes = busiest_season(library)
+    metadata_of(client, f"/tv/library/metadata/season-{studio}-{year}")
+    assert {e.scene_id for e in services.pusher.queue.entries()} == {show_entry(studio)}  # the show's pictures
+    # Plex's refresh takes the episodes from the season's children: their pictures are queued too.
+    metadata_of(client, f"/tv/library/metadata/season-{studio}-{year}", params={"includeChildren": "1"})
+    assert {e.scene_id for e in services.pusher.queue.entries()} == {show_entry(studio), *scenes}
+    # A HEAD is no read.
+    other = next(sid for sid in library.scenes if sid not in scenes and library.scenes[sid]["studio"])
+    _, other_year = release(library.scenes[other]["date"])
+    client.simulate_head(f"/tv/library/metadata/season-{library.scenes[other]['studio']}-{other_year or 0}",
+                         params={"includeChildren": "1"})
+    assert other not in {e.scene_id for e in services.pusher.queue.entries()}
+
+
 def test_images_lists_every_picture_of_a_show_a_season_and_an_episode(tv_app, library):
     client, _ = tv_app()
     studio, year, _ = busiest_season(library)

@@ -162,6 +162,11 @@ class TvService:
             # Plex's refresh takes a season's episodes from this answer: full ones, read in batches.
             episodes = self._full_episodes(show, list(season.episodes), links, deadline) if children else None
             item = translate.season_item(show, season, self.options, links, episodes=episodes)
+            if served and episodes:
+                # Read as if one by one: push mode uploads their pictures, gap detection knows them served.
+                for embedded in episodes:
+                    for observe in self._served:
+                        observe(embedded["ratingKey"].removeprefix("episode-"))
         if served:
             for observe in self._shown:
                 observe(show.id)
