@@ -195,9 +195,9 @@ def test_a_season_with_children_embeds_each_episode_as_its_own_item_reads(tv_app
 
 
 def test_push_mode_queues_a_seasons_embedded_episodes_and_its_show(tv_app, library):
-    from fakeplex import TOKEN
-
     from s2p.common.queued import show_entry
+
+    from fakeplex import TOKEN
 
     # Push mode on, its worker not started: what a read queues stays in the queue to be seen.
     client, services = tv_app(plex={"url": "http://127.0.0.1:9", "token": TOKEN}, artwork={"push": True})
@@ -807,7 +807,8 @@ def test_live_sync_refreshes_the_show_of_an_edited_studio(start_s2p, fake_stash,
 def test_layout_names_are_read_back_alike_by_s2p_and_by_plexs_scanner(title, date):
     from fakeplex import tv_scanner_reads
 
-    scenes = [SceneSummary(id="345", title=title or None, date=date, files=[{"path": "/s/a b.MP4", "basename": "a b.MP4"}]),
+    scenes = [SceneSummary(id="345", title=title or None, date=date,
+                           files=[{"path": "/s/a b.MP4", "basename": "a b.MP4"}]),
               SceneSummary(id="346", title="Same day", date=date, files=[{"path": "/s/c.mkv", "basename": "c.mkv"}])]
     listing = tree.listing(scenes)
     for episode in listing.episodes:

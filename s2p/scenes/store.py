@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from s2p.scenes.batching import BatchLoader
 from s2p.common.cache import Reservation, TTLCache
@@ -106,10 +106,10 @@ class SceneStore:
             while reserved:
                 _check(deadline)
                 batch = reserved[:size]
-                loaded = self._stash.scenes([r.key for r in batch], deadline=deadline)
+                loaded = self._stash.scenes([str(r.key) for r in batch], deadline=deadline)
                 del reserved[:size]
                 for reservation in batch:
-                    scene = loaded.get(reservation.key)
+                    scene = loaded.get(str(reservation.key))
                     self.cache.fulfil(reservation, scene, None if scene is not None else self._miss_ttl)
                     if scene is not None:
                         found[scene.id] = scene
