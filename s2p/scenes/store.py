@@ -102,6 +102,12 @@ class SceneStore:
                 elsewhere.append(scene_id)
             else:
                 reserved.append(reservation)
+        # Whole batches are this request's own queries; the rest joins the prefetch queue, where
+        # concurrent requests' scenes share a query (a scan reads many small pages at once).
+        shared = reserved[len(reserved) - len(reserved) % size:]
+        if shared and self._enqueue(shared):
+            del reserved[len(reserved) - len(shared):]
+            elsewhere += [str(r.key) for r in shared]
         try:
             while reserved:
                 _check(deadline)
@@ -126,6 +132,18 @@ class SceneStore:
         if self.batcher is None:
             return self._stash.scene(scene_id, deadline=deadline)
         return self.batcher.load(scene_id, deadline)
+
+    def _enqueue(self, reservations: list[Reservation]) -> bool:
+        """Hand reserved scenes to the prefetch thread; ``False`` when its queue is full."""
+        with self._queue_changed:
+            if self._closing or len(self._queue) + len(reservations) > MAX_PENDING_PREFETCH:
+                return False
+            self._queue.extend(reservations)
+            if self._drainer is None:
+                self._drainer = threading.Thread(target=self._drain, name="s2p-prefetch", daemon=True)
+                self._drainer.start()
+            self._queue_changed.notify()
+        return True
 
     def prefetch(self, scene_id: str) -> None:
         """Load a scene in the background.  Never blocks; dropped when too
