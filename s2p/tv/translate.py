@@ -2,9 +2,9 @@
 
 An episode's full object is the movie translation of its scene (summary,
 performers, director, genres, stash-box guids...) with the TV fields put
-in its place: its keys, guid, type, numbers, parent and grandparent.
-Simplified episodes (an ``includeChildren`` list, a match result) come from
-the show's listing alone.
+in its place: its keys, guid, type, numbers, parent and grandparent; a
+season's ``includeChildren`` list embeds full episodes.  Simplified episodes
+(a match result's children) come from the show's listing alone.
 """
 
 from __future__ import annotations
