@@ -133,7 +133,8 @@ def test_a_page_counts_from_zero_and_says_the_whole_size():
 
 @pytest.fixture
 def tv_app(tmp_path, fake_stash):
-    """s2p's app in-process (falcon.testing), over the fake Stash: ``client, services = tv_app()``."""
+    """s2p's app in-process (falcon.testing), over the fake Stash: ``client, services = tv_app()``.
+    The routes run in the test's thread; only the fake Stash listens, on loopback."""
     from s2p.app.services import build_services
     from s2p.app.webapp import create_app
 
@@ -167,6 +168,7 @@ def busiest_season(library: Library) -> tuple[str, int, set[str]]:
     return studio, year, scenes
 
 
+@pytest.mark.integration  # in-process routes, over the fake Stash on loopback
 def test_a_season_with_children_embeds_each_episode_as_its_own_item_reads(tv_app, library):
     client, _ = tv_app()
     studio, year, scenes = busiest_season(library)
@@ -194,6 +196,7 @@ def test_a_season_with_children_embeds_each_episode_as_its_own_item_reads(tv_app
     assert all("Children" not in s for s in show["Children"]["Metadata"])
 
 
+@pytest.mark.integration  # in-process routes, over the fake Stash on loopback
 def test_push_mode_queues_a_seasons_embedded_episodes_and_its_show(tv_app, library):
     from s2p.common.queued import show_entry
 
@@ -216,6 +219,7 @@ def test_push_mode_queues_a_seasons_embedded_episodes_and_its_show(tv_app, libra
     assert other not in {e.scene_id for e in services.pusher.queue.entries()}
 
 
+@pytest.mark.integration  # in-process routes, over the fake Stash on loopback
 def test_images_lists_every_picture_of_a_show_a_season_and_an_episode(tv_app, library):
     client, _ = tv_app()
     studio, year, _ = busiest_season(library)
@@ -237,6 +241,7 @@ def test_images_lists_every_picture_of_a_show_a_season_and_an_episode(tv_app, li
     assert client.simulate_get("/tv/library/metadata/episode-1/extras").json["MediaContainer"]["size"] == 0
 
 
+@pytest.mark.integration  # in-process routes, over the fake Stash on loopback
 def test_what_has_no_children_answers_an_empty_list_and_what_does_not_exist_a_404(tv_app, library):
     client, _ = tv_app()
     studio, year, _ = busiest_season(library)
@@ -264,6 +269,7 @@ def add_scenes(library: Library, studio: str, count: int, first: int = 1000) -> 
     return added
 
 
+@pytest.mark.integration  # in-process routes, over the fake Stash on loopback
 def test_a_large_page_reads_its_scenes_in_batches_and_is_capped(tv_app, fake_stash, library):
     from s2p.tv.service import MAX_EPISODE_PAGE
 
@@ -298,6 +304,7 @@ def test_a_large_page_reads_its_scenes_in_batches_and_is_capped(tv_app, fake_sta
     assert fake_stash.standin.counts["op:S2PFindScenes"] == math.ceil(1200 / batch)
 
 
+@pytest.mark.integration  # in-process routes, over the fake Stash on loopback
 def test_a_page_whose_time_ran_out_stops_asking_stash(tv_app, fake_stash, library):
     from s2p.common.deadline import Deadline
     from s2p.stash.errors import StashUnavailable
