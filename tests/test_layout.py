@@ -22,14 +22,14 @@ ALLOWED = {
     "match": {"common", "paths", "stash", "scenes", "plex"},
     "metadata": {"common", "stash", "scenes", "plex"},
     "artwork": {"common", "stash", "scenes", "plex", "pms"},
-    "gaps": {"common", "paths", "stash", "plex", "pms", "match", "ops"},
+    "gaps": {"common", "paths", "stash", "plex", "pms", "match", "ops", "tv"},
     "sync": {"common", "paths", "stash", "scenes"},
     "tv": {"common", "stash", "scenes", "plex", "match"},
     "web": {"common", "stash", "plex", "match", "metadata", "artwork", "gaps", "ops", "tv"},
     "app": {"common", "paths", "ops", "stash", "plex", "pms", "scenes", "match", "metadata", "artwork", "gaps", "sync",
             "tv", "web"},
     "demo": {"common", "stash", "plex", "match", "artwork", "app"},
-    "cli": {"common", "paths", "ops", "stash", "plex", "pms", "match", "artwork", "gaps", "sync", "app", "demo"},
+    "cli": {"common", "paths", "ops", "stash", "plex", "pms", "match", "artwork", "gaps", "sync", "tv", "app", "demo"},
     "__main__": {"cli"},
 }
 

@@ -1,4 +1,4 @@
-"""The command line: ``s2p [--config PATH] [serve|init|check|match|gaps|sync|register|debug|demo|version]``."""
+"""The command line: ``s2p [--config PATH] [serve|init|check|match|gaps|tv-layout|sync|register|debug|demo|version]``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from s2p.cli import gaps as gaps_command
 from s2p.cli import debug as debug_command
 from s2p.cli import init as init_command
 from s2p.cli import sync as sync_command
+from s2p.cli import tvlayout as tv_layout_command
 
 if TYPE_CHECKING:
     from s2p.app.runtime import Runtime
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     match.add_argument("--season", type=int, help="with --tv: the season (a year; 0 for undated scenes)")
     match.add_argument("--episode", type=int, help="with --tv: the episode number")
     gaps_command.add_parser(commands)
+    tv_layout_command.add_parser(commands)
     demo = commands.add_parser("demo", help="serve a built-in sample library (no Stash needed)")
     demo.add_argument("--host", help="address to listen on (default $S2P_SERVER_HOST, else 127.0.0.1)")
     demo.add_argument("--port", type=int, help="port to listen on (default $S2P_SERVER_PORT, else 8008)")
@@ -135,6 +137,8 @@ def _run(command: str, settings: Settings, path: Path | None, args: argparse.Nam
         return match.run(settings, args)
     if command == "gaps":
         return gaps_command.run(settings, args)
+    if command == "tv-layout":
+        return tv_layout_command.run(settings, args)
     if command == "debug":
         return debug_command.run(settings, args)
     if command == "sync":

@@ -28,6 +28,7 @@ from s2p.pms.models import PlexItem, PlexPart, PlexSection
 from s2p.plex import contract
 from s2p.stash.models import SceneSummary
 from s2p.gaps.records import (AMBIGUOUS, MATCHED_ELSEWHERE, NO_MATCH, PLEX_ONLY, STALE, STASH_ONLY, Gap, digest)
+from s2p.tv.layout import scanner_skips
 
 if TYPE_CHECKING:
     from s2p.match.cascade import MatchOutcome
@@ -339,15 +340,15 @@ class Comparison:
             self.stats[gap.kind] = self.stats.get(gap.kind, 0) + 1
         return ComparisonResult(gaps, dict(self.stats), self._index)
 
-    def _section_of(self, key: str) -> PlexSection | None:
+    def _section_of(self, key: str) -> tuple[PlexSection, str] | None:
+        """The section whose folder holds ``key``, and that folder."""
         folded = key.casefold()
         for section, location in self._locations:
             if key == location or key.startswith(location + "/"):
-                return section
+                return section, location
         for section, location in self._locations:
-            location = location.casefold()
-            if folded == location or folded.startswith(location + "/"):
-                return section
+            if folded == location.casefold() or folded.startswith(location.casefold() + "/"):
+                return section, location
         return None
 
     def _stash_only(self, scene: StashScene) -> Gap | None:
@@ -359,22 +360,27 @@ class Comparison:
             if translated is None:
                 continue
             key = path_key(translated.path)
-            section = self._section_of(key)
-            if section is None:
+            found = self._section_of(key)
+            if found is None:
                 continue  # outside every compared library: not a gap
             if key in self._plex_exact or key.casefold() in self._plex_folded:
                 continue  # Plex has it, though the way back to Stash did not find it
-            missing.append((file.path, translated.path, section))
+            section, location = found
+            # In a TV library, Plex's scanner adds only files named like episodes.
+            skipped = scanner_skips(key[len(location):]) if section.type == "show" else None
+            missing.append((file.path, translated.path, section, skipped))
         if not missing:
             return None
-        stash_path, plex_path, section = missing[0]
+        stash_path, plex_path, section, skipped = missing[0]
         more = f" (and {len(missing) - 1} more file(s))" if len(missing) > 1 else ""
+        why = f"; {skipped}" if skipped else ""
         return Gap(
-            STASH_ONLY, scene.id, f"Plex has no file at {plex_path}{more}",
+            STASH_ONLY, scene.id, f"Plex has no file at {plex_path}{more}{why}",
             digest(scene.updated_at, *[m[0] for m in missing]),
             plex_path=plex_path, stash_path=stash_path, scene_id=scene.id, section=section.title,
-            title=scene.title, detail={"files": [{"stash": s, "plex": p, "section": sec.title}
-                                                 for s, p, sec in missing]},
+            title=scene.title, detail={"files": [{"stash": s, "plex": p, "section": sec.title,
+                                                  **({"tv_scanner": why_not} if why_not else {})}
+                                                 for s, p, sec, why_not in missing]},
         )
 
     def _stale(self, scene: StashScene, items: list[PlexItem]) -> Gap | None:

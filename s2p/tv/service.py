@@ -26,6 +26,11 @@ from s2p.tv.tree import EPISODE, SEASON, SHOW, Episode, Key, Page, Season
 EXACT, ALIAS, EVIDENCE, PARTIAL = 100, 95, 90, 70
 # Candidates of a file match checked against the show, date and numbers Plex sent.
 EVIDENCE_LIMIT = 20
+# The most episodes one page of /children or /grandchildren holds, whatever size Plex asks
+# for: five of Stash's batched reads at the default [cache] batch_size (100), a few seconds
+# at most on a slow Stash, well inside [server] request_budget.  Plex pages on from
+# offset + size (docs/tv.md).
+MAX_EPISODE_PAGE = 500
 
 
 @dataclass(frozen=True)
@@ -153,7 +158,14 @@ class TvService:
             season = listing.season(key.season)  # type: ignore[arg-type]
             if season is None:
                 return None
-            item = translate.season_item(show, season, self.options, links, children=children)
+            # Plex's refresh takes a season's episodes from this answer: full ones, read in batches.
+            episodes = self._full_episodes(show, list(season.episodes), links, deadline) if children else None
+            item = translate.season_item(show, season, self.options, links, episodes=episodes)
+            if served and episodes:
+                # Read as if one by one: push mode uploads their pictures, gap detection knows them served.
+                for embedded in episodes:
+                    for observe in self._served:
+                        observe(embedded["ratingKey"].removeprefix("episode-"))
         if served:
             for observe in self._shown:
                 observe(show.id)
@@ -181,10 +193,15 @@ class TvService:
 
     def children(self, rating_key: str, links: ImageLinks, deadline: Deadline, start: int,
                  size: int | None, *, grand: bool = False) -> Page | None:
-        """A page of a show's seasons (or, ``grand``, its episodes), or of a season's episodes."""
+        """A page of a show's seasons (or, ``grand``, its episodes), or of a season's episodes;
+        an empty page for what has none (an episode's children, a season's grandchildren),
+        ``None`` for an item that does not exist."""
         key = tree.parse_key(rating_key)
-        if key is None or key.kind == EPISODE:
+        if key is None:
             return None
+        if key.kind == EPISODE:
+            found = self.episode(key.scene, deadline)  # type: ignore[arg-type]
+            return None if found is None else Page([], max(0, start), 0)
         show = self.catalog.show(key.show, deadline)  # type: ignore[arg-type]
         if show is None:
             return None
@@ -194,26 +211,32 @@ class TvService:
             return Page([translate.season_item(show, s, self.options, links) for s in page.items],
                         page.offset, page.total)
         if key.kind == SHOW:
-            episodes = listing.episodes
+            episodes: Sequence[Episode] = listing.episodes
         else:
             season = listing.season(key.season)  # type: ignore[arg-type]
-            if season is None or grand:
+            if season is None:
                 return None
-            episodes = list(season.episodes)
-        page = tree.page(episodes, start, size)
+            if grand:
+                return Page([], max(0, start), 0)
+            episodes = season.episodes
+        page = tree.page(episodes, start, min(tree.DEFAULT_PAGE if size is None else size, MAX_EPISODE_PAGE))
         return Page(self._full_episodes(show, page.items, links, deadline), page.offset, page.total)
 
-    def _full_episodes(self, show: Show, episodes: list[Episode], links: ImageLinks,
+    def images(self, rating_key: str, links: ImageLinks, deadline: Deadline) -> list[dict[str, str]] | None:
+        """Every picture of a show, season or episode, as Plex's ``Image`` array
+        (``None``: no such item).  Not a read of the item: nothing is told."""
+        item = self.item(rating_key, links, deadline, served=False)
+        if item is None:
+            return None
+        return [{"type": image["type"], "url": image["url"]} for image in item.get("Image", [])]
+
+    def _full_episodes(self, show: Show, episodes: Sequence[Episode], links: ImageLinks,
                        deadline: Deadline) -> list[dict[str, Any]]:
-        for episode in episodes:  # one batched Stash read for the page
-            self._scenes.prefetch(episode.scene.id)
-        items = []
-        for episode in episodes:
-            scene = self._scenes.get(episode.scene.id, deadline=deadline)
-            if scene is None:  # deleted since the listing was read
-                continue
-            items.append(translate.episode_item(show, episode, scene, self.options, links))
-        return items
+        # Batched reads: one Stash query per [cache] batch_size scenes not yet cached.
+        scenes = self._scenes.get_many([e.scene.id for e in episodes], deadline=deadline)
+        # A scene deleted since the listing was read is left out.
+        return [translate.episode_item(show, e, scenes[e.scene.id], self.options, links)
+                for e in episodes if e.scene.id in scenes]
 
     # ------------------------------------------------------------ matching (a MatchService provider)
 

@@ -114,10 +114,11 @@ def _tv_paths(hint_parameters: list[dict], hints_schema: dict, match_responses: 
             "a show (show-<studio id>), season (season-<studio id>-<year>) or episode (episode-<scene id>)",
             children),
         "/tv/library/metadata/{rating_key}/children": _scene_get(
-            "a show's seasons or a season's episodes, paged", paging),
-        "/tv/library/metadata/{rating_key}/grandchildren": _scene_get("a show's episodes, paged", paging),
+            "a show's seasons or a season's episodes, paged (an episode: an empty list)", paging),
+        "/tv/library/metadata/{rating_key}/grandchildren": _scene_get(
+            "a show's episodes, paged (a season or an episode: an empty list)", paging),
         "/tv/library/metadata/{rating_key}/{rest}": _scene_get(
-            "any other sub-path: an empty container",
+            "any other sub-path: /images, the item's pictures as an Image array; the rest an empty container",
             [{"name": "rest", "in": "path", "required": True, "description": "one or more path segments",
               "schema": {"type": "string"}}]),
     }

@@ -95,14 +95,24 @@ class Children(_TvResource):
 
 
 class Other(_TvResource):
-    """Any other sub-path (``/extras``, ``/images`` ...): an empty container."""
+    """Any other sub-path: ``/images`` answers every picture of the item as an
+    ``Image`` array (as the movie provider's does); the rest (``/extras`` ...)
+    an empty container."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, rating_key: str, rest: str) -> None:
         self._values.params(req)
         if parse_key(rating_key) is None:
             self._not_found(req, rating_key)
+        kind = rest.strip("/").split("/")[0]
+        if kind == "images":
+            images = self._tv.images(rating_key, self._links(req), req.context.deadline)
+            if images is None:
+                self._not_found(req, rating_key)
+            self._json(resp, contract.container(self._tv.identifier, images or [], element="Image"))
+            req.context.outcome = f"{rating_key}: {len(images or [])} image(s)"
+            return
         self._json(resp, contract.container(self._tv.identifier))
-        req.context.outcome = f"{rating_key}: empty {rest.split('/')[0]}"
+        req.context.outcome = f"{rating_key}: empty {kind}"
 
     on_head = on_get
 
