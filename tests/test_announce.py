@@ -43,6 +43,16 @@ def test_in_a_container_it_says_which_urls_plex_can_use(tmp_path, fake_stash, ca
     assert "network: in a container (its own address: 172.18.0.3)" in text
     assert "http://<s2p's service or container name>:8123/" in text
     assert "<the host's LAN address>:<published port>" in text
+    assert "http://172.18.0.3:8123/" not in text, "the container's own address is never offered"
+
+
+def test_in_a_container_sharing_plex_network_loopback_is_the_url(tmp_path, fake_stash, caplog, monkeypatch):
+    settings = make_settings(fake_stash.url, tmp_path, server={"host": "0.0.0.0"},
+                             plex={"url": "http://127.0.0.1:32400", "token": "plex-token-123456"})
+    text = announced(settings, caplog, monkeypatch, container=True, lan="172.18.0.3")
+    assert "s2p register): http://127.0.0.1:8123/" in text
+    assert "shares its network with Plex" in text
+    assert "172.18.0.3" not in text and "on localhost" not in text
 
 
 def test_loopback_missing_examples_and_stash_down_are_warned(tmp_path, fake_stash, caplog, monkeypatch):

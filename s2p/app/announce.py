@@ -24,26 +24,53 @@ def provider_url(settings: Settings, port: int, host: str | None = None) -> str:
     return f"http://{shown}:{port}{root}"
 
 
+def plex_on_our_loopback(settings: Settings) -> bool:
+    """Whether [plex] url names this machine or network namespace, so that
+    Plex reaches s2p on 127.0.0.1 too (a container sharing Plex's network)."""
+    from s2p.pms.register import plex_shares_our_network
+
+    return bool(settings.plex.url) and plex_shares_our_network(settings.plex.url)
+
+
+def register_url(settings: Settings, port: int) -> str | None:
+    """The URL ``s2p register`` registers without --url; None when only the
+    user knows it (in a container whose Plex is elsewhere)."""
+    if not in_container():
+        return provider_url(settings, port)
+    if plex_on_our_loopback(settings):
+        host = settings.server.host
+        return provider_url(settings, port, "127.0.0.1" if host in ("0.0.0.0", "::", "", "localhost") else host)
+    return None
+
+
 def is_loopback(url: str) -> bool:
     return is_loopback_host(urlsplit(url).hostname or "")
 
 
 def announce(settings: Settings, services: Services, port: int) -> None:
     """Start-up diagnostics: where to point Plex, the network, paths, Stash."""
-    url = provider_url(settings, port)
+    url = register_url(settings, port)
     log.info("s2p %s listening on %s port %d", __version__, settings.server.host, port)
     secret = settings.server.secret
-    if secret:
+    shared = in_container() and plex_on_our_loopback(settings)
+    if url is None:
+        # The container's own address is not one Plex can keep using: never offer it.
+        log.info("register in Plex the URL it can reach s2p at (Settings > Metadata Agents > Add Provider, or "
+                 "s2p register --url URL); the network line below says which")
+    elif secret:
         # Logs travel further than the configuration file: show where the secret goes, not the secret.
         log.info("register this URL in Plex (Settings > Metadata Agents > Add Provider, or s2p register), "
                  "with your [server] secret in place of %s: %s", mask(secret), url.replace(secret, mask(secret)))
     else:
         log.info("register this URL in Plex (Settings > Metadata Agents > Add Provider, or s2p register): %s",
                  url)
-    if is_loopback(url):
+    if url is not None and is_loopback(url) and not plex_on_our_loopback(settings):
         log.warning("that URL is on localhost: a Plex running in a bridge-mode container (or on another "
                     "machine) cannot reach it; listen on 0.0.0.0 and register this machine's LAN address")
-    if in_container():
+    if shared:
+        log.info("network: in a container that shares its network with Plex ([plex] url %s is local), so Plex "
+                 "reaches s2p on 127.0.0.1", settings.plex.url)
+    elif in_container():
         log.info("network: in a container (its own address: %s). That address changes when the container is "
                  "re-created and is reachable only on its Docker network, so register "
                  "http://<s2p's service or container name>:%d/ when Plex shares that network, else "

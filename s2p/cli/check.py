@@ -82,9 +82,9 @@ def access_summary(settings: Settings) -> list[str]:
 def check_plex(settings: Settings, out) -> bool:
     from s2p.pms.connect import connect
     from s2p.pms.register import ProviderCheck, report_plex
-    from s2p.app.announce import in_container, provider_url
+    from s2p.app.announce import register_url
 
-    default_url = None if in_container() else provider_url(settings, settings.server.port)
+    default_url = register_url(settings, settings.server.port)
     checks = [ProviderCheck(settings.provider.identifier, default_url)]
     if settings.tv.enabled:
         checks.append(ProviderCheck(settings.tv_identifier, default_url and f"{default_url.rstrip('/')}/tv",
