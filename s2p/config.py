@@ -476,14 +476,33 @@ def mask(secret: str) -> str:
     return "***" + secret[-4:] if len(secret) > 8 else "***"
 
 
-def config_path(explicit: str | None, environ: Mapping[str, str]) -> Path | None:
+CONFIG_NAME = "s2p.toml"
+
+
+def user_config_path(environ: Mapping[str, str]) -> Path:
+    """$XDG_CONFIG_HOME/s2p/s2p.toml (~/.config/s2p/s2p.toml when unset)."""
+    base = environ.get("XDG_CONFIG_HOME") or os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".config")
+    return Path(base) / "s2p" / CONFIG_NAME
+
+
+def config_search(environ: Mapping[str, str], cwd: Path | None = None) -> list[Path]:
+    """Where s2p looks for its configuration when none is named, in order."""
+    return [(cwd or Path.cwd()) / CONFIG_NAME, user_config_path(environ)]
+
+
+def config_path(explicit: str | None, environ: Mapping[str, str], cwd: Path | None = None) -> Path | None:
+    """The configuration file to load: --config, $S2P_CONFIG, systemd's
+    credential, ./s2p.toml, then the user's; None when there is none."""
     value = explicit or environ.get("S2P_CONFIG") or None
-    if not value and environ.get("CREDENTIALS_DIRECTORY"):
+    if value:
+        return Path(value)
+    if environ.get("CREDENTIALS_DIRECTORY"):
         # systemd's LoadCredential=s2p.toml:/etc/s2p/s2p.toml hands a root-only
         # file to the service here (see deploy/s2p.service).
-        candidate = Path(environ["CREDENTIALS_DIRECTORY"]) / "s2p.toml"
+        candidate = Path(environ["CREDENTIALS_DIRECTORY"]) / CONFIG_NAME
         return candidate if candidate.is_file() else None
-    return Path(value) if value else None
+    # Where `s2p init` writes: a file there is what the user means, not the defaults.
+    return next((candidate for candidate in config_search(environ, cwd) if candidate.is_file()), None)
 
 
 def load_settings(path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Settings:

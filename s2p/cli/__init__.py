@@ -11,7 +11,7 @@ from typing import Sequence
 
 from s2p import __version__
 from s2p.ops import logs
-from s2p.config import ConfigError, Settings, config_path, load_settings
+from s2p.config import ConfigError, Settings, config_path, config_search, load_settings
 from s2p.cli import gaps as gaps_command
 from s2p.cli import debug as debug_command
 from s2p.cli import init as init_command
@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     # action, so its default must stay SUPPRESS (no set_defaults here).
     config = argparse.ArgumentParser(add_help=False)
     config.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
-                        help="TOML configuration file (default: $S2P_CONFIG)")
+                        help="TOML configuration file (default: $S2P_CONFIG, else ./s2p.toml, else "
+                             "$XDG_CONFIG_HOME/s2p/s2p.toml)")
     parser = argparse.ArgumentParser(prog="s2p", description="A Plex metadata provider that answers from Stash.",
                                      parents=[config])
     parser.add_argument("--version", action="version", version=f"s2p {__version__}")
@@ -112,12 +113,11 @@ def _run(command: str, settings: Settings, path: Path | None, args: argparse.Nam
         from s2p.app.server import StartupError, serve
         from s2p.common.statedir import StateDirError
 
-        def announce_with_source(settings, services, port: int) -> None:  # said once listening, not before
-            log.info("configuration: %s", path or "defaults and S2P_* environment variables")
-            announce(settings, services, port)
-
+        # The first line: which file this server runs on (a file found by
+        # looking, not named, is the one surprise worth saying first).
+        log.info("configuration: %s", describe_source(path, getattr(args, "config", None), os.environ))
         try:
-            return serve(settings, announcer=announce_with_source)
+            return serve(settings, announcer=announce)
         except (StartupError, StateDirError) as exc:
             return _not_started(exc)
     if command == "check":
@@ -139,6 +139,20 @@ def _run(command: str, settings: Settings, path: Path | None, args: argparse.Nam
 
         return register.run(settings, args)
     raise AssertionError(command)
+
+
+def describe_source(path: Path | None, explicit: str | None, environ) -> str:
+    """Which configuration is in use, and why that one, in words."""
+    if path is None:
+        looked = " and ".join(str(p) for p in config_search(environ))
+        return f"defaults and S2P_* environment variables (no --config, $S2P_CONFIG, {looked})"
+    if explicit:
+        return f"{path} (--config)"
+    if environ.get("S2P_CONFIG"):
+        return f"{path} ($S2P_CONFIG)"
+    if environ.get("CREDENTIALS_DIRECTORY"):
+        return f"{path} (systemd credential)"
+    return f"{path} (found; name another with --config PATH)"
 
 
 def _demo(host: str | None, port: int | None, environ) -> int:

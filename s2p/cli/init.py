@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable, TextIO
 
-from s2p.config import PlexSettings, StashSettings, mask
+from s2p.config import PlexSettings, StashSettings, config_search, mask
 from s2p.paths.propose import Pairing, path_map_of, pairs_found, propose
 
 DEFAULT_STASH = "http://localhost:9999"
@@ -105,7 +105,8 @@ def run(args: argparse.Namespace, environ=None, out: TextIO | None = None, asker
     found = Found()
     if not _stash(found, args, environ, asker, out):
         return 1
-    _plex(found, args, environ, asker, out)
+    if not _plex(found, args, environ, asker, out):
+        return 1
     found.pairing = propose(found.stash_files, found.plex_files, stash_roots=found.stash_roots,
                             plex_roots=[loc for _, locations, _ in found.plex_sections for loc in locations])
     ok = _report(found, out)
@@ -114,12 +115,29 @@ def run(args: argparse.Namespace, environ=None, out: TextIO | None = None, asker
     _write(output, render(found))
     print(f"\nWrote {output} (readable only by you: it holds the Stash API key{' and Plex token' if found.plex_token else ''}).",
           file=out)
+    found_by_serve = where_serve_finds(output, environ)
+    if found_by_serve:
+        print(f"s2p {found_by_serve} finds it without --config.", file=out)
+    option = "" if found_by_serve else f" --config {output}"
     print("Next:", file=out)
-    print(f"  s2p check --config {output}     # checks Stash, Plex and the path rules", file=out)
-    print(f"  s2p serve --config {output}     # then register the URL it prints in Plex", file=out)
+    print(f"  s2p check{option}     # checks Stash, Plex and the path rules", file=out)
+    print(f"  s2p serve{option}     # then register the URL it prints in Plex", file=out)
     if found.plex_token:
-        print(f"  s2p register --config {output}  # or let s2p register itself and make its agent", file=out)
+        print(f"  s2p register{option}  # or let s2p register itself and make its agent", file=out)
     return 0 if ok else 1
+
+
+def where_serve_finds(output: Path, environ) -> str:
+    """When s2p without --config loads ``output``: "run from this folder",
+    "run from anywhere", or "" (it must be named)."""
+    if environ.get("S2P_CONFIG"):
+        return "run with this $S2P_CONFIG" if Path(environ["S2P_CONFIG"]).resolve() == output.resolve() else ""
+    cwd_file, user_file = config_search(environ)
+    if output.resolve() == user_file.resolve():
+        return "run from anywhere" if not cwd_file.is_file() or cwd_file.resolve() == output.resolve() else ""
+    if output.resolve() == cwd_file.resolve():
+        return "run from this folder"
+    return ""
 
 
 # ---------------------------------------------------------------- Stash
@@ -168,46 +186,70 @@ def _stash(found: Found, args, environ, asker: Asker, out: TextIO) -> bool:
 
 # ---------------------------------------------------------------- Plex
 
-def _plex(found: Found, args, environ, asker: Asker, out: TextIO) -> None:
+TOKEN_HELP = ("the token of Plex's owner: in Plex Web open any item > ... > Get Info > View XML; "
+              "the address of the page that opens ends in X-Plex-Token=<the token>")
+PLEX_TRIES = 3
+
+
+def _plex(found: Found, args, environ, asker: Asker, out: TextIO) -> bool:
+    """Ask for Plex and sample its libraries; False when Plex was given and
+    cannot be used (the caller stops: a file without [plex] or path rules
+    is not what the user asked for)."""
     from s2p.pms.connect import PlexError
-    from s2p.pms.library import PlexLibrary
 
     url = args.plex_url or environ.get("S2P_PLEX_URL", "")
     token = args.plex_token if args.plex_token is not None else environ.get("S2P_PLEX_TOKEN", "")
-    while True:
-        url = asker.ask("Plex URL, e.g. http://192.168.1.10:32400 (empty: skip Plex)", url)
-        if not url:
+    if not asker.interactive and not url and not token:
+        print("  Plex: skipped; s2p takes Plex and Stash to see the same paths until you add rules", file=out)
+        return True
+    for _attempt in range(PLEX_TRIES):
+        # What was typed stays the default: Enter tries it again, "-" skips Plex.
+        url = asker.ask('Plex URL, e.g. http://192.168.1.10:32400 ("-" or empty: skip Plex)', url)
+        if url in ("", "-"):
             print("  Plex: skipped; s2p takes Plex and Stash to see the same paths until you add rules", file=out)
-            return
-        token = asker.ask("Plex token (docs/plex-setup.md says where to find it)", token, secret=True)
+            return True
+        if not asker.interactive and not token:
+            return _fail("--plex-url is given but no Plex token. Fix: add --plex-token (S2P_PLEX_TOKEN), "
+                         f"{TOKEN_HELP}")
+        token = asker.ask(f"Plex token ({TOKEN_HELP})", token, secret=True)
         try:
-            settings = PlexSettings(url=url, token=token, timeout=TIMEOUT)
-            with tempfile.TemporaryDirectory(prefix="s2p-init-") as state:
-                library = PlexLibrary(settings, state, page_size=min(SAMPLE, 200))
-                # A TV Shows library lists its episodes' files: its paths need the same rules.
-                sections = [s for s in library.sections() if s.type in SECTION_KINDS]
-                for section in sections:
-                    files: list[str] = []
-                    for page in library.items(section):
-                        files += [part.file for item in page for part in item.parts]
-                        if len(files) >= SAMPLE:
-                            break
-                    found.plex_sections.append((section.title, list(section.locations), files[:SAMPLE]))
-                    print(f"  Plex library {section.title!r} ({SECTION_KINDS[section.type]}): "
-                          f"{', '.join(section.locations)}; "
-                          f"{len(files[:SAMPLE])} file(s) sampled", file=out)
-            if not sections:
-                print("  Plex has no Movies or TV Shows library yet: make one (docs/plex-setup.md), then run "
-                      "s2p init again to have path rules proposed", file=out)
-            found.plex_url, found.plex_token = url, token
-            return
+            _sample_plex(found, url, token, out)
+            return True
         except (PlexError, ValueError) as exc:
-            print(f"  Plex: {_first_error(exc) if isinstance(exc, ValueError) else exc}", file=out)
+            problem = _first_error(exc) if isinstance(exc, ValueError) else str(exc)
+            print(f"  Plex: {problem}", file=out)
             if not asker.interactive:
-                print("  Plex: left out of the configuration; add [plex] later to compare libraries and register",
-                      file=out)
-                return
-            url = ""  # asked again; empty skips
+                fix = "" if "Fix:" in problem else (" Fix: check --plex-url and that Plex is running, and "
+                                                    "--plex-token; or leave both out to write a file without Plex")
+                return _fail(f"Plex at {url} cannot be used: {problem.rstrip('.')}.{fix}")
+    return _fail("Plex could not be used. Fix: check its address, that it runs, and the token, then run "
+                 "s2p init again (or answer - to skip Plex)")
+
+
+def _sample_plex(found: Found, url: str, token: str, out: TextIO) -> None:
+    from s2p.pms.library import PlexLibrary
+
+    settings = PlexSettings(url=url, token=token, timeout=TIMEOUT)
+    with tempfile.TemporaryDirectory(prefix="s2p-init-") as state:
+        library = PlexLibrary(settings, state, page_size=min(SAMPLE, 200))
+        # A TV Shows library lists its episodes' files: its paths need the same rules.
+        sections = [s for s in library.sections() if s.type in SECTION_KINDS]
+        sampled = []
+        for section in sections:
+            files: list[str] = []
+            for page in library.items(section):
+                files += [part.file for item in page for part in item.parts]
+                if len(files) >= SAMPLE:
+                    break
+            sampled.append((section.title, list(section.locations), files[:SAMPLE]))
+            print(f"  Plex library {section.title!r} ({SECTION_KINDS[section.type]}): "
+                  f"{', '.join(section.locations)}; "
+                  f"{len(files[:SAMPLE])} file(s) sampled", file=out)
+    if not sections:
+        print("  Plex has no Movies or TV Shows library yet: make one (Plex Web > + next to Libraries), then "
+              "run s2p init again to have path rules proposed", file=out)
+    found.plex_sections = sampled
+    found.plex_url, found.plex_token = url, token
 
 
 # ---------------------------------------------------------------- the proposal

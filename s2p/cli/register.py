@@ -16,7 +16,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
     if not settings.plex.url or not settings.plex.token.get_secret_value():
         print("s2p register: set [plex] url and [plex] token (S2P_PLEX_URL, S2P_PLEX_TOKEN) first; "
-              "docs/plex-setup.md says where to find the token", file=sys.stderr)
+              "the token: Plex Web > any item > Get Info > View XML, the X-Plex-Token in the address", file=sys.stderr)
         return 2
     if args.url:
         try:

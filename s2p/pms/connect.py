@@ -24,6 +24,8 @@ from s2p.common.statedir import ensure_state_dir, write_atomically
 log = logging.getLogger(__name__)
 
 CLIENT_ID_FILE = "plex-client-id"
+UNREACHABLE_FIX = ("Fix: check that Plex is running and that [plex] url (S2P_PLEX_URL) is its address as seen "
+                   "from here, e.g. http://192.168.1.10:32400")
 
 
 class PlexError(Exception):
@@ -74,12 +76,13 @@ def connect(settings: PlexSettings, state_dir: str | Path) -> Any:
     try:
         return PlexServer(settings.url, token, session=session, timeout=settings.timeout)
     except Unauthorized:
-        raise PlexAuthError("Plex refused the token. Fix: set [plex] token to a token of the server's "
-                            "owner (docs/plex-setup.md)") from None
+        raise PlexAuthError("Plex refused the token. Fix: set [plex] token (S2P_PLEX_TOKEN) to a token of the "
+                            "server's owner (Plex Web: any item > Get Info > View XML, the X-Plex-Token in the "
+                            "address)") from None
     except (BadRequest, NotFound) as exc:
         raise PlexUnavailable(f"Plex at {settings.url} answered unexpectedly ({_first_line(exc)})") from None
     except requests.RequestException as exc:
-        raise PlexUnavailable(f"cannot reach Plex at {settings.url} ({type(exc).__name__})") from None
+        raise PlexUnavailable(f"cannot reach Plex at {settings.url} ({type(exc).__name__}). {UNREACHABLE_FIX}") from None
 
 
 def translate_errors(exc: Exception, doing: str) -> PlexError:
@@ -89,11 +92,12 @@ def translate_errors(exc: Exception, doing: str) -> PlexError:
     if isinstance(exc, PlexError):
         return exc
     if isinstance(exc, Unauthorized):
-        return PlexAuthError(f"Plex refused the token while {doing}")
+        return PlexAuthError(f"Plex refused the token while {doing}. Fix: set [plex] token (S2P_PLEX_TOKEN) to a "
+                             "token of the server's owner")
     if isinstance(exc, (BadRequest, NotFound)):
         return PlexUnavailable(f"Plex answered unexpectedly while {doing} ({_first_line(exc)})")
     if isinstance(exc, requests.RequestException):
-        return PlexUnavailable(f"cannot reach Plex while {doing} ({type(exc).__name__})")
+        return PlexUnavailable(f"cannot reach Plex while {doing} ({type(exc).__name__}). {UNREACHABLE_FIX}")
     return PlexUnavailable(f"{type(exc).__name__} while {doing}")
 
 
