@@ -14,6 +14,7 @@ description is the "fix" shown when the value is wrong), then document it in
 from __future__ import annotations
 
 import difflib
+import hashlib
 import ipaddress
 import json
 import os
@@ -521,7 +522,7 @@ def load_settings(path: str | os.PathLike | None = None, environ: Mapping[str, s
             else:
                 sources[(section, "")] = file_label
     _apply_environment(data, sources, environ)
-    _default_state_dir(data, environ)
+    _default_state_dir(data, environ, Path(path) if path is not None else None)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
@@ -615,17 +616,28 @@ def _parse_env_list(name: str, value: str) -> list[Any]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
-def _default_state_dir(data: dict[str, Any], environ: Mapping[str, str]) -> None:
+def _default_state_dir(data: dict[str, Any], environ: Mapping[str, str], config_file: Path | None = None) -> None:
     state = data.setdefault("state", {})
     if not isinstance(state, dict) or state.get("dir"):
         return
-    if environ.get("STATE_DIRECTORY"):  # systemd StateDirectory=
+    if environ.get("STATE_DIRECTORY"):  # systemd StateDirectory=: one service, one configuration
         state["dir"] = environ["STATE_DIRECTORY"].split(":")[0]
-    elif environ.get("XDG_STATE_HOME"):
-        state["dir"] = os.path.join(environ["XDG_STATE_HOME"], "s2p")
+        return
+    if environ.get("XDG_STATE_HOME"):
+        base = os.path.join(environ["XDG_STATE_HOME"], "s2p")
     else:
         home = environ.get("HOME") or os.path.expanduser("~")
-        state["dir"] = os.path.join(home, ".local", "state", "s2p")
+        base = os.path.join(home, ".local", "state", "s2p")
+    state["dir"] = os.path.join(base, instance_name(config_file)) if config_file is not None else base
+
+
+def instance_name(config_file: Path) -> str:
+    """A state directory name of its own for each configuration file: a
+    second configuration (another Stash, a test file) never reads or writes
+    the first one's keys, records or reports."""
+    resolved = Path(os.path.abspath(config_file))
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", resolved.stem).strip("-")[:40] or "config"
+    return f"{stem}-{hashlib.sha256(str(resolved).encode('utf-8', 'surrogateescape')).hexdigest()[:10]}"
 
 
 def _describe(err: dict[str, Any], sources: dict[tuple[str, str], str], file_label: str | None,

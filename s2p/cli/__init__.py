@@ -111,12 +111,13 @@ def _run(command: str, settings: Settings, path: Path | None, args: argparse.Nam
     if command == "serve":
         from s2p.app.announce import announce
         from s2p.app.server import StartupError, serve
-        from s2p.common.statedir import StateDirError
+        from s2p.common.statedir import StateDirError, claim
 
         # The first line: which file this server runs on (a file found by
         # looking, not named, is the one surprise worth saying first).
         log.info("configuration: %s", describe_source(path, getattr(args, "config", None), os.environ))
         try:
+            claim(settings.state_dir, identity(path))
             return serve(settings, announcer=announce)
         except (StartupError, StateDirError) as exc:
             return _not_started(exc)
@@ -129,7 +130,7 @@ def _run(command: str, settings: Settings, path: Path | None, args: argparse.Nam
 
         return match.run(settings, args)
     if command == "gaps":
-        return gaps_command.run(settings, args)
+        return gaps_command.run(settings, args, identity(path))
     if command == "debug":
         return debug_command.run(settings, args)
     if command == "sync":
@@ -139,6 +140,11 @@ def _run(command: str, settings: Settings, path: Path | None, args: argparse.Nam
 
         return register.run(settings, args)
     raise AssertionError(command)
+
+
+def identity(path: Path | None) -> str:
+    """The configuration a state directory is used by, as its owner file records it."""
+    return os.path.abspath(path) if path is not None else "defaults and S2P_* environment variables"
 
 
 def describe_source(path: Path | None, explicit: str | None, environ) -> str:

@@ -34,12 +34,21 @@ def add_parser(commands) -> None:
     restore.add_argument("id", type=int, help="the gap's number")
 
 
-def run(settings, args: argparse.Namespace) -> int:
+def run(settings, args: argparse.Namespace, configuration: str = "") -> int:
     from s2p.app.services import build_core
+    from s2p.common.statedir import held_by_another
     from s2p.gaps.report import to_text
     from s2p.gaps.service import ComparisonFailed, GapService, GapsUnavailable
     from s2p.pms.connect import PlexError
 
+    writes = not args.last or getattr(args, "gaps_action", None) is not None
+    other = held_by_another(settings.state_dir, configuration) if writes and configuration else None
+    if other:
+        # Its /gaps page would show this command's comparison as its own.
+        print(f"s2p gaps: the state directory {settings.state_dir} belongs to the s2p serving {other}; this "
+              "command would write into its report. Fix: give this configuration its own [state] dir, or use "
+              f"--config {other}", file=sys.stderr)
+        return EXIT_FAILED
     # One comparison, read from Stash page by page: no index, no scheduler.
     core = build_core(settings, with_index=False)
     gaps = GapService.build(settings, stash=core.stash, path_map=core.path_map, version_of=lambda scene_id: None)

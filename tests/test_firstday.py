@@ -1,0 +1,82 @@
+"""What a new user meets first: which configuration file s2p finds, where
+its state goes, and one-off commands that must not touch a server's state."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from helpers import API_KEY, run, write_config
+from s2p.cli import describe_source, identity
+from s2p.cli.init import where_serve_finds
+from s2p.common.statedir import claim, held_by_another
+from s2p.config import config_path, load_settings
+
+
+def test_without_config_the_folders_file_then_the_users_is_found(tmp_path):
+    here, home = tmp_path / "here", tmp_path / "home"
+    here.mkdir()
+    environ = {"HOME": str(home)}
+    assert config_path(None, environ, cwd=here) is None
+    users = home / ".config" / "s2p" / "s2p.toml"
+    users.parent.mkdir(parents=True)
+    users.write_text("", encoding="utf-8")
+    assert config_path(None, environ, cwd=here) == users
+    xdg = tmp_path / "xdg" / "s2p" / "s2p.toml"
+    xdg.parent.mkdir(parents=True)
+    xdg.write_text("", encoding="utf-8")
+    assert config_path(None, {**environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")}, cwd=here) == xdg
+    (here / "s2p.toml").write_text("", encoding="utf-8")
+    assert config_path(None, environ, cwd=here) == here / "s2p.toml"  # the folder's file first
+    assert config_path("/named.toml", environ, cwd=here) == Path("/named.toml")
+    assert "found" in describe_source(here / "s2p.toml", None, environ)
+    assert "no --config" in describe_source(None, None, {"HOME": str(home)})
+
+
+def test_init_says_when_serve_finds_the_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    environ = {"HOME": str(tmp_path / "home")}
+    assert where_serve_finds(Path("s2p.toml"), environ) == "run from this folder"
+    assert where_serve_finds(tmp_path / "home" / ".config" / "s2p" / "s2p.toml", environ) == "run from anywhere"
+    assert where_serve_finds(tmp_path / "elsewhere.toml", environ) == ""
+
+
+def test_each_configuration_has_its_own_default_state_directory(tmp_path):
+    environ = {"HOME": str(tmp_path / "home")}
+    one, two = tmp_path / "one.toml", tmp_path / "two" / "s2p.toml"
+    two.parent.mkdir()
+    for path in (one, two):
+        path.write_text('[stash]\nurl = "http://stash:9999"\n', encoding="utf-8")
+    first, second = load_settings(one, environ).state_dir, load_settings(two, environ).state_dir
+    base = tmp_path / "home" / ".local" / "state" / "s2p"
+    assert first.parent == base and second.parent == base and first != second
+    assert load_settings(one, environ).state_dir == first  # stable across runs
+    assert load_settings(None, environ).state_dir == base
+    # An explicit directory, and systemd's, are kept as given.
+    assert load_settings(one, {**environ, "S2P_STATE_DIR": "/srv/s2p"}).state_dir == Path("/srv/s2p")
+    assert load_settings(one, {**environ, "STATE_DIRECTORY": "/var/lib/s2p"}).state_dir == Path("/var/lib/s2p")
+
+
+def test_a_state_directory_held_by_a_running_server_is_named(tmp_path):
+    claim(tmp_path, "/etc/s2p/a.toml")
+    assert held_by_another(tmp_path, "/etc/s2p/a.toml") is None
+    # This process wrote the claim: it is never "another" server.
+    assert held_by_another(tmp_path, "/etc/s2p/b.toml") is None
+    (tmp_path / "serving").write_text('{"configuration": "/etc/s2p/a.toml", "pid": 1}', encoding="utf-8")
+    assert held_by_another(tmp_path, "/etc/s2p/b.toml", alive=lambda pid: True) == "/etc/s2p/a.toml"
+    assert held_by_another(tmp_path, "/etc/s2p/b.toml", alive=lambda pid: False) is None  # a server long gone
+
+
+def test_gaps_never_writes_into_a_running_servers_state(tmp_path):
+    config = write_config(tmp_path, "http://127.0.0.1:9", extra='[plex]\nurl = "http://127.0.0.1:9"\n'
+                                                               'token = "plex-token-0123456789"\n')
+    state = tmp_path / "state"
+    state.mkdir()
+    # A server (pid 1 stands for one that is alive) runs on another file with this state directory.
+    (state / "serving").write_text('{"configuration": "/srv/other.toml", "pid": 1}', encoding="utf-8")
+    result = run("gaps", config=config)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "belongs to the s2p serving /srv/other.toml" in result.stderr and "Fix:" in result.stderr
+    assert sorted(p.name for p in state.iterdir()) == ["serving"], "nothing was written"
+    assert API_KEY not in result.stderr
+    assert identity(config) == os.path.abspath(config)
