@@ -77,3 +77,48 @@ def test_a_lossy_rule_is_shown_failing():
     lossy = PathRule("lossy", Rewrite.compile("^/a/(.*)$", "/b/\\1"), Rewrite.compile("^/b/(.*)$", "/c/\\1"),
                      ("/a/x.mp4",))
     assert server.round_trips(PathMap([lossy])) == ['round trip via "lossy": /a/x.mp4 -> /b/x.mp4 -> /c/x.mp4: FAILED']
+
+
+def first_warning(text: str, about: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith("WARNING") and about in line)
+
+
+def test_stash_down_is_warned_with_the_cause_and_the_fix(tmp_path, fake_stash, caplog, monkeypatch):
+    settings = make_settings(fake_stash.url, tmp_path)
+    fake_stash.server.stop()
+    line = first_warning(announced(settings, caplog, monkeypatch, container=False), "Stash")
+    assert "connection refused" in line and line.count("Fix:") == 1 and "[stash] url" in line
+
+
+def test_plex_is_checked_at_start_up_with_the_cause_and_the_fix(tmp_path, fake_stash, caplog, monkeypatch):
+    from fakeplex import TOKEN, FakePlex
+
+    plex = FakePlex().start()
+    try:
+        wrong = make_settings(fake_stash.url, tmp_path, plex={"url": plex.url, "token": "wrong-token-0123456789"})
+        text = announced(wrong, caplog, monkeypatch, container=False)
+        line = first_warning(text, "Plex")
+        assert "refused the token" in line and line.count("Fix:") == 1 and "wrong-token" not in text
+        assert "uploaded into Plex by s2p" not in text  # not claimed while Plex refuses
+        caplog.clear()
+        right = make_settings(fake_stash.url, tmp_path, plex={"url": plex.url, "token": TOKEN})
+        text = announced(right, caplog, monkeypatch, container=False)
+        assert f"reachable at {plex.url}" in text and "WARNING Plex" not in text
+        assert "pictures: uploaded into Plex by s2p" in text
+    finally:
+        plex.stop()
+    caplog.clear()
+    text = announced(right, caplog, monkeypatch, container=False)
+    line = first_warning(text, "Plex")
+    assert "cannot reach Plex" in line and line.count("Fix:") == 1
+
+
+def test_an_open_circuit_says_what_failed_and_the_fix(caplog):
+    from s2p.stash.breaker import CircuitBreaker
+
+    breaker = CircuitBreaker(2, 30, clock=lambda: 0.0)
+    with caplog.at_level(logging.WARNING, logger="s2p"):
+        breaker.record_failure("cannot connect to Stash at http://stash:9999 (connection refused)")
+        breaker.record_failure("cannot connect to Stash at http://stash:9999 (connection refused)")
+    [record] = caplog.records
+    assert "connection refused" in record.getMessage() and "Fix: start Stash" in record.getMessage()

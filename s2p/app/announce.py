@@ -9,6 +9,7 @@ from s2p import __version__
 from s2p.app.services import Services
 from s2p.common.network import in_container, is_loopback_host, lan_address, plex_refuses_image_host
 from s2p.config import Settings, mask
+from s2p.stash.breaker import fix_for
 from s2p.stash.errors import StashError
 
 log = logging.getLogger(__name__)
@@ -86,13 +87,39 @@ def announce(settings: Settings, services: Services, port: int) -> None:
         if not rule.examples:
             log.warning('paths: rule "%s" has no examples, so nothing checks that it translates both ways; '
                         "add a Stash path to its examples", rule.name)
+    plex_problem = check_plex(settings)
     shown, line = pictures(settings)
+    if shown and plex_problem and settings.pushes_artwork:
+        shown, line = False, line.replace("uploaded into Plex", "to be uploaded into Plex once Plex answers")
     log.log(logging.INFO if shown else logging.WARNING, "%s", line)
     try:
         version = services.stash_version(timeout=min(5.0, settings.stash.timeout))
         log.info("Stash %s reachable at %s", version.version or "(unknown version)", settings.stash.url)
     except StashError as exc:
-        log.warning("Stash is not reachable (%s); s2p answers Plex with empty results until it is back", exc)
+        problem = str(exc).rstrip(".")
+        fix = "" if "Fix:" in problem else f". {fix_for(problem)}"
+        log.warning("Stash is not reachable (%s); s2p answers Plex with empty results until it is back%s",
+                    problem, fix)
+
+
+def check_plex(settings: Settings) -> str | None:
+    """Ask Plex once at start-up, as Stash is asked: its problem (logged
+    with the fix), or None when it answers or is not configured."""
+    from s2p.pms.connect import PlexError, connect
+
+    if not settings.plex.url or not settings.plex.token.get_secret_value():
+        return None
+    quick = settings.plex.model_copy(update={"timeout": min(5.0, settings.plex.timeout)})
+    try:
+        plex = connect(quick, settings.state_dir)
+    except PlexError as exc:
+        problem = str(exc).rstrip(".")
+        fix = "" if "Fix:" in problem else ". Fix: check [plex] url and [plex] token (S2P_PLEX_URL, S2P_PLEX_TOKEN)"
+        log.warning("Plex is not usable (%s); artwork uploads, live sync and the gap report wait until it "
+                    "is%s", problem, fix)
+        return problem
+    log.info("Plex %s reachable at %s", getattr(plex, "version", "") or "(unknown version)", settings.plex.url)
+    return None
 
 
 def pictures(settings: Settings) -> tuple[bool, str]:
