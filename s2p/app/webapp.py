@@ -61,6 +61,7 @@ def create_app(services: Services) -> falcon.App:
     app.add_route("/gaps", gaps.GapsPage(services.gaps))
     app.add_route("/gaps.json", gaps.GapsJson(services.gaps))
     app.add_route("/gaps/run", gaps.GapsRun(services.gaps))
+    app.add_route("/gaps/dismiss", gaps.GapsDismissKind(services.gaps))
     app.add_route("/gaps/{gap_id:int}/{action}", gaps.GapAction(services.gaps))
     if settings.debug.enabled:
         app.add_route("/debug/match", debug.DebugMatch(services.matcher, services.tv))

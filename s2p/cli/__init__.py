@@ -81,7 +81,24 @@ class _Commands:
         return self._subparsers.add_parser(name, parents=[self._config], **kwargs)
 
 
+EXIT_PIPE = 141  # what a shell reports for a tool stopped by SIGPIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        status = _main(argv)
+        sys.stdout.flush()  # here, where a reader gone is caught, not at the interpreter's exit
+        return status
+    except BrokenPipeError:
+        # `s2p gaps --json | head -1`: the reader has gone; stop quietly, as Unix tools do.
+        # stdout is pointed at /dev/null so that the interpreter's last flush does not fail too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_PIPE
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = args.command or "serve"
     if command == "version":

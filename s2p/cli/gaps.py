@@ -28,8 +28,10 @@ def add_parser(commands) -> None:
     gaps.add_argument("--kind", action="append", choices=KINDS, help="only this kind (repeatable)")
     gaps.add_argument("--state", choices=STATES, default="open", help="which records to list (default: open)")
     actions = gaps.add_subparsers(dest="gaps_action", metavar="ACTION")
-    dismiss = actions.add_parser("dismiss", help="hide a gap until its item changes")
-    dismiss.add_argument("id", type=int, help="the gap's number (#12 in the report)")
+    dismiss = actions.add_parser("dismiss", help="hide a gap (or every open gap of one kind) until its item changes")
+    dismiss.add_argument("id", type=int, nargs="?", help="the gap's number (#12 in the report)")
+    dismiss.add_argument("--all-of", metavar="KIND", choices=KINDS, dest="all_of",
+                         help=f"dismiss every open gap of this kind ({', '.join(KINDS)})")
     restore = actions.add_parser("restore", help="show a dismissed gap again")
     restore.add_argument("id", type=int, help="the gap's number")
 
@@ -57,6 +59,18 @@ def run(settings, args: argparse.Namespace, configuration: str = "") -> int:
             print(f"s2p gaps: {gaps.problem}", file=sys.stderr)
             return EXIT_FAILED
         action = getattr(args, "gaps_action", None)
+        if action == "dismiss" and getattr(args, "all_of", None):
+            count = gaps.dismiss_kind(args.all_of)
+            if args.json:
+                print(json.dumps({"kind": args.all_of, "dismissed": count}))
+            else:
+                print(f"{count} open gap(s) of kind {args.all_of} dismissed (each comes back if its item changes; "
+                      "s2p gaps --state dismissed lists them)")
+            return 0
+        if action in ("dismiss", "restore") and args.id is None:
+            print(f"s2p gaps {action}: which gap? Fix: give its number (#12 in the report: s2p gaps {action} 12)"
+                  + (", or --all-of KIND" if action == "dismiss" else ""), file=sys.stderr)
+            return 2
         if action in ("dismiss", "restore"):
             gap = gaps.set_dismissed(args.id, action == "dismiss")
             if gap is None:
