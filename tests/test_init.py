@@ -142,7 +142,15 @@ def test_init_stops_clearly_when_stash_refuses_the_key(tmp_path, fake_stash):
     result = run("init", "--yes", "--stash-url", fake_stash.url, "--stash-api-key", "wrong-key-0123456789",
                  "--output", str(target))
     assert result.returncode == 1 and not target.exists()
-    assert "Fix:" in result.stderr and "wrong-key-0123456789" not in result.stdout + result.stderr
+    assert result.stderr.count("Fix:") == 1 and "wrong-key-0123456789" not in result.stdout + result.stderr
+
+
+def test_init_takes_an_address_without_a_scheme_as_http(tmp_path, fake_stash):
+    target = tmp_path / "s2p.toml"
+    bare = fake_stash.url.removeprefix("http://")
+    result = run("init", "--yes", "--stash-url", bare, "--stash-api-key", API_KEY, "--output", str(target))
+    assert result.returncode == 0, result.stderr
+    assert tomllib.loads(target.read_text(encoding="utf-8"))["stash"]["url"] == fake_stash.url
 
 
 def test_init_example_prints_the_example_configuration():

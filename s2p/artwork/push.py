@@ -66,9 +66,10 @@ class Backoff:
     cap: float = 3600.0
     attempts: int = 10
 
-    def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
+    def delay(self, attempt: int, rng: Callable[[], float] | None = None) -> float:
         full = min(self.cap, self.base * 2 ** max(0, attempt - 1))
-        return full * (0.5 + rng() / 2)
+        # Jitter from the OS, not the shared random module: its state belongs to whoever seeded it.
+        return full * (0.5 + (rng or random.SystemRandom().random)() / 2)
 
 
 class Retry(Exception):

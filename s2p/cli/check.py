@@ -19,6 +19,7 @@ def run(settings: Settings, path) -> int:
     print(f"s2p {__version__}: checking {path or 'defaults and S2P_* environment variables'}", file=out)
     print(f"  provider: {settings.provider.identifier} ({settings.provider.title})", file=out)
     print(f"  stash: {settings.stash.url}, API key {mask(settings.stash.api_key.get_secret_value())}", file=out)
+    print(f"  state: {settings.state_dir}", file=out)
     for line in access_summary(settings):
         print(f"  access: {line}", file=out)
     services = build_core(settings, with_index=False)

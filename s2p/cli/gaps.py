@@ -36,6 +36,13 @@ def add_parser(commands) -> None:
     restore.add_argument("id", type=int, help="the gap's number")
 
 
+def what(gap: dict) -> str:
+    """What a record is about, in a few words: never "None" (a scene may have no title)."""
+    return (gap["plex_path"] or gap["stash_path"] or gap["title"]
+            or (f"scene {gap['scene_id']}" if gap["scene_id"] else "")
+            or (f"Plex item {gap['rating_key']}" if gap["rating_key"] else "") or gap["reason"])
+
+
 def run(settings, args: argparse.Namespace, configuration: str = "") -> int:
     from s2p.app.services import build_core
     from s2p.common.statedir import held_by_another
@@ -80,7 +87,7 @@ def run(settings, args: argparse.Namespace, configuration: str = "") -> int:
                 print(json.dumps(gap, indent=2, ensure_ascii=False))
             else:
                 print(f"#{gap['id']} {'dismissed' if gap['dismissed_at'] else 'restored'}: {gap['label']}: "
-                      f"{gap['plex_path'] or gap['stash_path'] or gap['title']}")
+                      f"{what(gap)}")
             return 0
         failed = None
         if not args.last:

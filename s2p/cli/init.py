@@ -147,10 +147,10 @@ def _stash(found: Found, args, environ, asker: Asker, out: TextIO) -> bool:
     from s2p.stash.client import StashClient
     from s2p.stash.errors import StashError
 
-    url = args.stash_url or environ.get("S2P_STASH_URL") or DEFAULT_STASH
+    url = with_scheme(args.stash_url or environ.get("S2P_STASH_URL") or DEFAULT_STASH)
     key = args.stash_api_key if args.stash_api_key is not None else environ.get("S2P_STASH_API_KEY", "")
     for attempt in range(3):
-        url = asker.ask("Stash URL", url)
+        url = with_scheme(asker.ask("Stash URL", url))
         key = asker.ask("Stash API key (Stash > Settings > Security; empty if Stash has no login)", key, secret=True)
         try:
             settings = StashSettings(url=url, api_key=key, timeout=TIMEOUT, retries=1)
@@ -178,7 +178,9 @@ def _stash(found: Found, args, environ, asker: Asker, out: TextIO) -> bool:
         except StashError as exc:
             print(f"  Stash: {exc}", file=out)
             if not asker.interactive:
-                return _fail(f"Stash at {url} cannot be used: {exc}. Fix: check --stash-url and --stash-api-key")
+                problem = str(exc).rstrip(".")
+                fix = "" if "Fix:" in problem else ". Fix: check --stash-url and --stash-api-key"
+                return _fail(f"Stash at {url} cannot be used: {problem}{fix}")
         finally:
             client.close()
     return _fail("Stash could not be reached. Fix: check its address and API key, then run s2p init again")
@@ -197,14 +199,14 @@ def _plex(found: Found, args, environ, asker: Asker, out: TextIO) -> bool:
     is not what the user asked for)."""
     from s2p.pms.connect import PlexError
 
-    url = args.plex_url or environ.get("S2P_PLEX_URL", "")
+    url = with_scheme(args.plex_url or environ.get("S2P_PLEX_URL", ""))
     token = args.plex_token if args.plex_token is not None else environ.get("S2P_PLEX_TOKEN", "")
     if not asker.interactive and not url and not token:
         print("  Plex: skipped; s2p takes Plex and Stash to see the same paths until you add rules", file=out)
         return True
     for _attempt in range(PLEX_TRIES):
         # What was typed stays the default: Enter tries it again, "-" skips Plex.
-        url = asker.ask('Plex URL, e.g. http://192.168.1.10:32400 ("-" or empty: skip Plex)', url)
+        url = with_scheme(asker.ask('Plex URL, e.g. http://192.168.1.10:32400 ("-" or empty: skip Plex)', url))
         if url in ("", "-"):
             print("  Plex: skipped; s2p takes Plex and Stash to see the same paths until you add rules", file=out)
             return True
@@ -356,8 +358,9 @@ def render(found: Found) -> str:
             f"plex_to_stash = [{_toml(rule['plex_to_stash'][0])}, {_toml(rule['plex_to_stash'][1])}]",
             f"examples = [{', '.join(_toml(e) for e in rule['examples'])}]",
         ]
-    lines += ["", "# Where s2p keeps its small state (image signing key, gap records): by default",
-              "# ~/.local/state/s2p, or $STATE_DIRECTORY under systemd.  To choose:",
+    lines += ["", "# Where s2p keeps its small state (image signing key, gap records): by default a",
+              "# folder of this file's own under ~/.local/state/s2p/, or $STATE_DIRECTORY under systemd",
+              "# (`s2p check` says which).  To choose:",
               "# [state]", '# dir = "/var/lib/s2p"', ""]
     return "\n".join(lines)
 
@@ -383,6 +386,14 @@ def _write(path: Path, text: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
     os.replace(partial, path)
+
+
+def with_scheme(url: str) -> str:
+    """``127.0.0.1:9999`` as ``http://127.0.0.1:9999``: what a person means by an address without a scheme."""
+    url = url.strip()
+    if url and url != "-" and "://" not in url:
+        return f"http://{url}"
+    return url
 
 
 def _first_error(exc: Exception) -> str:

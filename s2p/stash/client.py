@@ -233,7 +233,8 @@ class StashClient:
                 if isinstance(exc, _Transient) and not exc.retry:
                     raise
                 tries += 1
-                backoff = min(2.0, 0.1 * 2 ** (tries - 1)) * random.uniform(0.5, 1.5)
+                # Jitter from the OS: the random module's shared state is not s2p's to move.
+                backoff = min(2.0, 0.1 * 2 ** (tries - 1)) * random.SystemRandom().uniform(0.5, 1.5)
                 if tries > self._settings.retries or deadline.remaining() < backoff + MIN_RETRY_BUDGET:
                     if isinstance(exc, _BusyDatabase):
                         raise StashUnavailable(f"Stash's database stayed locked ({exc})") from None

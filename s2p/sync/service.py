@@ -248,7 +248,7 @@ class SyncService:
                         attempts, error)
             self.store.remove(queued.scene_id)
             return
-        delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempts - 1)) * random.uniform(0.5, 1.5)
+        delay = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempts - 1)) * random.SystemRandom().uniform(0.5, 1.5)
         self.store.retry(queued.scene_id, report.at + delay, attempts, error)
         log.info("sync: refreshing %s in Plex failed (%s); retry in %.0f s", label(queued.scene_id), error, delay)
 
