@@ -1,7 +1,7 @@
 """Worst-case time of path rules on hostile paths of the longest length s2p
 translates (MAX_PATH_LENGTH).
 
-Run: python bench/regex_worst_case.py
+Run: .venv/bin/python bench/regex_worst_case.py
 
 For each pattern it prints whether s2p accepts it as a rule and the slowest
 of a set of adversarial paths (built from the pattern's own separators) for
@@ -11,6 +11,7 @@ why they are refused.
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import re
 import time
@@ -52,7 +53,9 @@ def slowest(pattern: re.Pattern[str], length: int) -> float:
     return worst
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                            epilog="It takes no options: it runs every pattern above once.").parse_args(argv)
     print(f"paths of {MAX_PATH_LENGTH} characters; slowest search per pattern")
     for text in PATTERNS:
         compiled = re.compile(text)
