@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from helpers import API_KEY, run, write_config
 from s2p.cli import describe_source, identity
 from s2p.cli.init import where_serve_finds
@@ -107,3 +109,84 @@ def test_s2p_never_moves_the_shared_random_state():
     shared = re.compile(r"\brandom\.(random|uniform|choice|choices|shuffle|randint|randrange|sample|gauss)\b")
     users = [str(p.relative_to(root)) for p in root.rglob("*.py") if shared.search(p.read_text(encoding="utf-8"))]
     assert users == []
+
+
+# ---------------------------------------------------------------- from nothing to a registered provider
+
+
+def user_environment(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """A new user's shell: s2p on PATH, a home of its own, no S2P_* settings."""
+    import sys
+
+    environ = {k: v for k, v in os.environ.items()
+               if not k.startswith(("S2P_", "XDG_")) and k not in ("STATE_DIRECTORY", "CREDENTIALS_DIRECTORY")}
+    environ["HOME"] = str(tmp_path / "home")
+    environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environ.get('PATH', '')}"
+    environ.update(extra)
+    return environ
+
+
+def s2p_command(*args: str, cwd: Path, env: dict[str, str], timeout: float = 120):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "s2p", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.integration
+def test_init_check_serve_and_register_take_a_new_user_to_a_registered_provider(tmp_path, fake_stash, library):
+    import subprocess
+    import sys
+
+    import requests
+
+    from fakeplex import TOKEN, FakePlex
+    from helpers import PLEX_ROOT, STASH_ROOT, free_port, wait_for
+
+    plex = FakePlex()
+    plex.add_section(1, "Scenes", [PLEX_ROOT])
+    for scene_id, record in sorted(library.scenes.items()):
+        plex.add_item(1, record["title"] or scene_id, [f["path"].replace(STASH_ROOT, PLEX_ROOT, 1)
+                                                       for f in record["files"]])
+    plex.start()
+    folder = tmp_path / "fresh"
+    folder.mkdir()
+    port = free_port()
+    # Plex and s2p share the loopback (as in a container sharing Plex's network); the tests never listen
+    # on 0.0.0.0 or a fixed port, so the address init writes is moved to a free loopback port.
+    env = user_environment(tmp_path, S2P_SERVER_HOST="127.0.0.1", S2P_SERVER_PORT=str(port))
+    server = None
+    try:
+        init = s2p_command("init", "--yes", "--stash-url", fake_stash.url, "--stash-api-key", API_KEY,
+                           "--plex-url", plex.url, "--plex-token", TOKEN, cwd=folder, env=env)
+        assert init.returncode == 0, init.stdout + init.stderr
+        assert (folder / "s2p.toml").is_file() and "finds it without --config" in init.stdout
+        assert "  s2p check " in init.stdout and "s2p check --config" not in init.stdout
+
+        check = s2p_command("check", cwd=folder, env=env)
+        assert check.returncode == 0, check.stdout + check.stderr
+        assert str(folder / "s2p.toml") in check.stdout.splitlines()[0] and check.stdout.rstrip().endswith("OK")
+        state = tmp_path / "home" / ".local" / "state" / "s2p"
+        assert f"state: {state}/s2p-" in check.stdout  # this file's own state directory
+
+        server = subprocess.Popen([sys.executable, "-m", "s2p"], cwd=folder, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        wait_for(f"http://127.0.0.1:{port}/", seconds=60)
+        register = s2p_command("register", cwd=folder, env=env)
+        assert register.returncode == 0, register.stdout + register.stderr
+        assert [p["uri"] for p in plex.providers] == [f"http://127.0.0.1:{port}/"]
+        # Plex matches a file of the library through the registered provider, with the rules init wrote.
+        scene_id, record = next((k, r) for k, r in sorted(library.scenes.items()) if r["files"])
+        file = record["files"][0]["path"].replace(STASH_ROOT, PLEX_ROOT, 1)
+        answer = requests.post(f"http://127.0.0.1:{port}/library/metadata/matches", json={"type": 1, "filename": file},
+                               timeout=30).json()["MediaContainer"]
+        assert answer["size"] == 1 and answer["Metadata"][0]["ratingKey"].endswith(scene_id)
+    finally:
+        if server is not None:
+            server.terminate()
+            _, log = server.communicate(timeout=30)
+        plex.stop()
+    first = log.splitlines()[0]
+    assert f"configuration: {folder / 's2p.toml'} (found" in first, log[:500]
+    assert API_KEY not in log and TOKEN not in log
