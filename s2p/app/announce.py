@@ -57,7 +57,8 @@ def announce(settings: Settings, services: Services, port: int) -> None:
     if url is None:
         # The container's own address is not one Plex can keep using: never offer it.
         log.info("register in Plex the URL it can reach s2p at (Settings > Metadata Agents > Add Provider, or "
-                 "s2p register --url URL); the network line below says which")
+                 "s2p register --url URL)%s; the network line below says which",
+                 f", ending in the [server] secret in place of {mask(secret)}: /{mask(secret)}/" if secret else "")
     elif secret:
         # Logs travel further than the configuration file: show where the secret goes, not the secret.
         log.info("register this URL in Plex (Settings > Metadata Agents > Add Provider, or s2p register), "

@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from s2p import __version__
 from s2p.ops import logs
@@ -164,7 +164,7 @@ def identity(path: Path | None) -> str:
     return os.path.abspath(path) if path is not None else "defaults and S2P_* environment variables"
 
 
-def describe_source(path: Path | None, explicit: str | None, environ) -> str:
+def describe_source(path: Path | None, explicit: str | None, environ: Mapping[str, str]) -> str:
     """Which configuration is in use, and why that one, in words."""
     if path is None:
         looked = " and ".join(str(p) for p in config_search(environ))

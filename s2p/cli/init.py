@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import Callable, Mapping, TextIO
 
 from s2p.config import PlexSettings, StashSettings, config_search, mask
 from s2p.paths.propose import Pairing, path_map_of, pairs_found, propose
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace, environ=None, out: TextIO | None = None, asker
     return 0 if ok else 1
 
 
-def where_serve_finds(output: Path, environ) -> str:
+def where_serve_finds(output: Path, environ: Mapping[str, str]) -> str:
     """When s2p without --config loads ``output``: "run from this folder",
     "run from anywhere", or "" (it must be named)."""
     if environ.get("S2P_CONFIG"):

@@ -196,7 +196,7 @@ class GapService:
             return
         self.store.offer(lambda conn: self._record(conn, gap, now))
 
-    def _from_plex(self, hints) -> bool:
+    def _from_plex(self, hints: Any) -> bool:
         """Whether a request is known to come from Plex: its client identifier
         is one of [server] plex_clients, or the machine the comparison reads."""
         client = getattr(hints, "client_identifier", None)
