@@ -99,7 +99,8 @@ def test_plex_is_checked_at_start_up_with_the_cause_and_the_fix(tmp_path, fake_s
         text = announced(wrong, caplog, monkeypatch, container=False)
         line = first_warning(text, "Plex")
         assert "refused the token" in line and line.count("Fix:") == 1 and "wrong-token" not in text
-        assert "uploaded into Plex by s2p" not in text  # not claimed while Plex refuses
+        assert "pictures: uploaded into Plex" not in text  # not claimed while Plex refuses
+        assert "WARNING pictures: to be uploaded into Plex by s2p once Plex answers" in text
         caplog.clear()
         right = make_settings(fake_stash.url, tmp_path, plex={"url": plex.url, "token": TOKEN})
         text = announced(right, caplog, monkeypatch, container=False)
