@@ -623,12 +623,46 @@ def _default_state_dir(data: dict[str, Any], environ: Mapping[str, str], config_
     if environ.get("STATE_DIRECTORY"):  # systemd StateDirectory=: one service, one configuration
         state["dir"] = environ["STATE_DIRECTORY"].split(":")[0]
         return
-    if environ.get("XDG_STATE_HOME"):
-        base = os.path.join(environ["XDG_STATE_HOME"], "s2p")
+    base = shared_state_dir(environ)
+    if config_file is None:
+        state["dir"] = str(base)
+    elif earlier_owner(base) == os.path.abspath(config_file):
+        state["dir"] = str(base)  # this file's state from before each file had its own folder
     else:
-        home = environ.get("HOME") or os.path.expanduser("~")
-        base = os.path.join(home, ".local", "state", "s2p")
-    state["dir"] = os.path.join(base, instance_name(config_file)) if config_file is not None else base
+        state["dir"] = str(base / instance_name(config_file))
+
+
+# In the shared default directory: the one configuration file that keeps using it (the state it
+# gathered before each configuration got a folder of its own).
+EARLIER_OWNER = "configuration"
+
+
+def shared_state_dir(environ: Mapping[str, str]) -> Path:
+    """$XDG_STATE_HOME/s2p, else ~/.local/state/s2p: the default without a file, and the parent of each file's."""
+    if environ.get("XDG_STATE_HOME"):
+        return Path(environ["XDG_STATE_HOME"]) / "s2p"
+    return Path(environ.get("HOME") or os.path.expanduser("~")) / ".local" / "state" / "s2p"
+
+
+def earlier_owner(base: Path) -> str | None:
+    try:
+        return (base / EARLIER_OWNER).read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def earlier_state(state_dir: Path, config_file: Path | None, environ: Mapping[str, str]) -> Path | None:
+    """The shared directory, when this file's server should keep the state found there: it holds an
+    image-signing key (the image URLs stored in Plex depend on it), no configuration has kept it yet,
+    and this file's own folder (its default) has no key of its own."""
+    if config_file is None:
+        return None
+    base = shared_state_dir(environ)
+    if Path(state_dir) != base / instance_name(config_file) or earlier_owner(base) is not None:
+        return None
+    if (base / "image-signing-key").is_file() and not (Path(state_dir) / "image-signing-key").is_file():
+        return base
+    return None
 
 
 def instance_name(config_file: Path) -> str:

@@ -190,3 +190,23 @@ def test_init_check_serve_and_register_take_a_new_user_to_a_registered_provider(
     first = log.splitlines()[0]
     assert f"configuration: {folder / 's2p.toml'} (found" in first, log[:500]
     assert API_KEY not in log and TOKEN not in log
+
+
+def test_a_server_keeps_the_state_it_had_before_each_file_had_its_own(tmp_path, monkeypatch):
+    from s2p.cli import keep_earlier_state
+
+    home = tmp_path / "home"
+    shared = home / ".local" / "state" / "s2p"
+    shared.mkdir(parents=True)
+    (shared / "image-signing-key").write_bytes(b"k" * 32)  # gathered by an earlier version
+    one, two = tmp_path / "one.toml", tmp_path / "two.toml"
+    for path in (one, two):
+        path.write_text('[stash]\nurl = "http://stash:9999"\n', encoding="utf-8")
+    monkeypatch.setattr(os, "environ", {"HOME": str(home)})
+    first = load_settings(one)
+    assert first.state_dir != shared  # a one-off command never takes it
+    kept = keep_earlier_state(first, one)  # what `s2p serve --config one.toml` does first
+    assert kept.state_dir == shared and load_settings(one).state_dir == shared
+    # Another file, served later, gets a folder of its own.
+    other = load_settings(two)
+    assert keep_earlier_state(other, two).state_dir == other.state_dir != shared

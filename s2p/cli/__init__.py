@@ -134,6 +134,7 @@ def _run(command: str, settings: Settings, path: Path | None, args: argparse.Nam
         # looking, not named, is the one surprise worth saying first).
         log.info("configuration: %s", describe_source(path, getattr(args, "config", None), os.environ))
         try:
+            settings = keep_earlier_state(settings, path)
             claim(settings.state_dir, identity(path))
             return serve(settings, announcer=announce)
         except (StartupError, StateDirError) as exc:
@@ -157,6 +158,22 @@ def _run(command: str, settings: Settings, path: Path | None, args: argparse.Nam
 
         return register.run(settings, args)
     raise AssertionError(command)
+
+
+def keep_earlier_state(settings: Settings, path: Path | None) -> Settings:
+    """``s2p serve`` of a file that ran before each file had its own state folder keeps its state (the image
+    URLs stored in Plex depend on its key): it records itself as the shared folder's owner.  Only a server
+    does this, so a one-off command of another file never takes a running server's state."""
+    from s2p.common.statedir import write_atomically
+    from s2p.config import EARLIER_OWNER, earlier_state
+
+    base = earlier_state(settings.state_dir, path, os.environ)
+    if base is None or path is None:
+        return settings
+    write_atomically(base / EARLIER_OWNER, (os.path.abspath(path) + "\n").encode("utf-8"))
+    log.info("state: %s keeps the state directory it used before, %s (recorded in %s)", path, base,
+             base / EARLIER_OWNER)
+    return load_settings(path)
 
 
 def identity(path: Path | None) -> str:
