@@ -11,7 +11,7 @@ import pytest
 from helpers import API_KEY, run, write_config
 from s2p.cli import describe_source, identity
 from s2p.cli.init import where_serve_finds
-from s2p.common.statedir import claim, held_by_another
+from s2p.common.statedir import claim, held_by_another, release
 from s2p.config import config_path, load_settings
 
 
@@ -67,6 +67,11 @@ def test_a_state_directory_held_by_a_running_server_is_named(tmp_path):
     (tmp_path / "serving").write_text('{"configuration": "/etc/s2p/a.toml", "pid": 1}', encoding="utf-8")
     assert held_by_another(tmp_path, "/etc/s2p/b.toml", alive=lambda pid: True) == "/etc/s2p/a.toml"
     assert held_by_another(tmp_path, "/etc/s2p/b.toml", alive=lambda pid: False) is None  # a server long gone
+    release(tmp_path)  # not this process's claim: left alone
+    assert (tmp_path / "serving").exists()
+    claim(tmp_path, "/etc/s2p/a.toml")
+    release(tmp_path)
+    assert not (tmp_path / "serving").exists()
 
 
 def test_gaps_never_writes_into_a_running_servers_state(tmp_path):

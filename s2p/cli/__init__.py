@@ -128,7 +128,7 @@ def _run(command: str, settings: Settings, path: Path | None, args: argparse.Nam
     if command == "serve":
         from s2p.app.announce import announce
         from s2p.app.server import StartupError, serve
-        from s2p.common.statedir import StateDirError, claim
+        from s2p.common.statedir import StateDirError, claim, release
 
         # The first line: which file this server runs on (a file found by
         # looking, not named, is the one surprise worth saying first).
@@ -136,7 +136,10 @@ def _run(command: str, settings: Settings, path: Path | None, args: argparse.Nam
         try:
             settings = keep_earlier_state(settings, path)
             claim(settings.state_dir, identity(path))
-            return serve(settings, announcer=announce)
+            try:
+                return serve(settings, announcer=announce)
+            finally:
+                release(settings.state_dir)
         except (StartupError, StateDirError) as exc:
             return _not_started(exc)
     if command == "check":

@@ -84,6 +84,16 @@ def claim(directory: str | os.PathLike, configuration: str) -> None:
     write_atomically(path, json.dumps({"configuration": configuration, "pid": os.getpid()}).encode("utf-8"))
 
 
+def release(directory: str | os.PathLike) -> None:
+    """This server stops: its claim goes (if it is still this process's)."""
+    path = Path(directory) / OWNER_FILE
+    try:
+        if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def held_by_another(directory: str | os.PathLike, configuration: str,
                     alive: Callable[[int], bool] | None = None) -> str | None:
     """The configuration of a running server that uses this state directory,
