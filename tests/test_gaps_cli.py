@@ -79,6 +79,8 @@ def test_gaps_exits_3_with_the_reason_when_plex_is_unreachable(tmp_path, fake_st
     result = run("gaps", config=config, timeout=60)
     assert result.returncode == 3
     assert "cannot reach Plex" in result.stderr and TOKEN not in result.stderr + result.stdout
+    said = [line for line in result.stderr.splitlines() if "cannot reach Plex" in line]
+    assert said and all(line.count("Fix:") == 1 for line in said), result.stderr
     without_plex = write_config(tmp_path / "other", fake_stash.url) if (tmp_path / "other").mkdir() is None else None
     result = run("gaps", config=without_plex, timeout=60)
     assert result.returncode == 3 and "[plex] url" in result.stderr

@@ -118,6 +118,7 @@ def test_a_wrong_token_fails_without_showing_it(tmp_path, fake_stash, s2p, plex,
     status, out = register(settings, capsys, url=s2p.url + "/")
     assert status == 1
     assert "FAILED: Plex refused the token" in out and "wrong-token-0123456789" not in out
+    assert next(line for line in out.splitlines() if line.startswith("FAILED")).count("Fix:") == 1
     assert plex.providers == []
 
 
@@ -126,6 +127,8 @@ def test_an_unreachable_plex_fails_clearly(tmp_path, fake_stash, s2p, capsys):
     status, out = register(settings, capsys, url=s2p.url + "/")
     assert status == 1
     assert "FAILED: cannot reach Plex at http://127.0.0.1:" in out
+    failed = next(line for line in out.splitlines() if line.startswith("FAILED"))
+    assert failed.count("Fix:") == 1 and "[plex] url" in failed
 
 
 def test_plex_refusing_a_url_it_cannot_fetch_is_explained(tmp_path, fake_stash, plex, capsys):
