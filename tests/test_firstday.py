@@ -171,7 +171,8 @@ def test_init_check_serve_and_register_take_a_new_user_to_a_registered_provider(
 
         check = s2p_command("check", cwd=folder, env=env)
         assert check.returncode == 0, check.stdout + check.stderr
-        assert str(folder / "s2p.toml") in check.stdout.splitlines()[0] and check.stdout.rstrip().endswith("OK")
+        assert f"checking {folder / 's2p.toml'} (found" in check.stdout.splitlines()[0]
+        assert check.stdout.rstrip().endswith("OK")
         state = tmp_path / "home" / ".local" / "state" / "s2p"
         assert f"state: {state}/s2p-" in check.stdout  # this file's own state directory
 

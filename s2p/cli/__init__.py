@@ -145,7 +145,7 @@ def _run(command: str, settings: Settings, path: Path | None, args: argparse.Nam
     if command == "check":
         from s2p.cli import check
 
-        return check.run(settings, path)
+        return check.run(settings, path, describe_source(path, getattr(args, "config", None), os.environ))
     if command == "match":
         from s2p.cli import match
 

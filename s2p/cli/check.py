@@ -9,14 +9,15 @@ from s2p import __version__
 from s2p.config import Settings, mask
 
 
-def run(settings: Settings, path) -> int:
+def run(settings: Settings, path, source: str | None = None) -> int:
+    """``source``: the configuration in words (which file and why), else the path alone."""
     from s2p.app.announce import pictures
     from s2p.app.services import build_core
     from s2p.artwork.shape import PosterShaper
     from s2p.stash.errors import StashError
 
     out = sys.stdout
-    print(f"s2p {__version__}: checking {path or 'defaults and S2P_* environment variables'}", file=out)
+    print(f"s2p {__version__}: checking {source or path or 'defaults and S2P_* environment variables'}", file=out)
     print(f"  provider: {settings.provider.identifier} ({settings.provider.title})", file=out)
     print(f"  stash: {settings.stash.url}, API key {mask(settings.stash.api_key.get_secret_value())}", file=out)
     print(f"  state: {settings.state_dir}", file=out)
