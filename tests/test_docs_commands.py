@@ -48,6 +48,9 @@ EXPECTED = {"gaps": {0, 1}, "match": {0, 1}}
 # Placeholders for option values the reader fills in.
 VALUES = {"--year": "2023", "--season": "2023", "--episode": "1", "--date": "2023-05-12",
           "--filename": "Studio/scene.mp4", "--ohash": "0123456789abcdef"}
+# Option values written as a word in capitals (``--all-of KIND``).
+NAMED = {"--all-of": "no_match", "--kind": "no_match", "--url": "http://192.168.1.20:8008/", "--config": "s2p.toml",
+         "--agent": "Stash", "--platform": "manylinux2014_x86_64"}
 # Commands of the archive's own start-up code (bundle/bootstrap.py), before s2p's command line.
 ARCHIVE_ONLY = {"prepare"}
 
@@ -73,8 +76,8 @@ def extract(pages: list[Path] = PAGES) -> list[Command]:
                 if line.strip():
                     found.setdefault(line.strip(), Command(f"{name}:{first + offset}", line.strip()))
         prose = re.sub(r"^```.*?^```", lambda m: "\n" * m.group(0).count("\n"), text, flags=re.S | re.M)
-        for span in re.finditer(r"`([^`\n]+)`", prose):
-            command = span.group(1).strip()
+        for span in re.finditer(r"`([^`]+)`", prose):
+            command = " ".join(span.group(1).split())  # a span may wrap across lines
             if INLINE.match(command) and (" " in command or command == "s2p"):
                 line = prose[:span.start()].count("\n") + 1
                 found.setdefault(command, Command(f"{name}:{line}", command))
@@ -86,6 +89,7 @@ def substitute(text: str, places: dict[str, str]) -> str:
     text = re.sub(r"\[(--[^\]]*)\]", r"\1", text)  # [--optional things]
     text = text.replace("[command]", "version")
     text = re.sub(r"(--[\w-]+) (?:…|\.\.\.)", lambda m: f"{m.group(1)} {VALUES.get(m.group(1), 'x')}", text)
+    text = re.sub(r"(--[\w-]+) ([A-Z]+)\b", lambda m: f"{m.group(1)} {NAMED.get(m.group(1), m.group(2))}", text)
     for placeholder, value in places.items():
         text = text.replace(placeholder, value)
     return text.replace("…", "x")
@@ -122,8 +126,10 @@ def s2p_args(argv: list[str]) -> list[str] | None:
     """The arguments of an s2p command, however it is started; None when it is not s2p."""
     if argv[0] in ("s2p", ".venv/bin/s2p"):
         return argv[1:]
-    if argv[0] in ("python3", "python", ".venv/bin/python") and len(argv) > 1 and argv[1].endswith(".pyz"):
-        return argv[2:]
+    if argv[0] in ("python3", "python", ".venv/bin/python"):
+        rest = [a for a in argv[1:3] if a != "-I"] + argv[3:]  # -I: isolated, as the image runs it
+        if rest and rest[0].endswith(".pyz"):
+            return rest[1:]
     return None
 
 
@@ -139,7 +145,7 @@ def parse_s2p(args: list[str]) -> argparse.Namespace:
 def check_s2p(argv: list[str], bench: Bench | None, stdout: Path | None, extra_env: dict[str, str]) -> None:
     args = s2p_args(argv)
     assert args is not None
-    archive = argv[1] if argv[1:2] and argv[1].endswith(".pyz") else None
+    archive = next((a for a in argv[1:3] if a.endswith(".pyz")), None)
     if archive and bench is not None:
         # The archive is the same command line; it must be where the docs put it.
         assert archive in bench.made or (ROOT / archive).exists() or archive == "s2p.pyz", f"no {archive} here"
@@ -246,6 +252,15 @@ def check_sudo(argv: list[str], bench: Bench | None) -> None:
 def check_docker(argv: list[str], bench: Bench | None) -> None:
     if argv[1] == "build":
         assert (ROOT / "Dockerfile").is_file() and argv[-1] == "."
+    elif argv[1:3] == ["compose", "exec"]:
+        # docker compose exec SERVICE COMMAND…: the compose file's service, and s2p's command line inside.
+        compose = (ROOT / "deploy" / "docker-compose.yml").read_text(encoding="utf-8")
+        assert re.search(rf"^  {re.escape(argv[3])}:", compose, re.M), f"no service {argv[3]} in the compose file"
+        inner = argv[4:]
+        assert s2p_args(inner) is not None, f"runs {inner[0]}, not s2p"
+        assert any("/opt/s2p/s2p.pyz" in line for line in (ROOT / "Dockerfile").read_text().splitlines()), \
+            "the image has no /opt/s2p/s2p.pyz"
+        parse_s2p(s2p_args(inner))
     else:
         assert argv[1] == "run" and argv[-1] == "s2p", "runs the image docker build tags"
 
