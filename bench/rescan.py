@@ -1,8 +1,8 @@
 """Replay a full Plex library rescan against s2p and a slow, SQLite-like Stash.
 
-    python bench/rescan.py                      # 2,000 items, 64 clients, 50 ms Stash
-    python bench/rescan.py --items 500 --clients 16 --latency 0.02
-    python bench/rescan.py --scenes 50000       # same rescan, 50,000 scenes indexed
+    .venv/bin/python bench/rescan.py                      # 2,000 items, 64 clients, 50 ms Stash
+    .venv/bin/python bench/rescan.py --items 500 --clients 16 --latency 0.02
+    .venv/bin/python bench/rescan.py --scenes 50000       # same rescan, 50,000 scenes indexed
 
 Three processes: a stand-in Stash (at most --stash-concurrency requests at a
 time, each taking --latency seconds), s2p itself (``python -m s2p serve``),

@@ -204,7 +204,8 @@ def test_a_busy_port_stops_serve_and_demo_in_one_line(tmp_path):
         results = [run("serve", config=config, timeout=30), run("demo", "--port", str(port), timeout=30)]
     for result in results:
         assert result.returncode == 2, result.stderr
-        lines = result.stderr.strip().splitlines()
+        # Besides the first log line, which names the configuration file in use.
+        lines = [line for line in result.stderr.strip().splitlines() if " configuration: " not in line]
         assert len(lines) == 1, result.stderr
         assert f"127.0.0.1:{port}" in lines[0] and "in use" in lines[0] and "Fix:" in lines[0]
         assert "curl" not in result.stdout

@@ -60,6 +60,7 @@ def create_app(runtime: Runtime) -> falcon.App:
     app.add_route("/gaps", gaps.GapsPage(runtime.gaps))
     app.add_route("/gaps.json", gaps.GapsJson(runtime.gaps))
     app.add_route("/gaps/run", gaps.GapsRun(runtime.gaps))
+    app.add_route("/gaps/dismiss", gaps.GapsDismissKind(runtime.gaps))
     app.add_route("/gaps/{gap_id:int}/{action}", gaps.GapAction(runtime.gaps))
     if settings.debug.enabled:
         app.add_route("/debug/match", debug.DebugMatch(runtime.matches, runtime.tv_matches))

@@ -102,6 +102,7 @@ class GapService:
         # record without a store round trip for every other match.
         self._open_observations: set[str] = set()
         self._last_served: dict[str, tuple[str | None, float]] = {}
+        self._plex_machine: str | None = None  # Plex's machine identifier, once a comparison has read Plex
         self.problem: str | None = None
 
     @classmethod
@@ -187,7 +188,8 @@ class GapService:
             with self._lock:
                 if not self._open_observations:
                     return  # a match settles records, and there are none (the common case, kept cheap)
-        key, gap = observation(outcome, min_score=self.settings.match.min_score, margin=self.settings.match.margin)
+        key, gap = observation(outcome, min_score=self.settings.match.min_score, margin=self.settings.match.margin,
+                               from_plex=self._from_plex(outcome.query.client_identifier))
         if key is None:
             return
         now = self._clock()
@@ -198,6 +200,14 @@ class GapService:
             self.store.offer(lambda conn: self._settle_key(conn, key, now, "matched when Plex asked again"))
             return
         self.store.offer(lambda conn: self._record(conn, gap, now))
+
+    def _from_plex(self, client: str | None) -> bool:
+        """Whether a request is known to come from Plex: its client identifier
+        is one of [server] plex_clients, or the machine the comparison reads."""
+        known = set(self.settings.server.plex_clients)
+        if self._plex_machine:
+            known.add(self._plex_machine)
+        return bool(client) and client in known
 
     def observe_gone(self, scene_id: str, items: list[dict[str, Any]]) -> None:
         """Plex items that carry the guid of a scene Stash no longer has (live
@@ -313,7 +323,10 @@ class GapService:
         began = self._clock()
         plex = self._plex_factory()
         tv_identifier = self.settings.tv_identifier if self.settings.tv.enabled else None
-        sections, problems = choose_sections(plex.sections(), self.settings.plex.sections,
+        available = plex.sections()
+        machine = getattr(plex, "machine_identifier", None)
+        self._plex_machine = (machine() if callable(machine) else None) or self._plex_machine
+        sections, problems = choose_sections(available, self.settings.plex.sections,
                                              self.settings.provider.identifier, tv_identifier)
         if not sections:
             raise ComparisonFailed("; ".join(problems))
@@ -335,7 +348,9 @@ class GapService:
         # right now may be missing from pages already read.
         open_records = [(record_id, kind, key) for record_id, kind, key, seen in
                         self.store.read(lambda conn: db.open_keys(conn, OBSERVED_KINDS)) if seen < began]
-        settled = settle_observations([(record_id, key) for record_id, _kind, key in open_records], result.plex)
+        unvouched = self.store.read(lambda conn: db.unvouched(conn, OBSERVED_KINDS))
+        settled = settle_observations([(record_id, key) for record_id, _kind, key in open_records], result.plex,
+                                      unvouched)
         stats: dict[str, Any] = dict(result.stats)
         stats.update(seconds=round(time.monotonic() - started, 2), stash_seconds=round(stash_seconds, 2),
                      plex_seconds=round(plex_seconds, 2), sections=[s.title for s in sections],
@@ -448,6 +463,11 @@ class GapService:
         lost = {"store_set_aside": self.store.lost.as_dict()} if self.store.lost else {}
         return {"recording": True, "open": {kind: counts.get(kind, 0) for kind in KINDS},
                 "queue_depth": self.store.depth, "observations_dropped": self.store.dropped, **lost}
+
+    def dismiss_kind(self, kind: str) -> int:
+        """Dismiss every open record of one kind (each comes back when its item changes)."""
+        self._readable()
+        return self.store.call(lambda conn: db.dismiss_kind(conn, kind, self._clock()))
 
     def set_dismissed(self, gap_id: int, dismissed: bool) -> dict[str, Any] | None:
         """Dismiss (or restore) one record; ``None`` when there is no such record."""

@@ -447,6 +447,26 @@ def open_keys(conn: sqlite3.Connection, kinds: Sequence[str]) -> list[tuple[int,
         f"SELECT id, kind, key, last_seen FROM gaps WHERE resolved_at IS NULL AND kind IN ({marks})", tuple(kinds))]
 
 
+def unvouched(conn: sqlite3.Connection, kinds: Sequence[str]) -> set[int]:
+    """Ids of unresolved records of these kinds from requests not known to come from Plex."""
+    marks = ",".join("?" * len(kinds))
+    found = set()
+    for row in conn.execute(f"SELECT id, detail FROM gaps WHERE resolved_at IS NULL AND kind IN ({marks})",
+                            tuple(kinds)):
+        try:
+            if json.loads(row["detail"] or "{}").get("from_plex") is False:
+                found.add(row["id"])
+        except (ValueError, AttributeError):
+            continue
+    return found
+
+
+def dismiss_kind(conn: sqlite3.Connection, kind: str, now: float) -> int:
+    """Dismiss every open record of one kind; how many were dismissed."""
+    return conn.execute("UPDATE gaps SET dismissed_at = ?, dismissed_version = version WHERE kind = ? "
+                        "AND resolved_at IS NULL AND dismissed_at IS NULL", (now, kind)).rowcount
+
+
 STATES = ("open", "dismissed", "resolved", "all")
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import falcon
 
 from s2p import __version__
+from s2p.gaps.records import KINDS
 from s2p.plex.hints import MAX_CONTAINER_SIZE, MatchHints
 
 _ERROR = {"$ref": "#/components/responses/Error"}
@@ -174,6 +175,12 @@ def describe(tv: bool = True) -> dict[str, Any]:
                                    "responses": {"202": {"description": "started", "content": {_JSON: {}}},
                                                  "303": {"description": "started (from the page)"},
                                                  "403": _ERROR, "409": _ERROR, "503": _ERROR}}},
+            "/gaps/dismiss": {"post": {
+                "summary": "dismiss every open gap of one kind until its item changes",
+                "parameters": [{"name": "kind", "in": "query", "required": True, "schema": {"enum": list(KINDS)}}],
+                "responses": {"200": {"description": "how many were dismissed", "content": {_JSON: {}}},
+                              "303": {"description": "done (from the page)"},
+                              "400": _ERROR, "403": _ERROR, "503": _ERROR}}},
             "/gaps/{gap_id}/{action}": {"post": {
                 "summary": "dismiss a gap until its item changes, or restore it",
                 "parameters": [
