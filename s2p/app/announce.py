@@ -24,6 +24,20 @@ def provider_url(settings: Settings, port: int, host: str | None = None) -> str:
     return f"http://{shown}:{port}{root}"
 
 
+def stash_plugin_url(provider: str) -> str:
+    """The plugin source to add in Stash, from the URL registered in Plex."""
+    return provider.rstrip("/") + "/stash-plugin/index.yml"
+
+
+def stash_plugin_line(settings: Settings, url: str) -> str:
+    """Where Stash finds the plugin, the secret root (if any) masked."""
+    secret = settings.server.secret
+    shown = stash_plugin_url(url).replace(secret, mask(secret)) if secret else stash_plugin_url(url)
+    where = (f" (with your [server] secret in place of {mask(secret)})" if secret else "")
+    return (f"Stash plugin: add {shown}{where} in Stash > Settings > Plugins > Available Plugins > Add Source, "
+            "then install \"s2p (Plex)\" (docs/stash-plugin.md)")
+
+
 def is_loopback(url: str) -> bool:
     return is_loopback_host(urlsplit(url).hostname or "")
 
@@ -40,6 +54,7 @@ def announce(settings: Settings, services: Services, port: int) -> None:
     else:
         log.info("register this URL in Plex (Settings > Metadata Agents > Add Provider, or s2p register): %s",
                  url)
+    log.info("%s", stash_plugin_line(settings, url))
     if is_loopback(url):
         log.warning("that URL is on localhost: a Plex running in a bridge-mode container (or on another "
                     "machine) cannot reach it; listen on 0.0.0.0 and register this machine's LAN address")

@@ -19,6 +19,7 @@ import requests
 
 from s2p import __version__
 from s2p.app import collectors
+from s2p.app.stashplugin import StashPlugin, build_stash_plugin
 from s2p.artwork.push import ArtworkPusher, ShowPictures
 from s2p.artwork.service import ImageService
 from s2p.artwork.shape import PosterShaper
@@ -131,6 +132,7 @@ class Services(Core):
     sync: SyncService | None = None  # live sync ([sync], with [plex] url and token)
     capture: RequestCapture | None = None  # [debug] capture: Plex's latest requests
     tv: TvService | None = None  # the TV provider ([tv] enabled)
+    stash_plugin: StashPlugin | None = None  # the Stash plugin's source and the routes its bridge calls
     started_at: float = field(default_factory=time.time)
     _probe: TTLCache[tuple[bool, str, float]] = field(default_factory=lambda: TTLCache(1, HEALTH_PROBE_TTL))
     _signer: ImageSigner | None = None
@@ -249,6 +251,7 @@ def build_services(settings: Settings, *, session: requests.Session | None = Non
         _enable_push(services)
     if uploads and settings.sync.interval > 0 and settings.plex.url and settings.plex.token.get_secret_value():
         _enable_sync(services)
+    services.stash_plugin = build_stash_plugin(services)  # after live sync: the plugin queues refreshes there
     return services
 
 

@@ -9,7 +9,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from s2p.common.statedir import ensure_state_dir
 
@@ -117,6 +117,20 @@ class SyncStore:
             db.execute("INSERT OR IGNORE INTO queue (scene_id, reason, due, added) VALUES (?, ?, ?, ?)",
                        (scene_id, reason, due, self._clock()))
             return True
+
+    def put_first(self, scene_id: str, reason: str) -> None:
+        """Queue a refresh at the head of the queue (due since ever), or move a queued one there."""
+        with self._lock:
+            self._open().execute("INSERT INTO queue (scene_id, reason, due, added) VALUES (?, ?, 0, ?) "
+                                 "ON CONFLICT (scene_id) DO UPDATE SET due = 0, reason = excluded.reason",
+                                 (scene_id, reason, self._clock()))
+
+    def entry(self, scene_id: str) -> dict[str, Any] | None:
+        """One queued refresh as it stands (reason, due, attempts, last error), or ``None``."""
+        with self._lock:
+            row = self._open().execute("SELECT reason, due, attempts, last_error, added FROM queue "
+                                       "WHERE scene_id = ?", (scene_id,)).fetchone()
+        return None if row is None else dict(zip(("reason", "due", "attempts", "last_error", "added"), row))
 
     def due(self, now: float, limit: int) -> list[Queued]:
         with self._lock:

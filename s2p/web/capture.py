@@ -8,7 +8,7 @@ import time
 import falcon
 
 from s2p.ops.capture import MAX_BODY, RequestCapture, clean
-from s2p.web.access import OPS, SecretRoot, route_class
+from s2p.web.access import OPS, PLUGIN, SecretRoot, route_class
 
 
 class CaptureRequests:
@@ -19,7 +19,7 @@ class CaptureRequests:
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource, req_succeeded: bool) -> None:
         path = self._root.shown(req.path)
-        if route_class(self._root.route(req.path)) == OPS:
+        if route_class(self._root.route(req.path)) in (OPS, PLUGIN):  # not Plex's requests
             return
         body = getattr(req.context, "body_text", None)
         try:
