@@ -135,11 +135,11 @@ class PluginService:
         answer["sync"] = self._queue(scene.id)
         answer["missing"] = None
         if not answer["items"] and answer["plex"]["error"] is None:
-            answer["missing"] = self._why_missing(scene, paths, sections, deadline)
+            answer["missing"] = self._why(scene, paths, sections, deadline, missing=True)
         return answer
 
     def explain(self, scene_id: str, deadline: Deadline) -> dict[str, Any]:
-        """Why Plex has (or has not) this scene: the match cascade on each of its files."""
+        """How s2p matches each of the scene's files (the match cascade), and where Plex would find them."""
         scene = self._scene(scene_id, deadline)
         paths = self._plex_paths(scene)
         sections: list[Any] = []
@@ -148,7 +148,7 @@ class PluginService:
                 sections = self._plex().sections()
             except Exception as exc:
                 log.info("the Stash plugin could not list Plex's libraries: %s", self._redact(str(exc)))
-        return self._why_missing(scene, paths, sections, deadline)
+        return self._why(scene, paths, sections, deadline, missing=False)
 
     def _item(self, item: Any, sections: list[Any], machine: str | None) -> dict[str, Any]:
         section_id = str(getattr(item, "librarySectionID", "") or "")
@@ -180,8 +180,9 @@ class PluginService:
             entry = {**entry, "due": iso(entry["due"]) if entry["due"] else "now", "added": iso(entry["added"])}
         return {"enabled": True, "queued": entry}
 
-    def _why_missing(self, scene: Scene, paths: list[tuple[str, str | None]], sections: list[Any],
-                     deadline: Deadline) -> dict[str, Any]:
+    def _why(self, scene: Scene, paths: list[tuple[str, str | None]], sections: list[Any], deadline: Deadline,
+             *, missing: bool) -> dict[str, Any]:
+        """Each file's way into Plex; ``missing``: Plex has no item for the scene (say why)."""
         if not paths:
             return {"why": "the scene has no file in Stash, so Plex cannot have it", "files": []}
         roots = [(s.title, [canonical(loc) for loc in (getattr(s, "locations", None) or [])]) for s in sections]
@@ -204,8 +205,9 @@ class PluginService:
                 entry["why"] = (f"no Plex library on s2p's agent holds {folder}: add that folder to a library, "
                                 "or check the path rules")
             elif decided == scene.id:
-                entry["why"] = ("s2p matches this file to this scene: Plex has not scanned it yet, or matched it "
-                                "with another agent (Scan folder in Plex, or Fix Match in Plex)")
+                entry["why"] = ("s2p matches this file to this scene" + (
+                    ": Plex has not scanned it yet, or matched it with another agent (Scan folder in Plex, or "
+                    "Fix Match in Plex)" if missing else ""))
             elif decided is not None:
                 entry["why"] = f"s2p matches this file to scene {decided}, not to this one"
             else:

@@ -120,9 +120,10 @@
   function Banner(props) {
     var problem = useConnection();
     if (!problem) return null;
+    // The bridge's message names what is wrong and the fix.
     return h("div", { className: "alert alert-danger s2p-banner", role: "alert" },
-      h("strong", null, "s2p cannot be reached. "), problem, " ",
-      props.onRetry ? h(Bootstrap.Button, { size: "sm", variant: "outline-light", onClick: props.onRetry }, "Retry") : null);
+      h("span", null, problem), " ",
+      props.onRetry ? h(Bootstrap.Button, { size: "sm", variant: "danger", onClick: props.onRetry }, "Retry") : null);
   }
 
   function Spinner() {
@@ -152,10 +153,11 @@
   function Explanation(props) {
     var missing = props.missing;
     if (!missing) return null;
+    var files = missing.files || [];
     return h("div", { className: "s2p-why" },
-      h("h6", null, "Why Plex has no item for it"),
-      h("p", null, missing.why),
-      (missing.files || []).map(function (file, index) {
+      h("h6", null, props.inPlex ? "How s2p matches its files" : "Why Plex has no item for it"),
+      files.length === 1 ? null : h("p", null, missing.why),
+      files.map(function (file, index) {
         var outcome = file.explanation;
         return h("div", { key: index, className: "s2p-why-file" },
           h("div", null, h("span", { className: "s2p-label" }, "Stash "), h("code", null, file.stash)),
@@ -278,7 +280,7 @@
         h(Freshness, { status: status }),
         h(SyncState, { sync: status.sync }),
         h(SceneGaps, { gaps: status.gaps }),
-        h(Explanation, { missing: why[0] || status.missing }));
+        h(Explanation, { missing: why[0] || status.missing, inPlex: items.length > 0 }));
     }
     return h("div", { className: "s2p-panel" },
       h(Banner, { onRetry: load }),

@@ -113,8 +113,10 @@ def call(base: str, token: str, method: str, path: str, query: Optional[Dict[str
         raise BridgeError(refused(exc, shown(base))) from None
     except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        what = "no answer in %.0f s" % timeout if isinstance(reason, socket.timeout) or "timed out" in str(reason) \
-            else str(reason)
+        if isinstance(reason, socket.timeout) or "timed out" in str(reason):
+            what = "no answer in %.0f s" % timeout
+        else:  # "Connection refused" rather than "[Errno 111] Connection refused"
+            what = (getattr(reason, "strerror", None) or str(reason)).rstrip(".")
         raise BridgeError("s2p cannot be reached at %s: %s. Fix: start s2p, or set the s2p URL in Settings > "
                           "Plugins > s2p (Plex) to an address Stash's host reaches" % (shown(base), what)) from None
     except ValueError:
