@@ -31,6 +31,7 @@ TOKEN_HEADER = "X-S2P-Token"
 SETTINGS_QUERY = "query S2PPluginSettings($include: [ID!]) { configuration { plugins(include: $include) } }"
 SETTINGS_TIMEOUT = 5.0
 TIMEOUT = 30.0  # Stash waits for the bridge; s2p answers within its request budget
+HOOK_TIMEOUT = 5.0
 OPS = ("ping", "scene", "explain", "refresh", "scan", "gaps", "dismiss", "restore", "compare", "changed")
 GAP_KINDS = ("plex_only", "stash_only", "matched_elsewhere", "stale", "no_match", "ambiguous")
 GAP_STATES = ("open", "dismissed", "resolved", "all")
@@ -211,9 +212,10 @@ def run(payload: Dict[str, Any]) -> Any:
         return call(base, token, "GET", "scenes/" + _id(args))
     if op == "explain":
         return call(base, token, "GET", "scenes/%s/explain" % _id(args))
-    if op in ("refresh", "changed"):
-        return call(base, token, "POST", "scenes/%s/refresh" % _id(args),
-                    {"edited": "1"} if op == "changed" else None)
+    if op == "refresh":
+        return call(base, token, "POST", "scenes/%s/refresh" % _id(args))
+    if op == "changed":  # Stash waits for its hooks: a short wait, and live sync catches up anyway
+        return call(base, token, "POST", "scenes/%s/refresh" % _id(args), {"edited": "1"}, timeout=HOOK_TIMEOUT)
     if op == "scan":
         return call(base, token, "POST", "scenes/%s/scan" % _id(args))
     if op == "gaps":
