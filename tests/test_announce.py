@@ -67,3 +67,12 @@ def test_a_lossy_rule_is_shown_failing():
     lossy = PathRule("lossy", Rewrite.compile("^/a/(.*)$", "/b/\\1"), Rewrite.compile("^/b/(.*)$", "/c/\\1"),
                      ("/a/x.mp4",))
     assert server.round_trips(PathMap([lossy])) == ['round trip via "lossy": /a/x.mp4 -> /b/x.mp4 -> /c/x.mp4: FAILED']
+
+
+def test_the_stash_plugin_source_is_announced_with_the_secret_masked(tmp_path, fake_stash, caplog, monkeypatch):
+    secret = "announce-secret-0123456789"
+    settings = make_settings(fake_stash.url, tmp_path, server={"host": "0.0.0.0", "secret": secret})
+    text = announced(settings, caplog, monkeypatch, container=False)
+    assert ("Stash plugin: add http://192.168.1.20:8123/***6789/stash-plugin/index.yml (with your [server] secret "
+            "in place of ***6789) in Stash > Settings > Plugins > Available Plugins > Add Source") in text
+    assert secret not in text
