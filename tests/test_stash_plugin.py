@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from falcon import testing
-
 from fakestash import validation_errors
+from falcon import testing
 from helpers import SECRET_WATCH, make_settings
+
 from s2p import __version__
 from s2p.app.services import build_services
 from s2p.app.webapp import create_app

@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 import requests
-
 from fakeplex import TOKEN, FakePlex
 from fakestash import validation_errors
 from helpers import PLEX_ROOT, SECRET_WATCH, STASH_ROOT, eventually, free_port, s2p_guid

@@ -33,7 +33,6 @@ from typing import Any
 
 import pytest
 import requests
-
 from fakeplex import TOKEN, FakePlex
 from helpers import PLEX_ROOT, SECRET_WATCH, STASH_ROOT, free_port, s2p_guid
 
@@ -200,12 +199,13 @@ def test_the_scene_tab_shows_the_status_and_its_buttons_ask_stash_to_run_the_bri
     item = answers["plex"].items_by_scene["1"]
     assert results["openInPlex"] == (f"https://app.plex.tv/desktop/#!/server/{answers['machine']}/details"
                                      f"?key=/library/metadata/{item.rating_key}")
-    assert len(results["items"]) == 1 and "Scenes" in results["items"][0] and str(item.rating_key) in results["items"][0]
+    assert len(results["items"]) == 1
+    assert "Scenes" in results["items"][0] and str(item.rating_key) in results["items"][0]
     assert "In Plex: 1 item" in results["text"] and "up to date" in results["text"]
     asked = plugin_calls(results)
     assert {"op": "gaps", "limit": 1} in asked  # the navbar's count
-    assert [a for a in asked if a["op"] != "gaps"] == [
-        {"op": "scene", "id": "1"}, {"op": "refresh", "id": "1"}, {"op": "scan", "id": "1"}, {"op": "explain", "id": "1"}]
+    assert [a for a in asked if a["op"] != "gaps"] == [{"op": "scene", "id": "1"}, {"op": "refresh", "id": "1"},
+                                                       {"op": "scan", "id": "1"}, {"op": "explain", "id": "1"}]
     assert {"variant": "success", "message": "Plex refreshes this scene's items in a moment"} in results["toasts"]
     assert {"variant": "success", "message": "Plex is scanning 1 folder(s)"} in results["toasts"]
     open_count = sum(answers["answers"]["gaps"]["counts"].values())

@@ -27,7 +27,7 @@ class StashPlugin:
     token: PluginToken
 
 
-def build_stash_plugin(services: "Services") -> StashPlugin:
+def build_stash_plugin(services: Services) -> StashPlugin:
     settings = services.settings
     token = PluginToken(settings.state_dir)
     plex = settings.plex

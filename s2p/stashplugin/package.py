@@ -20,10 +20,10 @@ import os
 import threading
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Callable
 
 from s2p.common.statedir import ensure_state_dir, write_atomically
 

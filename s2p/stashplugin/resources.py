@@ -16,7 +16,7 @@ from typing import Any
 import falcon
 
 from s2p.gaps.service import GapsUnavailable
-from s2p.stashplugin.package import ZIP_NAME, PluginSource
+from s2p.stashplugin.package import ZIP_NAME, Package, PluginSource
 from s2p.stashplugin.service import NoSuchScene, NotAvailable, PluginService
 from s2p.stashplugin.token import HEADER, PluginToken
 from s2p.web.access import Networks, parse_address
@@ -48,7 +48,7 @@ class _Source:
         self._root = root
         self._proxies = proxies
 
-    def _package(self, req: falcon.Request, resp: falcon.Response):
+    def _package(self, req: falcon.Request, resp: falcon.Response) -> Package:
         package = self._source.package(base_url(req, self._root, self._proxies))
         resp.last_modified = datetime.datetime.fromtimestamp(package.date, datetime.timezone.utc)
         return package

@@ -13,7 +13,8 @@ from __future__ import annotations
 import datetime
 import logging
 import posixpath
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 from urllib.parse import quote
 
 from s2p.common.deadline import Deadline

@@ -130,7 +130,7 @@ class SyncStore:
         with self._lock:
             row = self._open().execute("SELECT reason, due, attempts, last_error, added FROM queue "
                                        "WHERE scene_id = ?", (scene_id,)).fetchone()
-        return None if row is None else dict(zip(("reason", "due", "attempts", "last_error", "added"), row))
+        return None if row is None else dict(zip(("reason", "due", "attempts", "last_error", "added"), row, strict=True))
 
     def due(self, now: float, limit: int) -> list[Queued]:
         with self._lock:
