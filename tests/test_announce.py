@@ -126,3 +126,12 @@ def test_an_open_circuit_says_what_failed_and_the_fix(caplog):
         breaker.record_failure("cannot connect to Stash at http://stash:9999 (connection refused)")
     [record] = caplog.records
     assert "connection refused" in record.getMessage() and "Fix: start Stash" in record.getMessage()
+
+
+def test_the_stash_plugin_source_is_announced_with_the_secret_masked(tmp_path, fake_stash, caplog, monkeypatch):
+    secret = "announce-secret-0123456789"
+    settings = make_settings(fake_stash.url, tmp_path, server={"host": "0.0.0.0", "secret": secret})
+    text = announced(settings, caplog, monkeypatch, container=False)
+    assert ("Stash plugin: add http://192.168.1.20:8123/***6789/stash-plugin/index.yml (with your [server] secret "
+            "in place of ***6789) in Stash > Settings > Plugins > Available Plugins > Add Source") in text
+    assert secret not in text

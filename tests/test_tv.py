@@ -135,7 +135,7 @@ def test_a_page_counts_from_zero_and_says_the_whole_size():
 def tv_app(tmp_path, fake_stash):
     """s2p's app in-process (falcon.testing), over the fake Stash: ``client, services = tv_app()``.
     The routes run in the test's thread; only the fake Stash listens, on loopback."""
-    from s2p.app.services import build_services
+    from s2p.app.runtime import build as build_services
     from s2p.app.webapp import create_app
 
     built = []

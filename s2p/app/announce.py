@@ -45,6 +45,20 @@ def register_url(settings: Settings, port: int) -> str | None:
     return None
 
 
+def stash_plugin_url(provider: str) -> str:
+    """The plugin source to add in Stash, from the URL registered in Plex."""
+    return provider.rstrip("/") + "/stash-plugin/index.yml"
+
+
+def stash_plugin_line(settings: Settings, url: str) -> str:
+    """Where Stash finds the plugin, the secret root (if any) masked."""
+    secret = settings.server.secret
+    shown = stash_plugin_url(url).replace(secret, mask(secret)) if secret else stash_plugin_url(url)
+    where = (f" (with your [server] secret in place of {mask(secret)})" if secret else "")
+    return (f"Stash plugin: add {shown}{where} in Stash > Settings > Plugins > Available Plugins > Add Source, "
+            "then install \"s2p (Plex)\" (docs/stash-plugin.md)")
+
+
 def is_loopback(url: str) -> bool:
     return is_loopback_host(urlsplit(url).hostname or "")
 
@@ -67,6 +81,7 @@ def announce(settings: Settings, runtime: Runtime, port: int) -> None:
     else:
         log.info("register this URL in Plex (Settings > Metadata Agents > Add Provider, or s2p register): %s",
                  url)
+    log.info("%s", stash_plugin_line(settings, url or f"http://<s2p's address as Stash reaches it>:{port}/"))
     if url is not None and is_loopback(url) and not plex_on_our_loopback(settings):
         log.warning("that URL is on localhost: a Plex running in a bridge-mode container (or on another "
                     "machine) cannot reach it; listen on 0.0.0.0 and register this machine's LAN address")

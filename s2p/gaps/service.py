@@ -27,7 +27,8 @@ from s2p.stash.errors import StashError
 from s2p.stash.models import SceneSummary
 from s2p.gaps import report as reports
 from s2p.gaps import store as db
-from s2p.gaps.detect import Comparison, StashScene, SyncTimes, observation, settle_observations, stash_time
+from s2p.gaps.detect import (Comparison, StashScene, SyncTimes, iso, observation, settle_observations,
+                             staleness, stash_time)
 from s2p.gaps.fingerprint import SectionFiles
 from s2p.pms.library import ItemGone, PlexLibrary, choose_sections
 from s2p.gaps.records import COMPARED_KINDS, KINDS, MATCHED_ELSEWHERE, OBSERVED_KINDS, STALE, Gap, digest
@@ -480,6 +481,23 @@ class GapService:
 
         row = self.store.call(change)
         return reports.gap_json(row) if row else None
+
+    def scene(self, scene_id: str, updated_at: str | None, plex_paths: list[str]) -> dict[str, Any]:
+        """What the gap records know of one scene: when Plex last fetched it
+        from s2p (and whether Stash changed it since) and its unresolved records."""
+        self._readable()
+
+        def read(conn: Any) -> tuple[SyncTimes | None, list[dict[str, Any]]]:
+            return db.served_time(conn, scene_id), db.scene_gaps(conn, scene_id, plex_paths)
+
+        served, rows = self.store.read(read)
+        changed, why = staleness(updated_at, served)
+        return {
+            "fetched_at": iso(served.served_at) if served else None,
+            "fetched_version": served.served_version if served else None,
+            "changed_since": changed, "changed_why": why,
+            "gaps": [reports.gap_json(row) for row in rows],
+        }
 
 
 def _safe_message(exc: Exception) -> str:

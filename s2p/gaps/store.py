@@ -502,6 +502,20 @@ def list_gaps(conn: sqlite3.Connection, *, kinds: Sequence[str], state: str = "o
     return [_row(row) for row in conn.execute(sql, params)]
 
 
+def scene_gaps(conn: sqlite3.Connection, scene_id: str, plex_paths: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Unresolved records (open or dismissed) of one scene: by its id, or by a Plex path of its files."""
+    paths = list(plex_paths)[:50]
+    by_path = f" OR plex_path IN ({','.join('?' * len(paths))})" if paths else ""
+    return [_row(row) for row in conn.execute(
+        f"SELECT * FROM gaps WHERE resolved_at IS NULL AND (scene_id = ?{by_path}) ORDER BY id",
+        [scene_id, *paths])]
+
+
+def served_time(conn: sqlite3.Connection, scene_id: str) -> SyncTimes | None:
+    row = conn.execute("SELECT served_at, version FROM served WHERE scene_id = ?", (scene_id,)).fetchone()
+    return SyncTimes(served_at=row[0], served_version=row[1]) if row else None
+
+
 def get_gap(conn: sqlite3.Connection, gap_id: int) -> dict[str, Any] | None:
     row = conn.execute("SELECT * FROM gaps WHERE id = ?", (gap_id,)).fetchone()
     return _row(row) if row else None
