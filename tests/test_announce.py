@@ -86,9 +86,10 @@ def first_warning(text: str, about: str) -> str:
     return next(line for line in text.splitlines() if line.startswith("WARNING") and about in line)
 
 
+@pytest.mark.integration
 def test_stash_down_is_warned_with_the_cause_and_the_fix(tmp_path, fake_stash, caplog, monkeypatch):
     settings = make_settings(fake_stash.url, tmp_path)
-    fake_stash.server.stop()
+    fake_stash.stop()
     line = first_warning(announced(settings, caplog, monkeypatch, container=False), "Stash")
     assert "connection refused" in line and line.count("Fix:") == 1 and "[stash] url" in line
 

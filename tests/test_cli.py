@@ -242,6 +242,7 @@ def test_serve_stops_with_the_fix_when_the_state_dir_is_unusable(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.integration
 def test_check_prints_the_stash_plugin_source(tmp_path, fake_stash):
     result = run("check", config=write_config(tmp_path, fake_stash.url))
     assert result.returncode == 0, result.stdout + result.stderr

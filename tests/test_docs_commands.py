@@ -288,6 +288,12 @@ def check_mkdir(argv: list[str], bench: Bench | None) -> None:
         subprocess.run(argv, check=True, timeout=30)
 
 
+def check_apt(argv: list[str], bench: Bench | None) -> None:
+    """apt-get: installs what a machine needs (the browser of the page tests); never run here."""
+    assert argv[1:2] in (["install"], ["update"]), "apt-get other than install or update"
+    assert argv[1] == "update" or [a for a in argv[2:] if not a.startswith("-")], "apt-get install of nothing"
+
+
 def system_service(argv: list[str], bench: Bench | None) -> None:
     """systemctl, journalctl, systemd-analyze: about the machine's services, never run here."""
 
@@ -299,7 +305,7 @@ CHECKS: dict[str, Callable[[list[str], Bench | None], None]] = {
     "cp": check_cp, "install": check_install_file, "sudo": check_sudo, "docker": check_docker,
     "curl": check_curl, "uname": check_harmless, "ldd": check_harmless, "mkdir": check_mkdir,
     "sha256sum": lambda argv, bench: check_files(argv[1:], bench),
-    "systemctl": system_service, "journalctl": system_service, "systemd-analyze": system_service,
+    "apt-get": check_apt, "systemctl": system_service, "journalctl": system_service, "systemd-analyze": system_service,
 }
 
 

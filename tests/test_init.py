@@ -150,6 +150,7 @@ def test_init_stops_clearly_when_stash_refuses_the_key(tmp_path, fake_stash):
     assert result.stderr.count("Fix:") == 1 and "wrong-key-0123456789" not in result.stdout + result.stderr
 
 
+@pytest.mark.integration
 def test_init_takes_an_address_without_a_scheme_as_http(tmp_path, fake_stash):
     target = tmp_path / "s2p.toml"
     bare = fake_stash.url.removeprefix("http://")
@@ -213,6 +214,7 @@ def test_init_asks_on_a_terminal_and_asks_again_after_a_wrong_address(tmp_path, 
     assert next(answers) == "y"  # nothing more was asked than the questions above
 
 
+@pytest.mark.integration
 def test_init_yes_with_a_wrong_plex_token_fails_with_the_fix(tmp_path, fake_stash, library):
     plex = plex_with(library, "/data/adult")
     try:
@@ -225,6 +227,7 @@ def test_init_yes_with_a_wrong_plex_token_fails_with_the_fix(tmp_path, fake_stas
     assert "wrong-token-0123456789" not in result.stdout + result.stderr
 
 
+@pytest.mark.integration
 def test_init_yes_with_plex_down_fails_with_the_fix(tmp_path, fake_stash):
     import socket
 
@@ -237,6 +240,7 @@ def test_init_yes_with_plex_down_fails_with_the_fix(tmp_path, fake_stash):
     assert len(lines) == 1 and "cannot reach Plex" in lines[0] and lines[0].count("Fix:") == 1, result.stderr
 
 
+@pytest.mark.integration
 def test_init_asks_plex_again_keeping_what_was_typed(tmp_path, fake_stash, library, capsys):
     import argparse
 

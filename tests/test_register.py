@@ -205,6 +205,7 @@ def test_in_a_container_the_url_must_be_given_when_plex_is_elsewhere(tmp_path, f
     assert "Fix:" in out
 
 
+@pytest.mark.integration
 def test_in_a_container_sharing_plex_network_loopback_is_registered(tmp_path, fake_stash, s2p, plex, capsys,
                                                                     monkeypatch):
     # [plex] url on 127.0.0.1: Plex lives in s2p's network namespace, so 127.0.0.1 is where Plex finds s2p.

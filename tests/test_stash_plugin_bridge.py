@@ -177,6 +177,9 @@ def test_refresh_goes_through_the_sync_queue_at_its_head(running, plugin, plex):
     answer = output(plugin.run({"op": "refresh", "id": "1"}))
     assert answer["queued"] == "first"
     eventually(lambda: item.rating_key in plex.refreshed, "Plex asked to refresh the scene's item")
+    # The entry waits for Plex to fetch the refreshed metadata, as Plex does after a refresh.
+    assert running.services.sync.store.entry("1")["waiting_for_plex"]
+    assert running.get("/library/metadata/1").status_code == 200
     eventually(lambda: running.services.sync.store.pending() == 0, "the queue emptied")
 
 
