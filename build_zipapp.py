@@ -159,7 +159,7 @@ class Wheel:
     platforms: frozenset[str]
 
     @classmethod
-    def parse(cls, path: Path) -> "Wheel | None":
+    def parse(cls, path: Path) -> Wheel | None:
         parts = path.name[:-len(".whl")].split("-") if path.name.endswith(".whl") else []
         if len(parts) not in (5, 6):
             return None

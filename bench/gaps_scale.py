@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from fakeplex import TOKEN, FakePlex  # noqa: E402
 
+from s2p.app.runtime import build  # noqa: E402
 from s2p.config import Settings  # noqa: E402
 from s2p.demo import start_standin  # noqa: E402
 from s2p.demo.library import generate  # noqa: E402
-from s2p.app.runtime import build  # noqa: E402
 
 STASH_ROOT = "/volume1/adult"
 PLEX_ROOT = "/data/adult"

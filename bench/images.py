@@ -36,15 +36,14 @@ sys.path.insert(0, str(HERE))
 
 from launch import API_KEY, config, serve_s2p  # noqa: E402
 
-
 # ------------------------------------------------------------------ the stand-in Stash, in a child process
 
 
 def stash_process(conn, scenes: int, latency: float, concurrency: int) -> None:
+    import logging
+
     from s2p.demo import start_standin
     from s2p.demo.library import generate
-
-    import logging
 
     logging.getLogger("waitress").setLevel(logging.ERROR)
     library = generate(scenes, seed=7)

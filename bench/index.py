@@ -64,8 +64,8 @@ class NoStash:
 
 def child_http(url: str) -> dict:
     from s2p.config import Settings
-    from s2p.scenes.index import SceneIndex
     from s2p.paths.pathmap import PathMap
+    from s2p.scenes.index import SceneIndex
     from s2p.stash.api import StashAPI
     from s2p.stash.client import StashClient
 
@@ -84,14 +84,14 @@ def child_direct(count: int, matches: int, page_size: int) -> dict:
     import gc
     import tracemalloc
 
-    from s2p.config import IndexSettings, MatchSettings
     from s2p.common.deadline import Deadline
+    from s2p.config import IndexSettings, MatchSettings
     from s2p.demo.library import generate
-    from s2p.scenes.index import FILES, SceneIndex, file_path
-    from s2p.match.sources import IndexSource
     from s2p.match.cascade import Matcher
-    from s2p.paths.pathmap import PathMap
     from s2p.match.query import MatchQuery
+    from s2p.match.sources import IndexSource
+    from s2p.paths.pathmap import PathMap
+    from s2p.scenes.index import FILES, SceneIndex, file_path
     from s2p.stash.models import SceneSummary
 
     library = generate(count, root=STASH_ROOT)

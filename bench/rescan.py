@@ -40,6 +40,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from launch import add_stash_options, config, get_json, serve_s2p, stash_operations, stopped_after  # noqa: E402
+
 from s2p.demo.library import generate  # noqa: E402
 
 STASH_ROOT = "/stash/library"

@@ -16,6 +16,7 @@ import sys
 import threading
 
 from launch import API_KEY
+
 from s2p.demo import start_standin
 from s2p.demo.library import generate
 

@@ -63,7 +63,7 @@ class PlexStandIn:
         return []
 
     # As ``pms.libraries.PlexLibraries``: the libraries are always known.
-    def items(self, *, newer_than: float | None = None) -> "PlexStandIn":
+    def items(self, *, newer_than: float | None = None) -> PlexStandIn:
         return self
 
     def confirmed(self, since: float) -> bool:

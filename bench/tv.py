@@ -33,9 +33,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from launch import (add_stash_options, config, get_json, serve_s2p, start_stash, stash_operations,  # noqa: E402
-                    stopped_after)
+from launch import add_stash_options, config, get_json, serve_s2p, start_stash, stash_operations, stopped_after  # noqa: E402
 from rescan import PLEX_ROOT, STASH_ROOT, Client, Recorder, path_rules, pct, peak_rss_mb  # noqa: E402
+
 from s2p.demo.library import generate  # noqa: E402
 
 

@@ -33,6 +33,7 @@ sys.path.insert(0, str(HERE))
 
 from launch import API_KEY, config, serve_s2p, stash_operations, stopped_after  # noqa: E402
 from rescan import STASH_ROOT, path_rules, peak_rss_mb  # noqa: E402
+
 from s2p.demo import start_standin  # noqa: E402
 from s2p.demo.library import Library, generate  # noqa: E402
 

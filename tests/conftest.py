@@ -10,6 +10,9 @@ from typing import Any
 
 import falcon.testing
 import pytest
+from fakestash import SchemaCheckingExecutor
+from helpers import API_KEY, SECRET_WATCH, STASH_ROOT, RunningS2P, make_settings
+from inprocess import STASH_URL, InProcessS2P, stash_session
 
 from s2p.app.runtime import build
 from s2p.app.server import BackgroundServer, create_server
@@ -17,11 +20,6 @@ from s2p.app.webapp import create_app
 from s2p.demo import start_standin
 from s2p.demo.library import Library, sample
 from s2p.demo.standin import StashStandIn
-
-from fakestash import SchemaCheckingExecutor
-from helpers import API_KEY, SECRET_WATCH, STASH_ROOT, RunningS2P, make_settings
-from inprocess import STASH_URL, InProcessS2P, stash_session
-
 
 # ---------------------------------------------------------------- secrets in logs
 

@@ -281,7 +281,7 @@ class FakePlex:
 
     # ---------------------------------------------------------------- serving
 
-    def start(self) -> "FakePlex":
+    def start(self) -> FakePlex:
         self.server = BackgroundServer.for_app(self, threads=8).start()
         return self
 

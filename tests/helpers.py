@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-
-from s2p.app.server import BackgroundServer
-from s2p.app.runtime import Runtime
-from s2p.config import Settings, build_path_map
-
 from fakeplex import TOKEN as PLEX_TOKEN
 from secretwatch import SecretWatch
+
+from s2p.app.runtime import Runtime
+from s2p.app.server import BackgroundServer
+from s2p.config import Settings, build_path_map
 
 API_KEY = "stash-test-key-0123456789abcdef"
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import io
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import falcon.testing

@@ -12,7 +12,6 @@ import time
 
 import pytest
 import requests
-
 from helpers import API_KEY, PLEX_ROOT
 
 IDENT = "tv.plex.agents.custom.s2p"

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import requests
-
 from helpers import CallsS2P
 
 REPO = Path(__file__).resolve().parent.parent
@@ -110,15 +109,15 @@ class PyzServer(CallsS2P):
         self.process: subprocess.Popen | None = None
         self.stderr = ""
 
-    def start(self) -> "PyzServer":
+    def start(self) -> PyzServer:
         return self.launch().wait_ready()
 
-    def launch(self) -> "PyzServer":
+    def launch(self) -> PyzServer:
         self.process = subprocess.Popen(self.command, env=self.env, stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True)
         return self
 
-    def wait_ready(self, ready_path: str = "/healthz", timeout: float = 60) -> "PyzServer":
+    def wait_ready(self, ready_path: str = "/healthz", timeout: float = 60) -> PyzServer:
         assert self.process is not None
         end = time.monotonic() + timeout
         while time.monotonic() < end:

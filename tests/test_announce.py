@@ -3,14 +3,14 @@ is in, the path rules with their round trips, and whether Stash answers."""
 
 from __future__ import annotations
 
-import pytest
-
 import logging
 
+import pytest
 from helpers import STASH_ROOT, make_settings
+
 from s2p.app import announce as server
-from s2p.paths.pathmap import PathMap, PathRule, Rewrite
 from s2p.app.runtime import build as build_services
+from s2p.paths.pathmap import PathMap, PathRule, Rewrite
 
 
 def announced(settings, caplog, monkeypatch, *, container: bool, lan: str = "192.168.1.20") -> str:

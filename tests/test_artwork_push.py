@@ -7,15 +7,15 @@ import logging
 import time
 
 import pytest
-
-from helpers import API_KEY
 from fakeplex import TOKEN, FakePlex
-from s2p.pms.items import PAGE
+from helpers import API_KEY
+
 from s2p.artwork.push import ArtworkPusher
-from s2p.common.backoff import Backoff
 from s2p.artwork.pushqueue import PushQueue
+from s2p.common.backoff import Backoff
 from s2p.config import ConfigError, PlexSettings, load_settings
 from s2p.pms.connect import connect
+from s2p.pms.items import PAGE
 
 IDENT = "tv.plex.agents.custom.s2p"
 
@@ -329,6 +329,7 @@ def test_health_reports_the_queue_and_one_off_commands_never_upload(start_s2p, f
 @pytest.mark.integration
 def test_a_library_switched_to_s2p_after_start_gets_its_pictures(s2p, fake_stash, plex, tmp_path):
     from helpers import FakeClock
+
     from s2p.pms.libraries import REDISCOVER_EVERY
 
     clock = FakeClock(1000.0)

@@ -2,12 +2,12 @@ import threading
 import time
 
 import pytest
+from helpers import FakeClock
 
-from s2p.scenes.batching import BatchLoader
 from s2p.common.deadline import Deadline
+from s2p.scenes.batching import BatchLoader
 from s2p.stash.breaker import CircuitBreaker
 from s2p.stash.errors import StashUnavailable
-from helpers import FakeClock
 
 
 def test_breaker_opens_cools_down_and_lets_one_probe_through():

@@ -2,9 +2,9 @@ import threading
 import time
 
 import pytest
+from helpers import FakeClock
 
 from s2p.common.cache import TTLCache
-from helpers import FakeClock
 
 
 def test_entries_expire_after_their_ttl():

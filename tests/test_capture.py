@@ -3,13 +3,12 @@ restarts, shown by ``s2p debug requests`` and ``GET /debug/requests``."""
 
 from __future__ import annotations
 
-import pytest
-
 import json
 
-
+import pytest
 from fakeplex import TOKEN as PLEX_TOKEN
 from helpers import API_KEY, run
+
 from s2p.ops.capture import FILE_NAME, RequestCapture, read
 
 SECRET = "path-secret-abcdef0123456789"

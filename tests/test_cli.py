@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import os
 import re
@@ -13,13 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
-
 from helpers import API_KEY, PLEX_ROOT, STASH_ROOT, free_port, run, serve_and_call, wait_for, write_config
-
-
-
-
 
 
 def test_version():

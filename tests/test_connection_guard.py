@@ -3,10 +3,10 @@ flood comes from 127.0.0.2, Plex from 127.0.0.1)."""
 
 from __future__ import annotations
 
-import pytest
-
 import socket
 import time
+
+import pytest
 
 FLOOD_FROM = "127.0.0.2"
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from helpers import API_KEY, PATH_RULES
 from pyzrun import REPO, PyzServer, bootstrap, builder, clean_env
+
 from s2p.config import ConfigError, config_path, load_settings
 
 DOCKERFILE = REPO / "Dockerfile"

@@ -22,14 +22,13 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pytest
 import requests
-
+import tomllib
 from fakeplex import TOKEN, FakePlex
 from helpers import API_KEY, PLEX_ROOT, STASH_ROOT
 

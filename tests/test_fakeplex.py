@@ -3,10 +3,9 @@
 import io
 
 import pytest
+from fakeplex import TOKEN, FakePlex
 from plexapi.exceptions import Unauthorized
 from plexapi.server import PlexServer
-
-from fakeplex import TOKEN, FakePlex
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-
 from helpers import API_KEY, run, write_config
+
 from s2p.cli import describe_source, identity
 from s2p.cli.init import where_serve_finds
 from s2p.common.statedir import claim, held_by_another, release
@@ -145,7 +145,6 @@ def test_init_check_serve_and_register_take_a_new_user_to_a_registered_provider(
     import sys
 
     import requests
-
     from fakeplex import TOKEN, FakePlex
     from helpers import PLEX_ROOT, STASH_ROOT, free_port, wait_for
 

@@ -12,11 +12,10 @@ import sys
 import time
 
 import pytest
-
-from helpers import PLEX_ROOT, STASH_ROOT
 from fakeplex import TOKEN, FakePlex
+from helpers import PLEX_ROOT, STASH_ROOT, run, write_config
+
 from s2p.demo.library import generate
-from helpers import run, write_config
 
 IDENT = "tv.plex.agents.custom.s2p"
 SCENES = 400

@@ -9,12 +9,21 @@ import pytest
 
 from s2p.config import PathRuleSettings, build_path_map
 from s2p.demo.library import generate
-from s2p.pms.models import PlexItem, PlexPart, PlexSection
-from s2p.gaps.detect import (Comparison, StashFile, StashScene, SyncTimes,
-                             observation, path_key, settle_observations, staleness, stash_time)
+from s2p.gaps.detect import (
+    Comparison,
+    StashFile,
+    StashScene,
+    SyncTimes,
+    observation,
+    path_key,
+    settle_observations,
+    staleness,
+    stash_time,
+)
 from s2p.gaps.fingerprint import SectionFiles, oshash
-from s2p.pms.library import choose_sections
 from s2p.gaps.records import AMBIGUOUS, MATCHED_ELSEWHERE, NO_MATCH, PLEX_ONLY, STALE, STASH_ONLY
+from s2p.pms.library import choose_sections
+from s2p.pms.models import PlexItem, PlexPart, PlexSection
 from s2p.stash.models import SceneSummary
 
 IDENT = "tv.plex.agents.custom.s2p"

@@ -9,10 +9,8 @@ import unicodedata
 from datetime import datetime, timezone
 
 import pytest
-
-from helpers import PLEX_ROOT, STASH_ROOT, eventually, s2p_guid
 from fakeplex import TOKEN, FakePlex
-
+from helpers import PLEX_ROOT, STASH_ROOT, eventually, s2p_guid
 
 
 @pytest.fixture

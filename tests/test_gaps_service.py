@@ -9,12 +9,12 @@ import pytest
 
 from s2p.config import Settings
 from s2p.gaps import store as db
-from s2p.pms.models import PlexItem, PlexPart, PlexSection
-from s2p.pms.library import ItemGone
 from s2p.gaps.records import STALE, Gap
 from s2p.gaps.service import ComparisonFailed, GapService, Interrupted
 from s2p.gaps.store import GapStore
 from s2p.pms.connect import PlexUnavailable
+from s2p.pms.library import ItemGone
+from s2p.pms.models import PlexItem, PlexPart, PlexSection
 from s2p.stash.errors import StashUnavailable
 from s2p.stash.models import SceneSummary, VideoFile
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from helpers import in_process
+
 from s2p.plex import contract
 from s2p.tv import tree
 

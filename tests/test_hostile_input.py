@@ -3,13 +3,12 @@ stack trace; user data reaches Stash only as GraphQL variables."""
 
 from __future__ import annotations
 
-import pytest
-
 import ast
 import json
 import re
 from pathlib import Path
 
+import pytest
 import requests
 
 from s2p.stash import queries

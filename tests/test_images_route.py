@@ -12,7 +12,6 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-
 from helpers import API_KEY
 
 IDENT = "tv.plex.agents.custom.s2p"

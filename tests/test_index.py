@@ -8,17 +8,16 @@ import threading
 import time
 
 import pytest
-
+from fakestash import SchemaCheckingExecutor
 from helpers import PLEX_ROOT, STASH_ROOT
+
 from s2p.config import IndexSettings, Settings
+from s2p.paths.pathmap import PathMap, PathRule, Rewrite
 from s2p.scenes.index import ID, TITLE, SceneIndex, minus_seconds
 from s2p.scenes.index import summary as record_summary
-from s2p.paths.pathmap import PathMap, PathRule, Rewrite
 from s2p.stash.api import StashAPI
 from s2p.stash.client import StashClient
 from s2p.stash.models import SceneSummary
-
-from fakestash import SchemaCheckingExecutor
 
 
 def summary_of(scene_id, *paths, title=None, updated_at="2024-01-01T00:00:00+00:00", oshash=None, md5=None):

@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import os
 import stat
-import tomllib
 
 import pytest
-
+import tomllib
 from fakeplex import TOKEN, FakePlex
 from helpers import API_KEY, run
+
 from s2p.app.runtime import build_core
 from s2p.common.deadline import Deadline
 from s2p.config import load_settings
 from s2p.demo.library import sample
-from s2p.paths.propose import pairs_found, path_map_of, propose
 from s2p.match.query import MatchQuery
+from s2p.paths.propose import pairs_found, path_map_of, propose
 
 STASH_MOUNT = "/volume1/adult"
 

@@ -6,17 +6,16 @@ import os
 import time
 
 import pytest
-
-from s2p.config import MatchSettings
-from s2p.common.deadline import Deadline
-from s2p.paths.forms import parse_hint
-from s2p.match.localfiles import LocalFiles, oshash_file, oshash_of
-from s2p.match.cascade import Matcher
-from s2p.paths.pathmap import PathMap
-from s2p.match.query import MatchQuery
-from s2p.stash.models import SceneSummary
-
 from helpers import MemorySource
+
+from s2p.common.deadline import Deadline
+from s2p.config import MatchSettings
+from s2p.match.cascade import Matcher
+from s2p.match.localfiles import LocalFiles, oshash_file, oshash_of
+from s2p.match.query import MatchQuery
+from s2p.paths.forms import parse_hint
+from s2p.paths.pathmap import PathMap
+from s2p.stash.models import SceneSummary
 
 
 def of(data: bytes) -> str | None:

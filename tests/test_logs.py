@@ -4,17 +4,16 @@ every Plex request logged with its route, outcome, scene, score and latency."""
 
 from __future__ import annotations
 
-import pytest
-
 import io
 import json
 import logging
 import threading
 
+import pytest
 import requests
-
 from helpers import API_KEY
 from helpers import serve_and_call as serve_with
+
 from s2p.ops import logs
 
 

@@ -13,8 +13,8 @@ import time
 import unicodedata
 
 import pytest
-
 from helpers import PLEX_ROOT, STASH_ROOT
+
 from s2p.common.deadline import Deadline
 from s2p.demo.library import generate
 from s2p.match.query import MatchQuery

@@ -13,14 +13,14 @@ import unicodedata
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from s2p.config import IndexSettings, MatchSettings
 from s2p.common.deadline import Deadline
-from s2p.paths.forms import split_components
-from s2p.scenes.index import SceneIndex
-from s2p.match.sources import IndexSource
+from s2p.config import IndexSettings, MatchSettings
 from s2p.match.cascade import Matcher
-from s2p.paths.pathmap import PathMap, PathRule, Rewrite
 from s2p.match.query import MatchQuery
+from s2p.match.sources import IndexSource
+from s2p.paths.forms import split_components
+from s2p.paths.pathmap import PathMap, PathRule, Rewrite
+from s2p.scenes.index import SceneIndex
 from s2p.stash.models import SceneSummary
 
 STASH_ROOT, PLEX_ROOT = "/stash/lib", "/plex/media"

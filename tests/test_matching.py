@@ -1,20 +1,19 @@
 """The cascade's scoring and decisions, on an in-memory scene source."""
 
-from s2p.config import MatchSettings
+import pytest
+from helpers import MemorySource
+
 from s2p.common.deadline import Deadline
+from s2p.config import MatchSettings
 from s2p.match import pathscore
 from s2p.match.cascade import Candidate, Matcher
 from s2p.paths.forms import RefusedPath, parse_hint
 from s2p.paths.pathmap import PathMap, PathRule, Rewrite
 from s2p.plex.hints import MatchHints
+from s2p.stash.models import SceneSummary
 from s2p.web.provider import to_query
 
 IDENT = "tv.plex.agents.custom.s2p"
-from s2p.stash.models import SceneSummary
-
-import pytest
-
-from helpers import MemorySource
 
 
 def summary(scene_id, *paths, title=None, date=None):

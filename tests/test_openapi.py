@@ -6,8 +6,8 @@ import re
 
 import falcon.inspect
 
-from s2p.web.access import SecretRoot
 from s2p.app.webapp import create_app
+from s2p.web.access import SecretRoot
 
 SECRET = "openapi-secret-Rk2Lm9Qw"
 OPERATIONS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}

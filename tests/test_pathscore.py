@@ -2,8 +2,8 @@
 
 import unicodedata
 
-from s2p.paths.forms import canonical, fold_name, parse_hint, split_components
 from s2p.match import pathscore
+from s2p.paths.forms import canonical, fold_name, parse_hint, split_components
 from s2p.stash.models import SceneSummary
 
 

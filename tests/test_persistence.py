@@ -8,8 +8,8 @@ import logging
 import sqlite3
 
 import pytest
-
 from helpers import FakeClock
+
 from s2p.artwork.pushqueue import FILE_NAME as PUSH_FILE
 from s2p.artwork.pushqueue import PushQueue
 from s2p.common.backoff import Backoff
@@ -232,8 +232,8 @@ def test_push_sync_and_the_stash_client_share_the_rule():
 
 def test_healthz_says_what_a_damaged_store_lost(tmp_path):
     import falcon.testing
-
     from helpers import make_settings
+
     from s2p.app.runtime import build as build_services
     from s2p.app.webapp import create_app
 

@@ -10,13 +10,13 @@ needs other settings, gets its own Stash and its own archive process.
 from __future__ import annotations
 
 import pytest
-
-from helpers import API_KEY, STASH_ROOT, settings_data
 from fakestash import SchemaCheckingExecutor
+from helpers import API_KEY, STASH_ROOT, settings_data
+from provider_contract import *  # noqa: F401,F403  (collected here, with the fixtures below)
 from pyzrun import PyzServer, settings_env
+
 from s2p.demo import start_standin
 from s2p.demo.library import sample
-from provider_contract import *  # noqa: F401,F403  (collected here, with the fixtures below)
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

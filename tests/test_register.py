@@ -12,10 +12,11 @@ import subprocess
 import sys
 
 import pytest
-
-from helpers import make_settings
 from fakeplex import TOKEN, FakePlex
-from s2p.cli import check as check_command, register as register_command
+from helpers import make_settings
+
+from s2p.cli import check as check_command
+from s2p.cli import register as register_command
 from s2p.pms.connect import connect
 from s2p.pms.register import ProviderCheck, loopback_problem, plex_shares_our_network, report_plex, run_register
 

@@ -1,10 +1,10 @@
 import threading
 import time
 
-from s2p.ops.scheduler import Scheduler
-from s2p.common.statedir import StateDirError, ensure_state_dir, write_atomically
-
 import pytest
+
+from s2p.common.statedir import StateDirError, ensure_state_dir, write_atomically
+from s2p.ops.scheduler import Scheduler
 
 
 def test_jobs_run_periodically_and_never_overlap_themselves():

@@ -10,12 +10,11 @@ import sys
 
 import pytest
 import requests
+from helpers import API_KEY, PLEX_TOKEN, SECRET_WATCH, run, write_config
+from secretwatch import SecretWatch
 
-from helpers import API_KEY, PLEX_TOKEN, SECRET_WATCH
 from s2p.config import ConfigError, load_settings, mask
 from s2p.ops.logs import JsonFormatter, Redactor, TextFormatter
-from secretwatch import SecretWatch
-from helpers import run, write_config
 
 SERVER_SECRET = "srv-secret-Hq3mV8nT2wX6"
 SECRETS = (API_KEY, PLEX_TOKEN, SERVER_SECRET)

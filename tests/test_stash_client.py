@@ -6,8 +6,8 @@ import pytest
 import requests
 import responses
 
-from s2p.config import StashSettings
 from s2p.common.deadline import Deadline
+from s2p.config import StashSettings
 from s2p.stash import queries
 from s2p.stash.api import StashAPI, re2_escape
 from s2p.stash.client import StashClient

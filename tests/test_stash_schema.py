@@ -3,9 +3,9 @@ kept in tests/, and Stash's upstream schema when it is at hand ($STASH_SCHEMA_DI
 subset itself must agree with upstream, field by field."""
 
 import pytest
+from fakestash import UPSTREAM_HINT, schemas, validation_errors
 from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLObjectType
 
-from fakestash import UPSTREAM_HINT, schemas, validation_errors
 from s2p.stash.queries import ALL_DOCUMENTS
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import logging
 
 import pytest
-
 from fakeplex import TOKEN, FakePlex
 from helpers import PLEX_ROOT, STASH_ROOT, FakeClock, eventually, make_settings, run, s2p_guid
+
 from s2p.app.runtime import build_core, build_sync
 from s2p.pms.connect import connect
 from s2p.pms.libraries import PlexLibraries

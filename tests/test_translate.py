@@ -1,8 +1,7 @@
 from s2p.artwork.links import RouteImageLinks
 from s2p.artwork.signing import ImageSigner
 from s2p.plex.translate import TranslateOptions, guid_scheme, metadata
-from s2p.stash.models import release, title_of
-from s2p.stash.models import Scene
+from s2p.stash.models import Scene, release, title_of
 
 OPTIONS = TranslateOptions(identifier="tv.plex.agents.custom.s2p")
 LINKS = RouteImageLinks("http://s2p.local:8008", ImageSigner(b"k" * 32))

@@ -9,12 +9,11 @@ import time
 
 import falcon.testing
 import pytest
+from helpers import PLEX_ROOT, STASH_ROOT, FakeClock, make_settings, run, write_config
 
 from s2p.demo.library import Library, generate
 from s2p.stash.models import SceneSummary, release
 from s2p.tv import layout, tree
-
-from helpers import PLEX_ROOT, STASH_ROOT, FakeClock, make_settings, run, write_config
 
 TV_ID = "tv.plex.agents.custom.s2p.tv"
 
@@ -198,9 +197,9 @@ def test_a_season_with_children_embeds_each_episode_as_its_own_item_reads(tv_app
 
 @pytest.mark.integration  # in-process routes, over the fake Stash on loopback
 def test_push_mode_queues_a_seasons_embedded_episodes_and_its_show(tv_app, library):
-    from s2p.common.queued import show_entry
-
     from fakeplex import TOKEN
+
+    from s2p.common.queued import show_entry
 
     # Push mode on, its worker not started: what a read queues stays in the queue to be seen.
     client, services = tv_app(plex={"url": "http://127.0.0.1:9", "token": TOKEN}, artwork={"push": True})

@@ -18,11 +18,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from helpers import settings_data
 import pyzrun
+from helpers import settings_data
 from pyzrun import REPO, PyzServer, build, clean_env, run, settings_env
-
 
 builder = pyzrun.builder()
 bootstrap = pyzrun.bootstrap()
@@ -108,7 +106,6 @@ def test_source_date_epoch_sets_every_timestamp_and_is_clamped_to_1980(tmp_path)
 
 def test_the_lock_pins_every_dependency_of_pyproject_with_hashes():
     import tomllib
-
     from packaging.requirements import Requirement
 
     pins = builder.read_lock()

@@ -107,7 +107,8 @@ def announce(settings: Settings, runtime: Runtime, port: int) -> None:
     plex_problem = check_plex(settings)
     shown, line = pictures(settings)
     if shown and plex_problem and settings.pushes_artwork:
-        shown, line = False, line.replace("uploaded into Plex by s2p", "to be uploaded into Plex by s2p once Plex answers")
+        shown = False
+        line = line.replace("uploaded into Plex by s2p", "to be uploaded into Plex by s2p once Plex answers")
     log.log(logging.INFO if shown else logging.WARNING, "%s", line)
     try:
         version = runtime.stash_version(timeout=min(5.0, settings.stash.timeout))

@@ -14,12 +14,13 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from s2p import __version__
 from s2p.common.cache import TTLCache
 from s2p.ops.health import DEGRADED, DOWN, OK, Fact, HealthRegistry
-from s2p.ops.metrics import Counter, Family, Histogram, MetricsRegistry, counter, gauge
+from s2p.ops.metrics import Counter, Family, Histogram, LabelPairs, MetricsRegistry, counter, gauge
 
 if TYPE_CHECKING:
     from s2p.gaps.service import GapService
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from s2p.ops.scheduler import Scheduler
     from s2p.scenes.index import SceneIndex
     from s2p.scenes.store import SceneStore
+    from s2p.stash.breaker import CircuitBreaker
     from s2p.stash.client import StashClient, StashStats
 
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"})
@@ -75,7 +77,7 @@ class MatchMetrics:
                                "stash_unavailable) and, for matches, the step that decided",
                                ("result", "step"))
 
-    def observe(self, outcome: "MatchOutcome") -> None:
+    def observe(self, outcome: MatchOutcome) -> None:
         if outcome.query.manual:
             self.matches.inc("manual", "")
         elif outcome.error:
@@ -94,7 +96,7 @@ class MatchMetrics:
 # ---------------------------------------------------------------- Stash
 
 
-def stash_families(stats: "StashStats") -> list[Family]:
+def stash_families(stats: StashStats) -> list[Family]:
     snap = stats.snapshot()
     queries, errors = snap["queries"], snap["errors"]
     images, in_flight, last_success = snap["images"], snap["in_flight"], snap["last_success"]
@@ -118,7 +120,7 @@ def stash_up_family(reachable: Callable[[], tuple[bool, str]]) -> list[Family]:
                   1 if up else 0)]
 
 
-def stash_fact(reachable: Callable[[], tuple[bool, str]], stats: "StashStats") -> Fact:
+def stash_fact(reachable: Callable[[], tuple[bool, str]], stats: StashStats) -> Fact:
     up, detail = reachable()
     details: dict[str, Any] = {"reachable": up, ("version" if up else "error"): detail,
                                "requests_in_flight": stats.in_flight}
@@ -127,12 +129,12 @@ def stash_fact(reachable: Callable[[], tuple[bool, str]], stats: "StashStats") -
     return Fact(OK if up else DOWN, details)
 
 
-def circuit_fact(breaker) -> Fact:
+def circuit_fact(breaker: CircuitBreaker) -> Fact:
     snap = breaker.snapshot()
     return Fact(OK if snap["state"] == "closed" else DEGRADED, snap)
 
 
-def load_families(breaker, scenes) -> list[Family]:
+def load_families(breaker: CircuitBreaker, scenes: SceneStore) -> list[Family]:
     """The circuit breaker and the batching of scene loads."""
     snap = breaker.snapshot()
     families = [
@@ -150,14 +152,14 @@ def load_families(breaker, scenes) -> list[Family]:
     return families
 
 
-def gap_fact(gaps) -> Fact:
+def gap_fact(gaps: GapService) -> Fact:
     summary = gaps.summary()
     # Gaps themselves are the library's state, not s2p's: only a store that
     # cannot record makes s2p degraded.
     return Fact(OK if summary["recording"] else DEGRADED, summary)
 
 
-def gap_families(gaps) -> list[Family]:
+def gap_families(gaps: GapService) -> list[Family]:
     summary = gaps.summary()
     if not summary["recording"]:
         return []
@@ -169,7 +171,7 @@ def gap_families(gaps) -> list[Family]:
     ]
 
 
-def index_fact(index) -> Fact:
+def index_fact(index: SceneIndex | None) -> Fact:
     if index is None:
         return Fact(OK, {"enabled": False})
     stats = index.stats()
@@ -179,7 +181,7 @@ def index_fact(index) -> Fact:
     return Fact(status, {"enabled": True, **stats})
 
 
-def index_families(index) -> list[Family]:
+def index_families(index: SceneIndex | None) -> list[Family]:
     if index is None:
         return []
     stats = index.stats()
@@ -200,10 +202,11 @@ def index_families(index) -> list[Family]:
 
 def cache_families(caches: Mapping[str, TTLCache]) -> list[Family]:
     names = ("hits", "misses", "loads", "coalesced", "evictions")
-    totals = {name: {} for name in names}
-    entries, weights = {}, {}
+    totals: dict[str, dict[LabelPairs, float]] = {name: {} for name in names}
+    entries: dict[LabelPairs, float] = {}
+    weights: dict[LabelPairs, float] = {}
     for cache_name, cache in sorted(caches.items()):
-        label = (("cache", cache_name),)
+        label: LabelPairs = (("cache", cache_name),)
         stats = cache.stats.as_dict()
         for name in names:
             totals[name][label] = stats[name]
@@ -231,11 +234,15 @@ def cache_fact(caches: Mapping[str, TTLCache]) -> Fact:
 # ---------------------------------------------------------------- scheduled jobs
 
 
-def job_families(scheduler: "Scheduler") -> list[Family]:
+def job_families(scheduler: Scheduler) -> list[Family]:
     status = scheduler.status()
-    runs, failed, running, last_run, duration = {}, {}, {}, {}, {}
+    runs: dict[LabelPairs, float] = {}
+    failed: dict[LabelPairs, float] = {}
+    running: dict[LabelPairs, float] = {}
+    last_run: dict[LabelPairs, float] = {}
+    duration: dict[LabelPairs, float] = {}
     for name, job in sorted(status.items()):
-        label = (("job", name),)
+        label: LabelPairs = (("job", name),)
         runs[label] = job["runs"]
         failed[label] = 1 if job["last_error"] else 0
         running[label] = 1 if job["running"] else 0
@@ -252,7 +259,7 @@ def job_families(scheduler: "Scheduler") -> list[Family]:
     ]
 
 
-def job_fact(scheduler: "Scheduler") -> Fact:
+def job_fact(scheduler: Scheduler) -> Fact:
     now = time.time()
     jobs = {}
     for name, job in sorted(scheduler.status().items()):
@@ -301,7 +308,7 @@ def _open_fds() -> int | None:
 # ---------------------------------------------------------------- the HTTP server
 
 
-def waitress_families(server) -> list[Family]:
+def waitress_families(server: Any) -> list[Family]:
     found = _waitress_numbers(server)
     if found is None:
         return []
@@ -314,7 +321,7 @@ def waitress_families(server) -> list[Family]:
     ]
 
 
-def waitress_fact(server) -> Fact:
+def waitress_fact(server: Any) -> Fact:
     found = _waitress_numbers(server)
     if found is None:
         return Fact(OK)
@@ -322,7 +329,7 @@ def waitress_fact(server) -> Fact:
     return Fact(OK, {"threads": threads, "busy": busy, "queued": queued, "connections": connections})
 
 
-def _waitress_numbers(server) -> tuple[int, int, int, int] | None:
+def _waitress_numbers(server: Any) -> tuple[int, int, int, int] | None:
     # waitress keeps these as plain attributes of its task dispatcher; read
     # them defensively so a waitress upgrade loses the numbers, not /healthz.
     dispatcher = getattr(server, "task_dispatcher", None)
@@ -342,8 +349,8 @@ def _waitress_numbers(server) -> tuple[int, int, int, int] | None:
 # ---------------------------------------------------------------- wiring
 
 
-def install(metrics: MetricsRegistry, health: HealthRegistry, observers, *, client: "StashClient",
-            scenes: "SceneStore", index: "SceneIndex | None", gaps: "GapService", scheduler: "Scheduler",
+def install(metrics: MetricsRegistry, health: HealthRegistry, observers: Any, *, client: StashClient,
+            scenes: SceneStore, index: SceneIndex | None, gaps: GapService, scheduler: Scheduler,
             caches: Callable[[], Mapping[str, TTLCache]], stash_reachable: Callable[[], tuple[bool, str]],
             started_at: float) -> None:
     """Register what s2p's own components report; ``observers`` (``Observers``)
@@ -396,7 +403,7 @@ def sync_families(sync: Any) -> list[Family]:
     ]
 
 
-def watch_http_server(metrics: MetricsRegistry, health: HealthRegistry, server) -> None:
+def watch_http_server(metrics: MetricsRegistry, health: HealthRegistry, server: Any) -> None:
     """Add the waitress server's thread and queue numbers (called where the server is made)."""
     metrics.register(lambda: waitress_families(server), "http")
     health.register("http", lambda: waitress_fact(server))

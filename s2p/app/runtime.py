@@ -16,9 +16,10 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import Any, Generic, TypeVar
 
 import requests
 
@@ -103,10 +104,11 @@ def build_core(settings: Settings, *, session: requests.Session | None = None, w
     stash = StashAPI(client)
     scenes = SceneStore(stash, settings.cache)
     index: SceneIndex | None = None
-    source: SceneSource = StashSource(stash, scenes)
+    stash_source = StashSource(stash, scenes)
+    source: SceneSource = stash_source
     if settings.index.enabled if with_index is None else with_index:
         index = SceneIndex(stash, path_map, settings.index)
-        source = IndexSource(index, source, miss_ttl=settings.index.refresh_interval, on_stale=on_index_stale)
+        source = IndexSource(index, stash_source, miss_ttl=settings.index.refresh_interval, on_stale=on_index_stale)
     local_files = LocalFiles(settings.match.media_roots) if settings.match.media_roots else None
     matcher = Matcher(source, path_map, settings.match, local_files)
     return Core(settings=settings, path_map=path_map, client=client, stash=stash, scenes=scenes, index=index,
@@ -405,7 +407,8 @@ def build(settings: Settings, *, session: requests.Session | None = None, upload
     stash_plugin = build_stash_plugin(settings, scenes=core.scenes, gaps=gaps, path_map=core.path_map,
                                       explain=matches.explain, sync=sync, scheduler=scheduler, reachable=probe)
     runtime = Runtime(
-        core=core, matches=matches, stash_probe=probe, stash_plugin=stash_plugin, tv=tv, tv_matches=tv_matches, images=images, gaps=gaps,
+        core=core, matches=matches, stash_probe=probe, stash_plugin=stash_plugin, tv=tv, tv_matches=tv_matches,
+        images=images, gaps=gaps,
         metadata=MetadataService(core.scenes, options, settings.cache, served=observers.served),
         scheduler=scheduler, metrics=metrics, health_checks=health, observers=observers,
         signer=Once(lambda: ImageSigner.from_state_dir(settings.state_dir)),

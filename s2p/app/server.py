@@ -7,7 +7,8 @@ import errno
 import logging
 import socket
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import waitress.server
 
@@ -16,9 +17,6 @@ from s2p.app.guard import ConnectionGuard
 from s2p.app.runtime import Runtime, build
 from s2p.app.webapp import create_app
 from s2p.config import Settings
-
-if TYPE_CHECKING:
-    pass
 
 # A WSGI application: s2p's falcon app, or a stand-in (falcon's own annotation of
 # start_response is narrower than the WSGI protocol's).
@@ -79,7 +77,7 @@ class BackgroundServer:
 
     @classmethod
     def for_app(cls, app: WsgiApp, *, host: str = "127.0.0.1", port: int = 0,
-                threads: int = 8) -> "BackgroundServer":
+                threads: int = 8) -> BackgroundServer:
         return cls(waitress.server.create_server(app, host=host, port=port, threads=threads, ident="s2p",
                                           expose_tracebacks=False, asyncore_loop_timeout=LOOP_TIMEOUT))
 
@@ -88,7 +86,7 @@ class BackgroundServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    def start(self) -> "BackgroundServer":
+    def start(self) -> BackgroundServer:
         self._thread.start()
         return self
 

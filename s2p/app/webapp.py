@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 import falcon
@@ -22,7 +23,7 @@ def create_app(runtime: Runtime) -> falcon.App:
     secret_root = SecretRoot(settings.server.secret)
     # RequestLog first: it times and logs requests the access check refuses.
     public_host = urlsplit(settings.provider.public_url).hostname if settings.provider.public_url else None
-    middleware = [
+    middleware: list[Any] = [
         RequestLog(secret_root, runtime.observers.request, budget=settings.server.request_budget),
         HostCheck([*settings.server.hosts, public_host or ""]),
         AccessControl(settings.server, secret_root),
@@ -49,7 +50,8 @@ def create_app(runtime: Runtime) -> falcon.App:
                   provider.Matches(runtime.matches, links, values, max_body=settings.server.max_body))
     app.add_route(f"{root}/library/metadata/{{rating_key}}", provider.MetadataItem(metadata, links, values))
     app.add_route(f"{root}/library/metadata/{{rating_key}}/images", provider.MetadataImages(metadata, links, values))
-    app.add_route(f"{root}/library/metadata/{{rating_key}}/{{rest:path}}", provider.MetadataOther(metadata.identifier, values))
+    app.add_route(f"{root}/library/metadata/{{rating_key}}/{{rest:path}}",
+                  provider.MetadataOther(metadata.identifier, values))
     if runtime.tv is not None and runtime.tv_matches is not None:
         add_tv_routes(app, f"{root}/tv", runtime, links, values)
     image_route = images.ImageResource(runtime.images, signer)

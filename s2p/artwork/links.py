@@ -20,11 +20,12 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from s2p.stash.models import GroupRef, PerformerRef, Scene, SceneSummary, StudioRef, image_version, is_placeholder
 from s2p.artwork.shape import ANCHORS
 from s2p.artwork.signing import ImageSigner
+from s2p.stash.models import GroupRef, PerformerRef, Scene, SceneSummary, StudioRef, image_version, is_placeholder
 
 if TYPE_CHECKING:
     import falcon
@@ -90,7 +91,7 @@ class RouteImageLinks:
     """Builds ``<base>/images/<kind>/<id>/<variant>/<version>/<signature>``."""
 
     def __init__(self, base_url: str, signer: ImageSigner, poster_variant: str = "poster", *,
-                 covers: "CoverMemory | None" = None, square: bool = False):
+                 covers: CoverMemory | None = None, square: bool = False):
         self._square = square  # a square variant can be made (Pillow is installed)
         self.base = base_url.rstrip("/")
         self._signer = signer

@@ -23,8 +23,9 @@ import io
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from s2p.artwork.links import studio_chain
 from s2p.artwork.pushqueue import PushQueue, QueuedScene, Upload
@@ -99,7 +100,7 @@ class ArtworkPusher:
     @classmethod
     def from_settings(cls, settings: Settings, images: ImageService, scenes: SceneStore, *,
                       stopping: Callable[[], bool] = lambda: False,
-                      shows: Callable[[str, Deadline], ShowPictures | None] | None = None) -> "ArtworkPusher":
+                      shows: Callable[[str, Deadline], ShowPictures | None] | None = None) -> ArtworkPusher:
         return cls(identifier=settings.provider.identifier, images=images, scenes=scenes,
                    queue=PushQueue(settings.state_dir),
                    connect=lambda: connect(settings.plex, settings.state_dir),

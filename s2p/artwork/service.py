@@ -17,18 +17,18 @@ parent studio's) image as poster and no background.
 from __future__ import annotations
 
 import functools
-from typing import Callable, Hashable
+from collections.abc import Callable, Hashable
 
+from s2p.artwork.links import CoverMemory, known, poster_shape, studio_chain
+from s2p.artwork.shape import PosterShaper
 from s2p.common.cache import TTLCache
-from s2p.config import CacheSettings
 from s2p.common.deadline import Deadline
+from s2p.config import CacheSettings
 from s2p.scenes.store import SceneStore
 from s2p.stash.api import StashAPI
 from s2p.stash.client import FetchedImage
 from s2p.stash.errors import StashUnavailable
 from s2p.stash.models import is_placeholder
-from s2p.artwork.links import CoverMemory, known, poster_shape, studio_chain
-from s2p.artwork.shape import PosterShaper
 
 
 def is_stand_in(image: FetchedImage) -> bool:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import io
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from s2p.stash.client import FetchedImage
 

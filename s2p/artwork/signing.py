@@ -18,8 +18,8 @@ import hashlib
 import hmac
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from s2p.common.statedir import StateDirError, ensure_state_dir, read_or_create
 
@@ -41,7 +41,7 @@ class ImageSigner:
         self._key = key
 
     @classmethod
-    def from_state_dir(cls, state_dir: str | os.PathLike) -> "ImageSigner":
+    def from_state_dir(cls, state_dir: str | os.PathLike) -> ImageSigner:
         """The signer for this installation; its key is created on first use."""
         path = ensure_state_dir(state_dir) / KEY_FILE
         try:

@@ -1,4 +1,5 @@
-"""The command line: ``s2p [--config PATH] [serve|init|check|match|gaps|tv-layout|sync|register|debug|demo|version]``."""
+"""The command line:
+``s2p [--config PATH] [serve|init|check|match|gaps|tv-layout|sync|register|debug|demo|version]``."""
 
 from __future__ import annotations
 
@@ -6,17 +7,18 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from s2p import __version__
-from s2p.ops import logs
-from s2p.config import ConfigError, Settings, config_path, config_search, load_settings
-from s2p.cli import gaps as gaps_command
 from s2p.cli import debug as debug_command
+from s2p.cli import gaps as gaps_command
 from s2p.cli import init as init_command
 from s2p.cli import sync as sync_command
 from s2p.cli import tvlayout as tv_layout_command
+from s2p.config import ConfigError, Settings, config_path, config_search, load_settings
+from s2p.ops import logs
 
 log = logging.getLogger(__name__)
 

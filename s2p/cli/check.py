@@ -95,9 +95,9 @@ def access_summary(settings: Settings) -> list[str]:
 
 
 def check_plex(settings: Settings, out: TextIO) -> bool:
+    from s2p.app.announce import register_url
     from s2p.pms.connect import connect
     from s2p.pms.register import ProviderCheck, report_plex
-    from s2p.app.announce import register_url
 
     default_url = register_url(settings, settings.server.port)
     checks = [ProviderCheck(settings.provider.identifier, default_url)]

@@ -16,16 +16,17 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from pydantic import SecretStr
 
 from s2p.config import PlexSettings, StashSettings, config_search, mask
-from s2p.paths.propose import Pairing, path_map_of, pairs_found, propose
+from s2p.paths.propose import Pairing, pairs_found, path_map_of, propose
 
 if TYPE_CHECKING:
     from s2p.cli import _Commands
@@ -155,7 +156,7 @@ def _stash(found: Found, args: argparse.Namespace, environ: Mapping[str, str], a
 
     url = with_scheme(args.stash_url or environ.get("S2P_STASH_URL") or DEFAULT_STASH)
     key = args.stash_api_key if args.stash_api_key is not None else environ.get("S2P_STASH_API_KEY", "")
-    for attempt in range(3):
+    for _ in range(3):
         url = with_scheme(asker.ask("Stash URL", url))
         key = asker.ask("Stash API key (Stash > Settings > Security; empty if Stash has no login)", key, secret=True)
         try:

@@ -42,7 +42,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         kind = getattr(args, "type", None) or ("episode" if args.filename or args.ohash else "show")
         if args.date and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", args.date):
             raise SystemExit("s2p match: invalid hints: --date is YYYY-MM-DD")
-        query = replace(query, kind={"show": contract.SHOW, "season": contract.SEASON, "episode": contract.EPISODE}[kind], date=args.date or None,
+        kinds = {"show": contract.SHOW, "season": contract.SEASON, "episode": contract.EPISODE}
+        query = replace(query, kind=kinds[kind], date=args.date or None,
                         show_title=args.show or (args.title if kind == "show" else None),
                         title=args.title or (args.show if kind == "show" else None),
                         parent_index=args.season if kind == "episode" else None,

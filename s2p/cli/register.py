@@ -10,9 +10,9 @@ from s2p.config import Settings
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
+    from s2p.app.announce import register_url
     from s2p.pms.connect import connect
     from s2p.pms.register import SetupError, check_url, run_register
-    from s2p.app.announce import register_url
 
     if not settings.plex.url or not settings.plex.token.get_secret_value():
         print("s2p register: set [plex] url and [plex] token (S2P_PLEX_URL, S2P_PLEX_TOKEN) first; "

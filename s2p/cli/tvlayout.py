@@ -45,10 +45,10 @@ def add_parser(commands: Any) -> None:
 def run(settings: Settings, args: argparse.Namespace) -> int:
     from s2p.app.runtime import build_core
     from s2p.common.deadline import Deadline
+    from s2p.match.titles import fold_name as fold_title
     from s2p.stash.errors import StashError
     from s2p.tv.catalog import Catalog
     from s2p.tv.layout import Placement, placements
-    from s2p.match.titles import fold_name as fold_title
 
     if args.plan and not args.root:
         print("s2p tv-layout: --plan needs --root, the folder the files are moved into (as Stash sees it)",

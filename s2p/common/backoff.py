@@ -9,9 +9,8 @@ that failed together spread out instead of retrying in step.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
-
 
 _SYSTEM = random.SystemRandom()
 

@@ -10,13 +10,13 @@ replaced as a whole.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 # Eight characters of a random secret turn up by chance in no path, query or
 # signature s2p sees; fewer would hide ordinary words of a secret a person chose.
 RUN = 8
 HIDDEN = "***"
-_TOKEN = re.compile(r"[A-Za-z0-9_\-]{%d,}" % RUN)
+_TOKEN = re.compile(rf"[A-Za-z0-9_\-]{{{RUN},}}")
 
 
 class NearMisses:

@@ -14,8 +14,9 @@ import re
 import struct
 import threading
 import zlib
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any
 
 
 class NotFound(Exception):

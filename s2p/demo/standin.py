@@ -18,7 +18,8 @@ import re
 import threading
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from s2p.demo.library import ROOT_FIELDS, Library, NotFound

@@ -18,16 +18,17 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Callable, Container, Iterable, Mapping, Sequence, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
+from s2p.gaps.records import AMBIGUOUS, MATCHED_ELSEWHERE, NO_MATCH, PLEX_ONLY, STALE, STASH_ONLY, Gap, digest
 from s2p.paths.forms import RefusedPath, parse_hint, split_components
 from s2p.paths.pathmap import PathMap
-from s2p.pms.models import PlexItem, PlexPart, PlexSection
 from s2p.plex import contract
+from s2p.pms.models import PlexItem, PlexPart, PlexSection
 from s2p.stash.models import SceneSummary
-from s2p.gaps.records import (AMBIGUOUS, MATCHED_ELSEWHERE, NO_MATCH, PLEX_ONLY, STALE, STASH_ONLY, Gap, digest)
 from s2p.tv.layout import scanner_skips
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ class StashScene:
     files: tuple[StashFile, ...] = ()
 
     @classmethod
-    def from_summary(cls, scene: SceneSummary) -> "StashScene":
+    def from_summary(cls, scene: SceneSummary) -> StashScene:
         return cls(scene.id, scene.title, scene.updated_at,
                    tuple(StashFile(f.path, f.size or None, f.fingerprint("oshash")) for f in scene.files))
 

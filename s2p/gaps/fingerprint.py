@@ -9,11 +9,11 @@ it (``s2p.match.localfiles``).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from s2p.paths.forms import split_components
 from s2p.match.localfiles import file_inside, oshash_file, real_roots
+from s2p.paths.forms import split_components
 from s2p.pms.models import PlexSection
 
 

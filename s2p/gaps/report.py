@@ -4,8 +4,9 @@ readable on a phone (no script at all) or as plain text for the CLI."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from html import escape
-from typing import Any, Sequence
+from typing import Any
 from urllib.parse import urlencode
 
 from s2p.gaps import store as db

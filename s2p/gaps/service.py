@@ -14,26 +14,35 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from s2p.config import Settings
+from s2p.gaps import report as reports
+from s2p.gaps import store as db
+from s2p.gaps.detect import (
+    Comparison,
+    StashScene,
+    SyncTimes,
+    iso,
+    observation,
+    settle_observations,
+    staleness,
+    stash_time,
+)
+from s2p.gaps.fingerprint import SectionFiles
+from s2p.gaps.records import COMPARED_KINDS, KINDS, MATCHED_ELSEWHERE, OBSERVED_KINDS, STALE, Gap, digest
+from s2p.gaps.store import GapStore, StoreError
+from s2p.gaps.syncfile import load_sync_timestamps
 from s2p.ops.logs import Redactor
 from s2p.ops.scheduler import Scheduler
 from s2p.paths.pathmap import PathMap
 from s2p.pms.connect import PlexError, PlexNotConfigured
+from s2p.pms.library import ItemGone, PlexLibrary, choose_sections
 from s2p.stash.api import StashAPI
 from s2p.stash.errors import StashError
 from s2p.stash.models import SceneSummary
-from s2p.gaps import report as reports
-from s2p.gaps import store as db
-from s2p.gaps.detect import (Comparison, StashScene, SyncTimes, iso, observation, settle_observations,
-                             staleness, stash_time)
-from s2p.gaps.fingerprint import SectionFiles
-from s2p.pms.library import ItemGone, PlexLibrary, choose_sections
-from s2p.gaps.records import COMPARED_KINDS, KINDS, MATCHED_ELSEWHERE, OBSERVED_KINDS, STALE, Gap, digest
-from s2p.gaps.store import GapStore, StoreError
-from s2p.gaps.syncfile import load_sync_timestamps
 
 if TYPE_CHECKING:
     from s2p.match.cascade import MatchOutcome
@@ -109,7 +118,7 @@ class GapService:
     @classmethod
     def build(cls, settings: Settings, *, stash: StashAPI, path_map: PathMap,
               version_of: Callable[[str], str | None],
-              index_inventory: Callable[[], Iterable[SceneSummary] | None] | None = None) -> "GapService":
+              index_inventory: Callable[[], Iterable[SceneSummary] | None] | None = None) -> GapService:
         """``index_inventory``: the scene index's scenes, or ``None`` while it
         is not loaded (then one paged pass over Stash is made instead)."""
         timeout = settings.stash.timeout * (settings.stash.retries + 1)

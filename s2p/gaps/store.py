@@ -18,9 +18,10 @@ import queue
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from s2p.common import sqlitedb
 from s2p.common.statedir import ensure_state_dir

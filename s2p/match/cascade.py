@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Generic, Iterable, Protocol, Sequence, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 from s2p.common.deadline import Deadline
 from s2p.config import MatchSettings

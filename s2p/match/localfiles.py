@@ -17,10 +17,11 @@ from __future__ import annotations
 import logging
 import os
 import struct
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import BinaryIO, Sequence
+from typing import BinaryIO
 
 from s2p.common.deadline import Deadline
 from s2p.paths.forms import HintPath

@@ -18,8 +18,8 @@ holds for any depth and a tie means the evidence really is equal.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from s2p.paths.forms import HintPath, common_suffix, split_components
 from s2p.stash.models import SceneSummary

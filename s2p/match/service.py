@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Generic, Hashable, Protocol, Sequence, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from s2p.common.cache import TTLCache
 from s2p.common.deadline import Deadline
@@ -43,10 +44,10 @@ class Outcome(Protocol):
     def decision(self) -> Any: ...
 
 
-O = TypeVar("O", bound=Outcome)
+OutcomeT = TypeVar("OutcomeT", bound=Outcome)
 
 
-class Provider(Protocol[O]):
+class Provider(Protocol[OutcomeT]):
     """One provider's side of a match: the movie cascade, or the TV provider."""
 
     @property
@@ -56,30 +57,31 @@ class Provider(Protocol[O]):
         """Why a query is not this provider's to answer (a movie asked of TV), or None."""
         ...
 
-    def match(self, query: MatchQuery, deadline: Deadline) -> O:
+    def match(self, query: MatchQuery, deadline: Deadline) -> OutcomeT:
         """The outcome; ``StashError`` when Stash could not be asked."""
         ...
 
-    def unavailable(self, query: MatchQuery, error: str) -> O: ...
+    def unavailable(self, query: MatchQuery, error: str) -> OutcomeT: ...
 
-    def items(self, outcome: O, chosen: Sequence[Any], links: ImageLinks, deadline: Deadline) -> list[dict[str, Any]]:
+    def items(self, outcome: OutcomeT, chosen: Sequence[Any], links: ImageLinks,
+              deadline: Deadline) -> list[dict[str, Any]]:
         """The match items Plex reads for the candidates chosen."""
         ...
 
-    def file_match(self, outcome: O) -> MatchOutcome | None:
+    def file_match(self, outcome: OutcomeT) -> MatchOutcome | None:
         """The outcome as the observers read a file match, or None for a match of no file."""
         ...
 
-    def context(self, outcome: O, listed: int) -> dict[str, Any]:
+    def context(self, outcome: OutcomeT, listed: int) -> dict[str, Any]:
         """What the request log records of it: ``outcome`` (a line), and for a
         decision ``scene``, ``score`` and ``step``."""
         ...
 
 
 @dataclass(frozen=True)
-class Answer(Generic[O]):
+class Answer(Generic[OutcomeT]):
     data: bytes  # the JSON answer
-    outcome: O | None  # None: the question was not this provider's (a movie asked of TV)
+    outcome: OutcomeT | None  # None: the question was not this provider's (a movie asked of TV)
     context: dict[str, Any]  # what the request log records
     noted: tuple[Any, ...] = ()  # what the edge noted reading the request (told again on a replay)
 
@@ -91,7 +93,7 @@ class _Stats:
     unavailable: int = 0
 
 
-class MatchService(Generic[O]):
+class MatchService(Generic[OutcomeT]):
     """Answers to Plex's match requests for one provider.
 
     Answers are kept ``TTL`` seconds, only while the scene index they were
@@ -105,15 +107,15 @@ class MatchService(Generic[O]):
     TTL = 60.0
     MAX_KEPT_CANDIDATES = 20
 
-    def __init__(self, provider: Provider[O], *, observers: Sequence[Callable[[MatchOutcome], None]] = (),
+    def __init__(self, provider: Provider[OutcomeT], *, observers: Sequence[Callable[[MatchOutcome], None]] = (),
                  generation: Callable[[], int] = lambda: 0, manual_limit: int = 50, enabled: bool = True,
                  size: int = 5000, name: str = "matches", label: str = "match"):
         self.provider = provider
         self._observers = observers  # the runtime's list: observers attached later are told too
         self._generation = generation
         self._manual_limit = manual_limit
-        self._answers: TTLCache[Answer[O]] = TTLCache(size if enabled else 0, self.TTL)
-        self._requests: TTLCache[Answer[O]] = TTLCache(size if enabled else 0, self.TTL)
+        self._answers: TTLCache[Answer[OutcomeT]] = TTLCache(size if enabled else 0, self.TTL)
+        self._requests: TTLCache[Answer[OutcomeT]] = TTLCache(size if enabled else 0, self.TTL)
         self._name = name
         self._label = label
         self.stats = _Stats()
@@ -122,7 +124,7 @@ class MatchService(Generic[O]):
     def identifier(self) -> str:
         return self.provider.identifier
 
-    def replay(self, request_key: Hashable) -> Answer[O] | None:
+    def replay(self, request_key: Hashable) -> Answer[OutcomeT] | None:
         """The answer to the same request seen a moment ago, observers told as for a new one."""
         kept = self._requests.get((self._generation(), request_key))
         if kept is not None:
@@ -131,13 +133,13 @@ class MatchService(Generic[O]):
         return kept
 
     def answer(self, query: MatchQuery, links: ImageLinks, deadline: Deadline, *, where: Hashable = None,
-               request_key: Hashable = None, noted: tuple[Any, ...] = ()) -> Answer[O]:
+               request_key: Hashable = None, noted: tuple[Any, ...] = ()) -> Answer[OutcomeT]:
         """The answer to ``query``; ``where`` names what image URLs depend on
         (the address the request came to)."""
         generation = self._generation()
         key = (generation, query, where)
 
-        def load() -> Answer[O]:
+        def load() -> Answer[OutcomeT]:
             return self._make(query, links, deadline, noted)
 
         try:
@@ -149,7 +151,7 @@ class MatchService(Generic[O]):
         self._tell(found.outcome)
         return found
 
-    def explain(self, query: MatchQuery, deadline: Deadline) -> O:
+    def explain(self, query: MatchQuery, deadline: Deadline) -> OutcomeT:
         """The outcome afresh, for a person asking why: nothing kept, nobody told."""
         return self._outcome(query, deadline)
 
@@ -163,7 +165,7 @@ class MatchService(Generic[O]):
 
     # ------------------------------------------------------------ inside
 
-    def _outcome(self, query: MatchQuery, deadline: Deadline) -> O:
+    def _outcome(self, query: MatchQuery, deadline: Deadline) -> OutcomeT:
         try:
             return self.provider.match(query, deadline)
         except StashError as exc:
@@ -171,7 +173,8 @@ class MatchService(Generic[O]):
             self.stats.unavailable += 1
             return self.provider.unavailable(query, str(exc))
 
-    def _make(self, query: MatchQuery, links: ImageLinks, deadline: Deadline, noted: tuple[Any, ...]) -> Answer[O]:
+    def _make(self, query: MatchQuery, links: ImageLinks, deadline: Deadline,
+              noted: tuple[Any, ...]) -> Answer[OutcomeT]:
         refused = self.provider.refuses(query)
         if refused is not None:
             return Answer(_encode(contract.container(self.identifier)), None, {"outcome": f"no match: {refused}"},
@@ -188,7 +191,7 @@ class MatchService(Generic[O]):
             log.warning("%s for %r answered empty: %s", self._label, query.hint, outcome.error)
         return Answer(data, outcome, self.provider.context(outcome, len(items)), noted)
 
-    def _tell(self, outcome: O | None) -> None:
+    def _tell(self, outcome: OutcomeT | None) -> None:
         if outcome is None:
             return  # not this provider's question: nothing was matched
         file_match = self.provider.file_match(outcome)
@@ -196,10 +199,10 @@ class MatchService(Generic[O]):
             for observe in self._observers:
                 observe(file_match)
 
-    def _keeps(self, answer: Answer[O]) -> bool:
+    def _keeps(self, answer: Answer[OutcomeT]) -> bool:
         return self._answers.max_weight > 0 and self._ttl_for(answer) is None
 
-    def _ttl_for(self, answer: Answer[O]) -> float | None:
+    def _ttl_for(self, answer: Answer[OutcomeT]) -> float | None:
         outcome = answer.outcome
         if outcome is None:
             return None

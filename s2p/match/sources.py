@@ -19,7 +19,7 @@ only where the index cannot know the answer yet:
 from __future__ import annotations
 
 import unicodedata
-from typing import Callable
+from collections.abc import Callable
 
 from s2p.common.cache import TTLCache
 from s2p.common.deadline import Deadline

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 from s2p.common.cache import TTLCache
 from s2p.common.deadline import Deadline

@@ -29,8 +29,9 @@ import logging
 import os
 import threading
 from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import unquote, unquote_plus
 
 from s2p.common.nearmiss import NearMisses

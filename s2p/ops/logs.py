@@ -18,8 +18,9 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
-from typing import Any, Iterable, Iterator, TextIO
+from typing import Any, TextIO
 
 from s2p.config import mask
 

@@ -20,8 +20,8 @@ import math
 import re
 import threading
 from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,8 @@ _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 KINDS = ("counter", "gauge", "histogram")
 
 Labels = Mapping[str, str]
+# A series' labels as (name, value) pairs: the key of a family's values.
+LabelPairs = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class Family:
         if self.kind not in KINDS:
             raise ValueError(f"{self.kind!r} is not one of {KINDS}")
 
-    def add(self, value: float, labels: Labels | None = None, *, suffix: str = "") -> "Family":
+    def add(self, value: float, labels: Labels | None = None, *, suffix: str = "") -> Family:
         pairs = tuple((labels or {}).items())
         for key, _ in pairs:
             if not _LABEL.match(key) or key.startswith("__"):
@@ -65,18 +67,18 @@ class Family:
         return self
 
 
-def counter(name: str, help: str, value: float | Mapping[tuple[tuple[str, str], ...], float] | None = None,
+def counter(name: str, help: str, value: float | Mapping[LabelPairs, float] | None = None,
             labels: Labels | None = None) -> Family:
     """A counter family; ``value`` is one number, or {label pairs: number}."""
     return _family(name, "counter", help, value, labels)
 
 
-def gauge(name: str, help: str, value: float | Mapping[tuple[tuple[str, str], ...], float] | None = None,
+def gauge(name: str, help: str, value: float | Mapping[LabelPairs, float] | None = None,
           labels: Labels | None = None) -> Family:
     return _family(name, "gauge", help, value, labels)
 
 
-def _family(name: str, kind: str, help: str, value: float | Mapping[tuple[tuple[str, str], ...], float] | None,
+def _family(name: str, kind: str, help: str, value: float | Mapping[LabelPairs, float] | None,
             labels: Labels | None) -> Family:
     family = Family(name, kind, help)
     if isinstance(value, Mapping):

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ class Scheduler:
             self._jobs[name].next_run = self._clock()
         self._wake.set()
 
-    def status(self) -> dict[str, dict[str, object]]:
+    def status(self) -> dict[str, dict[str, Any]]:
         with self._lock:
             return {
                 job.name: {"interval": job.interval, "running": job.running, "runs": job.runs,

@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import re._compiler as _sre_compile
-    import re._parser as _sre_parse
     import re._constants as _sre_constants
+    import re._parser as _sre_parse
 else:  # pragma: no cover - Python 3.10
     import sre_compile as _sre_compile
     import sre_constants as _sre_constants
@@ -69,7 +70,7 @@ def check_regex_safety(pattern: str) -> None:
             "a repeated group contains another unbounded repeat (like '(a+)+' or '(.*)*'): on a path "
             "that almost matches, such a pattern takes exponential time",
             "rewrite it without the nested repeat: '(.*)' for any text, '([^/]*)' for one folder")
-    if not _unambiguous(tree.state, list(tree), frozenset(), strict=False):
+    if not _unambiguous(tree.state, tree.data, frozenset(), strict=False):
         raise RuleError(
             "a repeated group can match the same text in more than one way (like '(?:.|\\s)*', where a "
             "space is either, '(a|aa)*' or '(a?a)*'): on a path that almost matches, such a pattern takes "
@@ -344,7 +345,7 @@ class Rewrite:
     replacement: str
 
     @classmethod
-    def compile(cls, pattern: str, replacement: str) -> "Rewrite":
+    def compile(cls, pattern: str, replacement: str) -> Rewrite:
         check_regex_safety(pattern)
         compiled = re.compile(pattern)
         # Bad group references (\3 with two groups) are caught now rather

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from s2p.paths.forms import split_components
 from s2p.paths.pathmap import PathMap, PathRule, Rewrite

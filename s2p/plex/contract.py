@@ -7,7 +7,8 @@ See ``plex-provider-api.md``: the registration answer is a bare
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 MOVIE = 1
 METADATA_PATH = "/library/metadata"

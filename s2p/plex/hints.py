@@ -14,9 +14,12 @@ a JSON object is refused (``HintError``).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+M = TypeVar("M", bound=BaseModel)
 
 MAX_TEXT = 1024
 MAX_FILENAME = 4096
@@ -202,7 +205,7 @@ class PlexParams(BaseModel):
 
     @field_validator("container_start", "container_size", mode="before")
     @classmethod
-    def _paging(cls, v: Any, info) -> Any:
+    def _paging(cls, v: Any, info: ValidationInfo) -> Any:
         # Clamped, not refused: a client asking for 5000 gets what there is,
         # one asking to start before 0 starts at 0.
         v = _number(v, integral=True)
@@ -257,7 +260,7 @@ def _first(value: Any) -> Any:
     return value
 
 
-def _lenient(model, values: dict[str, Any], names: dict[str, str], dropped: Dropped | None):
+def _lenient(model: type[M], values: dict[str, Any], names: dict[str, str], dropped: Dropped | None) -> M:
     """The model from ``values``, each field that fails validation dropped (and reported)."""
     values = dict(values)
     for _ in range(len(model.model_fields) + 1):

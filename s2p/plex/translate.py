@@ -12,8 +12,8 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from s2p.config import ProviderSettings
-from s2p.stash.models import GroupRef, PerformerRef, Scene, SceneSummary, StudioRef, release, title_of
 from s2p.plex import contract
+from s2p.stash.models import GroupRef, PerformerRef, Scene, SceneSummary, StudioRef, release, title_of
 
 
 class ImageLinks(Protocol):
@@ -41,7 +41,7 @@ class TranslateOptions:
     exclude_tags: frozenset[str] = frozenset()
 
     @classmethod
-    def from_settings(cls, provider: ProviderSettings) -> "TranslateOptions":
+    def from_settings(cls, provider: ProviderSettings) -> TranslateOptions:
         return cls(
             identifier=provider.identifier,
             content_rating=provider.content_rating,

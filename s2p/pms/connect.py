@@ -18,8 +18,8 @@ from typing import Any
 import requests
 
 from s2p import __version__
-from s2p.config import PlexSettings
 from s2p.common.statedir import ensure_state_dir, write_atomically
+from s2p.config import PlexSettings
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,8 @@ def connect(settings: PlexSettings, state_dir: str | Path) -> Any:
     except (BadRequest, NotFound) as exc:
         raise PlexUnavailable(f"Plex at {settings.url} answered unexpectedly ({_first_line(exc)})") from None
     except requests.RequestException as exc:
-        raise PlexUnavailable(f"cannot reach Plex at {settings.url} ({type(exc).__name__}). {UNREACHABLE_FIX}") from None
+        raise PlexUnavailable(
+            f"cannot reach Plex at {settings.url} ({type(exc).__name__}). {UNREACHABLE_FIX}") from None
 
 
 def list_sections(plex: Any) -> list[Any]:

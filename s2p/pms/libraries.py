@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from s2p.config import Settings
 from s2p.pms.connect import PlexAuthError, connect, translate_errors
@@ -50,7 +51,7 @@ class PlexLibraries:
         self.discoveries = 0
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, user: str) -> "PlexLibraries":
+    def from_settings(cls, settings: Settings, *, user: str) -> PlexLibraries:
         """The libraries of the configured Plex, on s2p's agents (or ``[plex] sections``)."""
         return cls(lambda: connect(settings.plex, settings.state_dir), settings.provider.identifier,
                    settings.plex.sections, tv_identifier=settings.tv_identifier if settings.tv.enabled else None,

@@ -8,8 +8,9 @@ item library never sits in memory as plexapi objects.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from s2p.config import PlexSettings
 from s2p.pms.connect import PlexError, connect, translate_errors

@@ -13,7 +13,8 @@ larger the batches grow and the fewer queries it is sent.
 from __future__ import annotations
 
 import threading
-from typing import Callable, Generic, Hashable, TypeVar
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
 
 from s2p.common.deadline import Deadline
 

@@ -29,8 +29,9 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
-from typing import Callable, Iterable, Iterator, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from s2p.config import IndexSettings
 from s2p.paths.forms import canonical, fold_name
@@ -191,14 +192,14 @@ class Snapshot:
 
     # ------------------------------------------------------------ building
 
-    def copy(self) -> "Snapshot":
+    def copy(self) -> Snapshot:
         other = Snapshot()
         for name in ("scenes", "names", "oshashes", "md5s", "plex_paths", "folders", "dates"):
             setattr(other, name, getattr(self, name).copy())
         other.newest, other.files = self.newest, self.files
         return other
 
-    def put(self, scene: SceneSummary, path_map: PathMap, previous: "Snapshot | None" = None) -> bool:
+    def put(self, scene: SceneSummary, path_map: PathMap, previous: Snapshot | None = None) -> bool:
         """Add or replace a scene; False when it was already there unchanged.
 
         ``previous`` (a full reload's old index) lends its record when the
@@ -221,7 +222,7 @@ class Snapshot:
         self._add(record, path_map)
         return True
 
-    def _record(self, scene: SceneSummary, previous: "Snapshot | None") -> IndexedScene:
+    def _record(self, scene: SceneSummary, previous: Snapshot | None) -> IndexedScene:
         files = []
         for f in scene.files:
             folder, name = _split(f.path)

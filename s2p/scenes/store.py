@@ -20,10 +20,10 @@ import threading
 import time
 from collections.abc import Sequence
 
-from s2p.scenes.batching import BatchLoader
 from s2p.common.cache import Reservation, TTLCache
-from s2p.config import CacheSettings
 from s2p.common.deadline import Deadline
+from s2p.config import CacheSettings
+from s2p.scenes.batching import BatchLoader
 from s2p.stash.api import StashAPI
 from s2p.stash.errors import StashError, StashUnavailable
 from s2p.stash.models import Scene

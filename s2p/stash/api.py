@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -13,8 +14,17 @@ from s2p.common.deadline import Deadline
 from s2p.stash import queries
 from s2p.stash.client import StashClient
 from s2p.stash.errors import StashQueryError, StashUnavailable
-from s2p.stash.models import (GroupRef, Listed, PerformerRef, Scene, SceneSummary, StashVersion, Studio, StudioRef,
-                              TagRef)
+from s2p.stash.models import (
+    GroupRef,
+    Listed,
+    PerformerRef,
+    Scene,
+    SceneSummary,
+    StashVersion,
+    Studio,
+    StudioRef,
+    TagRef,
+)
 from s2p.stash.refpool import RefPool
 
 log = logging.getLogger(__name__)
@@ -105,7 +115,7 @@ class StashAPI:
         per_page: int,
         updated_after: str | None = None,
         deadline: Deadline | None = None,
-    ) -> "SummaryPage":
+    ) -> SummaryPage:
         """One page of scenes by id, starting after ``after_id``.
 
         Paging by id (keyset) rather than by page number: a scene deleted

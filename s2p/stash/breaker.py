@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 from s2p.stash.errors import StashUnavailable
 
@@ -39,7 +40,7 @@ class CircuitBreaker:
         with self._lock:
             return self._current()
 
-    def snapshot(self) -> dict[str, object]:
+    def snapshot(self) -> dict[str, Any]:
         with self._lock:
             state = self._current()
             retry_in = max(0.0, self._opened_at + self._cooldown - self._clock()) if state == OPEN else 0.0

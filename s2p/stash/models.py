@@ -57,7 +57,7 @@ class StudioRef(_Model):
     id: str
     name: str
     image_path: str | None = None
-    parent_studio: "StudioRef | None" = None
+    parent_studio: StudioRef | None = None
 
 
 class StudioParent(_Model):
@@ -73,10 +73,10 @@ class Studio(_Model):
     image_path: str | None = None
     aliases: tuple[str, ...] = ()
     parent_studio: StudioParent | None = None
-    tags: tuple["TagRef", ...] = ()
+    tags: tuple[TagRef, ...] = ()
     updated_at: str | None = None
 
-    def ref(self) -> "StudioRef":
+    def ref(self) -> StudioRef:
         return StudioRef(id=self.id, name=self.name, image_path=self.image_path)
 
 

@@ -27,8 +27,9 @@ import logging
 import posixpath
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from s2p.common.backoff import Backoff
 from s2p.common.deadline import Deadline

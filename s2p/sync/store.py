@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from s2p.common import duequeue
 from s2p.common.duequeue import DueQueue, Entry

@@ -11,8 +11,9 @@ scene store, batched, as a movie's does.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Callable, Hashable, TypeVar
+from typing import TypeVar
 
 from s2p.common.cache import TTLCache
 from s2p.common.deadline import Deadline

@@ -5,9 +5,10 @@ the observers and applies the Stash outage rule."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from s2p.common.deadline import Deadline
 from s2p.match.cascade import Candidate, Matcher, MatchOutcome, Rule
@@ -19,7 +20,7 @@ from s2p.stash.errors import StashError
 from s2p.stash.models import Scene
 from s2p.tv import translate, tree
 from s2p.tv.catalog import Catalog, Show
-from s2p.tv.tree import EPISODE, SEASON, SHOW, Episode, Key, Page, Season
+from s2p.tv.tree import EPISODE, NO_STUDIO, SEASON, SHOW, Episode, Key, Page, Season
 
 # Scores: a show named exactly, by an alias, an episode Plex's evidence
 # (show, date, numbers) points at, a show only partly named.
@@ -138,24 +139,24 @@ class TvService:
         key = tree.parse_key(rating_key)
         if key is None:
             return None
-        if key.kind == EPISODE:
-            found = self.episode(key.scene, deadline)  # type: ignore[arg-type]
+        if key.scene is not None:  # an episode
+            found = self.episode(key.scene, deadline)
             if found is None:
                 return None
-            show, episode, scene = found
-            item = translate.episode_item(show, episode, scene, self.options, links)
+            episode_show, episode, scene = found
+            item = translate.episode_item(episode_show, episode, scene, self.options, links)
             if served:
                 for observe in self._served:
                     observe(scene.id)
             return item
-        show = self.catalog.show(key.show, deadline)  # type: ignore[arg-type]
+        show = self.catalog.show(key.show or NO_STUDIO, deadline)
         if show is None:
             return None
         listing = self.catalog.listing(show, deadline)
-        if key.kind == SHOW:
+        if key.kind == SHOW or key.season is None:
             item = translate.show_item(show, listing, self.options, links, children=children)
         else:
-            season = listing.season(key.season)  # type: ignore[arg-type]
+            season = listing.season(key.season)
             if season is None:
                 return None
             # Plex's refresh takes a season's episodes from this answer: full ones, read in batches.

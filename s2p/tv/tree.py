@@ -27,8 +27,8 @@ Plex already has.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from s2p.plex.contract import is_stash_id
 from s2p.stash.models import SceneSummary, release, title_of

@@ -27,7 +27,7 @@ import ipaddress
 import logging
 import threading
 import time
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import falcon
 

@@ -10,8 +10,18 @@ from urllib.parse import quote
 
 import falcon
 
-from s2p.ops.capture import (MAX_BODY, MAX_RAW, RequestCapture, as_sent, body_as_sent, bounded_fields, cut,
-                             masked_body, masked_path, masked_query)
+from s2p.ops.capture import (
+    MAX_BODY,
+    MAX_RAW,
+    RequestCapture,
+    as_sent,
+    body_as_sent,
+    bounded_fields,
+    cut,
+    masked_body,
+    masked_path,
+    masked_query,
+)
 from s2p.web.access import OPS, PLUGIN, SecretRoot, route_class
 
 _KEPT_HEADERS = ("USER-AGENT", "HOST", "CONTENT-TYPE", "ACCEPT", "CONTENT-LENGTH")

@@ -1,7 +1,8 @@
 """The gap report over HTTP, for the people running s2p.
 
 ``GET /gaps`` (HTML), ``GET /gaps.json``, ``POST /gaps/{id}/dismiss`` and
-``/restore``, ``POST /gaps/dismiss?kind=K`` (every open gap of a kind), ``POST /gaps/run``.  The POST routes answer JSON, or a 303
+``/restore``, ``POST /gaps/dismiss?kind=K`` (every open gap of a kind), ``POST /gaps/run``.  The POST
+routes answer JSON, or a 303
 back to the page when the HTML form sent a ``back`` address.
 """
 

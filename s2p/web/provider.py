@@ -9,7 +9,8 @@ one place (``errors.handle_stash_error``).
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import falcon
 
@@ -18,9 +19,9 @@ from s2p.match.query import MatchQuery, OwnGuid
 from s2p.match.service import MatchService
 from s2p.metadata.service import MetadataService
 from s2p.plex import contract
-from s2p.plex.hints import (NO_PLEX_PARAMS, PLEX_HEADERS, HintError, MatchHints, PlexParams, match_hints,
-                            plex_params)
+from s2p.plex.hints import NO_PLEX_PARAMS, PLEX_HEADERS, HintError, MatchHints, PlexParams, match_hints, plex_params
 from s2p.plex.translate import ImageLinks
+from s2p.stash.models import Scene
 from s2p.web.bodies import parse_json, read_text
 from s2p.web.errors import BadRequest
 
@@ -50,7 +51,7 @@ class PlexValues:
             return NO_PLEX_PARAMS  # most requests: nothing to read
         return plex_params(headers, req.params, self._dropper(req, dropped))
 
-    def hints(self, req: falcon.Request, body, dropped: list[tuple[str, str]] | None = None) -> MatchHints:
+    def hints(self, req: falcon.Request, body: Any, dropped: list[tuple[str, str]] | None = None) -> MatchHints:
         """Refuses (400) only a body that is not a JSON object; ``dropped``
         collects what was left out."""
         try:
@@ -165,7 +166,7 @@ class _SceneResource:
         self._links = links
         self._values = values or PlexValues()
 
-    def _scene(self, req: falcon.Request, rating_key: str):
+    def _scene(self, req: falcon.Request, rating_key: str) -> Scene:
         self._values.params(req)
         if not contract.is_rating_key(rating_key):
             req.context.outcome = "unknown ratingKey"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import NoReturn
 
 import falcon
 
@@ -48,7 +49,7 @@ class _TvResource:
         resp.content_type = falcon.MEDIA_JSON
         resp.data = json.dumps(answer, ensure_ascii=False).encode()
 
-    def _not_found(self, req: falcon.Request, rating_key: str) -> None:
+    def _not_found(self, req: falcon.Request, rating_key: str) -> NoReturn:
         req.context.outcome = f"{rating_key}: no such item"
         raise falcon.HTTPNotFound(title="unknown ratingKey",
                                   description="the TV provider's ratingKeys are show-<studio id>, "
@@ -67,7 +68,7 @@ class Item(_TvResource):
         if item is None:
             self._not_found(req, rating_key)
         self._json(resp, contract.container(self._tv.identifier, [item]))
-        req.context.outcome = f"{item['type']} {rating_key}"  # type: ignore[index]
+        req.context.outcome = f"{item['type']} {rating_key}"
 
     on_head = on_get
 
@@ -86,10 +87,10 @@ class Children(_TvResource):
                                  params.container_size, grand=self._grand)
         if page is None:
             self._not_found(req, rating_key)
-        self._json(resp, contract.container(self._tv.identifier, page.items, total=page.total,  # type: ignore[union-attr]
-                                            offset=page.offset))  # type: ignore[union-attr]
+        self._json(resp, contract.container(self._tv.identifier, page.items, total=page.total,
+                                            offset=page.offset))
         req.context.outcome = (f"{rating_key} {'grandchildren' if self._grand else 'children'}: "
-                               f"{len(page.items)} of {page.total} from {page.offset}")  # type: ignore[union-attr]
+                               f"{len(page.items)} of {page.total} from {page.offset}")
 
     on_head = on_get
 
