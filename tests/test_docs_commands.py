@@ -301,6 +301,8 @@ CHECKS: dict[str, Callable[[list[str], Bench | None], None]] = {
     "python3": check_python, "python": check_python, ".venv/bin/python": check_python,
     ".venv/bin/pip": check_install, "pip": check_install, "pipx": check_install,
     ".venv/bin/pytest": lambda argv, bench: None,  # the suite running this test
+    ".venv/bin/mypy": lambda argv, bench: None,  # run before this suite by the same command
+    ".venv/bin/ruff": lambda argv, bench: None,
     "cp": check_cp, "install": check_install_file, "sudo": check_sudo, "docker": check_docker,
     "curl": check_curl, "uname": check_harmless, "ldd": check_harmless, "mkdir": check_mkdir,
     "sha256sum": lambda argv, bench: check_files(argv[1:], bench),
