@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -55,9 +56,9 @@ _HEX32 = re.compile(r"^[0-9a-fA-F]{32}$")
 #
 #   a file:  (folder, name, oshash, md5) - folder ends with its separator,
 #            the hashes are ints or None
-#   a scene: (id, title, date, updated_at, files)
+#   a scene: (id, title, date, updated_at, files, studio id or None)
 FOLDER, NAME, OSHASH, MD5 = range(4)
-ID, TITLE, DATE, UPDATED_AT, FILES = range(5)
+ID, TITLE, DATE, UPDATED_AT, FILES, STUDIO = range(6)
 IndexedFile = tuple
 IndexedScene = tuple
 # A key's scenes: one id, or a tuple of ids when several scenes share the key.
@@ -88,12 +89,15 @@ def summary(scene: IndexedScene) -> SceneSummary:
             fingerprints.append({"type": "md5", "value": f"{md5:032x}"})
         files.append({"path": folder + name, "basename": name, "fingerprints": fingerprints})
     return SceneSummary.model_validate({"id": scene[ID], "title": scene[TITLE], "date": scene[DATE],
-                                        "updated_at": scene[UPDATED_AT], "files": files})
+                                        "updated_at": scene[UPDATED_AT], "files": files,
+                                        "studio": {"id": scene[STUDIO]} if scene[STUDIO] else None})
 
 
 def same_as(record: IndexedScene, scene: SceneSummary) -> bool:
     """Whether the index's record still says what Stash says."""
-    if (record[TITLE], record[DATE], record[UPDATED_AT]) != (scene.title, scene.date, scene.updated_at):
+    studio = scene.studio.id if scene.studio else None
+    if (record[TITLE], record[DATE], record[UPDATED_AT], record[STUDIO]) != (
+            scene.title, scene.date, scene.updated_at, studio):
         return False
     if len(record[FILES]) != len(scene.files):
         return False
@@ -229,7 +233,8 @@ class Snapshot:
             folder = self._pooled(self.folders, previous.folders if previous else None, folder)
             files.append((folder, name, _hex(f.fingerprint("oshash"), _HEX16), _hex(f.fingerprint("md5"), _HEX32)))
         date = self._pooled(self.dates, previous.dates if previous else None, scene.date) if scene.date else None
-        return (scene.id, scene.title, date, scene.updated_at, tuple(files))
+        studio = sys.intern(scene.studio.id) if scene.studio else None  # a few ids, shared by many scenes
+        return (scene.id, scene.title, date, scene.updated_at, tuple(files), studio)
 
     @staticmethod
     def _pooled(pool: dict[str, str], older: dict[str, str] | None, value: str) -> str:

@@ -39,29 +39,30 @@ class VideoFile(_Model):
         return None
 
 
+class StudioParent(_Model):
+    id: str
+
+
 class SceneSummary(_Model):
-    """What matching needs: identity, title, date and files."""
+    """What matching needs: identity, title, date, files, and the studio's
+    id (which TV show a scene is an episode of)."""
 
     id: str
     title: str | None = None
     date: str | None = None
     updated_at: str | None = None
     files: tuple[VideoFile, ...] = ()
+    studio: StudioParent | None = None
 
     @property
     def primary_file(self) -> VideoFile | None:
         return self.files[0] if self.files else None
 
 
-class StudioRef(_Model):
-    id: str
+class StudioRef(StudioParent):
     name: str
     image_path: str | None = None
     parent_studio: StudioRef | None = None
-
-
-class StudioParent(_Model):
-    id: str
 
 
 class Studio(_Model):
@@ -133,10 +134,8 @@ class Scene(SceneSummary):
     stash_ids: tuple[StashId, ...] = ()
 
 
-class Listed(SceneSummary):
-    """A scene as a TV show lists it: a summary and its studio's id."""
-
-    studio: StudioParent | None = None
+# A scene as a TV show lists it: its summary (the studio's id included).
+Listed = SceneSummary
 
 
 class StashVersion(_Model):

@@ -26,6 +26,7 @@ fragment S2PSceneSummary on Scene {
   date
   updated_at
   files { path basename size fingerprints { type value } }
+  studio { id }
 }
 """
 

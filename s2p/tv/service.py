@@ -18,7 +18,7 @@ from s2p.plex.translate import ImageLinks, TranslateOptions
 from s2p.scenes.store import SceneStore
 from s2p.stash.errors import StashError
 from s2p.stash.models import Scene
-from s2p.tv import translate, tree
+from s2p.tv import layout, translate, tree
 from s2p.tv.catalog import Catalog, Show
 from s2p.tv.tree import EPISODE, NO_STUDIO, SEASON, SHOW, Episode, Key, Page, Season
 
@@ -179,14 +179,21 @@ class TvService:
         found = self._place(scene_id, scene.studio.id if scene.studio else None, deadline)
         return None if found is None else (*found, scene)
 
-    def _place(self, scene_id: str, studio_id: str | None, deadline: Deadline) -> tuple[Show, Episode] | None:
+    def _place(self, scene_id: str, studio_id: str | None, deadline: Deadline, *,
+               refresh: bool = True) -> tuple[Show, Episode] | None:
+        """The show and episode of a scene of this studio; ``refresh``: read
+        studios and listings afresh when they do not know it yet."""
         show = self.catalog.show(self.catalog.show_id_of(studio_id, deadline), deadline)
+        if show is None and not refresh:
+            return None
         if show is None:
             self.catalog.forget()  # a studio newer than the directory
             show = self.catalog.show(self.catalog.show_id_of(studio_id, deadline), deadline)
             if show is None:
                 return None
         episode = self.catalog.listing(show, deadline).episode(scene_id)
+        if episode is None and not refresh:
+            return None
         if episode is None:
             self.catalog.forget()  # a scene newer than the listing, or one that moved
             episode = self.catalog.listing(show, deadline).episode(scene_id)
@@ -359,8 +366,21 @@ class TvService:
         by_file = self._by_file(query, outcome, deadline)
         if outcome.cascade is not None and outcome.cascade.decision is not None:
             return [Choice(EPISODE, show, score, "file", episode=episode) for show, episode, score in by_file]
-        # No file decided it: what Plex says of the episode (its show, season,
-        # air date or numbers) picks among the file's candidates, or finds it alone.
+        # No file decided it: a name in s2p's TV layout says which episode it is
+        # (S00E<scene id>), or its season, number and day; then what Plex says of
+        # the episode (its show, season, air date or numbers) picks among the
+        # file's candidates, or finds it alone.
+        named = layout.parse_name(query.filename) if query.filename else None
+        if named is not None and named.scene_id is not None:
+            found = self.episode(named.scene_id, deadline)
+            show_title = fold_name(query.show_title or named.show or "")
+            if found is not None and (not show_title or fold_name(found[0].title) == show_title):
+                outcome.steps.append(f"name: S00E{named.scene_id} is scene {named.scene_id}")
+                return [Choice(EPISODE, found[0], EVIDENCE, "layout name", episode=found[1])]
+        if named is not None:
+            query = replace(query, show_title=query.show_title or named.show,
+                            parent_index=query.parent_index if query.parent_index is not None else named.season,
+                            index=query.index if query.index is not None else named.episode)
         evidence = _Evidence.of(query)
         pool = [(show, episode) for show, episode, _ in by_file]
         if not pool and (evidence.show_title or evidence.show_id):
@@ -391,9 +411,15 @@ class TvService:
         picked = [cascade.decision] if cascade.decision else cascade.candidates[:EVIDENCE_LIMIT]
         placed = []
         for candidate in picked:
-            found = self.episode(candidate.scene.id, deadline)
-            if found is not None:
-                placed.append((found[0], found[1], candidate.score))
+            scene = candidate.scene
+            # The candidate names its studio: its show and episode come from the
+            # show's listing, without reading the whole scene.
+            spot = self._place(scene.id, scene.studio.id if scene.studio else None, deadline, refresh=False)
+            if spot is None:  # a studio or listing newer than what s2p holds: read the scene
+                found = self.episode(scene.id, deadline)
+                spot = (found[0], found[1]) if found is not None else None
+            if spot is not None:
+                placed.append((spot[0], spot[1], candidate.score))
         return placed
 
 
