@@ -72,9 +72,21 @@ class TextFormatter(logging.Formatter):
     def __init__(self, redact: Redactor):
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
         self._redact = redact
+        self._second: tuple[int, str] = (-1, "")  # the last second's date and time, as text
 
     def format(self, record: logging.LogRecord) -> str:
-        return self._redact(super().format(record))
+        if record.exc_info or record.exc_text or record.stack_info:
+            return self._redact(super().format(record))
+        # The same text as the format string above, built directly: a server
+        # writes a line per request, and the date changes once a second.
+        record.message = record.getMessage()
+        second = int(record.created)
+        cached, stamp = self._second
+        if cached != second:
+            stamp = time.strftime(self.default_time_format, self.converter(record.created))
+            self._second = (second, stamp)
+        record.asctime = f"{stamp},{int(record.msecs):03d}"
+        return self._redact(f"{record.asctime} {record.levelname:<7} {record.name}: {record.message}")
 
 
 class JsonFormatter(logging.Formatter):
@@ -96,6 +108,32 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return self._redact(json.dumps(entry, ensure_ascii=False, default=str))
+
+
+_RECORD_DEFAULTS = {"exc_info": None, "exc_text": None, "stack_info": None, "thread": None, "threadName": None,
+                    "processName": None, "process": None, "taskName": None}
+
+
+def call_site(pathname: str, lineno: int, func: str) -> dict[str, object]:
+    """The fields of a record that say where it was logged from (for ``quick_record``)."""
+    filename = pathname.rsplit("/", 1)[-1]
+    return {"pathname": pathname, "filename": filename, "module": filename.rsplit(".", 1)[0], "lineno": lineno,
+            "funcName": func}
+
+
+def quick_record(logger: logging.Logger, level: int, msg: str, args: tuple, fields: dict,
+                 where: dict[str, object]) -> logging.LogRecord:
+    """A record as ``logger.log(level, msg, *args, extra=fields)`` makes it,
+    for the one line per request, at a third of the cost: the call site is
+    given (``call_site``), and the thread and process, which no formatter of
+    s2p shows, are not looked up."""
+    record = logging.LogRecord.__new__(logging.LogRecord)
+    now = time.time_ns()
+    record.__dict__.update(_RECORD_DEFAULTS, **where, name=logger.name, msg=msg, args=args, levelno=level,
+                           levelname=logging.getLevelName(level), created=now / 1e9,
+                           msecs=(now % 1_000_000_000) // 1_000_000 + 0.0,
+                           relativeCreated=now / 1e6 - logging._startTime * 1000, **fields)
+    return record
 
 
 class _Batches(logging.Handler):

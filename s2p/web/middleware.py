@@ -10,6 +10,7 @@ from typing import Callable
 import falcon
 
 from s2p.common.deadline import Deadline
+from s2p.ops.logs import call_site, quick_record
 from s2p.web.access import SecretRoot
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,9 @@ QUIET_PREFIXES = ("/healthz", "/metrics")
 # Falcon's name for a request no route matched; used as the route label so
 # that label values stay few whatever paths scanners try.
 UNMATCHED = "unmatched"
+
+# Where the request line is logged from, as a record made by logger.log would say.
+_WHERE = call_site(__file__, 0, "process_response")
 
 RequestObserver = Callable[[str, str, int, float], None]  # route, method, status, seconds
 
@@ -38,28 +42,34 @@ class RequestLog:
         req.context.deadline = Deadline(self._budget)
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource, req_succeeded: bool) -> None:
-        _json_options_body(req, resp)
-        started = getattr(req.context, "started", None)
+        if req.method == "OPTIONS":
+            _json_options_body(req, resp)
+        context = req.context
+        started = context.get("started")
         elapsed = (time.monotonic() - started) if started else 0.0
-        req.context.elapsed_ms = elapsed * 1000
+        ms = elapsed * 1000
+        context.elapsed_ms = ms
         # How long s2p itself took, for clients and benchmarks (RFC: Server-Timing).
-        resp.set_header("Server-Timing", f"app;dur={elapsed * 1000:.2f}")
-        outcome = getattr(req.context, "outcome", None) or ("ok" if req_succeeded else "failed")
+        resp.set_header("Server-Timing", f"app;dur={ms:.2f}")
+        outcome = context.get("outcome") or ("ok" if req_succeeded else "failed")
         route = self._route(req)
-        path = getattr(req.context, "path", None) or self._root.shown(req.path)
-        level = logging.DEBUG if req.path.startswith(QUIET_PREFIXES) else logging.INFO
-        fields = {"route": route, "method": req.method, "path": path, "status": resp.status_code,
-                  "outcome": outcome, "latency_ms": round(elapsed * 1000, 1),
-                  "client": getattr(req.context, "client", None) or req.remote_addr}
-        for name in ("scene", "score", "step"):
-            value = getattr(req.context, name, None)
-            if value is not None:
-                fields[name] = value
-        log.log(level, "%s %s %s %s (%.1f ms) from %s", req.method, path, resp.status_code, outcome,
-                elapsed * 1000, fields["client"], extra=fields)
+        status = resp.status_code
+        request_path = req.path
+        path = context.get("path") or self._root.shown(request_path)
+        client = context.get("client") or req.remote_addr
+        level = logging.DEBUG if request_path.startswith(QUIET_PREFIXES) else logging.INFO
+        if log.isEnabledFor(level):
+            fields = {"route": route, "method": req.method, "path": path, "status": status, "outcome": outcome,
+                      "latency_ms": round(ms, 1), "client": client}
+            for name in ("scene", "score", "step"):
+                value = context.get(name)
+                if value is not None:
+                    fields[name] = value
+            log.handle(quick_record(log, level, "%s %s %s %s (%.1f ms) from %s",
+                                    (req.method, path, status, outcome, ms, client), fields, _WHERE))
         for observe in self._observers:
             try:
-                observe(route, req.method, resp.status_code, elapsed)
+                observe(route, req.method, status, elapsed)
             except Exception:  # bookkeeping must never turn an answer into an error
                 log.exception("request observer failed")
 
