@@ -22,8 +22,8 @@ QUIET_PREFIXES = ("/healthz", "/metrics")
 # that label values stay few whatever paths scanners try.
 UNMATCHED = "unmatched"
 
-# Where the request line is logged from, as a record made by logger.log would say.
-_WHERE = call_site(__file__, 0, "process_response")
+# The request line's fields that never change, at each level it is logged at.
+_SITES = {level: call_site(log, level, __file__, 0, "process_response") for level in (logging.DEBUG, logging.INFO)}
 
 RequestObserver = Callable[[str, str, int, float], None]  # route, method, status, seconds
 
@@ -65,8 +65,8 @@ class RequestLog:
                 value = context.get(name)
                 if value is not None:
                     fields[name] = value
-            log.handle(quick_record(log, level, "%s %s %s %s (%.1f ms) from %s",
-                                    (req.method, path, status, outcome, ms, client), fields, _WHERE))
+            log.handle(quick_record(_SITES[level], "%s %s %s %s (%.1f ms) from %s",
+                                    (req.method, path, status, outcome, ms, client), fields))
         for observe in self._observers:
             try:
                 observe(route, req.method, status, elapsed)
