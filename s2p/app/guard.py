@@ -16,6 +16,14 @@ any request is parsed (who may call which route is decided per request, by
 - under pressure (three quarters of ``connection_limit`` open), a connection
   that has been idle, or sending an unfinished request, for a second is
   closed: Plex's requests arrive in milliseconds and it reconnects at once.
+
+And one rule for the request threads: one address runs requests on at
+most ``threads - threads // 4`` of them (trusted proxies are exempt), and
+a free thread takes the next request of the address running the fewest.
+Requests that wait for Stash (title searches waiting for a slot, a slow
+Stash) hold their thread all along; without the rule one device sending
+32 title searches held all 16 and Plex's matches, answered from the index
+in milliseconds, waited behind them for more than a second.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from typing import Any
 
 from s2p.config import ServerSettings
@@ -51,15 +59,28 @@ class ConnectionGuard:
         self.refused = Counter()  # reason -> connections closed at accept
         self.cut = 0  # connections closed for not finishing a request in time
         self._last_log = 0.0
+        self._dispatcher: Any = None  # waitress's task dispatcher, once its queue is a FairQueue
 
     def install(self, server: Any) -> None:
-        """Wrap a waitress server's channel class and maintenance."""
+        """Wrap a waitress server's channel class and maintenance, and share
+        its request threads out by address."""
         servers = getattr(server, "map", None)
         if servers is not None and not hasattr(server, "channel_class"):  # MultiSocketServer: one per socket
             for each in {id(s): s for s in servers.values() if hasattr(s, "channel_class")}.values():
                 self._install_one(each)
-            return
-        self._install_one(server)
+        else:
+            self._install_one(server)
+        self.install_fair_share(server.task_dispatcher, server.adj.threads)
+
+    def install_fair_share(self, dispatcher: Any, threads: int) -> None:
+        """Replace the dispatcher's one queue of channels by ``FairQueue``
+        (waitress's threads take work with ``popleft`` under its lock)."""
+        with dispatcher.lock:
+            fair = FairQueue(max(1, threads - threads // 4), self._proxies)
+            for channel in dispatcher.queue:
+                fair.append(channel)
+            dispatcher.queue = fair
+            self._dispatcher = dispatcher
 
     def _install_one(self, server: Any) -> None:
         server.channel_class = self._channel_class(server.channel_class)
@@ -118,6 +139,17 @@ class ConnectionGuard:
                 self._peer = peer
                 super().__init__(server, sock, addr, adj, map)
 
+            def service(self):
+                dispatcher = guard._dispatcher
+                if dispatcher is None:
+                    return super().service()
+                try:
+                    return super().service()
+                finally:
+                    with dispatcher.lock:
+                        if dispatcher.queue.finished(self):
+                            dispatcher.queue_cv.notify()  # the address's next request may run now
+
             def received(self, data):
                 if self.request is None and data:
                     self._request_began = time.monotonic()
@@ -150,3 +182,78 @@ class ConnectionGuard:
                                                            and channel.last_activity < idle_cutoff):
                 channel.will_close = True  # waitress closes it on its next turn
                 self.cut += 1
+
+
+class FairQueue:
+    """The channels waiting for a request thread, by address.
+
+    Stands in for waitress's deque (``append``, ``popleft``, truth and
+    length, always under the dispatcher's lock).  It is true only when some
+    waiting channel may run: its address runs fewer than ``cap`` requests
+    (trusted proxies: any number).  ``popleft`` takes the oldest channel of
+    the address running the fewest, and ``finished`` tells it a request
+    ended; a True answer means a waiting channel became runnable."""
+
+    def __init__(self, cap: int, proxies: Networks):
+        self._cap = cap
+        self._proxies = proxies
+        self._waiting: dict[str, deque] = {}  # address -> its channels, oldest first (insertion order kept)
+        self._running: Counter[str] = Counter()
+        self._size = 0
+
+    def _address(self, channel: Any) -> str:
+        return getattr(channel, "_peer", None) or "-"
+
+    def _capped(self, address: str) -> bool:
+        if self._running[address] < self._cap:
+            return False
+        parsed = parse_address(address)
+        return parsed is None or parsed not in self._proxies
+
+    def append(self, channel: Any) -> None:
+        self._waiting.setdefault(self._address(channel), deque()).append(channel)
+        self._size += 1
+
+    def _eligible(self) -> str | None:
+        best = None
+        for address in self._waiting:
+            if not self._capped(address) and (best is None or self._running[address] < self._running[best]):
+                best = address
+        return best
+
+    def popleft(self) -> Any:
+        address = self._eligible()
+        if address is None:
+            raise IndexError("no channel may run now")
+        queued = self._waiting[address]
+        channel = queued.popleft()
+        if not queued:
+            del self._waiting[address]
+        self._size -= 1
+        self._running[address] += 1
+        channel._fair_address = address
+        return channel
+
+    def finished(self, channel: Any) -> bool:
+        address = getattr(channel, "_fair_address", None)
+        if address is None:
+            return False
+        channel._fair_address = None
+        self._running[address] -= 1
+        if self._running[address] <= 0:
+            del self._running[address]
+        return address in self._waiting
+
+    def __bool__(self) -> bool:
+        return self._eligible() is not None
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self):
+        for queued in list(self._waiting.values()):
+            yield from queued
+
+    def clear(self) -> None:
+        self._waiting.clear()
+        self._size = 0
