@@ -70,6 +70,24 @@ def test_a_flood_of_slow_connections_from_one_address_leaves_plex_answered(start
             sock.close()
 
 
+@pytest.mark.integration
+def test_at_the_connection_limit_a_new_address_gets_in_and_crowded_ones_are_turned_away(start_s2p, fake_stash):
+    # Eight addresses, 16 connections each: twice the limit, none over the per-address cap.
+    s2p = start_s2p(fake_stash.url, server={"connection_limit": 64, "max_connections_per_address": 16,
+                                            "receive_timeout": 30})
+    flood = [sock for n in range(8) for sock in slow_connections(s2p.url, 16, source=f"127.0.0.{2 + n}")]
+    try:
+        for _ in range(3):
+            assert s2p.get("/library/metadata/1").status_code == 200
+        metrics = s2p.get("/metrics").text
+        # The flood's connections past the limit were closed as they came, not left queued before Plex's.
+        assert 's2p_connections_refused_total{reason="connection limit reached"}' in metrics
+        assert sum(closed_by_server(sock) for sock in flood) >= 64
+    finally:
+        for sock in flood:
+            sock.close()
+
+
 def test_a_request_that_trickles_in_is_cut_after_receive_timeout(start_s2p, fake_stash):
     s2p = start_s2p(fake_stash.url, server={"receive_timeout": 1})
     [slow] = slow_connections(s2p.url, 1, source="127.0.0.1")

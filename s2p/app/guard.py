@@ -15,7 +15,13 @@ any request is parsed (who may call which route is decided per request, by
   its first byte, however slowly it trickles in;
 - under pressure (three quarters of ``connection_limit`` open), a connection
   that has been idle, or sending an unfinished request, for a second is
-  closed: Plex's requests arrive in milliseconds and it reconnects at once.
+  closed: Plex's requests arrive in milliseconds and it reconnects at once;
+- at the limit s2p keeps accepting, many at a time: a new connection from an
+  address holding a quarter of its per-address cap or more is closed at
+  once, one from any other address is let in and the oldest waiting
+  connection of the address holding the most is closed to make room.  Left
+  to waitress, the flood's queued connections were accepted before Plex's
+  and Plex waited two sweeps (2.2 s) for its turn.
 
 And one rule for the request threads: one address runs requests on at
 most ``threads - threads // 4`` of them (trusted proxies are exempt), and
@@ -47,6 +53,10 @@ PRESSURE = 0.75
 PRESSURE_GRACE = 1.0
 # A refused connection is logged at most this often (a flood would drown the log).
 REFUSAL_LOG_INTERVAL = 60.0
+# At the limit: connections accepted per turn of the loop (waitress takes one).
+ACCEPT_BATCH = 64
+# At the limit: connections let in beyond it while the ones closed to make room go.
+OVERFLOW = 64
 
 
 class ConnectionGuard:
@@ -60,6 +70,7 @@ class ConnectionGuard:
         self.cut = 0  # connections closed for not finishing a request in time
         self._last_log = 0.0
         self._dispatcher: Any = None  # waitress's task dispatcher, once its queue is a FairQueue
+        self._refused_last = False  # the last accepted connection was closed at once (the loop's thread only)
 
     def install(self, server: Any) -> None:
         """Wrap a waitress server's channel class and maintenance, and share
@@ -86,6 +97,23 @@ class ConnectionGuard:
         server.channel_class = self._channel_class(server.channel_class)
         server.adj.cleanup_interval = min(server.adj.cleanup_interval, SWEEP_INTERVAL)
         maintenance = server.maintenance
+        readable = server.readable
+        handle_accept = server.handle_accept
+
+        def keep_accepting() -> bool:
+            # At the limit waitress stops accepting; the guard decides per connection instead.
+            return readable() or (server.accepting and len(server._map) < server.adj.connection_limit + OVERFLOW)
+
+        def accept_many() -> None:
+            for _ in range(ACCEPT_BATCH if server.in_connection_overflow else 1):
+                opened = len(server._map)
+                handle_accept()
+                if len(server._map) == opened and not self._refused_last:
+                    return  # nothing was waiting
+                self._refused_last = False
+
+        server.readable = keep_accepting
+        server.handle_accept = accept_many
 
         def sweep(now: float) -> None:
             maintenance(now)
@@ -99,11 +127,33 @@ class ConnectionGuard:
         """``None`` when the connection may stay (it is counted open), else why not."""
         address = parse_address(peer)
         with self._lock:
-            if (open_now >= limit // 2 and address is not None and address not in self._proxies
-                    and self._open[peer] >= self.per_address):
+            exempt = address is None or address in self._proxies
+            if open_now >= limit // 2 and not exempt and self._open[peer] >= self.per_address:
                 return "too many connections from one address"
+            if open_now >= limit and not exempt and self._open[peer] >= max(1, self.per_address // 4):
+                return "connection limit reached"
             self._open[peer] += 1
         return None
+
+    def heaviest(self) -> str | None:
+        """The address holding the most open connections (trusted proxies aside)."""
+        with self._lock:
+            counted = [peer for peer in self._open if (address := parse_address(peer)) is None
+                       or address not in self._proxies]
+            return max(counted, key=self._open.__getitem__) if counted else None
+
+    def make_room(self, server: Any) -> None:
+        """Close (on the loop's next turn) the oldest connection of the address
+        holding the most that is not being answered."""
+        heaviest = self.heaviest()
+        victim = None
+        for channel in list(server.active_channels.values()):
+            if (getattr(channel, "_peer", None) == heaviest and not channel.will_close and not channel.requests
+                    and (victim is None or channel.last_activity < victim.last_activity)):
+                victim = channel
+        if victim is not None:
+            victim.will_close = True
+            self.cut += 1
 
     def closed(self, peer: str) -> None:
         with self._lock:
@@ -128,14 +178,18 @@ class ConnectionGuard:
 
             def __init__(self, server, sock, addr, adj, map=None):
                 peer = addr[0] if isinstance(addr, tuple) and addr else str(addr)
-                reason = guard.admit(peer, len(server.active_channels), adj.connection_limit)
+                open_now = len(server.active_channels)
+                reason = guard.admit(peer, open_now, adj.connection_limit)
                 if reason is not None:
                     guard._refuse(peer, reason)
+                    guard._refused_last = True
                     try:
                         sock.close()
                     except OSError:
                         pass
                     return  # never registered with the server: nothing else refers to it
+                if open_now >= adj.connection_limit:
+                    guard.make_room(server)
                 self._peer = peer
                 super().__init__(server, sock, addr, adj, map)
 
@@ -146,9 +200,9 @@ class ConnectionGuard:
                 try:
                     return super().service()
                 finally:
+                    # No thread to wake: this one takes the next runnable channel itself.
                     with dispatcher.lock:
-                        if dispatcher.queue.finished(self):
-                            dispatcher.queue_cv.notify()  # the address's next request may run now
+                        dispatcher.queue.finished(self)
 
             def received(self, data):
                 if self.request is None and data:
