@@ -93,6 +93,14 @@ class ConnectionGuard:
             dispatcher.queue = fair
             self._dispatcher = dispatcher
 
+        def add_task(channel: Any) -> None:
+            with dispatcher.lock:
+                fair.append(channel)
+                if fair:  # an idle thread woken for a channel it may not run would only sleep again
+                    dispatcher.queue_cv.notify()
+
+        dispatcher.add_task = add_task
+
     def _install_one(self, server: Any) -> None:
         server.channel_class = self._channel_class(server.channel_class)
         server.adj.cleanup_interval = min(server.adj.cleanup_interval, SWEEP_INTERVAL)
@@ -285,14 +293,11 @@ class FairQueue:
             del self._waiting[address]
         self._size -= 1
         self._running[address] += 1
-        channel._fair_address = address
         return channel
 
     def finished(self, channel: Any) -> bool:
-        address = getattr(channel, "_fair_address", None)
-        if address is None:
-            return False
-        channel._fair_address = None
+        """Every ``service`` of a channel follows one ``popleft`` of it."""
+        address = self._address(channel)
         self._running[address] -= 1
         if self._running[address] <= 0:
             del self._running[address]
