@@ -38,7 +38,7 @@ import logging
 import threading
 import time
 from collections import Counter, deque
-from typing import Any
+from typing import Any, Iterator
 
 from s2p.config import ServerSettings
 from s2p.web.access import Networks, parse_address
@@ -309,7 +309,7 @@ class FairQueue:
     def __len__(self) -> int:
         return self._size
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         for queued in list(self._waiting.values()):
             yield from queued
 
