@@ -126,6 +126,9 @@ def test_the_thread_queue_serves_the_address_running_fewest_and_caps_each_addres
         queue.append(channel)
     assert [queue.popleft() for _ in range(3)] == proxy  # a trusted proxy carries many clients: no cap
     assert not queue and len(queue) == 1
+    flood[1]._peer = None  # closed while its request was being answered: still counted back
+    queue.finished(flood[1])
+    assert queue.popleft() is flood[3]
 
 
 @pytest.mark.integration

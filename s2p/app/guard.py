@@ -293,11 +293,16 @@ class FairQueue:
             del self._waiting[address]
         self._size -= 1
         self._running[address] += 1
+        # Kept on the channel: its peer is forgotten when it closes, maybe mid-service.
+        channel.__dict__.setdefault("_fair_taken", []).append(address)
         return channel
 
     def finished(self, channel: Any) -> bool:
         """Every ``service`` of a channel follows one ``popleft`` of it."""
-        address = self._address(channel)
+        taken = channel.__dict__.get("_fair_taken")
+        if not taken:
+            return False
+        address = taken.pop()
         self._running[address] -= 1
         if self._running[address] <= 0:
             del self._running[address]
