@@ -229,8 +229,8 @@ class Wheelhouse:
             if path is None:
                 groups.setdefault(tuple(want.pip_args()), []).append(want)
         for args, group in groups.items():
-            requirements = [f"{w.pin.name}=={w.pin.version} " + " ".join(f"--hash=sha256:{h}" for h in sorted(w.pin.hashes))
-                            for w in group]
+            requirements = [f"{w.pin.name}=={w.pin.version} "
+                            + " ".join(f"--hash=sha256:{h}" for h in sorted(w.pin.hashes)) for w in group]
             pip_download(requirements, list(args), self.directory, hashes=True)
             for want in group:
                 found[want] = self.find(want)
@@ -289,7 +289,7 @@ class Archive:
         for name in sorted(self.entries):
             if name.startswith(("lib/", "native/")):
                 data = self.entries[name][0]
-                digest.update(f"{name}\0{len(data)}\0".encode("utf-8"))
+                digest.update(f"{name}\0{len(data)}\0".encode())
                 digest.update(data)
         return digest.hexdigest()
 
@@ -307,7 +307,8 @@ def app_entries() -> dict[str, tuple[bytes, int]]:
     entries = {}
     package = ROOT / "s2p"
     for path in sorted(package.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and (path.suffix == ".py" or path.name in ("py.typed", "s2p.toml.example")):
+        shipped = path.suffix == ".py" or path.name in ("py.typed", "s2p.toml.example")
+        if path.is_file() and "__pycache__" not in path.parts and shipped:
             entries["app/" + path.relative_to(ROOT).as_posix()] = (path.read_bytes(), 0o644)
     return entries
 
@@ -409,7 +410,8 @@ def running_platform() -> Platform:
     machine = platform.machine().lower()
     machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
     glibc = os.confstr("CS_GNU_LIBC_VERSION") if hasattr(os, "confstr") else None
-    name = (f"manylinux2014_{machine}" if glibc else f"musllinux_1_2_{machine}") if sys.platform.startswith("linux") else ""
+    libc = f"manylinux2014_{machine}" if glibc else f"musllinux_1_2_{machine}"
+    name = libc if sys.platform.startswith("linux") else ""
     if name not in PLATFORMS:
         raise BuildError(f"this machine ({platform.system()} {platform.machine()}) is not a platform s2p.pyz "
                          f"runs on; name one with --platform: {', '.join(PLATFORMS)}")

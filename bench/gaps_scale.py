@@ -27,7 +27,7 @@ from fakeplex import TOKEN, FakePlex  # noqa: E402
 from s2p.config import Settings  # noqa: E402
 from s2p.demo import start_standin  # noqa: E402
 from s2p.demo.library import generate  # noqa: E402
-from s2p.app.services import build_services  # noqa: E402
+from s2p.app.runtime import build  # noqa: E402
 
 STASH_ROOT = "/volume1/adult"
 PLEX_ROOT = "/data/adult"
@@ -68,7 +68,7 @@ def main() -> int:
             "plex": {"url": plex.url, "token": TOKEN, "timeout": 120},
             "state": {"dir": state},
         })
-        services = build_services(settings)
+        services = build(settings)
         assert services.gaps.open()
         standin.reset_counts()
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

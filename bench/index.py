@@ -91,7 +91,7 @@ def child_direct(count: int, matches: int, page_size: int) -> dict:
     from s2p.match.sources import IndexSource
     from s2p.match.cascade import Matcher
     from s2p.paths.pathmap import PathMap
-    from s2p.plex.hints import MatchHints
+    from s2p.match.query import MatchQuery
     from s2p.stash.models import SceneSummary
 
     library = generate(count, root=STASH_ROOT)
@@ -122,15 +122,14 @@ def child_direct(count: int, matches: int, page_size: int) -> dict:
     kept, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
 
-    matcher = Matcher(IndexSource(index, NoStash(), miss_ttl=0), PathMap(), MatchSettings(),
-                      "tv.plex.agents.custom.s2p")
+    matcher = Matcher(IndexSource(index, NoStash(), miss_ttl=0), PathMap(), MatchSettings())
     snap = index.snapshot()
     files = [file_path(f)[len(STASH_ROOT) + 1:] for s in snap.scenes.values() for f in s[FILES]]
     sharing = {path: len(snap.named(path.rsplit("/", 1)[-1])) for path in files}
     rng = random.Random(1)
 
     def timed(paths: list[str]) -> tuple[float, int]:
-        hints = [MatchHints(type=1, filename=p) for p in paths]
+        hints = [MatchQuery(kind=1, filename=p) for p in paths]
         decided = 0
         started = time.perf_counter()
         for hint in hints:
@@ -219,7 +218,8 @@ def main() -> int:
     print(header)
     for count in args.sizes:
         r = measure(count, args.matches, args.page_size)
-        print(f"{r['count']:>8} {r['files']:>8} {r['http_load_s']:>9.2f} ({r['http_cpu_s']:>5.2f}) {r['build_s']:>8.2f} "
+        print(f"{r['count']:>8} {r['files']:>8} {r['http_load_s']:>9.2f} ({r['http_cpu_s']:>5.2f}) "
+              f"{r['build_s']:>8.2f} "
               f"{r['index_mb']:>9.1f} {r['index_mb'] / r['count'] * 10_000:>7.2f} {r['rss_before_mb']:>11.1f} "
               f"{r['rss_loaded_mb']:>10.1f} {r['rss_peak_mb']:>9.1f} {r['matches_per_s']:>10.0f} "
               f"{r['unique_ms']:>9.3f} {r['crowded_ms']:>9.2f} ({r['crowded_scenes']:>3})", flush=True)

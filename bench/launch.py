@@ -83,7 +83,7 @@ def serve_s2p(workdir: Path, name: str, config_for: Callable[[int], str], *,
         wait_until_ready(url, index=index)
     except SystemExit:
         process.kill()
-        raise SystemExit(f"s2p did not become ready; see {workdir / (name + '.log')}")
+        raise SystemExit(f"s2p did not become ready; see {workdir / (name + '.log')}") from None
     return process, url
 
 

@@ -49,7 +49,8 @@ def start_times(python: str, pyz: Path, runs: int) -> tuple[list[float], list[fl
 
 
 def ms(values: list[float]) -> str:
-    return f"median {statistics.median(values) * 1000:.0f} ms (min {min(values) * 1000:.0f}, max {max(values) * 1000:.0f})"
+    return (f"median {statistics.median(values) * 1000:.0f} ms "
+            f"(min {min(values) * 1000:.0f}, max {max(values) * 1000:.0f})")
 
 
 def main() -> int:

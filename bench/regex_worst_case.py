@@ -1,12 +1,15 @@
-"""Worst-case time of path rules on hostile paths of the longest length s2p
-translates (MAX_PATH_LENGTH).
+"""Worst-case time of path rules on hostile paths of the length s2p lets a
+rule see ([match] rule_path_limit: DEFAULT_PATH_LIMIT by default, at most
+MAX_PATH_LENGTH).
 
 Run: python bench/regex_worst_case.py
 
 For each pattern it prints whether s2p accepts it as a rule and the slowest
 of a set of adversarial paths (built from the pattern's own separators) for
-accepted patterns; refused patterns are timed on a shorter path only to show
-why they are refused.
+accepted patterns, at the default limit and at the highest; refused patterns
+are timed on a shorter path only to show why they are refused.  Last, a rule
+whose repeated group can match a space two ways is timed on a few spaces:
+its time doubles per character.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import itertools
 import re
 import time
 
-from s2p.paths.pathmap import MAX_PATH_LENGTH, RuleError, check_regex_safety
+from s2p.paths.pathmap import DEFAULT_PATH_LIMIT, MAX_PATH_LENGTH, RuleError, check_regex_safety
 
 PATTERNS = [
     r"^/data/(.*)$",
@@ -32,6 +35,9 @@ PATTERNS = [
     r"(.*)/(.*)\.mp4$",
     r"^(.+) - (.+) - (.+)\.mp4$",
 ]
+
+# Refused as ambiguous: timed on the path that froze s2p, a few characters at a time.
+AMBIGUOUS = r"^/media/ext/((?:.|\s)*)\.(mp4|mkv|avi|wmv)$"
 
 SEPARATORS = ["/", "a/", " - ", "_", "a", "/data/", "1", "2023-01-01 "]
 
@@ -53,7 +59,8 @@ def slowest(pattern: re.Pattern[str], length: int) -> float:
 
 
 def main() -> None:
-    print(f"paths of {MAX_PATH_LENGTH} characters; slowest search per pattern")
+    print(f"slowest search per pattern, on paths of {DEFAULT_PATH_LIMIT} characters (the default limit) "
+          f"and of {MAX_PATH_LENGTH} (the highest)")
     for text in PATTERNS:
         compiled = re.compile(text)
         try:
@@ -61,7 +68,19 @@ def main() -> None:
         except RuleError:
             print(f"  refused  {text:45}  {slowest(compiled, 600) * 1000:9.1f} ms at only 600 characters")
             continue
-        print(f"  accepted {text:45}  {slowest(compiled, MAX_PATH_LENGTH) * 1000:9.1f} ms")
+        print(f"  accepted {text:45}  {slowest(compiled, DEFAULT_PATH_LIMIT) * 1000:9.1f} ms"
+              f"  {slowest(compiled, MAX_PATH_LENGTH) * 1000:9.1f} ms")
+    try:
+        check_regex_safety(AMBIGUOUS)
+        verdict = "accepted"
+    except RuleError:
+        verdict = "refused"
+    print(f"  {verdict:8} {AMBIGUOUS}, on '/media/ext/' + n spaces + 'x':")
+    compiled = re.compile(AMBIGUOUS)
+    for spaces in (14, 16, 18, 20, 22):
+        started = time.perf_counter()
+        compiled.search("/media/ext/" + " " * spaces + "x")
+        print(f"    n = {spaces}: {(time.perf_counter() - started) * 1000:9.1f} ms")
 
 
 if __name__ == "__main__":

@@ -56,11 +56,24 @@ class PlexStandIn:
     def __init__(self) -> None:
         self.refreshed: list[int] = []
 
-    def find(self, guid: str) -> list[Item]:
-        return [Item(int(guid.rsplit("/", 1)[1]), self.refreshed)]
+    def find_scene(self, scene_id: str) -> list[Item]:
+        return [Item(int(scene_id), self.refreshed)]
 
     def sections(self) -> list:
         return []
+
+    # As ``pms.libraries.PlexLibraries``: the libraries are always known.
+    def items(self, *, newer_than: float | None = None) -> "PlexStandIn":
+        return self
+
+    def confirmed(self, since: float) -> bool:
+        return True
+
+    def failed(self) -> None:
+        pass
+
+    def explain(self, exc: Exception, doing: str) -> tuple[str, bool]:
+        return str(exc), False
 
 
 def one_size(count: int, changed: int) -> None:
@@ -75,7 +88,7 @@ def one_size(count: int, changed: int) -> None:
         plex = PlexStandIn()
         index = SceneIndex(StashAPI(client), PathMap(), settings.index)
         index.load()
-        sync = SyncService(settings, StashAPI(client), store=SyncStore(state), items=lambda: plex,
+        sync = SyncService(settings, StashAPI(client), store=SyncStore(state), plex=plex,
                            forget=lambda scene_id: None, gone=lambda scene_id, items: None, index=index,
                            clock=lambda: now[0])
         sync.cycle()  # the starting point

@@ -382,7 +382,7 @@ def prepare(site, temporary):
                                 invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
     # Readable by every user: images unpack as root and run as another user.
     os.chmod(os.path.dirname(site), 0o755)
-    for directory, dirs, files in os.walk(site):
+    for directory, _dirs, files in os.walk(site):
         os.chmod(directory, 0o755)
         for name in files:
             path = os.path.join(directory, name)

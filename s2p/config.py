@@ -20,7 +20,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Literal, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -33,7 +33,7 @@ from pydantic import (
     field_validator,
 )
 
-from s2p.paths.pathmap import PathMap, PathRule, Rewrite, RuleError
+from s2p.paths.pathmap import DEFAULT_PATH_LIMIT, PathMap, PathRule, Rewrite, RuleError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -111,7 +111,7 @@ def _check_http_url(value: str, *, allow_path: bool = True) -> str:
     if not allow_path and parts.path not in ("", "/"):
         raise ValueError(f"{value!r} must not carry a path")
     try:
-        parts.port
+        _ = parts.port  # reading it checks it
     except ValueError:
         raise ValueError(f"{value!r} has an invalid port") from None
     return value.rstrip("/")
@@ -195,7 +195,8 @@ class StashSettings(_Section):
         SecretStr(""), description="the API key from Stash's Settings > Security, or empty when Stash has no login"
     )
     timeout: Duration = Field(10.0, gt=0, le=60, description="seconds per Stash request, above 0 and at most 60")
-    connect_timeout: Duration = Field(3.0, gt=0, le=30, description="seconds to connect to Stash, above 0 and at most 30")
+    connect_timeout: Duration = Field(3.0, gt=0, le=30,
+                                      description="seconds to connect to Stash, above 0 and at most 30")
     max_concurrency: int = Field(4, ge=1, le=64, description="the most Stash requests at once, 1-64")
     slot_wait: Duration = Field(
         5.0, ge=0, le=60, description="seconds a title search waits for a free Stash slot (other requests wait "
@@ -221,13 +222,18 @@ class StashSettings(_Section):
         return v
 
 
+def _default_collections() -> list[Literal["groups", "studio", "parent_studio"]]:
+    return ["groups"]
+
+
 class ProviderSettings(_Section):
     identifier: str = Field(
         DEFAULT_IDENTIFIER,
         description="tv.plex.agents.custom. followed by letters, digits and dots; never change it once "
         "Plex has matched items",
     )
-    title: str = Field("Stash (s2p)", min_length=1, max_length=100, description="a name shown in Plex, 1-100 characters")
+    title: str = Field("Stash (s2p)", min_length=1, max_length=100,
+                       description="a name shown in Plex, 1-100 characters")
     public_url: str = Field(
         "",
         description="empty, or the absolute http(s) URL Plex uses to reach s2p's images, e.g. https://s2p.example.net",
@@ -238,7 +244,7 @@ class ProviderSettings(_Section):
         description='"first_day" (2023 -> 2023-01-01) or "year_only" (send only the year)',
     )
     collections: list[Literal["groups", "studio", "parent_studio"]] = Field(
-        default_factory=lambda: ["groups"],
+        default_factory=_default_collections,
         description='a list drawn from "groups", "studio", "parent_studio"',
     )
     exclude_tags: list[str] = Field(
@@ -260,8 +266,10 @@ class ProviderSettings(_Section):
 
 class PathRuleSettings(_Section):
     name: str = Field(min_length=1, max_length=100, description="a short name for the rule")
-    stash_to_plex: tuple[str, str] = Field(description='a [PATTERN, REPLACEMENT] pair, e.g. ["^/data/(.*)$", "/media/\\\\1"]')
-    plex_to_stash: tuple[str, str] = Field(description='a [PATTERN, REPLACEMENT] pair, e.g. ["^/media/(.*)$", "/data/\\\\1"]')
+    stash_to_plex: tuple[str, str] = Field(
+        description='a [PATTERN, REPLACEMENT] pair, e.g. ["^/data/(.*)$", "/media/\\\\1"]')
+    plex_to_stash: tuple[str, str] = Field(
+        description='a [PATTERN, REPLACEMENT] pair, e.g. ["^/media/(.*)$", "/data/\\\\1"]')
     examples: list[str] = Field(default_factory=list, description="a list of Stash paths this rule must round-trip")
 
 
@@ -271,6 +279,10 @@ class MatchSettings(_Section):
         1, ge=1, le=100, description="how far the best candidate must stand above the next one, 1-100"
     )
     manual_limit: int = Field(10, ge=1, le=50, description="how many candidates Fix Match lists, 1-50")
+    rule_path_limit: int = Field(
+        1024, ge=256, le=4096,
+        description="the longest path, in characters, that path rules translate, 256-4096; a longer one is "
+                    "matched by the other steps. It bounds what one rule may cost per request")
     title_search: bool = Field(True, description="true or false: search Stash by title when paths say nothing")
     media_roots: list[str] = Field(
         default_factory=list,
@@ -412,7 +424,7 @@ class Settings(_Section):
 
     def path_map(self) -> PathMap:
         """The compiled path rules (validated when the settings were loaded)."""
-        return build_path_map(self.paths)
+        return build_path_map(self.paths, max_length=self.match.rule_path_limit)
 
     @property
     def tv_identifier(self) -> str:
@@ -443,7 +455,8 @@ RULE_FIX = ("Fix: write a Python regular expression; inside TOML \"...\" strings
             "or use '...' strings (docs/configuration.md has examples; s2p init proposes rules from your files).")
 
 
-def build_path_map(rules: list[PathRuleSettings], source: str | None = None) -> PathMap:
+def build_path_map(rules: list[PathRuleSettings], source: str | None = None,
+                   max_length: int = DEFAULT_PATH_LIMIT) -> PathMap:
     compiled = []
     problems = []
     seen: set[str] = set()
@@ -458,12 +471,14 @@ def build_path_map(rules: list[PathRuleSettings], source: str | None = None) -> 
             try:
                 directions[key] = Rewrite.compile(pattern, replacement)
             except RuleError as exc:
-                problems.append(f"{where}: {key}: pattern '{pattern}', replacement '{replacement}': {exc}. {RULE_FIX}")
+                fix = f"Fix: {exc.fix}." if exc.fix else RULE_FIX
+                problems.append(f"{where}: {key}: pattern '{pattern}', replacement '{replacement}': {exc}. {fix}")
         if len(directions) == 2:
-            compiled.append(PathRule(rule.name, directions["stash_to_plex"], directions["plex_to_stash"], tuple(rule.examples)))
+            compiled.append(PathRule(rule.name, directions["stash_to_plex"], directions["plex_to_stash"],
+                                     tuple(rule.examples)))
     if problems:
         raise ConfigError(problems)
-    return PathMap(compiled)
+    return PathMap(compiled, max_length)
 
 
 # ---------------------------------------------------------------- loading
@@ -537,7 +552,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError([f"{path}: the configuration file cannot be read ({exc.strerror})."]) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"{path}: not valid TOML: {exc}. Fix: compare with the example (s2p init --example)."]) from None
+        raise ConfigError([f"{path}: not valid TOML: {exc}. Fix: compare with the example "
+                           "(s2p init --example)."]) from None
     except UnicodeDecodeError:
         raise ConfigError([f"{path}: not UTF-8 text. Fix: save the file as UTF-8."]) from None
 
@@ -566,7 +582,7 @@ def _apply_environment(data: dict[str, Any], sources: dict[tuple[str, str], str]
             except json.JSONDecodeError as exc:
                 raise ConfigError([f"environment {name}: not valid JSON ({exc}). Fix: give a JSON array of "
                                    'rules, e.g. [{"name": "nas", "stash_to_plex": ["^/data/(.*)$", "/media/\\\\1"], '
-                                   '"plex_to_stash": ["^/media/(.*)$", "/data/\\\\1"]}]'])
+                                   '"plex_to_stash": ["^/media/(.*)$", "/data/\\\\1"]}]']) from None
             sources[("paths", "")] = f"environment {name}"
             continue
         section, _, key = rest.partition("_")
@@ -590,7 +606,7 @@ def _parse_env_list(name: str, value: str) -> list[Any]:
             parsed = json.loads(value)
         except json.JSONDecodeError as exc:
             raise ConfigError([f"environment {name}: not a valid JSON list ({exc}). Fix: use a JSON list "
-                               'like ["a", "b"] or a comma-separated list like a,b.'])
+                               'like ["a", "b"] or a comma-separated list like a,b.']) from None
         if isinstance(parsed, list):
             return parsed
     return [part.strip() for part in value.split(",") if part.strip()]
@@ -609,8 +625,8 @@ def _default_state_dir(data: dict[str, Any], environ: Mapping[str, str]) -> None
         state["dir"] = os.path.join(home, ".local", "state", "s2p")
 
 
-def _describe(err: dict[str, Any], sources: dict[tuple[str, str], str], file_label: str | None,
-              secrets: list[str] = ()) -> str:
+def _describe(err: Mapping[str, Any], sources: dict[tuple[str, str], str], file_label: str | None,
+              secrets: Sequence[str] = ()) -> str:
     loc = [str(p) for p in err["loc"]]
     section = loc[0] if loc else ""
     if section == "paths":
@@ -652,6 +668,7 @@ def _unknown(section: str, key: str, loc: list[str]) -> tuple[str, str]:
     else:
         name = loc[2] if section == "paths" and len(loc) > 2 else key
         model = PathRuleSettings if section == "paths" else Settings.model_fields[section].annotation
+        assert model is not None  # every section is a model
         known, shown, message = list(model.model_fields), "{}", "unknown key"
     near = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
     if near:
@@ -659,7 +676,7 @@ def _unknown(section: str, key: str, loc: list[str]) -> tuple[str, str]:
     return message, "check the spelling against s2p init --example, or remove it"
 
 
-def _holds_secret(text: str, secrets: list[str]) -> bool:
+def _holds_secret(text: str, secrets: Sequence[str]) -> bool:
     """Whether a value equals or contains a configured secret (a key put in
     the wrong variable must not be echoed by the error about it)."""
     return any(secret and (secret in text or text in secret and len(text) >= 8) for secret in secrets)

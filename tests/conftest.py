@@ -4,15 +4,15 @@ Names tests import (keys, roots, settings builders, clients) live in ``helpers``
 from __future__ import annotations
 
 import logging
-import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
+import falcon.testing
 import pytest
 
-from s2p.app.collectors import watch_http_server
+from s2p.app.runtime import build
 from s2p.app.server import BackgroundServer, create_server
-from s2p.app.services import build_services
 from s2p.app.webapp import create_app
 from s2p.demo import start_standin
 from s2p.demo.library import Library, sample
@@ -20,6 +20,7 @@ from s2p.demo.standin import StashStandIn
 
 from fakestash import SchemaCheckingExecutor
 from helpers import API_KEY, SECRET_WATCH, STASH_ROOT, RunningS2P, make_settings
+from inprocess import STASH_URL, InProcessS2P, stash_session
 
 
 # ---------------------------------------------------------------- secrets in logs
@@ -58,7 +59,14 @@ class FakeStash:
     standin: StashStandIn
     executor: SchemaCheckingExecutor
     library: Library
-    server: BackgroundServer
+    server: BackgroundServer | None  # None: reached in-process, without a socket
+
+    def stop(self) -> None:
+        """Stash goes away: nothing answers at its address any more."""
+        if self.server is not None:
+            self.server.stop()
+        else:
+            self.standin.unreachable = True  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -68,70 +76,92 @@ def library() -> Library:
 
 @pytest.fixture
 def s2p_instances() -> list:
-    """The s2p instances a test started (shared by start_s2p and fake_stash)."""
+    """The s2p instances a test started (shared by start_s2p and the fake Stash)."""
     return []
 
 
 @pytest.fixture
-def fake_stash(library, s2p_instances):
+def stash_apps() -> dict[str, StashStandIn]:
+    """In-process fake Stashes by URL: start_s2p reaches them without a socket."""
+    return {}
+
+
+def _fake_stash(library, s2p_instances, *, live: bool, stash_apps: dict[str, StashStandIn]):
     executor = SchemaCheckingExecutor(library)
-    server, standin = start_standin(library, api_key=API_KEY, executor=executor)
-    stash = FakeStash(server.url, standin, executor, library, server)
-    yield stash
+    if live:
+        server, standin = start_standin(library, api_key=API_KEY, executor=executor)
+        url = server.url
+    else:
+        server, standin = None, StashStandIn(library, api_key=API_KEY, executor=executor)
+        url = library.base_url = STASH_URL
+        stash_apps[url] = standin
+    yield FakeStash(url, standin, executor, library, server)
     standin.heal()
     # s2p's background work (the scene index) may be mid-request: stop it
     # before the fake Stash goes away under it.
     for instance in s2p_instances:
         instance.services.stop()
-    server.stop()
+    if server is not None:
+        server.stop()
     assert not executor.invalid, f"s2p sent GraphQL documents that Stash's schema rejects: {executor.invalid}"
 
 
-
-
-
-
-
-
-
-
-
-
+def _live(request: pytest.FixtureRequest) -> bool:
+    """A test marked ``integration`` gets real servers on loopback; any other runs in-process."""
+    return request.node.get_closest_marker("integration") is not None
 
 
 @pytest.fixture
-def start_s2p(tmp_path, s2p_instances):
-    """Start s2p under waitress on a free loopback port: start_s2p(stash_url, **overrides)."""
-    running: list[RunningS2P] = s2p_instances
+def fake_stash(request, library, s2p_instances, stash_apps):
+    """The fake Stash: in-process (reached by s2p built by start_s2p), or on a
+    loopback port for a test marked ``integration``."""
+    yield from _fake_stash(library, s2p_instances, live=_live(request), stash_apps=stash_apps)
 
-    def start(stash_url: str, *, wait_for_index: bool = True, **overrides: Any) -> RunningS2P:
-        settings = make_settings(stash_url, tmp_path / f"state{len(running)}", **overrides)
-        services = build_services(settings)
-        app = create_app(services)
-        server = BackgroundServer(create_server(app, settings, host="127.0.0.1", port=0)).start()
-        watch_http_server(services.metrics, services.health_checks, server.server)
-        services.start()
-        if services.index is not None and wait_for_index:
-            # Started means ready: the first index load (a few Stash queries)
-            # is over, or has failed once, before a test counts what reaches Stash.
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                stats = services.index.stats()
-                if stats["ready"] or stats["last_error"]:
-                    break
-                time.sleep(0.01)
-        instance = RunningS2P(server.url, settings, services, server)
+
+def _runtime(tmp_path, stash_apps, running, stash_url: str, overrides: dict[str, Any]):
+    settings = make_settings(stash_url, tmp_path / f"state{len(running)}", **overrides)
+    standin = stash_apps.get(stash_url)
+    return settings, build(settings, session=stash_session(standin) if standin is not None else None)
+
+
+@pytest.fixture
+def start_s2p(request, tmp_path, s2p_instances, stash_apps):
+    """Start s2p: start_s2p(stash_url, **overrides).  In-process, called
+    through falcon.testing; under waitress on a free loopback port for a
+    test marked ``integration``."""
+    running: list = s2p_instances
+    live = _live(request)
+    stack = ExitStack()
+
+    def start(stash_url: str, *, wait_for_index: bool = True, **overrides: Any):
+        settings, runtime = _runtime(tmp_path, stash_apps, running, stash_url, overrides)
+        app = create_app(runtime)
+        instance: RunningS2P | InProcessS2P
+        if live:
+            server = BackgroundServer(create_server(app, settings, host="127.0.0.1", port=0))
+            stack.enter_context(runtime.serving(server.server))
+            server.start()
+            instance = RunningS2P(server.url, settings, runtime, server)
+        else:
+            runtime.start()
+            stack.callback(runtime.stop)
+            instance = InProcessS2P(settings, runtime, falcon.testing.TestClient(app))
+        if wait_for_index:
+            # Started means ready: the first index load is over (or has failed
+            # once) before a test counts what reaches Stash.
+            runtime.ready(10)
         running.append(instance)
         return instance
 
     yield start
     for instance in running:
-        instance.server.stop()
-        instance.services.stop()
+        if isinstance(instance, RunningS2P):
+            instance.server.stop()
+    stack.close()
 
 
 @pytest.fixture
-def s2p(start_s2p, fake_stash) -> RunningS2P:
+def s2p(start_s2p, fake_stash):
     return start_s2p(fake_stash.url)
 
 

@@ -21,8 +21,91 @@ import requests
 from s2p.app.server import BackgroundServer
 
 TOKEN = "plex-test-token-abcdef123456"
-# The legacy Plex Series Scanner's date pattern (YYYY-MM-DD, any separators).
-_AIR_DATE = re.compile(r"(\d{4})[^0-9a-zA-Z]+(\d{2})[^0-9a-zA-Z]+(\d{2})(?:[^0-9]|$)")
+
+# Plex's TV scanner, as the "Plex Series Scanner" (Plex, 2010; kept in ZeroQI/Absolute-Series-Scanner)
+# reads a file: it adds only files named like episodes.  Written here from that scanner, apart from
+# s2p's own model of it (s2p/tv/layout.py), so that the tests check one against the other.
+_EPISODE_RX = [
+    r"(?P<show>.*?)[sS](?P<season>[0-9]+)[\._ ]*[eE](?P<ep>[0-9]+)([- ]?[Ee+](?P<secondEp>[0-9]+))?",  # S03E04-E05
+    r"(?P<show>.*?)[sS](?P<season>[0-9]{2})[\._\- ]+(?P<ep>[0-9]+)",  # S03-03
+    r"(?P<show>.*?)([^0-9]|^)(?P<season>(19[3-9][0-9]|20[0-5][0-9]|[0-9]{1,2}))[Xx](?P<ep>[0-9]+)"
+    r"(-[0-9]+[Xx](?P<secondEp>[0-9]+))?",  # 3x03
+    r"(.*?)[^0-9a-z](?P<season>[0-9]{1,2})(?P<ep>[0-9]{2})([\.\-][0-9]+(?P<secondEp>[0-9]{2})([ \-_\.]|$)[\.\-]?)?"
+    r"([^0-9a-z%]|$)",  # .602.
+]
+_DATE_RX = [
+    r"(?P<year>[0-9]{4})[^0-9a-zA-Z]+(?P<month>[0-9]{2})[^0-9a-zA-Z]+(?P<day>[0-9]{2})([^0-9]|$)",  # 2009-02-10
+    r"(?P<month>[0-9]{2})[^0-9a-zA-Z]+(?P<day>[0-9]{2})[^0-9a-zA-Z(]+(?P<year>[0-9]{4})([^0-9a-zA-Z]|$)",  # 02-10-2009
+]
+_STANDALONE_RX = [
+    r"(.*?)( \(([0-9]+)\))? - ([0-9]+)+x([0-9]+)(-[0-9]+[Xx]([0-9]+))?( - (.*))?",
+    r"(.*?)( \(([0-9]+)\))?[Ss]([0-9]+)+[Ee]([0-9]+)(-[0-9]+[Xx]([0-9]+))?( - (.*))?",
+]
+_JUST_EPISODE_RX = [
+    r"(?P<ep>[0-9]{1,3})[\. -_]*of[\. -_]*[0-9]{1,3}",  # 01 of 08
+    r"^(?P<ep>[0-9]{1,3})[^0-9]",  # 01 - Foo
+    r"e[a-z]*[ \.\-_]*(?P<ep>[0-9]{2,3})([^0-9c-uw-z%]|$)",  # Blah Blah ep234
+    r".*?[ \.\-_](?P<ep>[0-9]{2,3})[^0-9c-uw-z%]+",  # Flah - 04 - Blah
+    r".*?[ \.\-_](?P<ep>[0-9]{2,3})$",  # Flah - 04
+    r".*?[^0-9x](?P<ep>[0-9]{2,3})$",  # Flah707
+]
+_YEAR_RX = r"([\(\[\.\-])([1-2][0-9]{3})([\.\-\)\]_,+])"
+_WHACK_RX = [r"([hHx][\.]?264)[^0-9]", r"[^[0-9](720[pP])", r"[^[0-9](1080[pP])", r"[^[0-9](480[pP])"]
+
+
+def tv_scanner_reads(relative: str) -> dict[str, Any] | None:
+    """What Plex's TV scanner makes of the file at ``relative`` (its path under
+    the library's folder): ``show``, ``season`` and ``episode`` or ``date``;
+    ``None`` when it skips the file."""
+    parts = [p for p in relative.split("/") if p]
+    name = parts[-1]
+    if len(parts) == 1:  # the library root: the plain episode forms only, the show named in the file
+        for rx in _EPISODE_RX[:-1]:
+            m = re.search(rx, name, re.IGNORECASE)
+            if m and m.group("show").strip(" .-_"):
+                return {"show": m.group("show").strip(" .-_"), "season": int(m.group("season")),
+                        "episode": int(m.group("ep"))}
+        return None
+    show, folders = parts[0], parts[:-1]
+    season_number = None
+    if len(folders) >= 2:
+        m = re.match(r".*?(?P<season>[0-9]+)$", folders[-1], re.IGNORECASE)
+        season_number = int(m.group("season")) if m else None
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    for rx in _DATE_RX:
+        m = re.search(rx, stem)
+        if m:
+            if any(re.search(r, stem) for r in _EPISODE_RX[:-1] + _STANDALONE_RX):
+                break  # a stronger season and episode in the same name
+            year, month, day = int(m.group("year")), int(m.group("month")), int(m.group("day"))
+            return {"show": show, "season": year, "date": f"{year}-{month:02d}-{day:02d}"}
+    year = re.search(_YEAR_RX, stem.lower())
+    cleaned = stem.replace(year.group(2), "XXXX") if year else stem  # "the year is not going to help"
+    for rx in _WHACK_RX:
+        cleaned = re.sub(rx, " ", cleaned)
+    for rx in _EPISODE_RX:
+        m = re.search(rx, cleaned, re.IGNORECASE)
+        if not m:
+            continue
+        season, episode = int(m.group("season")), int(m.group("ep"))
+        if rx == _EPISODE_RX[-1]:
+            if re.match(r".+ \([1-2][0-9]{3}\)", folders[-1]):
+                return None  # looks like a movie
+            if season == 0:
+                break
+            if season_number is not None and season_number != season:
+                if re.search(r"^[0-9]+[ -]", cleaned):
+                    break
+                episode += season * 100
+        return {"show": show, "season": season, "episode": episode}
+    for rx in _JUST_EPISODE_RX:
+        m = re.search(rx, cleaned.lower(), re.IGNORECASE)
+        if m:
+            episode, season = int(m.group("ep")), season_number if season_number is not None else 1
+            if episode >= 100 and episode // 100 == season:
+                episode %= 100
+            return {"show": show, "season": season, "episode": episode}
+    return None
 
 
 @dataclass
@@ -78,6 +161,7 @@ class FakePlex:
         # (regex on "METHOD /path", status): the first request that matches is failed, once per entry
         self.fail_matching: list[tuple[str, int]] = []
         self.guid_filter = True  # honour ?guid= on /library/sections/{key}/all (False: ignore it)
+        self.sections_hidden = False  # answer /library/sections with an empty list (a Plex still starting)
         self.headers_seen: list[dict[str, str]] = []
         self.fail_route: dict[str, list[int]] = {}  # "METHOD /path" -> statuses for its next requests
         self.reachability_check = True  # fetch a provider's URI on registration, as PMS does
@@ -105,23 +189,25 @@ class FakePlex:
 
     def scan_tv(self, section_key: int, provider: str, files: list[str], *, page_size: int = 20) -> dict[str, Any]:
         """Play Plex's scan of a TV library against a TV provider at ``provider``
-        (its root URL), as Plex's provider documentation describes it: the
-        show matched by its folder's name (type 2), its seasons and episodes
-        read from ``children`` and ``grandchildren`` page by page, then each
-        file matched as an episode (type 4) with its show's title and the air
-        date its name carries.  Matched files become episode items of the
-        section, inside show and season items as Plex builds them.  Returns
-        what the scan saw, for the test to check."""
+        (its root URL), as Plex's provider documentation describes it.  The TV
+        scanner first reads each file's name (``tv_scanner_reads``) and skips
+        those not named like an episode; then each show, named after its folder,
+        is matched by title (type 2), its seasons and episodes read from
+        ``children`` and ``grandchildren`` page by page, and each file matched
+        as an episode (type 4) with its show's title and the season and episode,
+        or the air date, its name carries.  Matched files become episode items
+        of the section, inside show and season items as Plex builds them.
+        Returns what the scan saw, for the test to check."""
         section = self.sections[section_key]
         root = section.locations[0].rstrip("/") + "/"
-        seen: dict[str, Any] = {"shows": {}, "listed": {}, "unmatched": [], "requests": Counter()}
-        by_show: dict[str, list[str]] = {}
+        seen: dict[str, Any] = {"shows": {}, "listed": {}, "skipped": [], "unmatched": [], "requests": Counter()}
+        by_show: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         for path in files:
-            folder, slash, _rest = path[len(root):].partition("/") if path.startswith(root) else ("", "", "")
-            if slash:  # files directly in the library root have no show: Plex's TV scanner skips their dates
-                by_show.setdefault(folder, []).append(path)
+            read = tv_scanner_reads(path[len(root):]) if path.startswith(root) else None
+            if read is None:
+                seen["skipped"].append(path)
             else:
-                seen["unmatched"].append(path)
+                by_show.setdefault(read["show"], []).append((path, read))
 
         def call(method: str, path: str, **kwargs: Any) -> Any:
             seen["requests"][f"{method} {re.sub(r'/[^/]*-[^/]*(?=/|$)', '/{key}', path)}"] += 1
@@ -138,25 +224,29 @@ class FakePlex:
                 if not page.get("Metadata") or len(items) >= page["totalSize"]:
                     return items
 
-        for folder, paths in sorted(by_show.items()):
+        for folder, found_files in sorted(by_show.items()):
             shows = call("POST", "/library/metadata/matches", json={"type": 2, "title": folder}).get("Metadata", [])
             if not shows:
-                seen["unmatched"] += paths
+                seen["unmatched"] += [path for path, _ in found_files]
                 continue
-            show = call("GET", f"/library/metadata/{shows[0]['ratingKey']}", params={"includeChildren": 1})["Metadata"][0]
+            show = call("GET", f"/library/metadata/{shows[0]['ratingKey']}",
+                        params={"includeChildren": 1})["Metadata"][0]
             seen["shows"][folder] = show
             show_item = self.add_item(section_key, show["title"], [], guid=show["guid"], type="show")
             season_items: dict[int, Item] = {}
             seasons = paged(show["key"])  # the show's key leads to its children
             seen["listed"][show["ratingKey"]] = {
                 "seasons": {s["index"]: [e["ratingKey"] for e in paged(s["key"])] for s in seasons},
-                "grandchildren": [e["ratingKey"] for e in paged(f"/library/metadata/{show['ratingKey']}/grandchildren")],
+                "grandchildren": [e["ratingKey"]
+                                  for e in paged(f"/library/metadata/{show['ratingKey']}/grandchildren")],
             }
-            for path in paths:
-                hints: dict[str, Any] = {"type": 4, "filename": path, "grandparentTitle": folder}
-                dated = _AIR_DATE.search(path.rsplit("/", 1)[-1])
-                if dated:  # Plex's scanner: a dated name is season = year, with the air date
-                    hints.update(parentIndex=int(dated.group(1)), date="-".join(dated.groups()))
+            for path, read in found_files:
+                hints: dict[str, Any] = {"type": 4, "filename": path, "grandparentTitle": folder,
+                                         "parentIndex": read["season"]}
+                if "date" in read:  # a dated name: season = year, with the air date
+                    hints["date"] = read["date"]
+                else:
+                    hints["index"] = read["episode"]
                 found = call("POST", "/library/metadata/matches", json=hints).get("Metadata", [])
                 if not found:
                     seen["unmatched"].append(path)
@@ -246,7 +336,7 @@ class FakePlex:
         if path.rstrip("/") == "/library" and method == "GET":
             return ok, '<MediaContainer size="0" title1="Plex Library" identifier="com.plexapp.plugins.library"/>'
         if path == "/library/sections" and method == "GET":
-            return ok, self._sections_xml()
+            return ok, _container([]) if self.sections_hidden else self._sections_xml()
         m = re.fullmatch(r"/library/sections/(\d+)/all", path)
         if m and method == "GET":
             return ok, self._section_items(int(m.group(1)), query, headers)

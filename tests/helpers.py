@@ -18,7 +18,7 @@ from typing import Any
 import requests
 
 from s2p.app.server import BackgroundServer
-from s2p.app.services import Services
+from s2p.app.runtime import Runtime
 from s2p.config import Settings, build_path_map
 
 from fakeplex import TOKEN as PLEX_TOKEN
@@ -90,11 +90,20 @@ class CallsS2P:
 
     url: str
 
+    def _url(self, path: str) -> str:
+        return path if path.startswith(("http://", "https://")) else self.url + path
+
     def get(self, path: str, **kwargs) -> requests.Response:
-        return requests.get(self.url + path, timeout=30, **kwargs)
+        kwargs.setdefault("timeout", 30)
+        return requests.get(self._url(path), **kwargs)
+
+    def head(self, path: str, **kwargs) -> requests.Response:
+        kwargs.setdefault("timeout", 30)
+        return requests.head(self._url(path), **kwargs)
 
     def post(self, path: str, **kwargs) -> requests.Response:
-        return requests.post(self.url + path, timeout=30, **kwargs)
+        kwargs.setdefault("timeout", 30)
+        return requests.post(self._url(path), **kwargs)
 
     def match(self, **hints) -> requests.Response:
         return self.post("/library/metadata/matches", json=hints)
@@ -104,7 +113,7 @@ class CallsS2P:
 class RunningS2P(CallsS2P):
     url: str
     settings: Settings
-    services: Services
+    services: Runtime
     server: BackgroundServer
 
     def poster_path(self, scene_id: str = "1") -> str:
@@ -114,7 +123,7 @@ class RunningS2P(CallsS2P):
         from s2p.common.deadline import Deadline
 
         scene = self.services.scenes.get(scene_id, deadline=Deadline(10))
-        return RouteImageLinks("", self.services.signer).scene(scene, "poster")
+        return RouteImageLinks("", self.services.signer()).scene(scene, "poster") or ""
 
 
 
@@ -232,3 +241,16 @@ def eventually(predicate, what: str, timeout: float = 15.0):
 def s2p_guid(scene_id: str, identifier: str = "tv.plex.agents.custom.s2p") -> str:
     """The guid Plex stores on an item s2p matched to a scene."""
     return f"{identifier}://movie/{scene_id}"
+
+
+def in_process(stash_url: str, state_dir, **overrides: Any):
+    """s2p's app in this process, for route tests (``falcon.testing``; no socket of
+    s2p's own): returns the test client and the services (stop them after)."""
+    from falcon import testing
+
+    from s2p.app.runtime import build as build_services
+    from s2p.app.webapp import create_app
+
+    services = build_services(make_settings(stash_url, state_dir, **overrides))
+    # falcon.testing names the host falconframework.org, which HostCheck refuses.
+    return testing.TestClient(create_app(services), headers={"Host": "127.0.0.1"}), services

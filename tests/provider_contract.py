@@ -38,9 +38,10 @@ def assert_ids_safe(item: dict) -> None:
 
 # ---------------------------------------------------------------- registration
 
+@pytest.mark.integration
 @pytest.mark.parametrize("path", ["/", ""])
 def test_registration_shape(s2p, path):
-    response = requests.get(s2p.url + path, allow_redirects=False, timeout=10)
+    response = s2p.get(path, allow_redirects=False, timeout=10)
     assert response.status_code == 200
     provider = response.json()["MediaProvider"]
     assert provider["identifier"] == IDENT
@@ -58,8 +59,9 @@ def test_configured_identifier_is_used_everywhere(start_s2p, fake_stash):
     assert item["MediaContainer"]["Metadata"][0]["guid"] == "tv.plex.agents.custom.mine.v2://movie/1"
 
 
+@pytest.mark.integration
 def test_routes_answer_with_trailing_slash_without_redirect(s2p):
-    response = requests.get(s2p.url + "/library/metadata/1/", allow_redirects=False, timeout=10)
+    response = s2p.get("/library/metadata/1/", allow_redirects=False, timeout=10)
     assert response.status_code == 200
     assert response.json()["MediaContainer"]["Metadata"][0]["ratingKey"] == "1"
 
@@ -272,17 +274,18 @@ def test_other_sub_paths_answer_empty(s2p, sub):
 
 # ---------------------------------------------------------------- images
 
+@pytest.mark.integration
 def test_images_are_served_without_leaking_the_key(s2p, fake_stash):
     item = container(s2p.get("/library/metadata/1"))["Metadata"][0]
     urls = [item["thumb"], item["art"]] + [i["url"] for i in item["Image"]] + [r["thumb"] for r in item["Role"]]
     for url in urls:
         assert API_KEY not in url and "apikey" not in url.lower()
-        response = requests.get(url, timeout=10)
+        response = s2p.get(url, timeout=10)
         assert response.status_code == 200
         # Square art is made from the screenshot (where Pillow is installed); the rest is Stash's own.
         assert response.headers["Content-Type"] == ("image/jpeg" if "/square/" in url else "image/png")
         assert API_KEY not in str(response.headers)
-    poster = requests.get(item["thumb"], timeout=10).content
+    poster = s2p.get(item["thumb"], timeout=10).content
     assert poster == fake_stash.library.image("scene", "1")
     # s2p authenticated to Stash with the header, never the query string.
     image_requests = [h for h in fake_stash.standin.headers_seen if h.get("Apikey")]
@@ -301,7 +304,7 @@ def test_public_url_makes_every_image_absolute_on_it(start_s2p, fake_stash):
 def test_stash_down_gives_a_fast_empty_match_and_503_metadata(start_s2p, fake_stash):
     # Without the scene index every match asks Stash (test_index covers matching from memory).
     s2p = start_s2p(fake_stash.url, index={"enabled": False})
-    fake_stash.server.stop()
+    fake_stash.stop()
     started = time.monotonic()
     mc = container(s2p.match(type=1, filename="Harbour Films/extras/scene.mp4"))
     assert mc["size"] == 0
@@ -311,6 +314,7 @@ def test_stash_down_gives_a_fast_empty_match_and_503_metadata(start_s2p, fake_st
     assert response.json()["status"] == 503
 
 
+@pytest.mark.integration
 def test_slow_stash_is_cut_off_by_the_timeout(start_s2p, fake_stash):
     s2p = start_s2p(fake_stash.url, stash={"timeout": 0.5}, index={"enabled": False})
     fake_stash.standin.fail("hang")
@@ -333,7 +337,7 @@ def test_wrong_api_key_is_reported_as_unavailable(start_s2p, fake_stash):
 
 def test_a_stash_outage_does_not_tell_plex_where_stash_is(start_s2p, fake_stash):
     s2p = start_s2p(fake_stash.url, index={"enabled": False})
-    fake_stash.server.stop()
+    fake_stash.stop()
     response = s2p.get("/library/metadata/1")
     assert response.status_code == 503 and fake_stash.url.split("//")[1] not in response.text
 
@@ -358,11 +362,12 @@ def test_metadata_is_cached_and_concurrent_requests_coalesce(s2p, fake_stash):
     fake_stash.standin.latency = 0
 
 
+@pytest.mark.integration
 def test_head_on_the_metadata_routes_answers_headers_only(s2p):
     for path in ("/library/metadata/1", "/library/metadata/1/images", "/library/metadata/1/extras", "/"):
         got = s2p.get(path)
-        head = requests.head(s2p.url + path, timeout=10)
+        head = s2p.head(path, timeout=10)
         assert head.status_code == 200 and head.content == b"", path
         assert head.headers["Content-Type"].startswith("application/json")
         assert int(head.headers["Content-Length"]) == len(got.content), path
-    assert requests.head(s2p.url + "/library/metadata/999999", timeout=10).status_code == 404
+    assert s2p.head("/library/metadata/999999", timeout=10).status_code == 404

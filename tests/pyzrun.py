@@ -145,7 +145,8 @@ class PyzServer(CallsS2P):
         except subprocess.TimeoutExpired:
             self.process.kill()
             _, self.stderr = self.process.communicate()
-            raise AssertionError(f"s2p.pyz did not stop within 60 s of SIGTERM; it logged:\n{self.stderr[-3000:]}")
+            raise AssertionError(
+                f"s2p.pyz did not stop within 60 s of SIGTERM; it logged:\n{self.stderr[-3000:]}") from None
         if check:
             assert self.process.returncode == 0, self.stderr
             assert "Traceback" not in self.stderr, self.stderr

@@ -94,11 +94,13 @@ def test_secret_root_hides_the_secret():
 
 # ---------------------------------------------------------------- running server
 
+@pytest.mark.integration
 def test_defaults_let_the_lan_in_and_keep_images_open(s2p):
     for path in ("/", "/library/metadata/1", "/healthz", s2p.poster_path()):
         assert s2p.get(path).status_code == 200, path
 
 
+@pytest.mark.integration
 def test_address_outside_allow_gets_403_json_on_plex_routes(start_s2p, fake_stash, caplog):
     s2p = start_s2p(fake_stash.url, server={"allow": LAN_ONLY})
     fake_stash.standin.reset_counts()  # the index's first load is not a caller's doing
@@ -121,6 +123,7 @@ def test_address_outside_allow_gets_403_json_on_plex_routes(start_s2p, fake_stas
     assert all(r.outcome == "denied: not in [server] allow" and r.client == "127.0.0.1" for r in lines)
 
 
+@pytest.mark.integration
 def test_images_stay_reachable_from_outside_allow(start_s2p, fake_stash):
     s2p = start_s2p(fake_stash.url, server={"allow": LAN_ONLY, "ops_allow": LAN_ONLY})
     response = s2p.get(s2p.poster_path())
@@ -159,6 +162,7 @@ def test_forwarded_for_is_believed_only_from_trusted_proxies(start_s2p, fake_sta
     assert proxied.get("/library/metadata/1").status_code == 403
 
 
+@pytest.mark.integration
 def test_secret_root(start_s2p, fake_stash, caplog):
     caplog.set_level(logging.DEBUG)
     s2p = start_s2p(fake_stash.url, server={"secret": SECRET})
@@ -181,7 +185,7 @@ def test_secret_root(start_s2p, fake_stash, caplog):
     # Image URLs sit outside the secret root and never carry it.
     metadata = item.json()["MediaContainer"]["Metadata"][0]
     assert SECRET not in item.text and metadata["thumb"].startswith(s2p.url + "/images/")
-    assert requests.get(metadata["thumb"], timeout=10).status_code == 200
+    assert s2p.get(metadata["thumb"], timeout=10).status_code == 200
     # The health and metrics routes do not move and do not tell the secret.
     for path in ("/healthz", "/metrics"):
         response = s2p.get(path)
@@ -194,6 +198,7 @@ def test_secret_root(start_s2p, fake_stash, caplog):
     assert any(r.route == "/library/metadata/{rating_key}" and r.status == 200 for r in request_lines)
 
 
+@pytest.mark.integration
 def test_plex_clients_allow_list(start_s2p, fake_stash):
     pms = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
     s2p = start_s2p(fake_stash.url, server={"plex_clients": [pms, "another-server"]})
@@ -224,7 +229,7 @@ def test_plex_clients_with_secret_root(start_s2p, fake_stash):
 def test_the_public_image_route_tells_nothing_about_the_lan(start_s2p, fake_stash):
     s2p = start_s2p(fake_stash.url, server={"allow": LAN_ONLY})
     poster = s2p.poster_path()
-    fake_stash.server.stop()
+    fake_stash.stop()
     response = s2p.get(poster)
     assert response.status_code == 503 and response.json()["status"] == 503
     stash_address = fake_stash.url.split("//", 1)[1]
@@ -233,6 +238,7 @@ def test_the_public_image_route_tells_nothing_about_the_lan(start_s2p, fake_stas
 
 # ---------------------------------------------------------------- DNS rebinding
 
+@pytest.mark.integration
 def test_a_foreign_host_name_is_refused_before_any_route(start_s2p, fake_stash):
     s2p = start_s2p(fake_stash.url, server={"hosts": ["s2p.example.net"]},
                     provider={"public_url": "https://img.example.org/s2p"})
@@ -247,5 +253,5 @@ def test_a_foreign_host_name_is_refused_before_any_route(start_s2p, fake_stash):
     for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"192.168.1.20:{port}", f"[::1]:{port}", f"s2p:{port}",
                  f"nas.local:{port}", f"plex-host.lan:{port}", "s2p.example.net", "img.example.org",
                  f"S2P.EXAMPLE.NET.:{port}"):
-        response = requests.get(s2p.url + "/", headers={"Host": host}, timeout=10)
+        response = s2p.get("/", headers={"Host": host}, timeout=10)
         assert response.status_code == 200, host

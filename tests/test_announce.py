@@ -3,12 +3,14 @@ is in, the path rules with their round trips, and whether Stash answers."""
 
 from __future__ import annotations
 
+import pytest
+
 import logging
 
 from helpers import STASH_ROOT, make_settings
 from s2p.app import announce as server
 from s2p.paths.pathmap import PathMap, PathRule, Rewrite
-from s2p.app.services import build_services
+from s2p.app.runtime import build as build_services
 
 
 def announced(settings, caplog, monkeypatch, *, container: bool, lan: str = "192.168.1.20") -> str:
@@ -23,6 +25,7 @@ def announced(settings, caplog, monkeypatch, *, container: bool, lan: str = "192
     return "\n".join(f"{r.levelname} {r.getMessage()}" for r in caplog.records)
 
 
+@pytest.mark.integration
 def test_on_the_host_the_lan_url_is_announced_with_paths_and_stash(tmp_path, fake_stash, caplog, monkeypatch):
     settings = make_settings(fake_stash.url, tmp_path, server={"host": "0.0.0.0"})
     text = announced(settings, caplog, monkeypatch, container=False)
@@ -48,7 +51,7 @@ def test_in_a_container_it_says_which_urls_plex_can_use(tmp_path, fake_stash, ca
 def test_loopback_missing_examples_and_stash_down_are_warned(tmp_path, fake_stash, caplog, monkeypatch):
     rules = [{"name": "bare", "stash_to_plex": ["^/a/(.*)$", "/b/\\1"], "plex_to_stash": ["^/b/(.*)$", "/a/\\1"]}]
     settings = make_settings(fake_stash.url, tmp_path, paths=rules)
-    fake_stash.server.stop()
+    fake_stash.stop()
     text = announced(settings, caplog, monkeypatch, container=False)
     assert "WARNING that URL is on localhost" in text  # [server] host is 127.0.0.1 in the tests
     assert 'WARNING paths: rule "bare" has no examples' in text

@@ -11,7 +11,8 @@ import pytest
 from helpers import API_KEY
 from fakeplex import TOKEN, FakePlex
 from s2p.pms.items import PAGE
-from s2p.artwork.push import ArtworkPusher, Backoff
+from s2p.artwork.push import ArtworkPusher
+from s2p.common.backoff import Backoff
 from s2p.artwork.pushqueue import PushQueue
 from s2p.config import ConfigError, PlexSettings, load_settings
 from s2p.pms.connect import connect
@@ -314,7 +315,7 @@ def test_only_one_process_works_the_queue_at_a_time(s2p, fake_stash, plex, tmp_p
 
 
 def test_health_reports_the_queue_and_one_off_commands_never_upload(start_s2p, fake_stash, plex):
-    from s2p.app.services import build_services
+    from s2p.app.runtime import build as build_services
 
     s2p = start_s2p(fake_stash.url, **push_settings(plex, push_delay=3600))
     s2p.get("/library/metadata/1")
@@ -323,3 +324,23 @@ def test_health_reports_the_queue_and_one_off_commands_never_upload(start_s2p, f
     one_off = build_services(s2p.settings, uploads=False)
     assert one_off.pusher is None
     one_off.stop()
+
+
+@pytest.mark.integration
+def test_a_library_switched_to_s2p_after_start_gets_its_pictures(s2p, fake_stash, plex, tmp_path):
+    from helpers import FakeClock
+    from s2p.pms.libraries import REDISCOVER_EVERY
+
+    clock = FakeClock(1000.0)
+    other = plex.add_item(2, "Café Crème", ["/elsewhere/c.mp4"], guid=guid("3"))  # scene 3's only item
+    worker = pusher(s2p, plex, tmp_path, clock=clock, backoff=Backoff(base=1, cap=2, attempts=5))
+    worker.enqueue("3")
+    worker.run_due()
+    [entry] = worker.queue.entries()
+    assert "no Plex item" in entry.last_error and plex.uploads == []
+    plex.sections[2].agent = IDENT  # the library is switched to s2p's agent while s2p runs
+    clock.now += REDISCOVER_EVERY  # Plex's libraries are listed again on a schedule
+    worker.run_due()
+    assert worker.queue.pending() == 0
+    assert {kind for key, kind, _ in plex.uploads if key == other.rating_key} == {"posters", "arts"}
+    worker.close()

@@ -8,7 +8,6 @@ import io
 import logging
 
 import pytest
-import requests
 
 from s2p.artwork import shape
 from s2p.artwork.shape import PosterShaper
@@ -58,13 +57,14 @@ def test_square_art_is_a_centred_square_and_none_without_pillow():
     assert shaper.square(FetchedImage(b"not an image", "image/png", None)) is None
 
 
+@pytest.mark.integration
 def test_server_without_pillow_serves_stash_bytes_for_shaped_settings(start_s2p, fake_stash, monkeypatch, caplog):
     caplog.set_level(logging.WARNING, logger="s2p")
     monkeypatch.setattr(shape, "_import_pillow", no_pillow)
     s2p = start_s2p(fake_stash.url, artwork={"poster": "crop", "crop_anchor": "left"})
     item = s2p.get("/library/metadata/1").json()["MediaContainer"]["Metadata"][0]
     assert "/images/scene/1/poster/" in item["thumb"]
-    poster = requests.get(item["thumb"], timeout=10)
+    poster = s2p.get(item["thumb"], timeout=10)
     assert poster.status_code == 200 and poster.content == fake_stash.library.image("scene", "1")
     assert sum("Pillow" in r.getMessage() for r in caplog.records) == 1
 
@@ -104,7 +104,7 @@ def decode(Image, image: FetchedImage):
 
 
 def near(colour, expected, tolerance=40):
-    return all(abs(a - b) <= tolerance for a, b in zip(colour, expected))
+    return all(abs(a - b) <= tolerance for a, b in zip(colour, expected, strict=True))
 
 
 def test_letterbox_keeps_the_whole_picture_on_a_black_2_3_canvas(Image):
@@ -164,26 +164,28 @@ def test_undecodable_bytes_are_served_unchanged(Image, caplog):
     assert "serving it unchanged" in caplog.text
 
 
+@pytest.mark.integration
 def test_server_letterboxes_posters_but_not_backgrounds_or_performers(start_s2p, fake_stash, Image):
     s2p = start_s2p(fake_stash.url, artwork={"poster": "letterbox"})
     item = s2p.get("/library/metadata/1").json()["MediaContainer"]["Metadata"][0]
     assert "/images/scene/1/poster-letterbox/" in item["thumb"]
-    poster = requests.get(item["thumb"], timeout=10)
+    poster = s2p.get(item["thumb"], timeout=10)
     assert poster.status_code == 200 and poster.headers["Content-Type"] == "image/jpeg"
     width, height = decode(Image, FetchedImage(poster.content, "image/jpeg")).size
     assert (width, height) == (320, 480)
-    assert requests.get(item["art"], timeout=10).content == fake_stash.library.image("scene", "1")
-    role = requests.get(item["Role"][0]["thumb"], timeout=10)
+    assert s2p.get(item["art"], timeout=10).content == fake_stash.library.image("scene", "1")
+    role = s2p.get(item["Role"][0]["thumb"], timeout=10)
     assert role.content == fake_stash.library.image("performer", "1")
     # Revalidation works for shaped posters too.
-    again = requests.get(item["thumb"], headers={"If-None-Match": poster.headers["ETag"]}, timeout=10)
+    again = s2p.get(item["thumb"], headers={"If-None-Match": poster.headers["ETag"]}, timeout=10)
     assert again.status_code == 304
 
 
+@pytest.mark.integration
 def test_server_uses_the_studio_logo_letterboxed_when_a_scene_has_no_cover(start_s2p, fake_stash, Image):
     s2p = start_s2p(fake_stash.url, artwork={"poster": "crop", "crop_anchor": "right"})
     item = s2p.get("/library/metadata/5").json()["MediaContainer"]["Metadata"][0]
     assert "/images/scene/5/poster-crop-right/" in item["thumb"]
-    poster = requests.get(item["thumb"], timeout=10)
+    poster = s2p.get(item["thumb"], timeout=10)
     # The studio's 240x120 picture, whole, on a 2:3 canvas.
     assert decode(Image, FetchedImage(poster.content, "image/jpeg")).size == (240, 360)

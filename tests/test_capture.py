@@ -3,7 +3,10 @@ restarts, shown by ``s2p debug requests`` and ``GET /debug/requests``."""
 
 from __future__ import annotations
 
+import pytest
+
 import json
+
 
 from fakeplex import TOKEN as PLEX_TOKEN
 from helpers import API_KEY, run
@@ -27,6 +30,7 @@ def scan_like_plex(s2p) -> None:
     assert s2p.get("/healthz").status_code in (200, 503)  # an operator route: not Plex's, not kept
 
 
+@pytest.mark.integration
 def test_plex_requests_are_kept_masked_across_a_restart(start_s2p, fake_stash, tmp_path):
     state = {"dir": str(tmp_path / "state")}
     s2p = start_s2p(fake_stash.url, debug={"capture": 50}, server={"secret": SECRET},
@@ -72,3 +76,28 @@ def test_the_file_stays_bounded_and_keeps_the_latest(tmp_path):
     assert len(kept) <= 6 and kept[-1]["n"] == 19
     assert "hush-hush-secret" not in (tmp_path / FILE_NAME).read_text(encoding="utf-8")
     assert [r["n"] for r in RequestCapture(tmp_path, 3).records()] == [17, 18, 19]
+
+
+@pytest.mark.integration
+def test_a_record_under_waitress_holds_what_plex_sent_byte_for_byte(start_s2p, fake_stash):
+    """Through a real server: the request target as waitress received it, and
+    the paging of the answer."""
+    from s2p.ops.capture import from_sent
+
+    s2p = start_s2p(fake_stash.url, debug={"capture": 20}, server={"secret": SECRET})
+    query = "X-Plex-Container-Start=0&X-Plex-Container-Size=2&X-Plex-Container-Size=&includeChildren&a+b=%C3%A9%2F"
+    path = f"/{SECRET}/tv/library/metadata/show-1/children/"
+    listed = s2p.get(f"{path}?{query}")
+    assert listed.status_code == 200
+    body = b'{"type": 2, "title": "Harbour \xff Films"}'
+    refused = s2p.post(f"/{SECRET}/tv/library/metadata/matches", data=body,
+                       headers={"Content-Type": "application/json"})
+    assert refused.status_code == 400
+    kept = s2p.get("/debug/requests").json()["requests"]
+    page, match = kept[-2], kept[-1]
+    assert from_sent(page["raw_path"]) == path.replace(SECRET, f"***{SECRET[-4:]}").encode()
+    assert from_sent(page["raw_query"]) == query.encode()
+    container = listed.json()["MediaContainer"]
+    assert page["answer"] == {"offset": container["offset"], "size": container["size"],
+                              "totalSize": container["totalSize"]} and page["answer"]["size"] >= 1
+    assert from_sent(match["body"]) == body and match["body_bytes"] == len(body) and match["status"] == 400

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import os
 import re
@@ -27,6 +29,7 @@ def test_version():
     assert flag.returncode == 0 and flag.stdout.split()[:2] == result.stdout.split()[:2]
 
 
+@pytest.mark.integration
 def test_config_is_taken_before_or_after_the_command(tmp_path, fake_stash):
     config = write_config(tmp_path, fake_stash.url)
     environ = {"S2P_CONFIG": str(tmp_path / "absent.toml")}  # the option must win over the environment
@@ -54,6 +57,7 @@ def test_bad_environment_value_stops_start_up():
     assert result.returncode == 2 and "S2P_SERVER_THREADS" in result.stderr
 
 
+@pytest.mark.integration
 def test_check_reports_stash_version_and_masks_the_key(tmp_path, fake_stash):
     result = run("check", config=write_config(tmp_path, fake_stash.url))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -66,8 +70,8 @@ def test_check_reports_stash_version_and_masks_the_key(tmp_path, fake_stash):
 def test_check_says_how_pictures_reach_plex(tmp_path, fake_stash):
     cases = [
         ('[provider]\npublic_url = "https://img.example.net"', "  pictures: Plex fetches them from https://img.example.net"),
-        ('[provider]\npublic_url = "http://192.168.1.5:8008"', "  WARNING pictures: image URLs on http://192.168.1.5:8008, "
-                                                              "which Plex 1.43.5+ refuses"),
+        ('[provider]\npublic_url = "http://192.168.1.5:8008"',
+         "  WARNING pictures: image URLs on http://192.168.1.5:8008, which Plex 1.43.5+ refuses"),
         # Plex known and no public URL: uploading is on without being asked.
         (f'[plex]\nurl = "http://127.0.0.1:{free_port()}"\ntoken = "tok-0123456789"',
          "  pictures: uploaded into Plex by s2p ([artwork] push, on since [plex] is set"),
@@ -98,6 +102,7 @@ def test_check_fails_on_a_rule_that_does_not_round_trip(tmp_path, fake_stash):
     assert result.returncode == 2 and '[[paths]] "library"' in result.stderr
 
 
+@pytest.mark.integration
 def test_match_explains_its_decision(tmp_path, fake_stash):
     config = write_config(tmp_path, fake_stash.url)
     result = run("match", "--filename", "extras/scene.mp4", config=config)
@@ -110,6 +115,7 @@ def test_match_explains_its_decision(tmp_path, fake_stash):
     assert explained["translated"] == f"{STASH_ROOT}/Harbour Films/extras/scene.mp4"
 
 
+@pytest.mark.integration
 def test_match_explains_from_stash_queries_or_from_the_index(tmp_path, fake_stash):
     config = write_config(tmp_path, fake_stash.url)
     direct = run("match", "--filename", "Studio Ümlaut/extras/scene.mp4", config=config)
@@ -160,7 +166,8 @@ def test_demo_serves_the_sample_library_and_shows_every_route():
         assert page["MediaContainer"]["size"] == 3 and page["MediaContainer"]["totalSize"] >= 3
         episode = requests.post(base + "/tv/library/metadata/matches", json={
             "type": 4, "filename": "Harbour Films/2023-05-12 - Jane Doe - Office Affair.mp4"}).json()
-        assert [(e["ratingKey"], e["parentIndex"]) for e in episode["MediaContainer"]["Metadata"]] == [("episode-1", 2023)]
+        episodes = episode["MediaContainer"]["Metadata"]
+        assert [(e["ratingKey"], e["parentIndex"]) for e in episodes] == [("episode-1", 2023)]
         # The sample scan left gap records of more than one kind.
         counts = requests.get(base + "/gaps.json").json()["counts"]
         assert counts["ambiguous"] >= 1 and counts["no_match"] >= 1

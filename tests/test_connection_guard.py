@@ -44,12 +44,13 @@ def closed_by_server(sock: socket.socket) -> bool:
     sock.settimeout(0.2)
     try:
         return sock.recv(1) == b""
-    except socket.timeout:
+    except TimeoutError:
         return False
     except OSError:
         return True
 
 
+@pytest.mark.integration
 def test_a_flood_of_slow_connections_from_one_address_leaves_plex_answered(start_s2p, fake_stash):
     s2p = start_s2p(fake_stash.url, server={"connection_limit": 64, "max_connections_per_address": 16,
                                             "receive_timeout": 30})
@@ -88,6 +89,7 @@ def test_at_the_connection_limit_a_new_address_gets_in_and_crowded_ones_are_turn
             sock.close()
 
 
+@pytest.mark.integration
 def test_a_request_that_trickles_in_is_cut_after_receive_timeout(start_s2p, fake_stash):
     s2p = start_s2p(fake_stash.url, server={"receive_timeout": 1})
     [slow] = slow_connections(s2p.url, 1, source="127.0.0.1")

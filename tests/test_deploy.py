@@ -178,6 +178,7 @@ def run_like_the_image(final: Stage, pyz: Path, root: Path, extra: dict[str, str
     return environ, entrypoint, [sys.executable] + health[1:]
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_the_image_entrypoint_and_health_check_run_against_the_pyz(dockerfile, pyz, tmp_path, fake_stash):
     _, stages = dockerfile
@@ -295,6 +296,7 @@ def test_systemd_analyze_verify_is_clean():
         assert level and float(level.group(1)) <= 2.0, security.stdout[-300:]
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_the_pyz_runs_in_the_environment_the_unit_gives_it(pyz, tmp_path, fake_stash):
     """systemd sets STATE_DIRECTORY, CACHE_DIRECTORY and (for LoadCredential=)

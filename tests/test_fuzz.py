@@ -140,6 +140,7 @@ def run_fuzz(s2p, examples: int, stash_down: bool, label: str) -> None:
 
 # ---------------------------------------------------------------- tests
 
+@pytest.mark.integration
 @pytest.mark.fuzz
 def test_fuzz_with_stash_up(s2p):
     run_fuzz(s2p, EXAMPLES, stash_down=False, label="Stash up")
@@ -150,10 +151,11 @@ def test_fuzz_with_stash_up(s2p):
     assert [m["ratingKey"] for m in match["MediaContainer"]["Metadata"]] == ["8"]
 
 
+@pytest.mark.integration
 @pytest.mark.fuzz
 def test_fuzz_with_stash_down(start_s2p, fake_stash):
     s2p = start_s2p(fake_stash.url, stash={"timeout": 0.5, "slot_wait": 0.5})
-    fake_stash.server.stop()
+    fake_stash.stop()
     run_fuzz(s2p, max(EXAMPLES // 4, 50), stash_down=True, label="Stash down")
     assert s2p.get("/").status_code == 200
     assert s2p.get("/healthz").status_code == 503

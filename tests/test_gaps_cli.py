@@ -51,6 +51,7 @@ timeout = 5
 ''')
 
 
+@pytest.mark.integration
 def test_gaps_prints_the_report_and_exits_1_when_gaps_exist(tmp_path, fake_stash, plex):
     config = config_for(tmp_path, fake_stash, plex)
     result = run("gaps", config=config, timeout=120)
@@ -93,6 +94,7 @@ def _runs(database) -> list[tuple[int, str]]:
         conn.close()
 
 
+@pytest.mark.integration
 def test_a_process_killed_mid_comparison_leaves_a_store_that_opens_and_a_next_run_completes(
         tmp_path, fake_stash, plex):
     config = config_for(tmp_path, fake_stash, plex)

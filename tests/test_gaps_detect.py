@@ -130,7 +130,7 @@ class World:
     def _item(self, scene_id: str, item_guid: str, files: list[str], sizes: list[int | None]) -> PlexItem:
         section = "2" if files[0].startswith("D:") else "1"
         return PlexItem(f"rk{scene_id}", f"Item {scene_id}", item_guid, section,
-                        tuple(PlexPart(f, s) for f, s in zip(files, sizes)))
+                        tuple(PlexPart(f, s) for f, s in zip(files, sizes, strict=True)))
 
     def compare(self, items=None, **kwargs):
         comparison = Comparison(path_map=RULES, identifier=IDENT, sections=SECTIONS, sync=self.sync, **kwargs)
@@ -406,3 +406,19 @@ def test_with_the_tv_provider_the_default_takes_tv_libraries_on_its_agent_and_na
     assert none == [] and len(problems) == 1
     assert f"no TV library the TV provider's ({tv})" in problems[0]
     assert "its TV libraries: 'Series' (id 3, agent x)" in problems[0] and "'Films'" in problems[0]
+
+
+def test_a_stash_only_file_plexs_tv_scanner_skips_says_so_in_a_tv_library_only():
+    scenes = [StashScene("1", "Plain", None, (StashFile(f"{STASH}/Studio/scene.mp4", 10),)),
+              StashScene("2", "Episode-like", None, (StashFile(f"{STASH}/Studio/Studio - S00E2 - x.mp4", 10),)),
+              StashScene("3", "Dated", None, (StashFile(f"{STASH}/Studio/Studio - 2023-05-12 - x.mp4", 10),))]
+    reasons = {}
+    for kind in ("movie", "show"):
+        section = PlexSection("1", "Scenes", ("/data/adult",), IDENT, kind)
+        comparison = Comparison(path_map=RULES, identifier=IDENT, sections=[section], sync={})
+        comparison.add_scenes(scenes)
+        reasons[kind] = {g.key: g.reason for g in comparison.finish().gaps if g.kind == STASH_ONLY}
+        assert set(reasons[kind]) == {"1", "2", "3"}  # Plex has none of them
+    assert not any("TV scanner" in r for r in reasons["movie"].values())
+    assert "Plex's TV scanner skips this file" in reasons["show"]["1"] and "s2p tv-layout" in reasons["show"]["1"]
+    assert "TV scanner" not in reasons["show"]["2"] and "TV scanner" not in reasons["show"]["3"]

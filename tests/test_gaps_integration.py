@@ -216,6 +216,7 @@ def test_stale_items_are_refreshed_in_plex_once_per_change(start_s2p, fake_stash
     assert stale["refreshed_at"] is not None
 
 
+@pytest.mark.integration
 def test_records_survive_a_restart(start_s2p, fake_stash, plex, tmp_path):
     state = {"dir": str(tmp_path / "shared-state")}
     first = start_s2p(fake_stash.url, plex={"url": plex.url, "token": TOKEN, "timeout": 5},

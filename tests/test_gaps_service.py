@@ -203,3 +203,17 @@ def test_the_served_memo_stays_bounded_over_a_long_scan(tmp_path, monkeypatch):
     service.store.flush()
     assert len(service.store.read(db.served_times)) == 400  # every fetch was still recorded
     service.stop()
+
+
+def test_an_edit_sync_gave_up_on_is_in_the_report_until_plex_fetches_the_scene(tmp_path):
+    service = make(tmp_path, FakeLibrary([]), [])
+    service.observe_undelivered("4", "live sync gave up after 10 attempts: Plex answered 500")
+    service.store.flush()
+    [gap] = service.store.read(lambda c: db.list_gaps(c, kinds=[STALE]))
+    assert (gap["key"], gap["scene_id"]) == ("4", "4") and "gave up after 10 attempts" in gap["reason"]
+    service.observe_served("4")  # Plex came for it after all
+    service.store.flush()
+    assert service.store.read(lambda c: db.list_gaps(c, kinds=[STALE])) == []
+    resolved = service.store.read(lambda c: db.list_gaps(c, kinds=[STALE], state="resolved"))
+    assert [(g["key"], g["resolution"]) for g in resolved] == [("4", "Plex fetched it")]
+    service.stop()

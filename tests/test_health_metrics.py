@@ -53,6 +53,7 @@ def config_strings(settings) -> set[str]:
 
 # ---------------------------------------------------------------- /healthz
 
+@pytest.mark.integration
 def test_healthz_ok(s2p):
     response = s2p.get("/healthz")
     assert response.status_code == 200
@@ -65,14 +66,14 @@ def test_healthz_ok(s2p):
     assert report["http"]["queued"] >= 0
     assert set(report["cache"]) >= {"status", "scenes", "image_paths", "image_bytes"}
     assert response.headers["Cache-Control"] == "no-store"
-    assert requests.head(s2p.url + "/healthz", timeout=10).status_code == 200
+    assert s2p.head("/healthz", timeout=10).status_code == 200
     for text in config_strings(s2p.settings):
         assert text not in response.text, f"a configuration value in /healthz: {text!r}"
 
 
 def test_healthz_is_503_down_when_stash_is_down_and_says_why_without_the_url(start_s2p, fake_stash):
     s2p = start_s2p(fake_stash.url)
-    fake_stash.server.stop()
+    fake_stash.stop()
     started = time.monotonic()
     response = s2p.get("/healthz")
     assert time.monotonic() - started < 3
@@ -92,6 +93,7 @@ def test_healthz_is_down_when_stash_refuses_the_key(start_s2p, fake_stash):
     assert "wrong-key-0123456789" not in response.text
 
 
+@pytest.mark.integration
 def test_healthz_answers_quickly_when_stash_hangs(start_s2p, fake_stash):
     s2p = start_s2p(fake_stash.url, stash={"timeout": 0.5})
     fake_stash.standin.fail("hang")
@@ -150,6 +152,7 @@ def test_health_registry_rules():
 
 # ---------------------------------------------------------------- /metrics
 
+@pytest.mark.integration
 def test_metrics_count_requests_by_route_and_outcome(s2p):
     before = scrape(s2p)
     for _ in range(3):
@@ -193,6 +196,7 @@ def test_latency_histogram_is_cumulative(s2p):
     assert buckets[-1][1] == count == 5
 
 
+@pytest.mark.integration
 def test_labels_stay_few_whatever_scanners_send(s2p):
     for i in range(30):
         requests.request("GET", f"{s2p.url}/wp-admin/{i}.php", timeout=10)
@@ -213,7 +217,7 @@ def test_denied_requests_are_counted(start_s2p, fake_stash):
 
 def test_stash_errors_show_in_metrics(start_s2p, fake_stash):
     s2p = start_s2p(fake_stash.url)
-    fake_stash.server.stop()
+    fake_stash.stop()
     assert s2p.get("/library/metadata/1").status_code == 503
     families = scrape(s2p)
     assert value(families, "s2p_stash_errors_total", error="StashUnavailable") >= 1

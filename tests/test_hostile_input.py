@@ -3,6 +3,8 @@ stack trace; user data reaches Stash only as GraphQL variables."""
 
 from __future__ import annotations
 
+import pytest
+
 import ast
 import json
 import re
@@ -42,6 +44,7 @@ def test_ten_megabyte_filename_within_a_raised_body_limit_is_dropped_not_echoed(
     assert dropped(s2p, "filename") == 1
 
 
+@pytest.mark.integration
 def test_body_without_content_length_is_still_bounded(s2p):
     def chunks():
         for _ in range(100):
@@ -73,15 +76,17 @@ def dropped(s2p, field: str) -> int:
     return int(float(found.group(1))) if found else 0
 
 
+@pytest.mark.integration
 def test_invalid_utf8_in_the_query_string_is_400(s2p):
-    response = requests.post(f"{s2p.url}{MATCHES}?type=1&filename=%FF%FEbad.mp4", timeout=10)
+    response = s2p.post(f"{MATCHES}?type=1&filename=%FF%FEbad.mp4", timeout=10)
     error = assert_json_error(response, 400)
     assert error["problems"] == [{"field": "query string", "problem": "is not valid UTF-8"}]
 
 
+@pytest.mark.integration
 def test_invalid_utf8_in_the_path_is_400(s2p):
     for path in ("/library/metadata/%FF", "/images/scene/%C3%28/poster", "/%FF", "/healthz%FF"):
-        assert_json_error(requests.get(s2p.url + path, timeout=10), 400)
+        assert_json_error(s2p.get(path, timeout=10), 400)
 
 
 def test_lone_surrogates_in_json_drop_the_value(s2p):
@@ -120,7 +125,7 @@ BAD_BODIES = [
 
 
 def test_odd_values_are_dropped_and_counted(s2p):
-    for body, field in ODD_BODIES:
+    for body, _ in ODD_BODIES:
         response = s2p.post(MATCHES, data=body[:-1] + b', "filename": "Harbour Films/extras/scene.mp4"}',
                             headers={"Content-Type": "application/json"})
         assert response.status_code == 200, body[:60]
@@ -144,6 +149,7 @@ def test_json_depth_is_limited(s2p):
             assert "nested" in assert_json_error(response, 400)["detail"]
 
 
+@pytest.mark.integration
 def test_absurd_paging_values_are_clamped_or_dropped_on_every_plex_route(s2p):
     season = s2p.get("/tv/library/metadata/show-1/children").json()["MediaContainer"]["Metadata"][0]["ratingKey"]
     routes = (MATCHES, "/library/metadata/1", "/library/metadata/1/images", "/library/metadata/1/extras",
@@ -172,6 +178,7 @@ def test_sensible_paging_values_are_accepted(s2p):
 
 # ---------------------------------------------------------------- methods and errors
 
+@pytest.mark.integration
 def test_unsupported_methods_are_405_json(s2p):
     for method, path in (("DELETE", "/library/metadata/1"), ("PUT", MATCHES), ("POST", "/healthz"),
                          ("PATCH", "/images/scene/1/poster")):
@@ -180,6 +187,7 @@ def test_unsupported_methods_are_405_json(s2p):
         assert response.headers["Allow"]
 
 
+@pytest.mark.integration
 def test_options_answers_json(s2p):
     response = requests.options(s2p.url + MATCHES, timeout=10)
     assert response.status_code == 200

@@ -44,7 +44,7 @@ def stash_bytes(library, kind: str, entity_id: str) -> bytes:
 
 
 def signed(s2p, kind: str, entity_id: str, variant: str, version: str = "1700000000") -> str:
-    signature = s2p.services.signer.sign(kind, entity_id, variant, version)
+    signature = s2p.services.signer().sign(kind, entity_id, variant, version)
     return f"/images/{kind}/{entity_id}/{variant}/{version}/{signature}"
 
 
@@ -63,6 +63,7 @@ def raw_get(s2p, path: str) -> tuple[int, bytes]:
 
 # ---------------------------------------------------------------- serving
 
+@pytest.mark.integration
 def test_every_url_in_the_metadata_serves_exactly_stash_bytes(s2p, fake_stash):
     item = metadata(s2p, "1")
     urls = every_url(item)
@@ -73,7 +74,7 @@ def test_every_url_in_the_metadata_serves_exactly_stash_bytes(s2p, fake_stash):
         assert API_KEY not in url and "apikey" not in url.lower()
         kind, entity_id, variant, version, signature = parts(url)
         assert version.isdigit() and len(signature) == 22
-        response = requests.get(url, timeout=10)
+        response = s2p.get(url, timeout=10)
         assert response.status_code == 200, (url, response.text)
         if variant == "square":  # made from the screenshot (Pillow is installed here)
             assert response.headers["Content-Type"] == "image/jpeg" and response.content.startswith(b"\xff\xd8")
@@ -86,6 +87,7 @@ def test_every_url_in_the_metadata_serves_exactly_stash_bytes(s2p, fake_stash):
     assert image_requests and all(h["Apikey"] == API_KEY for h in image_requests)
 
 
+@pytest.mark.integration
 def test_images_lists_every_choice_with_working_urls(s2p, fake_stash):
     response = s2p.get("/library/metadata/1/images")
     mc = response.json()["MediaContainer"]
@@ -100,9 +102,10 @@ def test_images_lists_every_choice_with_working_urls(s2p, fake_stash):
     assert [parts(u)[:2] for u in by_type["clearLogo"]] == [("studio", "2")]
     for urls in by_type.values():
         for url in urls:
-            assert requests.get(url, timeout=10).status_code == 200
+            assert s2p.get(url, timeout=10).status_code == 200
 
 
+@pytest.mark.integration
 def test_tag_and_group_images_are_served_where_they_exist(s2p, fake_stash):
     tag = s2p.get(signed(s2p, "tag", "1", "image"))
     assert tag.status_code == 200 and tag.content == fake_stash.library.image("tag", "1")
@@ -113,15 +116,16 @@ def test_tag_and_group_images_are_served_where_they_exist(s2p, fake_stash):
     assert s2p.get(signed(s2p, "group", "1", "back")).status_code == 404
 
 
+@pytest.mark.integration
 def test_scene_without_cover_gets_its_studio_image_as_poster_and_no_background(s2p, fake_stash):
     # Stash answers scene 5's screenshot with its default SVG: not a picture to offer.
     assert fake_stash.library.content_type("scene", "5") == "image/svg+xml"
     item = metadata(s2p, "5")
-    poster = requests.get(item["thumb"], timeout=10)
+    poster = s2p.get(item["thumb"], timeout=10)
     assert poster.status_code == 200
     assert poster.content == fake_stash.library.image("studio", "1")
     assert b"<svg" not in poster.content
-    background = requests.get(item["art"], timeout=10)
+    background = s2p.get(item["art"], timeout=10)
     assert background.status_code == 404 and background.json()["status"] == 404
     clear_logo = [i["url"] for i in item["Image"] if i["type"] == "clearLogo"]
     assert [parts(u)[:2] for u in clear_logo] == [("studio", "1")]
@@ -131,11 +135,12 @@ def test_scene_without_cover_gets_its_studio_image_as_poster_and_no_background(s
     assert not [i for i in again["Image"] if i["type"] in ("background", "snapshot")]
 
 
+@pytest.mark.integration
 def test_no_cover_and_no_studio_picture_means_no_picture_url_once_known(s2p, fake_stash):
     fake_stash.library.add_scene("20", title="Bare", date="2024-01-01", studio="3", cover=False,
                                  files=["/stash/library/Studio Ümlaut/bare.mp4"])
     item = metadata(s2p, "20")
-    assert requests.get(item["thumb"], timeout=10).status_code == 404  # the one request that finds out
+    assert s2p.get(item["thumb"], timeout=10).status_code == 404  # the one request that finds out
     again = metadata(s2p, "20")
     assert "thumb" not in again and "art" not in again
     # A cover set in Stash (a newer scene) is offered again at once.
@@ -145,6 +150,7 @@ def test_no_cover_and_no_studio_picture_means_no_picture_url_once_known(s2p, fak
     assert requests.get(fresh["thumb"], timeout=10).status_code == 200 and "art" in fresh
 
 
+@pytest.mark.integration
 def test_head_answers_headers_without_a_body(s2p, fake_stash):
     url = metadata(s2p, "1")["thumb"]
     response = requests.head(url, timeout=10)
@@ -155,10 +161,11 @@ def test_head_answers_headers_without_a_body(s2p, fake_stash):
 
 # ---------------------------------------------------------------- refusing
 
+@pytest.mark.integration
 def test_unsigned_or_wrongly_signed_urls_are_403_and_stash_is_not_asked(s2p, fake_stash):
     good = metadata(s2p, "1")["thumb"]
     kind, entity_id, variant, v, sig = parts(good)
-    other = s2p.services.signer.sign(kind, "2", variant, v)
+    other = s2p.services.signer().sign(kind, "2", variant, v)
     fake_stash.standin.reset_counts()
     bad = [
         f"/images/{kind}/{entity_id}/{variant}",  # unsigned
@@ -180,6 +187,7 @@ def test_unsigned_or_wrongly_signed_urls_are_403_and_stash_is_not_asked(s2p, fak
     assert fake_stash.standin.counts["image"] == 0 and fake_stash.standin.graphql_requests == 0
 
 
+@pytest.mark.integration
 def test_signed_urls_for_unknown_entities_are_404(s2p, fake_stash):
     for path in (signed(s2p, "scene", "999", "poster"), signed(s2p, "scene", "999", "background"),
                  signed(s2p, "performer", "999", "image"), signed(s2p, "studio", "999", "image"),
@@ -210,6 +218,7 @@ def test_signed_urls_for_unknown_entities_are_404(s2p, fake_stash):
     "/images/scene/1/poster/../../../../etc/passwd",
     "/images/http:%2F%2Fevil.example%2Fx.png/1/image",
 ])
+@pytest.mark.integration
 def test_traversal_and_malformed_paths_never_reach_stash(s2p, fake_stash, path):
     fake_stash.standin.reset_counts()
     status, body = raw_get(s2p, path)
@@ -220,27 +229,29 @@ def test_traversal_and_malformed_paths_never_reach_stash(s2p, fake_stash, path):
 
 # ---------------------------------------------------------------- caching
 
+@pytest.mark.integration
 def test_revalidation_is_answered_from_the_url_alone(s2p, fake_stash):
     url = metadata(s2p, "1")["thumb"]
-    first = requests.get(url, timeout=10)
+    first = s2p.get(url, timeout=10)
     assert first.status_code == 200
     etag, last_modified = first.headers["ETag"], first.headers["Last-Modified"]
     assert "max-age=31536000" in first.headers["Cache-Control"] and "immutable" in first.headers["Cache-Control"]
     # Scene 1 was last updated at 2024-01-01T12:00:00Z: the URL says so, and so does Last-Modified.
     assert last_modified == formatdate(1704110400, usegmt=True)
-    fake_stash.server.stop()  # Stash is gone: revalidation must not need it
-    again = requests.get(url, headers={"If-None-Match": etag}, timeout=10)
+    fake_stash.stop()  # Stash is gone: revalidation must not need it
+    again = s2p.get(url, headers={"If-None-Match": etag}, timeout=10)
     assert again.status_code == 304 and again.content == b""
     assert again.headers["ETag"] == etag
-    since = requests.get(url, headers={"If-Modified-Since": last_modified}, timeout=10)
+    since = s2p.get(url, headers={"If-Modified-Since": last_modified}, timeout=10)
     assert since.status_code == 304
     # A client with another copy gets the picture (from s2p's memory: Stash is down).
-    other = requests.get(url, headers={"If-None-Match": '"something-else"'}, timeout=10)
+    other = s2p.get(url, headers={"If-None-Match": '"something-else"'}, timeout=10)
     assert other.status_code == 200 and other.content == first.content
-    older = requests.get(url, headers={"If-Modified-Since": formatdate(1704110399, usegmt=True)}, timeout=10)
+    older = s2p.get(url, headers={"If-Modified-Since": formatdate(1704110399, usegmt=True)}, timeout=10)
     assert older.status_code == 200
 
 
+@pytest.mark.integration
 def test_a_changed_scene_gets_a_new_url_and_etag(s2p, fake_stash):
     before = metadata(s2p, "1")["thumb"]
     first = requests.get(before, timeout=10)
@@ -254,20 +265,22 @@ def test_a_changed_scene_gets_a_new_url_and_etag(s2p, fake_stash):
     assert stale.status_code == 200  # the old ETag does not validate the new version
 
 
+@pytest.mark.integration
 def test_warm_cache_serves_without_asking_stash_again(s2p, fake_stash):
     url = metadata(s2p, "7")["thumb"]
-    assert requests.get(url, timeout=10).status_code == 200
+    assert s2p.get(url, timeout=10).status_code == 200
     fake_stash.standin.reset_counts()
     for _ in range(5):
-        assert requests.get(url, timeout=10).status_code == 200
+        assert s2p.get(url, timeout=10).status_code == 200
     assert fake_stash.standin.counts["image"] == 0
 
 
+@pytest.mark.integration
 def test_stash_down_answers_503_fast_never_a_hang(start_s2p, fake_stash):
     s2p = start_s2p(fake_stash.url, stash={"timeout": 0.5})
     url = metadata(s2p, "2")["thumb"]
     fake_stash.standin.fail("hang")
-    response = requests.get(url, timeout=10)
+    response = s2p.get(url, timeout=10)
     assert response.status_code == 503
     assert response.elapsed.total_seconds() < 5  # a hang would be the 10 s client timeout; one Stash timeout is 0.5 s
     assert response.headers["Cache-Control"] == "no-store" and "ETag" not in response.headers
@@ -276,6 +289,7 @@ def test_stash_down_answers_503_fast_never_a_hang(start_s2p, fake_stash):
 
 # ---------------------------------------------------------------- signatures over time and hosts
 
+@pytest.mark.integration
 def test_signatures_survive_a_restart_and_the_key_is_private(start_s2p, fake_stash, tmp_path):
     state = tmp_path / "shared-state"
     first = start_s2p(fake_stash.url, state={"dir": str(state)})
@@ -291,6 +305,7 @@ def test_signatures_survive_a_restart_and_the_key_is_private(start_s2p, fake_sta
     assert third.get(path).status_code == 403
 
 
+@pytest.mark.integration
 def test_public_url_mode_signs_urls_on_the_public_base(start_s2p, fake_stash, caplog):
     caplog.set_level(logging.WARNING, logger="s2p")
     s2p = start_s2p(fake_stash.url, provider={"public_url": "https://img.example.net/s2p"})
@@ -316,12 +331,13 @@ def test_without_public_url_the_lan_warning_is_logged_once(s2p, fake_stash, capl
     assert s2p.url in warnings[0].getMessage() and "public_url" in warnings[0].getMessage()
 
 
+@pytest.mark.integration
 def test_the_api_key_is_in_no_log_line(s2p, fake_stash, caplog):
     caplog.set_level(logging.DEBUG)
     item = metadata(s2p, "1")
     for url in every_url(item):
-        requests.get(url, timeout=10)
-    requests.get(item["thumb"], headers={"If-None-Match": '"x"'}, timeout=10)
+        s2p.get(url, timeout=10)
+    s2p.get(item["thumb"], headers={"If-None-Match": '"x"'}, timeout=10)
     s2p.get("/library/metadata/1/images")
     assert caplog.records
     assert API_KEY not in caplog.text

@@ -124,6 +124,7 @@ def api_for(url: str, **stash) -> StashAPI:
     return StashAPI(StashClient(settings.stash))
 
 
+@pytest.mark.integration
 def test_paging_by_id_survives_a_deletion_between_pages(fake_stash):
     class DeleteAfterFirstPage(SchemaCheckingExecutor):
         def __call__(self, document, variables, operation_name):
@@ -132,11 +133,13 @@ def test_paging_by_id_survives_a_deletion_between_pages(fake_stash):
             return result
 
     fake_stash.standin.executor = DeleteAfterFirstPage(fake_stash.library)
-    index = SceneIndex(api_for(fake_stash.url), PathMap(), IndexSettings.model_construct(page_size=3))  # below the minimum, to page often
+    # A page size below the minimum, to page often.
+    index = SceneIndex(api_for(fake_stash.url), PathMap(), IndexSettings.model_construct(page_size=3))
     index.load()
     assert sorted(index.snapshot().scenes, key=int) == ["1", "2", "3", "4", "5", "6", "7", "8"]
 
 
+@pytest.mark.integration
 def test_incremental_refresh_finds_changes_since_the_newest_seen_minus_the_overlap(fake_stash):
     library = fake_stash.library
     for scene_id in library.scenes:
@@ -164,6 +167,7 @@ def test_incremental_refresh_finds_changes_since_the_newest_seen_minus_the_overl
     assert index.snapshot().scene("5") is None and index.snapshot().scene("4")[TITLE] == "Changed"
 
 
+@pytest.mark.integration
 def test_the_first_load_is_retried_until_stash_answers(fake_stash):
     fake_stash.standin.fail("error")
     pauses = []
@@ -205,7 +209,7 @@ def test_served_from_the_index_with_no_stash_query(start_s2p, fake_stash):
 def test_index_keeps_matching_while_stash_is_down(start_s2p, fake_stash):
     s2p = start_s2p(fake_stash.url, stash={"timeout": 0.5, "connect_timeout": 0.5})
     assert s2p.services.index.wait_ready(10)
-    fake_stash.server.stop()
+    fake_stash.stop()
     started = time.monotonic()
     found = s2p.match(type=1, filename="Harbour Films/extras/scene.mp4").json()["MediaContainer"]
     assert [m["ratingKey"] for m in found["Metadata"]] == ["5"]

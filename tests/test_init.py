@@ -12,12 +12,12 @@ import pytest
 
 from fakeplex import TOKEN, FakePlex
 from helpers import API_KEY, run
-from s2p.app.services import build_core
+from s2p.app.runtime import build_core
 from s2p.common.deadline import Deadline
 from s2p.config import load_settings
 from s2p.demo.library import sample
 from s2p.paths.propose import pairs_found, path_map_of, propose
-from s2p.plex.hints import MatchHints
+from s2p.match.query import MatchQuery
 
 STASH_MOUNT = "/volume1/adult"
 
@@ -50,6 +50,7 @@ def init(tmp_path, fake_stash, *extra: str, output="s2p.toml"):
     return result, target
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("plex_root,windows", [("/data/adult", False), ("D:\\Media\\adult", True)])
 def test_init_proposes_rules_that_match_plex_files_to_their_scenes(tmp_path, fake_stash, library, plex_root,
                                                                      windows):
@@ -67,7 +68,8 @@ def test_init_proposes_rules_that_match_plex_files_to_their_scenes(tmp_path, fak
 
         data = tomllib.loads(config.read_text(encoding="utf-8"))
         assert [r["name"] for r in data["paths"]] == ["adult"]
-        assert data["paths"][0]["examples"] and all(e.startswith(STASH_MOUNT + "/") for e in data["paths"][0]["examples"])
+        examples = data["paths"][0]["examples"]
+        assert examples and all(e.startswith(STASH_MOUNT + "/") for e in examples)
         assert data["plex"]["url"] == plex.url
 
         checked = run("check", "--config", str(config))
@@ -79,7 +81,7 @@ def test_init_proposes_rules_that_match_plex_files_to_their_scenes(tmp_path, fak
         core = build_core(settings, with_index=False)
         try:
             for path, scene_id in plex.files.items():
-                outcome = core.matcher.match(MatchHints(type=1, filename=path), Deadline(10))
+                outcome = core.matcher.match(MatchQuery(kind=1, filename=path), Deadline(10))
                 assert outcome.decision and outcome.decision.scene.id == scene_id, (path, outcome.reason)
                 assert outcome.decision.step == "path", (path, outcome.decision.step)
         finally:
@@ -88,6 +90,7 @@ def test_init_proposes_rules_that_match_plex_files_to_their_scenes(tmp_path, fak
         plex.stop()
 
 
+@pytest.mark.integration
 def test_init_proposes_rules_from_a_tv_shows_library_too(tmp_path, fake_stash, library):
     """A user with only a TV Shows library (a folder per studio) gets the same rules: its
     episodes' files are sampled as a Movies library's are."""
@@ -109,7 +112,7 @@ def test_init_proposes_rules_from_a_tv_shows_library_too(tmp_path, fake_stash, l
         core = build_core(load_settings(config, {}), with_index=False)
         try:
             for path, scene_id in files.items():
-                outcome = core.matcher.match(MatchHints(type=4, filename=path), Deadline(10))
+                outcome = core.matcher.match(MatchQuery(kind=4, filename=path), Deadline(10))
                 assert outcome.decision and outcome.decision.scene.id == scene_id, (path, outcome.reason)
         finally:
             core.stop()
@@ -117,6 +120,7 @@ def test_init_proposes_rules_from_a_tv_shows_library_too(tmp_path, fake_stash, l
         plex.stop()
 
 
+@pytest.mark.integration
 def test_init_without_plex_writes_a_working_identity_configuration(tmp_path, fake_stash):
     result, config = init(tmp_path, fake_stash)
     assert result.returncode == 0, result.stderr
@@ -127,6 +131,7 @@ def test_init_without_plex_writes_a_working_identity_configuration(tmp_path, fak
     assert run("check", "--config", str(config)).returncode == 0
 
 
+@pytest.mark.integration
 def test_init_never_overwrites_without_being_told(tmp_path, fake_stash):
     existing = tmp_path / "s2p.toml"
     existing.write_text("# mine\n", encoding="utf-8")
@@ -180,6 +185,7 @@ def test_identity_needs_no_rule():
     assert [p.identity for p in found.proposals] == [True] and not found.needs_rules
 
 
+@pytest.mark.integration
 def test_init_asks_on_a_terminal_and_asks_again_after_a_wrong_address(tmp_path, fake_stash, capsys):
     import argparse
 

@@ -22,14 +22,14 @@ ALLOWED = {
     "match": {"common", "paths", "stash", "scenes", "plex"},
     "metadata": {"common", "stash", "scenes", "plex"},
     "artwork": {"common", "stash", "scenes", "plex", "pms"},
-    "gaps": {"common", "paths", "stash", "plex", "pms", "match", "ops"},
+    "gaps": {"common", "paths", "stash", "plex", "pms", "match", "ops", "tv"},
     "sync": {"common", "paths", "stash", "scenes"},
     "tv": {"common", "stash", "scenes", "plex", "match"},
     "web": {"common", "stash", "plex", "match", "metadata", "artwork", "gaps", "ops", "tv"},
     "app": {"common", "paths", "ops", "stash", "plex", "pms", "scenes", "match", "metadata", "artwork", "gaps", "sync",
             "tv", "web"},
-    "demo": {"common", "stash", "plex", "artwork", "app"},
-    "cli": {"common", "paths", "ops", "stash", "plex", "pms", "match", "artwork", "gaps", "sync", "app", "demo"},
+    "demo": {"common", "stash", "plex", "match", "artwork", "app"},
+    "cli": {"common", "paths", "ops", "stash", "plex", "pms", "match", "artwork", "gaps", "sync", "tv", "app", "demo"},
     "__main__": {"cli"},
 }
 
@@ -86,3 +86,37 @@ def test_no_import_cycle_between_packages():
 
     cycles = sorted(unit for unit in graph if reaches(unit, unit, {unit}))
     assert not cycles, cycles
+
+
+# The match core: pure ranking over its own query type.  Plex's request
+# model is read at the edge (web, cli); what a Stash outage means is the
+# match service's rule, not the cascade's.
+MATCH_CORE = ("cascade", "pathscore", "titles", "query")
+
+
+def _module_imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+    return names
+
+
+def test_the_match_core_reads_neither_plex_requests_nor_stash_errors():
+    for name in MATCH_CORE:
+        found = {m for m in _module_imports(PACKAGE / "match" / f"{name}.py") if m.startswith("s2p.")}
+        wrong = {m for m in found if m.startswith(("s2p.plex", "s2p.stash.errors", "s2p.stash.client",
+                                                   "s2p.stash.api", "s2p.scenes"))}
+        assert not wrong, (name, wrong)
+
+
+def test_one_composition_root_builds_the_components():
+    # Only app/runtime.py assembles the server's services; the rest receive
+    # them.  Two one-off commands build the one service each explains or runs.
+    builders = ("MatchService(", "ArtworkPusher.from_settings(", "GapService.build(", "SyncService(")
+    found = {str(p.relative_to(PACKAGE)): [b for b in builders if b in p.read_text(encoding="utf-8")]
+             for p in PACKAGE.rglob("*.py") if p.parent.name not in ("match", "artwork", "gaps", "sync")}
+    found = {path: names for path, names in found.items() if names}
+    assert set(found) <= {"app/runtime.py", "cli/match.py", "cli/gaps.py"}, found

@@ -3,6 +3,8 @@
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 
 def test_metadata_for_different_scenes_share_one_batched_query(start_s2p, fake_stash):
     s2p = start_s2p(fake_stash.url, cache={"batch_window_ms": 50})
@@ -74,6 +76,7 @@ def test_a_title_search_yields_its_slot_and_waits_only_slot_wait(start_s2p, fake
     fake_stash.standin.latency = 0
 
 
+@pytest.mark.integration
 def test_a_dripping_stash_reply_ends_within_the_budget_and_frees_its_slot(start_s2p, fake_stash):
     # Headers at once, then a byte every half second: each read is quick, the reply endless.
     s2p = start_s2p(fake_stash.url, index={"enabled": False}, cache={"enabled": False},

@@ -13,7 +13,7 @@ from s2p.paths.forms import parse_hint
 from s2p.match.localfiles import LocalFiles, oshash_file, oshash_of
 from s2p.match.cascade import Matcher
 from s2p.paths.pathmap import PathMap
-from s2p.plex.hints import MatchHints
+from s2p.match.query import MatchQuery
 from s2p.stash.models import SceneSummary
 
 from helpers import MemorySource
@@ -49,7 +49,10 @@ def test_files_between_64_and_128_kib_overlap_head_and_tail(tmp_path):
     path = tmp_path / "clip.mp4"
     path.write_bytes(data)
     assert oshash_file(str(path)) == of(data)
-    words = lambda chunk: sum(int.from_bytes(chunk[i:i + 8], "little") for i in range(0, len(chunk), 8))
+
+    def words(chunk: bytes) -> int:
+        return sum(int.from_bytes(chunk[i:i + 8], "little") for i in range(0, len(chunk), 8))
+
     assert int(of(data), 16) == (words(data[:65536]) + words(data[-65536:]) + len(data)) % 2 ** 64
 
 
@@ -104,13 +107,13 @@ def test_a_renamed_file_matches_by_its_hash(library):
     scene = SceneSummary.model_validate({"id": "9", "title": "Scene One", "files": [
         {"path": "/stash/Studio/old name.mp4", "fingerprints": [{"type": "oshash", "value": value}]}]})
     matcher = Matcher(MemorySource([scene]), PathMap(), MatchSettings(media_roots=[str(library)]),
-                      "tv.plex.agents.custom.s2p", LocalFiles([str(library)]))
-    outcome = matcher.match(MatchHints(type=1, filename="Studio/Renamed/new name.mp4"), Deadline(5))
+                      LocalFiles([str(library)]))
+    outcome = matcher.match(MatchQuery(kind=1, filename="Studio/Renamed/new name.mp4"), Deadline(5))
     assert outcome.decision.scene.id == "9" and outcome.decision.step == "file-oshash"
     assert str(path) in outcome.decision.reason
     # Without the roots the same hint finds nothing.
-    plain = Matcher(MemorySource([scene]), PathMap(), MatchSettings(), "tv.plex.agents.custom.s2p")
-    assert plain.match(MatchHints(type=1, filename="Studio/Renamed/new name.mp4"), Deadline(5)).candidates == []
+    plain = Matcher(MemorySource([scene]), PathMap(), MatchSettings())
+    assert plain.match(MatchQuery(kind=1, filename="Studio/Renamed/new name.mp4"), Deadline(5)).candidates == []
 
 
 def test_media_roots_must_be_absolute():

@@ -4,6 +4,8 @@ every Plex request logged with its route, outcome, scene, score and latency."""
 
 from __future__ import annotations
 
+import pytest
+
 import io
 import json
 import logging
@@ -22,6 +24,7 @@ def serve_and_call(tmp_path, stash_url: str, log_section: str, calls) -> str:
     return err
 
 
+@pytest.mark.integration
 def test_json_logs_one_object_per_line_with_request_fields(tmp_path, fake_stash):
     def calls(base):
         requests.post(base + "/library/metadata/matches",
@@ -45,6 +48,7 @@ def test_json_logs_one_object_per_line_with_request_fields(tmp_path, fake_stash)
     assert API_KEY not in err
 
 
+@pytest.mark.integration
 def test_text_logs_by_default_and_the_level_is_obeyed(tmp_path, fake_stash):
     def calls(base):
         requests.get(base + "/library/metadata/1", timeout=10)

@@ -17,7 +17,7 @@ import pytest
 from helpers import PLEX_ROOT, STASH_ROOT
 from s2p.common.deadline import Deadline
 from s2p.demo.library import generate
-from s2p.plex.hints import MatchHints
+from s2p.match.query import MatchQuery
 
 CORPUS = 5000
 CLAIMED_TWICE = f"{STASH_ROOT}/Shared/claimed twice.mp4"
@@ -27,13 +27,14 @@ CLAIMED_TWICE = f"{STASH_ROOT}/Shared/claimed twice.mp4"
 def library():
     lib = generate(CORPUS, root=STASH_ROOT)
     # Cases the generator does not make on its own.
-    lib.add_scene("9001", title="Crème Brûlée", files=[unicodedata.normalize("NFD", f"{STASH_ROOT}/Mac Share/Crème Brûlée.mp4")])
+    lib.add_scene("9001", title="Crème Brûlée",
+                  files=[unicodedata.normalize("NFD", f"{STASH_ROOT}/Mac Share/Crème Brûlée.mp4")])
     lib.add_scene("9002", title="Upper", files=[f"{STASH_ROOT}/Case/Scene.MP4"])
     lib.add_scene("9003", title="Lower", files=[f"{STASH_ROOT}/Case/scene.mp4"])
     lib.add_scene("9004", title="Claimed A", files=[CLAIMED_TWICE])
     lib.add_scene("9005", title="Claimed B", files=[CLAIMED_TWICE])
-    lib.add_scene("9006", title="Three Files", files=[f"{STASH_ROOT}/Multi/a/part.mp4", f"{STASH_ROOT}/Multi/b/part.mp4",
-                                                       f"{STASH_ROOT}/Multi/c/part.mp4"])
+    lib.add_scene("9006", title="Three Files",
+                  files=[f"{STASH_ROOT}/Multi/{d}/part.mp4" for d in "abc"])
     lib.add_scene("9007", title="Trailing", files=[f"{STASH_ROOT}/Spaces/folder /file.mp4"])
     return lib
 
@@ -58,7 +59,7 @@ def test_every_file_matches_its_own_scene_and_asks_stash_nothing(start_s2p, fake
     started = time.monotonic()
     wrong, unmatched, ambiguous = [], [], []
     for scene_id, path, _ in files:
-        outcome = matcher.match(MatchHints(type=1, filename=relative(path)), Deadline(10))
+        outcome = matcher.match(MatchQuery(kind=1, filename=relative(path)), Deadline(10))
         if outcome.decision is None:
             (ambiguous if outcome.ambiguous else unmatched).append((scene_id, path))
             assert scene_id in {c.scene.id for c in outcome.candidates}, outcome.as_dict()

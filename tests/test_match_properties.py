@@ -20,13 +20,12 @@ from s2p.scenes.index import SceneIndex
 from s2p.match.sources import IndexSource
 from s2p.match.cascade import Matcher
 from s2p.paths.pathmap import PathMap, PathRule, Rewrite
-from s2p.plex.hints import MatchHints
+from s2p.match.query import MatchQuery
 from s2p.stash.models import SceneSummary
 
 STASH_ROOT, PLEX_ROOT = "/stash/lib", "/plex/media"
 RULES = PathMap([PathRule("lib", Rewrite.compile(f"^{STASH_ROOT}/(.*)$", PLEX_ROOT + r"/\1"),
                           Rewrite.compile(f"^{PLEX_ROOT}/(.*)$", STASH_ROOT + r"/\1"))])
-IDENT = "tv.plex.agents.custom.s2p"
 
 # A small pool of names, so generated libraries share folders, file names
 # and names that differ only in case or accents.
@@ -60,7 +59,7 @@ def library(files_per_scene, nfd_on_disk):
 def matcher_over(scenes) -> Matcher:
     index = SceneIndex(None, RULES, IndexSettings())
     index.load([scenes])
-    return Matcher(IndexSource(index, NoStash(), miss_ttl=0), RULES, MatchSettings(), IDENT)
+    return Matcher(IndexSource(index, NoStash(), miss_ttl=0), RULES, MatchSettings())
 
 
 def owners(scenes, suffix: tuple[str, ...]) -> set[str]:
@@ -93,7 +92,7 @@ def test_a_unique_suffix_matches_its_scene_and_a_shared_one_never_auto_matches(
     if nfd_hint:
         hint = unicodedata.normalize("NFD", hint)
 
-    outcome = matcher_over(scenes).match(MatchHints(type=1, filename=hint), Deadline(5))
+    outcome = matcher_over(scenes).match(MatchQuery(kind=1, filename=hint), Deadline(5))
 
     shared_by = owners(scenes, suffix)
     assert scene.id in shared_by
@@ -116,7 +115,7 @@ def test_the_full_plex_path_matches_through_the_rules_unless_two_scenes_claim_it
     plex = RULES.to_plex(file.path).path
     assert RULES.to_stash(plex).path == file.path  # the rule round-trips every path under its root
     hint = plex.replace("/", "\\") if backslashes else plex
-    outcome = matcher_over(scenes).match(MatchHints(type=1, filename=hint), Deadline(5))
+    outcome = matcher_over(scenes).match(MatchQuery(kind=1, filename=hint), Deadline(5))
     claimed = owners(scenes, split_components(file.path))
     if claimed == {scene.id}:
         assert (outcome.decision.scene.id, outcome.decision.step, outcome.decision.score) == (scene.id, "path", 100)

@@ -3,10 +3,13 @@
 from s2p.config import MatchSettings
 from s2p.common.deadline import Deadline
 from s2p.match import pathscore
-from s2p.match.cascade import Candidate, Matcher, decide
+from s2p.match.cascade import Candidate, Matcher
 from s2p.paths.forms import RefusedPath, parse_hint
 from s2p.paths.pathmap import PathMap, PathRule, Rewrite
 from s2p.plex.hints import MatchHints
+from s2p.web.provider import to_query
+
+IDENT = "tv.plex.agents.custom.s2p"
 from s2p.stash.models import SceneSummary
 
 import pytest
@@ -33,11 +36,11 @@ RULES = PathMap([PathRule("r", Rewrite.compile("^/s/(.*)$", r"/p/\1"), Rewrite.c
 
 
 def matcher(**settings):
-    return Matcher(MemorySource(SCENES), RULES, MatchSettings(**settings), "tv.plex.agents.custom.s2p")
+    return Matcher(MemorySource(SCENES), RULES, MatchSettings(**settings))
 
 
 def run(m, **hints):
-    return m.match(MatchHints(type=1, **hints), Deadline(5))
+    return m.match(to_query(MatchHints(type=1, **hints), IDENT), Deadline(5))
 
 
 def test_longest_agreeing_suffix_wins():
@@ -117,7 +120,7 @@ def test_decide_orders_ties_deterministically():
     a, b = summary("10", "/x"), summary("9", "/y")
     ranked = sorted([Candidate(a, 90, "basename", ""), Candidate(b, 90, "basename", "")],
                     key=lambda c: (-c.score, int(c.scene.id)))
-    decision, reason = decide(ranked, 85, 1)
+    decision, reason = Matcher(MemorySource([]), RULES, MatchSettings(min_score=85, margin=1)).rule.decide(ranked)
     assert decision is None and "scene 9 and scene 10" in reason
 
 
@@ -137,8 +140,7 @@ def fp_summary(scene_id, path, oshash=None, md5=None, title=None):
 
 
 def test_the_same_path_claimed_by_two_scenes_is_never_auto_matched():
-    m = Matcher(MemorySource([summary("1", "/s/A/x.mp4"), summary("2", "/s/A/x.mp4")]), RULES, MatchSettings(),
-                "tv.plex.agents.custom.s2p")
+    m = Matcher(MemorySource([summary("1", "/s/A/x.mp4"), summary("2", "/s/A/x.mp4")]), RULES, MatchSettings())
     outcome = run(m, filename="/p/A/x.mp4")
     assert outcome.decision is None and outcome.ambiguous
     assert [(c.scene.id, c.score, c.step) for c in outcome.candidates] == [("1", 100, "path"), ("2", 100, "path")]
@@ -148,7 +150,7 @@ def test_the_same_path_claimed_by_two_scenes_is_never_auto_matched():
 
 def test_ohash_hint_matches_the_fingerprint_and_confirms_the_path():
     scenes = [fp_summary("1", "/s/A/x.mp4", oshash="00000000000000aa"), fp_summary("2", "/s/B/x.mp4")]
-    m = Matcher(MemorySource(scenes), RULES, MatchSettings(), "tv.plex.agents.custom.s2p")
+    m = Matcher(MemorySource(scenes), RULES, MatchSettings())
     outcome = run(m, filename="x.mp4", ohash="AA")  # Plex's hint, padded and lower-cased by validation
     assert outcome.decision.scene.id == "1" and outcome.decision.step == "ohash"
     assert ("ohash", "00000000000000aa: 1 scene(s)") in outcome.steps
@@ -156,7 +158,7 @@ def test_ohash_hint_matches_the_fingerprint_and_confirms_the_path():
 
 def test_fix_match_accepts_a_typed_oshash_or_md5():
     scenes = [fp_summary("1", "/s/A/x.mp4", oshash="1234567890abcdef", md5="0" * 31 + "f")]
-    m = Matcher(MemorySource(scenes), RULES, MatchSettings(), "tv.plex.agents.custom.s2p")
+    m = Matcher(MemorySource(scenes), RULES, MatchSettings())
     assert run(m, title="1234567890ABCDEF", manual=True).candidates[0].step == "hash"
     assert run(m, title="0" * 31 + "F", manual=True).candidates[0].scene.id == "1"
     assert run(m, title="1234567890abcdef").candidates == []  # only in Fix Match
@@ -165,7 +167,7 @@ def test_fix_match_accepts_a_typed_oshash_or_md5():
 def test_rules_written_for_windows_paths_translate_the_hint_as_sent():
     windows = PathMap([PathRule("w", Rewrite.compile(r"^/s/(.*)$", r"D:\\Media\\\1"),
                                 Rewrite.compile(r"^D:\\Media\\(.*)$", r"/s/\1"))])
-    m = Matcher(MemorySource(SCENES), windows, MatchSettings(), "tv.plex.agents.custom.s2p")
+    m = Matcher(MemorySource(SCENES), windows, MatchSettings())
     outcome = run(m, filename=r"D:\Media\Gamma\Unique Name.mkv")
     assert outcome.translated == "/s/Gamma\\Unique Name.mkv"
     assert outcome.decision.scene.id == "3" and outcome.decision.step == "path"
@@ -205,19 +207,45 @@ def test_surrounding_spaces_in_the_hint_are_ignored():
     assert outcome.decision.scene.id == "3" and outcome.decision.step == "suffix"
 
 
-def test_cached_matcher_keeps_decisions_but_not_crowds():
-    from s2p.match.cached import CachedMatcher
+class NoLinks:
+    base = ""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+def test_the_match_service_keeps_decisions_but_not_crowds_nor_outages():
+    from s2p.match.query import MatchQuery
+    from s2p.match.service import MatchService, MovieMatches
+    from s2p.plex.translate import TranslateOptions
+    from s2p.stash.errors import StashUnavailable
 
     crowd = [summary(str(100 + i), f"/s/Folder{i}/shared.mp4") for i in range(30)]
     source = MemorySource(SCENES + crowd + [summary("99", "/s/Solo/solo.mp4")])
-    cached = CachedMatcher(Matcher(source, RULES, MatchSettings(), "tv.plex.agents.custom.s2p"))
+    told = []
+    service = MatchService(MovieMatches(Matcher(source, RULES, MatchSettings()), TranslateOptions(IDENT)),
+                           observers=[told.append])
+
+    def answer(filename):
+        return service.answer(MatchQuery(kind=1, filename=filename), NoLinks(), Deadline(5))
 
     for _ in range(2):
-        assert run(cached, filename="Solo/solo.mp4").decision.scene.id == "99"
-    assert source.calls.count(("basename", "solo.mp4")) <= 1
+        assert answer("Solo/solo.mp4").outcome.decision.scene.id == "99"
+    assert source.calls.count(("basename", "solo.mp4")) == 1
+    assert len(told) == 2  # the observers hear of every request, kept answer or not
 
     for _ in range(2):
-        outcome = run(cached, filename="shared.mp4")
+        outcome = answer("shared.mp4").outcome
         assert outcome.ambiguous and len(outcome.candidates) == 30
     # 30 candidates exceed what the cache keeps: the second match asked again
     assert source.calls.count(("basename", "shared.mp4")) == 2
+
+    def down(*args):
+        raise StashUnavailable("connection refused")
+
+    source.with_basename = down
+    found = answer("Alpha/2020/other.mp4")  # Stash down: an empty answer, never kept
+    assert found.outcome.error and b'"size": 0' in found.data
+    assert "Stash unavailable" in found.context["outcome"]
+    source.with_basename = MemorySource(SCENES).with_basename
+    assert answer("Alpha/2020/other.mp4").outcome.error is None

@@ -18,7 +18,7 @@ from s2p.demo import start_standin
 from s2p.demo.library import sample
 from provider_contract import *  # noqa: F401,F403  (collected here, with the fixtures below)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
 @pytest.fixture

@@ -56,6 +56,7 @@ def register(settings, capsys, url: str | None = None, agent: str | None = None)
 # ---------------------------------------------------------------- register
 
 
+@pytest.mark.integration
 def test_a_new_registration_adds_the_provider_and_an_agent(tmp_path, fake_stash, s2p, plex, capsys):
     status, out = register(settings_for(tmp_path, fake_stash, plex.url), capsys, url=s2p.url + "/")
     assert status == 0, out
@@ -67,6 +68,7 @@ def test_a_new_registration_adds_the_provider_and_an_agent(tmp_path, fake_stash,
     assert "(on other agents now: Scenes, Films)" in out, "movie libraries only, by name"
 
 
+@pytest.mark.integration
 def test_the_tv_provider_registers_beside_the_movie_one(tmp_path, fake_stash, s2p, plex, capsys):
     settings = settings_for(tmp_path, fake_stash, plex.url)
     status = register_command.run(settings, argparse.Namespace(url=s2p.url + "/", agent=None, tv=False, all=True))
@@ -84,6 +86,7 @@ def test_the_tv_provider_registers_beside_the_movie_one(tmp_path, fake_stash, s2
     assert len(plex.providers) == 2 and len(plex.groups) == 2
 
 
+@pytest.mark.integration
 def test_registering_again_finds_it_already_there(tmp_path, fake_stash, s2p, plex, capsys):
     settings = settings_for(tmp_path, fake_stash, plex.url)
     assert register(settings, capsys, url=s2p.url + "/")[0] == 0
@@ -97,6 +100,7 @@ def test_registering_again_finds_it_already_there(tmp_path, fake_stash, s2p, ple
     assert plex.requests["POST /media/providers/metadata/group"] == 1
 
 
+@pytest.mark.integration
 def test_a_provider_registered_at_an_old_url_is_moved(tmp_path, fake_stash, s2p, plex, capsys):
     plex.providers.append({"id": 1, "identifier": IDENT, "title": "Stash (s2p)", "uri": "http://10.9.9.9:8008/"})
     status, out = register(settings_for(tmp_path, fake_stash, plex.url), capsys, url=s2p.url + "/")
@@ -137,6 +141,7 @@ def test_plex_refusing_a_url_it_cannot_fetch_is_explained(tmp_path, fake_stash, 
     assert plex.providers == [] and plex.groups == []
 
 
+@pytest.mark.integration
 def test_a_url_serving_another_provider_is_refused(tmp_path, fake_stash, start_s2p, plex, capsys):
     other = start_s2p(fake_stash.url, provider={"identifier": "tv.plex.agents.custom.someone.else"})
     status, out = register(settings_for(tmp_path, fake_stash, plex.url), capsys, url=other.url + "/")
@@ -180,6 +185,7 @@ def test_too_old_a_plex_is_named(tmp_path, fake_stash, s2p, capsys):
     assert status == 1 and "1.43.0 or newer" in out and old.providers == []
 
 
+@pytest.mark.integration
 def test_without_url_it_registers_the_address_s2p_announces(tmp_path, fake_stash, s2p, plex, capsys, monkeypatch):
     monkeypatch.setattr("s2p.app.announce.in_container", lambda: False)
     settings = settings_for(tmp_path, fake_stash, plex.url, server={"host": "127.0.0.1", "port": s2p.server.port})
@@ -217,6 +223,7 @@ def check_plex(settings) -> tuple[bool, str]:
     return ok, out.getvalue()
 
 
+@pytest.mark.integration
 def test_check_reports_the_registration_and_what_is_proven(tmp_path, fake_stash, s2p, plex, capsys, monkeypatch):
     monkeypatch.setattr("s2p.app.announce.in_container", lambda: False)
     settings = settings_for(tmp_path, fake_stash, plex.url)
@@ -233,6 +240,7 @@ def test_check_reports_the_registration_and_what_is_proven(tmp_path, fake_stash,
     assert "proven only by Plex" in out
 
 
+@pytest.mark.integration
 def test_check_reports_the_tv_provider_beside_the_movie_one(tmp_path, fake_stash, s2p, plex, capsys, monkeypatch):
     monkeypatch.setattr("s2p.app.announce.in_container", lambda: False)
     settings = settings_for(tmp_path, fake_stash, plex.url)
@@ -276,6 +284,7 @@ def test_check_fails_on_a_wrong_token_or_an_unreachable_plex(tmp_path, fake_stas
 # ---------------------------------------------------------------- the command line
 
 
+@pytest.mark.integration
 def test_register_and_check_from_the_command_line(tmp_path, fake_stash, s2p, plex):
     from helpers import write_config
 
@@ -291,6 +300,7 @@ def test_register_and_check_from_the_command_line(tmp_path, fake_stash, s2p, ple
     assert f"s2p is registered at {s2p.url}/" in checked.stdout and checked.stdout.rstrip().endswith("OK")
 
 
+@pytest.mark.integration
 def test_check_fails_when_plex_fails(tmp_path, fake_stash, plex, capsys):
     plex.stop()
     status = check_command.run(settings_for(tmp_path, fake_stash, plex.url), None)

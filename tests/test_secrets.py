@@ -88,6 +88,7 @@ def _image_urls(response: requests.Response) -> list[str]:
     return [item["thumb"], item["art"]] + [i["url"] for i in item["Image"]] + [r["thumb"] for r in item["Role"]]
 
 
+@pytest.mark.integration
 def test_no_secret_in_any_answer_or_image_url(guarded, fake_stash):
     root = f"/{SERVER_SECRET}"
     responses = _sweep(guarded, root)
@@ -102,6 +103,7 @@ def test_no_secret_in_any_answer_or_image_url(guarded, fake_stash):
         assert "apikey" not in url.lower() and "token" not in url.lower()
 
 
+@pytest.mark.integration
 def test_no_secret_in_answers_when_stash_fails(guarded, fake_stash):
     fake_stash.standin.fail("error")
     responses = _sweep(guarded, f"/{SERVER_SECRET}")
@@ -109,11 +111,12 @@ def test_no_secret_in_answers_when_stash_fails(guarded, fake_stash):
     for response in responses:
         assert_no_secret(response.text + str(response.headers), "with Stash failing")
     fake_stash.standin.heal()
-    fake_stash.server.stop()
+    fake_stash.stop()
     for response in _sweep(guarded, f"/{SERVER_SECRET}"):
         assert_no_secret(response.text, "with Stash down")
 
 
+@pytest.mark.integration
 def test_start_up_log_shows_the_secret_root_masked(start_s2p, fake_stash, caplog):
     from s2p.app.announce import announce
 
@@ -170,6 +173,7 @@ def _check(config, capsys) -> tuple[int, str]:
     return code, captured.out + captured.err
 
 
+@pytest.mark.integration
 def test_check_output_masks_every_secret(tmp_path, fake_stash, capsys):
     code, out = _check(_secret_config(tmp_path, fake_stash.url), capsys)
     assert code == 0, out
@@ -190,6 +194,7 @@ def test_check_output_masks_every_secret_when_stash_is_down(tmp_path, capsys):
     assert_no_secret(out, "in `s2p check`")
 
 
+@pytest.mark.integration
 def test_debug_json_logs_of_a_command_mask_every_secret(tmp_path, fake_stash):
     config = _secret_config(tmp_path, fake_stash.url)
     config.write_text(config.read_text() + '\n[log]\nlevel = "DEBUG"\nformat = "json"\n', encoding="utf-8")
@@ -199,6 +204,7 @@ def test_debug_json_logs_of_a_command_mask_every_secret(tmp_path, fake_stash):
     assert_no_secret(result.stdout + result.stderr, "in DEBUG logs or `s2p check`")
 
 
+@pytest.mark.integration
 def test_plex_commands_mask_the_secret_root_of_the_urls_they_print(tmp_path, fake_stash):
     """`s2p check` and `s2p register` print the provider URLs, whose root is the server
     secret; their output is pasted into forum posts, so it shows the root masked."""

@@ -3,12 +3,18 @@ reach exactly the Plex items that show them, within a cycle or two."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from fakeplex import TOKEN, FakePlex
-from helpers import PLEX_ROOT, STASH_ROOT, eventually, make_settings, run, s2p_guid
-from s2p.app.services import build_core, build_sync
+from helpers import PLEX_ROOT, STASH_ROOT, FakeClock, eventually, make_settings, run, s2p_guid
+from s2p.app.runtime import build_core, build_sync
+from s2p.pms.connect import connect
+from s2p.pms.libraries import PlexLibraries
 from s2p.scenes.index import TITLE
+from s2p.sync.service import BACKOFF, FETCH_WAIT, MAX_ASKS, MAX_ATTEMPTS, SyncService
+from s2p.sync.store import SyncStore
 
 LATER = "2025-06-01T10:00:00+00:00"
 
@@ -55,12 +61,16 @@ def test_edits_in_stash_refresh_exactly_the_plex_items_that_show_them(start_s2p,
     after = s2p.get("/library/metadata/1").json()["MediaContainer"]["Metadata"][0]
     assert after["title"] == "Office Affair (Remastered)"  # s2p forgot its cached scene
     assert "Zoë M." in [r["tag"] for r in after["Role"]]
+    # Each refresh stays queued until Plex has fetched the metadata (scene 1's just now; 3's next).
+    assert s2p.get("/healthz").json()["sync"]["queued"] == 1
+    assert s2p.get("/library/metadata/3").status_code == 200
     health = s2p.get("/healthz").json()["sync"]
     assert health["queued"] == 0 and health["last"]["error"] is None
     metrics = s2p.get("/metrics").text
     assert "s2p_sync_refreshes_total 2" in metrics
 
 
+@pytest.mark.integration
 def test_a_restart_between_an_edit_and_its_refresh_loses_nothing(start_s2p, fake_stash, plex, tmp_path):
     state = {"dir": str(tmp_path / "state")}
     dead = FakePlex().start()
@@ -82,6 +92,7 @@ def test_a_restart_between_an_edit_and_its_refresh_loses_nothing(start_s2p, fake
     assert plex.refreshed == [plex.items_by_scene["5"].rating_key]
 
 
+@pytest.mark.integration
 def test_dry_run_says_what_the_next_cycle_would_refresh(start_s2p, fake_stash, plex, tmp_path):
     s2p = start(start_s2p, fake_stash, plex, sync={"interval": 3600})
     env = {"S2P_STASH_URL": fake_stash.url, "S2P_STASH_API_KEY": s2p.settings.stash.api_key.get_secret_value(),
@@ -136,6 +147,7 @@ def test_a_scene_deleted_from_stash_shows_in_the_gap_report_within_a_cycle(start
     assert len(recorded()) == 1 and plex.refreshed == []  # recorded once, and nothing refreshed for it
 
 
+@pytest.mark.integration
 def test_one_updated_since_query_a_cycle_serves_both_the_index_and_sync(fake_stash, plex, tmp_path):
     settings = make_settings(fake_stash.url, tmp_path, plex={"url": plex.url, "token": TOKEN, "timeout": 5},
                              sync={"interval": 60}, artwork={"push": False})
@@ -167,6 +179,7 @@ def test_one_updated_since_query_a_cycle_serves_both_the_index_and_sync(fake_sta
         core.stop()
 
 
+@pytest.mark.integration
 def test_without_the_index_sync_asks_stash_itself(fake_stash, plex, tmp_path):
     settings = make_settings(fake_stash.url, tmp_path, plex={"url": plex.url, "token": TOKEN, "timeout": 5},
                              sync={"interval": 60}, artwork={"push": False}, index={"enabled": False})
@@ -182,3 +195,164 @@ def test_without_the_index_sync_asks_stash_itself(fake_stash, plex, tmp_path):
     finally:
         sync.close()
         core.stop()
+
+
+# ---------------------------------------------------------------- Plex's libraries change; s2p dies mid-way
+
+class Sync:
+    """A sync service on a clock the test moves, its undelivered edits recorded."""
+
+    def __init__(self, fake_stash, plex, tmp_path, clock: FakeClock, token: str = TOKEN):
+        self.settings = make_settings(fake_stash.url, tmp_path, plex={"url": plex.url, "token": token, "timeout": 5},
+                                      sync={"interval": 60}, artwork={"push": False}, index={"enabled": False})
+        self.core = build_core(self.settings)
+        self.undelivered: list[tuple[str, str]] = []
+        settings = self.settings
+        self.libraries = PlexLibraries(lambda: connect(settings.plex, settings.state_dir),
+                                       settings.provider.identifier, settings.plex.sections, clock=clock,
+                                       user="live sync")
+        self.service = SyncService(settings, self.core.stash, store=SyncStore(settings.state_dir, clock=clock),
+                                   plex=self.libraries, forget=lambda scene_id: None,
+                                   undelivered=lambda scene_id, why: self.undelivered.append((scene_id, why)),
+                                   clock=clock)
+
+    def close(self) -> None:
+        self.service.close()
+        self.core.stop()
+
+
+@pytest.fixture
+def clock():
+    return FakeClock(1_000_000.0)
+
+
+@pytest.mark.integration
+def test_an_empty_first_list_of_libraries_loses_no_edit_once_plex_heals(fake_stash, plex, tmp_path, clock, caplog):
+    caplog.set_level(logging.INFO, logger="s2p")
+    plex.sections_hidden = True  # Plex answers /library/sections with an empty list
+    sync = Sync(fake_stash, plex, tmp_path, clock)
+    try:
+        sync.service.cycle()  # the starting point
+        for n, scene_id in enumerate(("1", "3", "5")):
+            fake_stash.library.update_scene(scene_id, title=f"Retitled {n}", updated_at=LATER)
+        clock.now += 1
+        report = sync.service.cycle()
+        assert report.changed == 3 and plex.refreshed == []
+        assert sync.service.store.pending() == 3  # kept, not dropped as "not in Plex"
+        assert any(r.levelno == logging.WARNING and "Plex names no library" in r.getMessage() for r in caplog.records)
+        plex.sections_hidden = False  # Plex heals
+        clock.now += BACKOFF.cap  # past any backoff
+        sync.service.cycle()
+        items = plex.items_by_scene
+        assert sorted(plex.refreshed) == sorted(items[s].rating_key for s in ("1", "3", "5"))
+        assert "live sync looks in the Plex libraries 'Scenes' (1)" in caplog.text
+    finally:
+        sync.close()
+
+
+@pytest.mark.integration
+def test_a_library_switched_to_s2p_after_start_gets_its_refreshes(fake_stash, plex, tmp_path, clock):
+    # Scene 6's only Plex item is in the library on another agent.
+    other = plex.add_item(2, "Beach Day (Ümlaut)", ["/films/6.mkv"], guid=s2p_guid("6"))
+    sync = Sync(fake_stash, plex, tmp_path, clock)
+    try:
+        sync.service.cycle()
+        fake_stash.library.update_scene("6", title="Before the switch", updated_at=LATER)
+        clock.now += 1
+        sync.service.cycle()
+        # Plex's libraries were listed after the edit: scene 6 is truly not in s2p's libraries.
+        assert plex.refreshed == [] and sync.service.store.pending() == 0
+        plex.sections[2].agent = "tv.plex.agents.custom.s2p"  # the library is switched to s2p's agent
+        clock.now += 1
+        fake_stash.library.update_scene("6", title="After the switch", updated_at="2025-07-01T10:00:00+00:00")
+        sync.service.cycle()
+        assert plex.refreshed == [other.rating_key]
+    finally:
+        sync.close()
+
+
+@pytest.mark.integration
+def test_an_edit_survives_a_kill_between_the_refresh_request_and_plex_fetching_it(fake_stash, plex, tmp_path,
+                                                                                  clock):
+    first = Sync(fake_stash, plex, tmp_path, clock)
+    first.service.cycle()
+    fake_stash.library.update_scene("2", title="Retitled", updated_at=LATER)
+    clock.now += 1
+    first.service.cycle()
+    item = plex.items_by_scene["2"].rating_key
+    assert plex.refreshed == [item]
+    first.close()  # killed before Plex came for the metadata: nothing told the store
+
+    second = Sync(fake_stash, plex, tmp_path, clock)  # a new process on the same file
+    try:
+        [entry] = second.service.store.queue.entries()
+        assert entry.item == "2" and entry.held == 1
+        clock.now += FETCH_WAIT + 1  # Plex never came: asked again
+        second.service.cycle()
+        assert plex.refreshed == [item, item]
+        second.service.fetched("2")  # Plex reads scene 2's metadata from s2p
+        assert second.service.store.pending() == 0 and second.service.confirmed_total == 1
+        clock.now += FETCH_WAIT + 1
+        second.service.cycle()
+        assert plex.refreshed == [item, item]  # delivered: never asked again
+    finally:
+        second.close()
+
+
+@pytest.mark.integration
+def test_plex_that_never_fetches_is_asked_a_bounded_number_of_times_then_reported(fake_stash, plex, tmp_path,
+                                                                                  clock):
+    sync = Sync(fake_stash, plex, tmp_path, clock)
+    try:
+        sync.service.cycle()
+        fake_stash.library.update_scene("2", title="Retitled", updated_at=LATER)
+        for _ in range(MAX_ASKS + 3):
+            clock.now += FETCH_WAIT + 1
+            sync.service.cycle()
+        assert plex.refreshed == [plex.items_by_scene["2"].rating_key] * MAX_ASKS
+        assert sync.service.store.pending() == 0
+        assert [scene for scene, _ in sync.undelivered] == ["2"]
+    finally:
+        sync.close()
+
+
+@pytest.mark.integration
+def test_an_edit_that_failed_ten_times_lands_in_the_gap_report(fake_stash, plex, tmp_path, clock):
+    sync = Sync(fake_stash, plex, tmp_path, clock)
+    try:
+        sync.service.cycle()
+        fake_stash.library.update_scene("2", title="Retitled", updated_at=LATER)
+        plex.fail_matching = [(r"PUT /library/metadata/\d+/refresh", 500)] * 20
+        for _ in range(MAX_ATTEMPTS + 2):
+            clock.now += BACKOFF.cap * 1.01
+            sync.service.cycle()
+        assert plex.refreshed == [] and sync.service.store.pending() == 0
+        [(scene_id, why)] = sync.undelivered
+        assert scene_id == "2" and f"gave up after {MAX_ATTEMPTS} attempts" in why
+        assert TOKEN not in why
+    finally:
+        sync.close()
+
+
+@pytest.mark.integration
+def test_a_wrong_plex_token_is_one_clear_warning_with_the_fix(fake_stash, plex, tmp_path, clock, caplog):
+    caplog.set_level(logging.INFO, logger="s2p")
+    sync = Sync(fake_stash, plex, tmp_path, clock)
+    try:
+        sync.service.cycle()
+        fake_stash.library.update_scene("1", title="Retitled", updated_at=LATER)
+        fake_stash.library.update_scene("3", title="Retitled", updated_at=LATER)
+        plex.token = "a-new-token-s2p-does-not-know"  # the owner changed it: Plex now refuses s2p's
+        clock.now += 1
+        sync.service.cycle()
+        warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warnings) == 1, warnings  # one line a cycle, not one per edit
+        assert "Plex refused the token" in warnings[0] and "Fix: set [plex] token" in warnings[0]
+        assert TOKEN not in caplog.text
+        assert sync.service.store.pending() == 2  # both wait for a token that works
+        plex.token = TOKEN
+        clock.now += BACKOFF.cap
+        sync.service.cycle()
+        assert sorted(plex.refreshed) == sorted(plex.items_by_scene[s].rating_key for s in ("1", "3"))
+    finally:
+        sync.close()

@@ -4,16 +4,17 @@ real HTTP against the stand-in Stash."""
 from __future__ import annotations
 
 import json
+import math
 import time
 
+import falcon.testing
 import pytest
-import requests
 
 from s2p.demo.library import Library, generate
 from s2p.stash.models import SceneSummary, release
-from s2p.tv import tree
+from s2p.tv import layout, tree
 
-from helpers import PLEX_ROOT, STASH_ROOT, run, write_config
+from helpers import PLEX_ROOT, STASH_ROOT, FakeClock, make_settings, run, write_config
 
 TV_ID = "tv.plex.agents.custom.s2p.tv"
 
@@ -78,7 +79,8 @@ def test_partial_dates_count_as_their_first_day_or_number_before_the_dated():
     first_day = tree.listing([summary("1", "2022"), summary("2", "2022-07"), summary("3", "2022-01-01")])
     assert [(e.scene.id, e.index) for e in first_day.episodes] == [("1", 10101), ("3", 10102), ("2", 70101)]
     year_only = tree.listing([summary("1", "2022"), summary("3", "2022-01-01")], "year_only")
-    assert [(e.scene.id, e.index, e.released) for e in year_only.episodes] == [("1", 1, None), ("3", 10101, "2022-01-01")]
+    assert [(e.scene.id, e.index, e.released) for e in year_only.episodes] == [("1", 1, None),
+                                                                               ("3", 10101, "2022-01-01")]
 
 
 def test_the_newest_episode_is_the_latest_dated_else_the_last_undated():
@@ -92,11 +94,11 @@ def test_the_newest_episode_is_the_latest_dated_else_the_last_undated():
 
 def test_a_file_match_counts_stashs_outage_only_where_it_left_the_answer_empty():
     from s2p.match.cascade import MatchOutcome
-    from s2p.plex.hints import MatchHints
+    from s2p.match.query import MatchQuery
     from s2p.tv.catalog import Show
     from s2p.tv.service import Choice, TvOutcome
 
-    hints = MatchHints(type=4, filename="Studio/2023-05-12 - x.mp4", grandparentTitle="Studio", date="2023-05-12")
+    hints = MatchQuery(kind=4, filename="Studio/2023-05-12 - x.mp4", show_title="Studio", date="2023-05-12")
     episode = tree.listing([summary("7", "2023-05-12")]).episodes[0]
     cascade = MatchOutcome(hints, error="Stash down")  # the file could not be looked up...
     choice = Choice(tree.EPISODE, Show("1", "Studio", None), 90, "show and date", episode=episode)
@@ -105,7 +107,7 @@ def test_a_file_match_counts_stashs_outage_only_where_it_left_the_answer_empty()
     assert decided.decision.step == "show and date" and cascade.decision is None  # the cached original untouched
     empty = TvOutcome(hints, cascade=cascade).file_match()
     assert empty.error == "Stash down" and empty.decision is None and not empty.candidates
-    assert TvOutcome(MatchHints(type=2, title="Studio"), cascade=cascade).file_match() is None  # no file named
+    assert TvOutcome(MatchQuery(kind=2, title="Studio"), cascade=cascade).file_match() is None  # no file named
 
 
 @pytest.mark.parametrize("key, parsed", [
@@ -126,6 +128,232 @@ def test_a_page_counts_from_zero_and_says_the_whole_size():
     assert tree.page(list(range(30)), 0, None).items == list(range(20))  # Plex's default: 20
 
 
+# ---------------------------------------------------------------- in-process routes
+
+
+@pytest.fixture
+def tv_app(tmp_path, fake_stash):
+    """s2p's app in-process (falcon.testing), over the fake Stash: ``client, services = tv_app()``.
+    The routes run in the test's thread; only the fake Stash listens, on loopback."""
+    from s2p.app.services import build_services
+    from s2p.app.webapp import create_app
+
+    built = []
+
+    def build(**overrides):
+        services = build_services(make_settings(fake_stash.url, tmp_path / f"app{len(built)}", **overrides))
+        built.append(services)
+        # A host name s2p serves (it refuses others, as a defence against DNS rebinding).
+        return falcon.testing.TestClient(create_app(services), headers={"Host": "127.0.0.1"}), services
+
+    yield build
+    for services in built:
+        services.stop()
+
+
+def metadata_of(client, path: str, **kwargs) -> list[dict]:
+    answer = client.simulate_get(path, **kwargs)
+    assert answer.status_code == 200, (path, answer.text)
+    return answer.json["MediaContainer"]["Metadata"]
+
+
+def busiest_season(library: Library) -> tuple[str, int, set[str]]:
+    """The (studio, year) with the most scenes, and those scenes."""
+    seasons: dict[tuple[str, int], set[str]] = {}
+    for sid, scene in library.scenes.items():
+        _, year = release(scene["date"])
+        if scene["studio"] and year:
+            seasons.setdefault((scene["studio"], year), set()).add(sid)
+    (studio, year), scenes = max(seasons.items(), key=lambda item: (len(item[1]), item[0]))
+    return studio, year, scenes
+
+
+@pytest.mark.integration  # in-process routes, over the fake Stash on loopback
+def test_a_season_with_children_embeds_each_episode_as_its_own_item_reads(tv_app, library):
+    client, _ = tv_app()
+    studio, year, scenes = busiest_season(library)
+    assert len(scenes) >= 2
+    for sid in scenes:
+        library.update_scene(sid, details=f"The story of scene {sid}.")
+    [season] = metadata_of(client, f"/tv/library/metadata/season-{studio}-{year}", params={"includeChildren": "1"})
+    children = season["Children"]["Metadata"]
+    assert season["Children"]["size"] == len(children) == len(scenes)
+    assert {c["ratingKey"] for c in children} == {f"episode-{sid}" for sid in scenes}
+    for child in children:
+        # The same full object Plex reads from the episode itself: summary, duration, air date,
+        # Role, Guid, thumbs, numbers, parent and grandparent keys.
+        [own] = metadata_of(client, f"/tv/library/metadata/{child['ratingKey']}")
+        assert child == own
+        assert child["summary"] == f"The story of scene {child['ratingKey'].removeprefix('episode-')}."
+        assert child["parentKey"] == f"/library/metadata/season-{studio}-{year}"
+        assert child["grandparentKey"] == f"/library/metadata/show-{studio}" and child["parentIndex"] == year
+        assert child["duration"] > 0 and child["originallyAvailableAt"].startswith(str(year))
+    assert [c["index"] for c in children] == sorted(c["index"] for c in children)
+    # Without includeChildren, no children; a show embeds its seasons, not their episodes.
+    [plain] = metadata_of(client, f"/tv/library/metadata/season-{studio}-{year}")
+    assert "Children" not in plain
+    [show] = metadata_of(client, f"/tv/library/metadata/show-{studio}", params={"includeChildren": "1"})
+    assert all("Children" not in s for s in show["Children"]["Metadata"])
+
+
+@pytest.mark.integration  # in-process routes, over the fake Stash on loopback
+def test_push_mode_queues_a_seasons_embedded_episodes_and_its_show(tv_app, library):
+    from s2p.common.queued import show_entry
+
+    from fakeplex import TOKEN
+
+    # Push mode on, its worker not started: what a read queues stays in the queue to be seen.
+    client, services = tv_app(plex={"url": "http://127.0.0.1:9", "token": TOKEN}, artwork={"push": True})
+    assert services.pusher is not None
+    studio, year, scenes = busiest_season(library)
+    metadata_of(client, f"/tv/library/metadata/season-{studio}-{year}")
+    assert {e.scene_id for e in services.pusher.queue.entries()} == {show_entry(studio)}  # the show's pictures
+    # Plex's refresh takes the episodes from the season's children: their pictures are queued too.
+    metadata_of(client, f"/tv/library/metadata/season-{studio}-{year}", params={"includeChildren": "1"})
+    assert {e.scene_id for e in services.pusher.queue.entries()} == {show_entry(studio), *scenes}
+    # A HEAD is no read.
+    other = next(sid for sid in library.scenes if sid not in scenes and library.scenes[sid]["studio"])
+    _, other_year = release(library.scenes[other]["date"])
+    client.simulate_head(f"/tv/library/metadata/season-{library.scenes[other]['studio']}-{other_year or 0}",
+                         params={"includeChildren": "1"})
+    assert other not in {e.scene_id for e in services.pusher.queue.entries()}
+
+
+@pytest.mark.integration  # in-process routes, over the fake Stash on loopback
+def test_images_lists_every_picture_of_a_show_a_season_and_an_episode(tv_app, library):
+    client, _ = tv_app()
+    studio, year, _ = busiest_season(library)
+    assert library.studios[studio]["image"] or library.studios[studio]["parent"]
+    for key in (f"show-{studio}", f"season-{studio}-{year}", "episode-1"):
+        answer = client.simulate_get(f"/tv/library/metadata/{key}/images")
+        assert answer.status_code == 200, answer.text
+        container = answer.json["MediaContainer"]
+        [item] = metadata_of(client, f"/tv/library/metadata/{key}")
+        assert container["size"] == len(container["Image"]) >= 2 and "Metadata" not in container
+        # The item's own pictures, each with its type and URL.
+        assert container["Image"] == [{"type": i["type"], "url": i["url"]} for i in item["Image"]]
+        assert all(i["url"].startswith("http") and i["type"] for i in container["Image"])
+    show_types = {i["type"] for i in client.simulate_get(f"/tv/library/metadata/show-{studio}/images")
+                  .json["MediaContainer"]["Image"]}
+    assert {"background"} <= show_types
+    assert client.simulate_get("/tv/library/metadata/show-999/images").status_code == 404
+    assert client.simulate_get("/tv/library/metadata/episode-999/images").status_code == 404
+    assert client.simulate_get("/tv/library/metadata/episode-1/extras").json["MediaContainer"]["size"] == 0
+
+
+@pytest.mark.integration  # in-process routes, over the fake Stash on loopback
+def test_what_has_no_children_answers_an_empty_list_and_what_does_not_exist_a_404(tv_app, library):
+    client, _ = tv_app()
+    studio, year, _ = busiest_season(library)
+    for path in ("/tv/library/metadata/episode-1/children", "/tv/library/metadata/episode-1/grandchildren",
+                 f"/tv/library/metadata/season-{studio}-{year}/grandchildren"):
+        answer = client.simulate_get(path, headers={"X-Plex-Container-Start": "0", "X-Plex-Container-Size": "20"})
+        assert answer.status_code == 200, (path, answer.text)
+        container = answer.json["MediaContainer"]
+        assert (container["size"], container["totalSize"], container["Metadata"]) == (0, 0, []), path
+    for path in ("/tv/library/metadata/episode-999/children", "/tv/library/metadata/episode-999/grandchildren",
+                 f"/tv/library/metadata/season-{studio}-1850/grandchildren",
+                 "/tv/library/metadata/show-999/grandchildren"):
+        answer = client.simulate_get(path)
+        assert answer.status_code == 404 and answer.json["error"] == "unknown ratingKey", path
+
+
+def add_scenes(library: Library, studio: str, count: int, first: int = 1000) -> set[str]:
+    """``count`` scenes of one studio in one year, some on the same day."""
+    added = set()
+    for n in range(count):
+        sid = str(first + n)
+        library.add_scene(sid, title=f"Scene {sid}", date=f"2024-{1 + n % 12:02d}-{1 + n % 28:02d}", studio=studio,
+                          files=[f"{STASH_ROOT}/Lonely/{sid}.mp4"])
+        added.add(sid)
+    return added
+
+
+@pytest.mark.integration  # in-process routes, over the fake Stash on loopback
+def test_a_large_page_reads_its_scenes_in_batches_and_is_capped(tv_app, fake_stash, library):
+    from s2p.tv.service import MAX_EPISODE_PAGE
+
+    added = add_scenes(library, "6", 1200)
+    client, services = tv_app()
+    batch = services.settings.cache.batch_size
+    fake_stash.standin.reset_counts()
+    answer = client.simulate_get("/tv/library/metadata/show-6/grandchildren",
+                                 headers={"X-Plex-Container-Start": "0", "X-Plex-Container-Size": "1000"})
+    assert answer.status_code == 200, answer.text
+    container = answer.json["MediaContainer"]
+    assert container["size"] == len(container["Metadata"]) == MAX_EPISODE_PAGE < 1000
+    assert container["totalSize"] == 1200 and container["offset"] == 0
+    counts = fake_stash.standin.counts
+    # One query for the studios, one for the show's listing, then the page in batches.
+    assert counts["op:S2PFindScenes"] == math.ceil(MAX_EPISODE_PAGE / batch), dict(counts)
+    assert counts["graphql"] <= 2 + math.ceil(MAX_EPISODE_PAGE / batch), dict(counts)
+    # Plex pages on from offset + size: every episode once.
+    seen = [e["ratingKey"] for e in container["Metadata"]]
+    while len(seen) < 1200:
+        page = client.simulate_get("/tv/library/metadata/show-6/grandchildren",
+                                   headers={"X-Plex-Container-Start": str(len(seen)),
+                                            "X-Plex-Container-Size": "1000"}).json["MediaContainer"]
+        assert page["offset"] == len(seen) and page["Metadata"]
+        seen += [e["ratingKey"] for e in page["Metadata"]]
+    assert sorted(seen) == sorted(f"episode-{sid}" for sid in added)
+    # A season of 1,200 with its children: every episode, in batches too.
+    fake_stash.standin.reset_counts()
+    services.scenes.cache.clear()
+    [season] = metadata_of(client, "/tv/library/metadata/season-6-2024", params={"includeChildren": "1"})
+    assert season["Children"]["size"] == 1200
+    assert fake_stash.standin.counts["op:S2PFindScenes"] == math.ceil(1200 / batch)
+
+
+@pytest.mark.integration  # in-process routes, over the fake Stash on loopback
+def test_a_page_whose_time_ran_out_stops_asking_stash(tv_app, fake_stash, library):
+    from s2p.common.deadline import Deadline
+    from s2p.stash.errors import StashUnavailable
+
+    add_scenes(library, "6", 450)
+    client, services = tv_app()
+    tv = services.tv
+    assert client.simulate_get("/tv/library/metadata/show-6/children").status_code == 200  # the listing, cached
+    clock = FakeClock()
+    deadline = Deadline(10, clock=clock)
+    asked = []
+    stash_scenes = services.stash.scenes
+
+    def slow_scenes(ids, *, deadline=None):
+        asked.append(len(ids))
+        found = stash_scenes(ids)
+        clock.now += 20  # this read took the rest of the request's time
+        return found
+
+    services.stash.scenes = slow_scenes
+    fake_stash.standin.reset_counts()
+    with pytest.raises(StashUnavailable):
+        tv.children("show-6", _NoLinks(), deadline, 0, 400, grand=True)
+    assert asked == [services.settings.cache.batch_size]  # one read, then no more
+    # Nothing stays reserved: the next request reads the rest.
+    services.stash.scenes = stash_scenes
+    page = tv.children("show-6", _NoLinks(), Deadline(10), 0, 400, grand=True)
+    assert len(page.items) == 400
+
+
+class _NoLinks:
+    base = ""
+
+    def scene(self, scene, variant):
+        return None
+
+    def performer(self, performer):
+        return None
+
+    def studio(self, studio):
+        return None
+
+    def group(self, group):
+        return None
+
+    def known_without_cover(self, scene):
+        return False
+
+
 # ---------------------------------------------------------------- over HTTP
 
 
@@ -137,7 +365,8 @@ def test_registration_names_show_season_and_episode_under_one_scheme(s2p):
     assert {f["type"]: f["key"] for f in provider["Feature"]} == {
         "metadata": "/library/metadata", "match": "/library/metadata/matches"}
     assert s2p.get("/tv/").json() == s2p.get("/tv").json()
-    assert s2p.get("/").json()["MediaProvider"]["Types"] == [{"type": 1, "Scheme": [{"scheme": "tv.plex.agents.custom.s2p"}]}]
+    assert s2p.get("/").json()["MediaProvider"]["Types"] == [
+        {"type": 1, "Scheme": [{"scheme": "tv.plex.agents.custom.s2p"}]}]
 
 
 def test_studios_match_as_shows_by_name(s2p, library):
@@ -256,7 +485,8 @@ def test_an_episode_reads_as_a_tv_library_shows_it(s2p, library):
     assert {"type": "background", "url": show["art"], "alt": show["title"]} in show["Image"]
     for season in seasons:
         if season["index"] == 0:  # undated: the last by scene id
-            latest = max(int(sid) for sid, s in library.scenes.items() if s["studio"] == studio_id and not s.get("date"))
+            latest = max(int(sid) for sid, s in library.scenes.items()
+                         if s["studio"] == studio_id and not s.get("date"))
         else:
             latest = [sid for d, sid in dated if d[:4] == str(season["index"])][-1]  # by date, then scene id
         assert f"/images/scene/{latest}/background/" in season["art"], season["ratingKey"]
@@ -283,8 +513,8 @@ def test_top_parent_shows_hold_their_sub_studios(start_s2p, fake_stash, library)
 
 @pytest.mark.parametrize("path", [
     "/tv/library/metadata/12", "/tv/library/metadata/show-999", "/tv/library/metadata/season-1-1850",
-    "/tv/library/metadata/episode-999", "/tv/library/metadata/episode-1/children",
-    "/tv/library/metadata/season-1-2020/grandchildren", "/tv/library/metadata/show-x/children",
+    "/tv/library/metadata/episode-999", "/tv/library/metadata/episode-999/children",
+    "/tv/library/metadata/season-1-1850/grandchildren", "/tv/library/metadata/show-x/children",
     "/tv/library/metadata/..%2F..%2Fetc/children",
 ])
 def test_unknown_items_are_a_json_404(s2p, path):
@@ -308,7 +538,7 @@ def test_odd_paging_values_are_dropped_not_refused(s2p, library):
 
 def test_stash_down_gives_fast_empty_matches_and_503_items(start_s2p, fake_stash, library, caplog):
     s2p = start_s2p(fake_stash.url, stash={"timeout": 0.5})
-    fake_stash.server.stop()
+    fake_stash.stop()
     studio = library.studios["1"]["name"]
     for hints in ({"type": 2, "title": studio}, {"type": 3, "parentTitle": studio, "index": 2023},
                   {"type": 4, "filename": plex_path(library.scenes["1"])},
@@ -368,6 +598,7 @@ def test_episode_matches_leave_scan_time_gap_records_as_movie_matches_do(s2p, li
     assert 's2p_matches_total{result="ambiguous",step=""}' in metrics
 
 
+@pytest.mark.integration
 def test_s2p_match_tv_explains_an_episode(tmp_path, fake_stash, library):
     config = write_config(tmp_path, fake_stash.url)
     studio_b = library.studios["2"]["name"]
@@ -391,6 +622,7 @@ def test_debug_match_explains_the_tv_provider(start_s2p, fake_stash, library):
     assert "files" not in movie and len(movie["candidates"]) == 2
 
 
+@pytest.mark.integration
 def test_a_plex_tv_scan_builds_every_studio_folder_into_its_show(s2p, library):
     from fakeplex import FakePlex
 
@@ -427,10 +659,13 @@ def test_a_plex_tv_scan_builds_every_studio_folder_into_its_show(s2p, library):
         assert item.guid == f"{TV_ID}://episode/episode-{scene['id']}"
         assert item.parent_index == (release(scene["date"])[1] or 0)
         assert item.grandparent_title == library.studios[scene["studio"]]["name"]
-    in_studio_folders = [p for p in files if p.split("/")[3] in studio_of_folder]
+    # Plex's TV scanner skips the files not named like episodes; s2p's model of it agrees.
+    skipped = {p for p in files if layout.scanner_skips(p[len(PLEX_ROOT):])}
+    assert sorted(seen["skipped"]) == sorted(skipped)
+    assert {files[p] for p in skipped} == {"24", "41", "42", "43"}  # set 24/scene 4.mp4, loose.mp4, clip.mp4
+    in_studio_folders = [p for p in files if p.split("/")[3] in studio_of_folder and p not in skipped]
     assert sorted(items) == sorted(in_studio_folders)
-    # Files outside a studio's folder have no show for Plex to put them in.
-    assert sorted(seen["unmatched"]) == sorted(set(files) - set(in_studio_folders))
+    assert not seen["unmatched"]
     assert seen["requests"]["GET /library/metadata/{key}/grandchildren"] >= 5
 
 
@@ -449,6 +684,7 @@ def tv_plex(s2p, library):
     plex.stop()
 
 
+@pytest.mark.integration
 def test_gap_detection_compares_tv_libraries_on_the_tv_agent(start_s2p, fake_stash, library, tv_plex):
     from fakeplex import TOKEN
 
@@ -466,13 +702,16 @@ def test_gap_detection_compares_tv_libraries_on_the_tv_agent(start_s2p, fake_sta
         by_kind.setdefault(gap["kind"], set()).add(gap["scene_id"] if gap["kind"] == "stash_only" else
                                                    gap["rating_key"] if gap["kind"] == "matched_elsewhere" else
                                                    gap["plex_path"])
-    # The scenes whose files lie outside a studio's folder never became episodes.
-    assert by_kind["stash_only"] == {"41", "42", "43"}
+    # The scenes whose files Plex's TV scanner skips never became episodes; the report says why.
+    assert by_kind["stash_only"] == {"24", "41", "42", "43"}
+    assert all("Plex's TV scanner skips this file" in g["reason"] and "s2p tv-layout" in g["reason"]
+               for g in gaps if g["kind"] == "stash_only")
     assert by_kind["plex_only"] == {f"{PLEX_ROOT}/Somebody/2020-01-01 - Stranger.mp4"}
     # The mislabelled episode, and the stranger that no agent matched.
     assert by_kind["matched_elsewhere"] == {str(claimed.rating_key), str(stranger.rating_key)}
 
 
+@pytest.mark.integration
 def test_live_sync_refreshes_the_episodes_of_an_edited_scene(start_s2p, fake_stash, library, tv_plex):
     from fakeplex import TOKEN
     from helpers import eventually
@@ -492,6 +731,7 @@ def test_live_sync_refreshes_the_episodes_of_an_edited_scene(start_s2p, fake_sta
     assert next(e["title"] for e in listed if e["ratingKey"] == "episode-3") == "Retitled"
 
 
+@pytest.mark.integration
 def test_push_mode_uploads_an_episodes_screenshot_once(start_s2p, fake_stash, library, tv_plex):
     from fakeplex import TOKEN
     from helpers import eventually
@@ -500,7 +740,7 @@ def test_push_mode_uploads_an_episodes_screenshot_once(start_s2p, fake_stash, li
                     artwork={"push": True, "push_delay": 0}, gaps={"interval": 0})
     items = {i.rating_key for i in tv_plex.sections[7].items if i.guid == f"{TV_ID}://episode/episode-1"}
     assert s2p.get("/tv/library/metadata/episode-1").status_code == 200
-    assert requests.head(s2p.url + "/tv/library/metadata/episode-4", timeout=10).status_code == 200  # not a read
+    assert s2p.head("/tv/library/metadata/episode-4", timeout=10).status_code == 200  # not a read
     eventually(lambda: len(tv_plex.uploads) == 2 * len(items), "the episode's uploads")
     screenshot = library.image("scene", "1")
     assert sorted(tv_plex.uploads) == sorted((key, kind, screenshot) for key in items for kind in ("arts", "posters"))
@@ -510,6 +750,7 @@ def test_push_mode_uploads_an_episodes_screenshot_once(start_s2p, fake_stash, li
     assert len(tv_plex.uploads) == 2 * len(items)
 
 
+@pytest.mark.integration
 def test_push_mode_gives_a_show_and_its_seasons_the_studios_poster_and_their_newest_backgrounds(
         start_s2p, fake_stash, library, tv_plex):
     from fakeplex import TOKEN
@@ -552,6 +793,7 @@ def test_push_mode_gives_a_show_and_its_seasons_the_studios_poster_and_their_new
         ("posters", library.image("studio", "1"))}
 
 
+@pytest.mark.integration
 def test_live_sync_refreshes_the_show_of_an_edited_studio(start_s2p, fake_stash, library, tv_plex):
     from fakeplex import TOKEN
     from helpers import eventually
@@ -569,3 +811,105 @@ def test_live_sync_refreshes_the_show_of_an_edited_studio(start_s2p, fake_stash,
     assert sorted(tv_plex.refreshed) == sorted({show} | episodes)
     # What Plex reads next is the new name.
     assert s2p.get("/tv/library/metadata/show-2").json()["MediaContainer"]["Metadata"][0]["title"] == "Renamed Studio"
+
+
+# ---------------------------------------------------------------- a layout Plex's TV scanner takes
+
+
+@pytest.mark.parametrize("title, date", [
+    ("First Title", "2023-05-12"), ("Best of (2019) [Remastered]", "2019-12-31"), ("A/B: c? <d>", "2021-02-03"),
+    ("S01E02 lookalike 3x04", "2020-01-01"), ("", None), ("Year only", "2022"), ("Über — naïve", "2024-07"),
+])
+def test_layout_names_are_read_back_alike_by_s2p_and_by_plexs_scanner(title, date):
+    from fakeplex import tv_scanner_reads
+
+    scenes = [SceneSummary(id="345", title=title or None, date=date,
+                           files=[{"path": "/s/a b.MP4", "basename": "a b.MP4"}]),
+              SceneSummary(id="346", title="Same day", date=date, files=[{"path": "/s/c.mkv", "basename": "c.mkv"}])]
+    listing = tree.listing(scenes)
+    for episode in listing.episodes:
+        path = layout.layout_path("Example Studio (2010)", episode, episode.scene.files[0].path)
+        folder, season, name = path.split("/")
+        assert folder == "Example Studio (2010)" and season == f"Season {episode.season:02d}"
+        assert name.endswith(episode.scene.files[0].path.rsplit(".", 1)[1]) and "/" not in name
+        assert len(name.encode()) <= 255
+        read = layout.parse_name(path)
+        assert (read.season, read.episode) == (episode.season, episode.index)
+        if episode.season == tree.UNDATED:
+            assert read.scene_id == episode.scene.id
+        elif episode.released and episode.index >= 10101:
+            assert read.date == episode.released and read.place == episode.index % 100
+        assert layout.scanner_skips(path) is None
+        assert tv_scanner_reads(path) == {"show": folder, "season": episode.season, "episode": episode.index}
+
+
+def test_a_name_without_s2ps_numbers_is_not_read_as_one():
+    assert layout.parse_name("Studio - 2023-05-12 - Title.mp4") is None
+    assert layout.parse_name("S00E0.mp4") is None
+    assert layout.parse_name("Studio - S2023E139901 - x.mp4").date is None  # no 13th month: numbers only
+    assert layout.parse_name("s01e02").episode == 2
+    assert layout.scanner_skips("Title without numbers.mp4") is not None
+    assert layout.scanner_skips("Studio/Title without numbers.mp4") is not None
+    assert layout.scanner_skips("Studio/Studio - 2023-05-12 - Title.mp4") is None
+
+
+@pytest.mark.integration
+def test_a_library_laid_out_by_s2p_tv_layout_scans_into_every_scene(tmp_path, s2p, library):
+    """docs/tv.md's layout, made by ``s2p tv-layout --links``, scanned by the fake Plex's TV scanner:
+    every scene an episode, undated and same-day scenes too, none left out."""
+    from fakeplex import FakePlex
+
+    # Same-day scenes of one studio, and undated ones (the library has some already).
+    library.add_scene("44", title="Clip C", date="2020-02-02", studio="1", files=[f"{STASH_ROOT}/a/clip c.mp4"])
+    library.add_scene("45", title="Clip D", date="2020-02-02", studio="1", files=[f"{STASH_ROOT}/a/x/clip.mp4"])
+    library.add_scene("46", title=None, date=None, studio="1", files=[f"{STASH_ROOT}/a/untitled.wmv"])
+    undated = {sid for sid, s in library.scenes.items() if not s.get("date")}
+    assert len(undated) >= 3
+    config = write_config(tmp_path, s2p.settings.stash.url)
+    links = tmp_path / "tv"
+    result = run("tv-layout", "--json", "--links", str(links), config=config)
+    assert result.returncode == 0, result.stdout + result.stderr
+    placed = json.loads(result.stdout)
+    assert {p["scene"] for p in placed} == set(library.scenes)  # every scene, once per file
+    assert len(placed) == sum(len(s["files"]) for s in library.scenes.values())
+    for p in placed:  # the links point at the files as Plex sees them, through the path rules
+        link = links / p["path"]
+        assert link.is_symlink() and str(link.readlink()) == p["source"].replace(STASH_ROOT, PLEX_ROOT, 1)
+    # Run again: the links are there already, nothing is made twice.
+    again = run("tv-layout", "--links", str(links), config=config)
+    assert again.returncode == 0 and f"0 made, {len(placed)} already there" in again.stderr
+
+    plex = FakePlex()
+    plex_root = "/plex/tv"
+    plex.add_section(7, "Stash TV", [plex_root], agent=TV_ID, type="show")
+    plex.start()
+    try:
+        files = {f"{plex_root}/{p['path']}": p["scene"] for p in placed}
+        seen = plex.scan_tv(7, s2p.url + "/tv", sorted(files))
+    finally:
+        plex.stop()
+    assert not seen["skipped"] and not seen["unmatched"], (seen["skipped"], seen["unmatched"])
+    episodes = [i for i in plex.sections[7].items if i.type == "episode"]
+    assert {i.parts[0].file: i.guid for i in episodes} == {
+        path: f"{TV_ID}://episode/episode-{sid}" for path, sid in files.items()}
+    assert {i.guid for i in episodes} == {f"{TV_ID}://episode/episode-{sid}" for sid in library.scenes}
+
+
+@pytest.mark.integration
+def test_tv_layout_writes_a_rename_plan_and_leaves_the_files_alone(tmp_path, fake_stash, library):
+    config = write_config(tmp_path, fake_stash.url)
+    plan = tmp_path / "plan.sh"
+    name = library.studios["1"]["name"]
+    refused = run("tv-layout", "--plan", str(plan), config=config)
+    assert refused.returncode == 2 and "--root" in refused.stderr and not plan.exists()
+    result = run("tv-layout", "--studio", name.lower(), "--root", "/stash/tv", "--plan", str(plan), config=config)
+    assert result.returncode == 0, result.stderr
+    text = plan.read_text()
+    moves = [line for line in text.splitlines() if line.startswith("mv -n -- ")]
+    assert len(moves) == sum(len(s["files"]) for s in library.scenes.values() if s["studio"] == "1")
+    assert all(f"'/stash/tv/{name}/Season " in line for line in moves)
+    printed = [line.split("\t") for line in result.stdout.splitlines()]
+    assert {source for source, _ in printed} == {f["path"] for s in library.scenes.values() if s["studio"] == "1"
+                                                 for f in s["files"]}
+    unknown = run("tv-layout", "--studio", "Nobody Films", config=config)
+    assert unknown.returncode == 2 and "no show for the studio 'Nobody Films'" in unknown.stderr

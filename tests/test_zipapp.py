@@ -163,6 +163,7 @@ def test_packages_installed_beside_python_cannot_shadow_the_archives(pyz, tmp_pa
     assert "the system pydantic" not in result.stderr
 
 
+@pytest.mark.integration
 @slow
 def test_two_servers_starting_at_once_share_one_copy(pyz, tmp_path, fake_stash):
     cache = tmp_path / "cache"
@@ -264,7 +265,7 @@ def test_an_archive_for_another_machine_refuses_and_names_what_it_needs(tmp_path
     assert not (tmp_path / "cache").exists(), "nothing is unpacked when the archive cannot run"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def old_pythons() -> list[str]:
     """Interpreters older than 3.10 that this machine happens to have."""
     candidates = {shutil.which(f"python3.{minor}") for minor in range(4, 10)} | {shutil.which("python2")}
@@ -272,8 +273,8 @@ def old_pythons() -> list[str]:
     found = []
     for candidate in sorted(c for c in candidates if c):
         try:
-            probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[0] * 100 + sys.version_info[1])"],
-                                   capture_output=True, text=True, timeout=20)
+            code = "import sys; print(sys.version_info[0] * 100 + sys.version_info[1])"
+            probe = subprocess.run([candidate, "-c", code], capture_output=True, text=True, timeout=20)
         except OSError:
             continue
         if probe.returncode == 0 and probe.stdout.strip().isdigit() and int(probe.stdout) < 310:

@@ -6,9 +6,10 @@ import logging
 from urllib.parse import urlsplit
 
 from s2p import __version__
-from s2p.app.services import Services
+from s2p.app.runtime import Runtime
 from s2p.common.network import in_container, is_loopback_host, lan_address, plex_refuses_image_host
 from s2p.config import Settings, mask
+from s2p.paths.pathmap import PathMap
 from s2p.stash.errors import StashError
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def is_loopback(url: str) -> bool:
     return is_loopback_host(urlsplit(url).hostname or "")
 
 
-def announce(settings: Settings, services: Services, port: int) -> None:
+def announce(settings: Settings, runtime: Runtime, port: int) -> None:
     """Start-up diagnostics: where to point Plex, the network, paths, Stash."""
     url = provider_url(settings, port)
     log.info("s2p %s listening on %s port %d", __version__, settings.server.host, port)
@@ -51,18 +52,18 @@ def announce(settings: Settings, services: Services, port: int) -> None:
                  lan_address() or "unknown", port)
     else:
         log.info("network: on the host, not in a container; LAN address %s", lan_address() or "unknown")
-    for line in services.path_map.describe():
+    for line in runtime.path_map.describe():
         log.info("paths: %s", line)
-    for line in round_trips(services.path_map):
+    for line in round_trips(runtime.path_map):
         log.info("paths: %s", line)
-    for rule in services.path_map.rules:
+    for rule in runtime.path_map.rules:
         if not rule.examples:
             log.warning('paths: rule "%s" has no examples, so nothing checks that it translates both ways; '
                         "add a Stash path to its examples", rule.name)
     shown, line = pictures(settings)
     log.log(logging.INFO if shown else logging.WARNING, "%s", line)
     try:
-        version = services.stash_version(timeout=min(5.0, settings.stash.timeout))
+        version = runtime.stash_version(timeout=min(5.0, settings.stash.timeout))
         log.info("Stash %s reachable at %s", version.version or "(unknown version)", settings.stash.url)
     except StashError as exc:
         log.warning("Stash is not reachable (%s); s2p answers Plex with empty results until it is back", exc)
@@ -86,7 +87,7 @@ def pictures(settings: Settings) -> tuple[bool, str]:
                    "[provider] public_url (docs/artwork.md)")
 
 
-def round_trips(path_map, limit: int = 3) -> list[str]:
+def round_trips(path_map: PathMap, limit: int = 3) -> list[str]:
     """Each rule's examples through Stash -> Plex -> Stash (the first few shown)."""
     lines = []
     for rule in path_map.rules:

@@ -1,6 +1,6 @@
 """What s2p's own components report to /healthz and /metrics.
 
-``install`` registers them (``app.services`` calls it); each function here reads one
+``install`` registers them (``app.runtime.build`` calls it); each function here reads one
 component's statistics and turns them into health facts or metric families.
 Components built elsewhere plug in the same way, e.g. a scene index::
 
@@ -76,7 +76,7 @@ class MatchMetrics:
                                ("result", "step"))
 
     def observe(self, outcome: "MatchOutcome") -> None:
-        if outcome.hints.manual:
+        if outcome.query.manual:
             self.matches.inc("manual", "")
         elif outcome.error:
             self.matches.inc("stash_unavailable", "")
@@ -372,6 +372,28 @@ def install(metrics: MetricsRegistry, health: HealthRegistry, observers, *, clie
     metrics.register(lambda: gap_families(gaps), "gaps")
     health.register("cache", lambda: cache_fact(caches()))
     health.register("jobs", lambda: job_fact(scheduler))
+
+
+def set_aside(report: dict[str, Any] | None) -> dict[str, Any]:
+    """A damaged store set aside in this process, for /healthz (nothing when none was)."""
+    return {"store_set_aside": report} if report else {}
+
+
+def sync_fact(sync: Any) -> Fact:
+    return Fact(OK, {"cycles": sync.cycles, "queued": sync.store.pending(),
+                     "last": sync.last.as_dict() if sync.last else None, **set_aside(sync.store.lost())})
+
+
+def sync_families(sync: Any) -> list[Family]:
+    return [
+        counter("s2p_sync_cycles_total", "Live sync cycles run", sync.cycles),
+        counter("s2p_sync_refreshes_total", "Plex items asked to refresh because their scene changed in Stash",
+                sync.refreshed_total),
+        counter("s2p_sync_failures_total", "Refreshes that failed and were retried later", sync.failures_total),
+        counter("s2p_sync_scans_total", "Folders Plex was asked to scan for a new Stash file", sync.scans_total),
+        gauge("s2p_sync_queued", "Scenes waiting for their Plex refresh", sync.store.pending()),
+        gauge("s2p_sync_last_changed", "Scenes the last cycle found changed", sync.last.changed if sync.last else 0),
+    ]
 
 
 def watch_http_server(metrics: MetricsRegistry, health: HealthRegistry, server) -> None:

@@ -35,6 +35,7 @@ in milliseconds, waited behind them for more than a second.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections import Counter, deque
@@ -66,7 +67,7 @@ class ConnectionGuard:
         self.receive_timeout = settings.receive_timeout
         self._open: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self.refused = Counter()  # reason -> connections closed at accept
+        self.refused: Counter[str] = Counter()  # reason -> connections closed at accept
         self.cut = 0  # connections closed for not finishing a request in time
         self._last_log = 0.0
         self._dispatcher: Any = None  # waitress's task dispatcher, once its queue is a FairQueue
@@ -184,7 +185,7 @@ class ConnectionGuard:
             _peer = None
             _request_began: float | None = None
 
-            def __init__(self, server, sock, addr, adj, map=None):
+            def __init__(self, server: Any, sock: socket.socket, addr: Any, adj: Any, map: Any = None) -> None:
                 peer = addr[0] if isinstance(addr, tuple) and addr else str(addr)
                 open_now = len(server.active_channels)
                 reason = guard.admit(peer, open_now, adj.connection_limit)
@@ -201,7 +202,7 @@ class ConnectionGuard:
                 self._peer = peer
                 super().__init__(server, sock, addr, adj, map)
 
-            def service(self):
+            def service(self) -> None:
                 dispatcher = guard._dispatcher
                 if dispatcher is None:
                     return super().service()
@@ -212,7 +213,7 @@ class ConnectionGuard:
                     with dispatcher.lock:
                         dispatcher.queue.finished(self)
 
-            def received(self, data):
+            def received(self, data: bytes) -> bool:
                 if self.request is None and data:
                     self._request_began = time.monotonic()
                 result = super().received(data)
@@ -220,7 +221,7 @@ class ConnectionGuard:
                     self._request_began = None  # every request received is complete
                 return result
 
-            def del_channel(self, map=None):
+            def del_channel(self, map: Any = None) -> None:
                 if self._peer is not None:
                     guard.closed(self._peer)
                     self._peer = None

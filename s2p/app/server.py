@@ -5,19 +5,24 @@ from __future__ import annotations
 
 import errno
 import logging
-import signal
 import socket
 import threading
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-import waitress
+import waitress.server
 
 from s2p.app.announce import announce
-from s2p.app.collectors import watch_http_server
 from s2p.app.guard import ConnectionGuard
-from s2p.app.services import Services, build_services
+from s2p.app.runtime import Runtime, build
 from s2p.app.webapp import create_app
 from s2p.config import Settings
+
+if TYPE_CHECKING:
+    pass
+
+# A WSGI application: s2p's falcon app, or a stand-in (falcon's own annotation of
+# start_response is narrower than the WSGI protocol's).
+WsgiApp = Callable[..., Iterable[bytes]]
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +37,9 @@ HARD_BODY_LIMIT = 16 * 1024 * 1024
 LOOP_TIMEOUT = 1
 
 
-def create_server(app, settings: Settings, *, host: str | None = None, port: int | None = None):
-    server = waitress.create_server(
+def create_server(app: WsgiApp, settings: Settings, *, host: str | None = None,
+                  port: int | None = None) -> Any:
+    server: Any = waitress.server.create_server(  # Any: the guard is hung on it
         app,
         host=settings.server.host if host is None else host,
         port=settings.server.port if port is None else port,
@@ -64,7 +70,7 @@ class BackgroundServer:
     is closed on the loop's own thread, as waitress expects.
     """
 
-    def __init__(self, server):
+    def __init__(self, server: Any):
         self.server = server
         self.host = server.effective_host
         self.port = int(server.effective_port)
@@ -72,8 +78,9 @@ class BackgroundServer:
         self._thread = threading.Thread(target=self._run, name="waitress", daemon=True)
 
     @classmethod
-    def for_app(cls, app, *, host: str = "127.0.0.1", port: int = 0, threads: int = 8) -> "BackgroundServer":
-        return cls(waitress.create_server(app, host=host, port=port, threads=threads, ident="s2p",
+    def for_app(cls, app: WsgiApp, *, host: str = "127.0.0.1", port: int = 0,
+                threads: int = 8) -> "BackgroundServer":
+        return cls(waitress.server.create_server(app, host=host, port=port, threads=threads, ident="s2p",
                                           expose_tracebacks=False, asyncore_loop_timeout=LOOP_TIMEOUT))
 
     @property
@@ -109,7 +116,7 @@ class BackgroundServer:
             _close_all(self.server)
 
 
-def _close_all(server) -> None:
+def _close_all(server: Any) -> None:
     for channel in list(server._map.values()):
         if channel is server:
             server.close()  # the listener has no close handler: handle_close would warn
@@ -122,7 +129,7 @@ class StartupError(Exception):
     """s2p cannot start; the message is one line naming the problem and the fix."""
 
 
-def bind(app, settings: Settings, *, host: str | None = None, port: int | None = None):
+def bind(app: WsgiApp, settings: Settings, *, host: str | None = None, port: int | None = None) -> Any:
     """``create_server``, with an address that cannot be listened on told in one line."""
     host = settings.server.host if host is None else host
     port = settings.server.port if port is None else port
@@ -147,32 +154,15 @@ def bind_problem(exc: Exception, host: str, port: int) -> str:
     return f"cannot listen on {where}: {getattr(exc, 'strerror', None) or exc}. Fix: check [server] host and port"
 
 
-def serve(settings: Settings, services: Services | None = None, *,
-          announcer: Callable[[Settings, Services, int], None] = announce) -> int:
+def serve(settings: Settings, runtime: Runtime | None = None, *,
+          announcer: Callable[[Settings, Runtime, int], None] = announce) -> int:
     """Run s2p in the foreground until SIGTERM or Ctrl-C.  Raises
     ``StartupError`` (and ``StateDirError``) before anything has started."""
-    services = services or build_services(settings)
-    app = create_app(services)
+    runtime = runtime or build(settings)
+    app = create_app(runtime)
     try:
         server = bind(app, settings)
     except StartupError:
-        services.stop()
+        runtime.stop()
         raise
-    watch_http_server(services.metrics, services.health_checks, server)
-    services.start()
-    announcer(settings, services, int(server.effective_port))
-
-    def stop(signum, frame):  # SIGTERM from systemd or docker stop
-        raise SystemExit(0)
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, stop)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        log.info("s2p stopping")
-        server.close()
-        services.stop()
-    return 0
+    return runtime.run(server, lambda port: announcer(settings, runtime, port))

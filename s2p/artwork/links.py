@@ -20,11 +20,14 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from s2p.stash.models import GroupRef, PerformerRef, Scene, SceneSummary, StudioRef, image_version, is_placeholder
 from s2p.artwork.shape import ANCHORS
 from s2p.artwork.signing import ImageSigner
+
+if TYPE_CHECKING:
+    import falcon
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +190,7 @@ class LinkFactory:
         self._pushing = pushing
         self._warned = threading.Event()
 
-    def __call__(self, req) -> RouteImageLinks:
+    def __call__(self, req: falcon.Request) -> RouteImageLinks:
         base = self._public_url or f"{req.scheme}://{req.netloc}"
         if not self._public_url and not self._warned.is_set():
             self._warned.set()

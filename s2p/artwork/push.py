@@ -21,32 +21,37 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import random
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from s2p.config import Settings
+from s2p.artwork.links import studio_chain
+from s2p.artwork.pushqueue import PushQueue, QueuedScene, Upload
+from s2p.artwork.service import ImageService
+from s2p.common.backoff import Backoff
 from s2p.common.deadline import Deadline
 from s2p.common.queued import label, show_entry, show_of
+from s2p.common.statedir import StateDirError
+from s2p.config import Settings
 from s2p.plex import contract
 from s2p.pms.connect import PlexError, connect, translate_errors
+from s2p.pms.items import PlexItems
+from s2p.pms.libraries import PlexLibraries
 from s2p.scenes.store import SceneStore
+from s2p.stash.client import FetchedImage
 from s2p.stash.errors import StashError
 from s2p.stash.models import Scene, SceneSummary, StudioRef, is_placeholder
-from s2p.common.statedir import StateDirError
-from s2p.artwork.links import studio_chain
-from s2p.pms.items import PlexItems
-from s2p.artwork.pushqueue import PushQueue, QueuedScene
-from s2p.artwork.service import ImageService
+
+__all__ = ["ArtworkPusher", "Backoff", "Drop", "Retry", "ShowPictures"]
 
 log = logging.getLogger(__name__)
 
 # (what the upload record calls it, the plexapi method that uploads it)
 KINDS = (("poster", "uploadPoster"), ("art", "uploadArt"))
 BATCH = 50  # queued entries per run of the job; the next run takes the rest
+# Failures wait 50-100% of 30 s, 60 s, ... at most an hour; ten tries in all.
+BACKOFF = Backoff(base=30.0, cap=3600.0, attempts=10)
 
 
 @dataclass(frozen=True)
@@ -56,19 +61,6 @@ class ShowPictures:
     studios: list[StudioRef]  # the poster: the first of these with a picture
     backdrop: SceneSummary | None  # the show's background: this scene's screenshot
     seasons: dict[int, SceneSummary] = field(default_factory=dict)  # each season's, by its index
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Jittered exponential backoff: attempt n waits 50-100% of base * 2^(n-1), at most cap."""
-
-    base: float = 30.0
-    cap: float = 3600.0
-    attempts: int = 10
-
-    def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
-        full = min(self.cap, self.base * 2 ** max(0, attempt - 1))
-        return full * (0.5 + rng() / 2)
 
 
 class Retry(Exception):
@@ -82,7 +74,7 @@ class Drop(Exception):
 class ArtworkPusher:
     def __init__(self, *, identifier: str, images: ImageService, scenes: SceneStore, queue: PushQueue,
                  connect: Callable[[], Any], push_delay: float = 30.0, sections: list[str] | None = None,
-                 backoff: Backoff = Backoff(), clock: Callable[[], float] = time.time,
+                 backoff: Backoff = BACKOFF, clock: Callable[[], float] = time.time,
                  stopping: Callable[[], bool] = lambda: False, rescan_after: float = 300.0, budget: float = 60.0,
                  tv_identifier: str | None = None,
                  shows: Callable[[str, Deadline], ShowPictures | None] | None = None):
@@ -93,17 +85,14 @@ class ArtworkPusher:
         self._images = images
         self._scenes = scenes
         self.queue = queue
-        self._connect = connect
         self._delay = push_delay
-        self._sections = list(sections or [])
         self.backoff = backoff
         self._clock = clock
         self._stopping = stopping
-        self._rescan_after = rescan_after
         self._budget = budget
-        self._lock = threading.Lock()
-        self._plex: Any = None
-        self._items: PlexItems | None = None
+        # Plex's libraries, listed again on a schedule, after a failure and for a scene not found yet.
+        self.libraries = PlexLibraries(connect, identifier, sections, tv_identifier=tv_identifier,
+                                       rescan_after=rescan_after, user="artwork push", clock=clock)
         self._full_warned = False
         self.uploads = 0
 
@@ -170,9 +159,9 @@ class ArtworkPusher:
         try:
             show = show_of(target)
             if show is not None:
-                self.push_show(show)
+                self.push_show(show, since=job.added)
             else:
-                self.push(target)
+                self.push(target, since=job.added)
         except Drop as exc:
             log.info("artwork of %s: %s", label(target), exc)
             self.queue.remove(job.scene_id)
@@ -192,7 +181,7 @@ class ArtworkPusher:
             reason = str(translate_errors(exc, "uploading artwork"))
             self._disconnect()
         attempts = job.attempts + 1
-        if attempts >= self.backoff.attempts:
+        if self.backoff.gives_up(attempts):
             log.warning("artwork of %s: giving up after %d attempts (%s)", label(job.scene_id), attempts, reason)
             self.queue.remove(job.scene_id)
             return
@@ -202,13 +191,18 @@ class ArtworkPusher:
                 label(job.scene_id), reason, delay, attempts, self.backoff.attempts)
         self.queue.retry(job.scene_id, self._clock() + delay, attempts, reason)
 
-    def push(self, scene_id: str) -> int:
-        """Upload what the scene's Plex items lack; the number of uploads."""
+    def push(self, scene_id: str, *, since: float | None = None) -> int:
+        """Upload what the scene's Plex items lack; the number of uploads.
+        ``since``: when it was queued (Plex's libraries are listed again if
+        the scene is not found in a listing older than that)."""
         plex, finder = self._connection()
         scene = self._scenes.get(scene_id, deadline=Deadline(self._budget))
         if scene is None:
             raise Drop("Stash has no such scene any more")
         items = finder.find_scene(scene_id)
+        if not items and since is not None and not self.libraries.confirmed(since):
+            plex, finder = self._connection(newer_than=since)
+            items = finder.find_scene(scene_id)
         if not items:
             raise Retry(f"no Plex item has the guid {contract.guid(self._identifier, scene_id)} yet")
         server = str(plex.machineIdentifier)
@@ -230,7 +224,7 @@ class ArtworkPusher:
             uploads += self._upload(server, stale, kind, method, image, source, scene_id)
         return uploads
 
-    def push_show(self, show_id: str) -> int:
+    def push_show(self, show_id: str, *, since: float | None = None) -> int:
         """Upload a TV show's pictures into its Plex items and their seasons,
         where they lack them: the studio's picture as the poster, the newest
         scene's screenshot as the background; the number of uploads."""
@@ -244,6 +238,9 @@ class ArtworkPusher:
         if not pictured and pictures.backdrop is None:
             raise Drop("neither the studio nor its parent has a picture, and the show has no scene")
         items = finder.find_show(show_id)
+        if not items and since is not None and not self.libraries.confirmed(since):
+            plex, finder = self._connection(newer_than=since)
+            items = finder.find_show(show_id)
         if not items:
             raise Retry(f"no Plex item has the guid {self._tv_identifier}://show/show-{show_id} yet")
         server = str(plex.machineIdentifier)
@@ -251,13 +248,15 @@ class ArtworkPusher:
 
     def _show_poster(self, server: str, items: list, pictured: list[StudioRef], show_id: str) -> int:
         for studio in pictured:
+            if studio.image_path is None:  # pictured studios have one (a missing path is a placeholder)
+                continue
             source = f"studio|{studio.image_path}"
             stale = [(item, done) for item in items
                      for done in [self.queue.uploaded(server, str(item.ratingKey), "poster")]
                      if done is None or done.source != source]
             if not stale:
                 return 0  # the picture has not changed in Stash since the last upload
-            image = self._images.from_path(studio.image_path, deadline=Deadline(self._budget))  # type: ignore[arg-type]
+            image = self._images.from_path(studio.image_path, deadline=Deadline(self._budget))
             if image is not None:
                 return self._upload(server, stale, "poster", "uploadPoster", image, source, show_entry(show_id))
             # Gone from Stash since the studio was read: the parent's may do.
@@ -270,7 +269,8 @@ class ArtworkPusher:
             if getattr(item, "type", "") == "show":
                 scene = pictures.backdrop
             else:
-                scene = pictures.seasons.get(getattr(item, "index", None))  # type: ignore[arg-type]
+                index = getattr(item, "index", None)
+                scene = pictures.seasons.get(index) if index is not None else None
             if scene is not None:
                 by_scene.setdefault(scene.id, (scene, []))[1].append(item)
         uploads = 0
@@ -284,7 +284,8 @@ class ArtworkPusher:
                 uploads += self._upload(server, stale, "art", "uploadArt", image, source, show_entry(show_id))
         return uploads
 
-    def _upload(self, server: str, stale: list, kind: str, method: str, image, source: str, target: str) -> int:
+    def _upload(self, server: str, stale: list[tuple[Any, Upload | None]], kind: str, method: str, image: FetchedImage,
+                source: str, target: str) -> int:
         digest = hashlib.sha256(image.content).hexdigest()
         uploads = 0
         for item, done in stale:
@@ -297,7 +298,7 @@ class ArtworkPusher:
             self.queue.record(server, str(item.ratingKey), kind, digest, source, target)
         return uploads
 
-    def _image(self, scene_id: str, kind: str):
+    def _image(self, scene_id: str, kind: str) -> FetchedImage | None:
         variant = self._images.shaper.variant if kind == "poster" else "background"
         return self._images.image("scene", scene_id, variant, deadline=Deadline(self._budget))
 
@@ -308,17 +309,9 @@ class ArtworkPusher:
         studios = "|".join(s.image_path or "" for s in studio_chain(scene.studio))
         return f"{self._images.shaper.variant}|{scene.paths.screenshot}|{studios}"
 
-    def _connection(self) -> tuple[Any, PlexItems]:
-        with self._lock:
-            if self._plex is None or self._items is None:
-                plex = self._connect()
-                self._items = PlexItems(plex, self._identifier, self._sections, rescan_after=self._rescan_after,
-                                        tv_identifier=self._tv_identifier)
-                self._plex = plex
-            return self._plex, self._items
+    def _connection(self, newer_than: float | None = None) -> tuple[Any, PlexItems]:
+        finder = self.libraries.items(newer_than=newer_than)
+        return self.libraries.plex, finder
 
     def _disconnect(self) -> None:
-        with self._lock:
-            self._plex = None
-            self._items = None
-
+        self.libraries.failed()

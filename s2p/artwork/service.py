@@ -16,7 +16,8 @@ parent studio's) image as poster and no background.
 
 from __future__ import annotations
 
-from typing import Callable
+import functools
+from typing import Callable, Hashable
 
 from s2p.common.cache import TTLCache
 from s2p.config import CacheSettings
@@ -108,14 +109,14 @@ class ImageService:
             return self._cached((path, shape, anchor), lambda: self.shaper.poster(screenshot, shape, anchor),
                                 deadline)
         for studio in studio_chain(scene.studio):
-            if is_placeholder(studio.image_path):
+            if studio.image_path is None or is_placeholder(studio.image_path):
                 continue
             logo = self._fetch(studio.image_path, deadline)
             if logo is not None:
                 if shape == "original":
                     return logo
                 return self._cached((studio.image_path, "logo", shape),
-                                    lambda: self.shaper.logo_poster(logo, shape), deadline)
+                                    functools.partial(self.shaper.logo_poster, logo, shape), deadline)
         return None
 
     # ------------------------------------------------------------ other entities
@@ -133,19 +134,19 @@ class ImageService:
 
     def _lookup(self, kind: str, entity_id: str, variant: str, deadline: Deadline) -> str | None:
         if kind == "performer":
-            found = self._stash.performer(entity_id, deadline=deadline)
-            return found.image_path if found else None
+            performer = self._stash.performer(entity_id, deadline=deadline)
+            return performer.image_path if performer else None
         if kind == "studio":
-            found = self._stash.studio(entity_id, deadline=deadline)
-            return found.image_path if found else None
+            studio = self._stash.studio(entity_id, deadline=deadline)
+            return studio.image_path if studio else None
         if kind == "tag":
-            found = self._stash.tag(entity_id, deadline=deadline)
-            return found.image_path if found else None
+            tag = self._stash.tag(entity_id, deadline=deadline)
+            return tag.image_path if tag else None
         if kind == "group":
-            found = self._stash.group(entity_id, deadline=deadline)
-            if found is None:
+            group = self._stash.group(entity_id, deadline=deadline)
+            if group is None:
                 return None
-            return found.front_image_path if variant == "front" else found.back_image_path
+            return group.front_image_path if variant == "front" else group.back_image_path
         return None
 
     # ------------------------------------------------------------ bytes
@@ -157,7 +158,8 @@ class ImageService:
 
         return self._cached(stash_path, load, deadline)
 
-    def _cached(self, key, load: Callable[[], FetchedImage | None], deadline: Deadline) -> FetchedImage | None:
+    def _cached(self, key: Hashable, load: Callable[[], FetchedImage | None],
+                deadline: Deadline) -> FetchedImage | None:
         try:
             return self._bytes.get_or_load(key, load, wait=deadline.remaining())
         except TimeoutError:

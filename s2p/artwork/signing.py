@@ -19,6 +19,7 @@ import hmac
 import logging
 import os
 from pathlib import Path
+from typing import Callable
 
 from s2p.common.statedir import StateDirError, ensure_state_dir, read_or_create
 
@@ -59,7 +60,7 @@ class ImageSigner:
         return self._signed(kind, entity_id, variant, version)
 
     @functools.cached_property
-    def _signed(self):
+    def _signed(self) -> Callable[[str, str, str, str], str]:
         # Signatures are asked for again and again (every answer that shows a
         # picture, every fetch of it): each is computed once, a bounded number kept.
         return functools.lru_cache(maxsize=SIGNATURES_KEPT)(self._sign)

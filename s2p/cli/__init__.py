@@ -1,4 +1,4 @@
-"""The command line: ``s2p [--config PATH] [serve|init|check|match|gaps|sync|register|debug|demo|version]``."""
+"""The command line: ``s2p [--config PATH] [serve|init|check|match|gaps|tv-layout|sync|register|debug|demo|version]``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from s2p import __version__
 from s2p.ops import logs
@@ -16,6 +16,10 @@ from s2p.cli import gaps as gaps_command
 from s2p.cli import debug as debug_command
 from s2p.cli import init as init_command
 from s2p.cli import sync as sync_command
+from s2p.cli import tvlayout as tv_layout_command
+
+if TYPE_CHECKING:
+    from s2p.app.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     match.add_argument("--season", type=int, help="with --tv: the season (a year; 0 for undated scenes)")
     match.add_argument("--episode", type=int, help="with --tv: the episode number")
     gaps_command.add_parser(commands)
+    tv_layout_command.add_parser(commands)
     demo = commands.add_parser("demo", help="serve a built-in sample library (no Stash needed)")
     demo.add_argument("--host", help="address to listen on (default $S2P_SERVER_HOST, else 127.0.0.1)")
     demo.add_argument("--port", type=int, help="port to listen on (default $S2P_SERVER_PORT, else 8008)")
@@ -72,11 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
 class _Commands:
     """``add_subparsers`` whose every command also takes ``--config``."""
 
-    def __init__(self, subparsers, config: argparse.ArgumentParser):
+    def __init__(self, subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+                 config: argparse.ArgumentParser) -> None:
         self._subparsers = subparsers
         self._config = config
 
-    def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
         return self._subparsers.add_parser(name, parents=[self._config], **kwargs)
 
 
@@ -112,7 +118,8 @@ def _run(command: str, settings: Settings, path: Path | None, args: argparse.Nam
         from s2p.app.server import StartupError, serve
         from s2p.common.statedir import StateDirError
 
-        def announce_with_source(settings, services, port: int) -> None:  # said once listening, not before
+        # Said once listening, not before.
+        def announce_with_source(settings: Settings, services: Runtime, port: int) -> None:
             log.info("configuration: %s", path or "defaults and S2P_* environment variables")
             announce(settings, services, port)
 
@@ -130,6 +137,8 @@ def _run(command: str, settings: Settings, path: Path | None, args: argparse.Nam
         return match.run(settings, args)
     if command == "gaps":
         return gaps_command.run(settings, args)
+    if command == "tv-layout":
+        return tv_layout_command.run(settings, args)
     if command == "debug":
         return debug_command.run(settings, args)
     if command == "sync":
@@ -141,7 +150,7 @@ def _run(command: str, settings: Settings, path: Path | None, args: argparse.Nam
     raise AssertionError(command)
 
 
-def _demo(host: str | None, port: int | None, environ) -> int:
+def _demo(host: str | None, port: int | None, environ: Mapping[str, str]) -> int:
     from s2p.app.server import StartupError
     from s2p.common.statedir import StateDirError
     from s2p.demo import run

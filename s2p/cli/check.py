@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from s2p import __version__
 from s2p.config import Settings, mask
 
+if TYPE_CHECKING:
+    from s2p.artwork.shape import PosterShaper
 
-def run(settings: Settings, path) -> int:
+
+def run(settings: Settings, path: Path | None) -> int:
     from s2p.app.announce import pictures
-    from s2p.app.services import build_core
+    from s2p.app.runtime import build_core
     from s2p.artwork.shape import PosterShaper
     from s2p.stash.errors import StashError
 
@@ -54,7 +59,7 @@ def run(settings: Settings, path) -> int:
         services.stop()
 
 
-def _artwork_summary(settings: Settings, shaper) -> str:
+def _artwork_summary(settings: Settings, shaper: PosterShaper) -> str:
     text = f"posters {shaper.mode}"
     if shaper.wanted != shaper.mode:
         text += f" (not {shaper.wanted}: Pillow is missing; .venv/bin/pip install '.[artwork]')"
@@ -79,7 +84,7 @@ def access_summary(settings: Settings) -> list[str]:
     return lines
 
 
-def check_plex(settings: Settings, out) -> bool:
+def check_plex(settings: Settings, out: TextIO) -> bool:
     from s2p.pms.connect import connect
     from s2p.pms.register import ProviderCheck, report_plex
     from s2p.app.announce import in_container, provider_url

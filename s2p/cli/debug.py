@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from s2p.config import Settings
 from s2p.ops.capture import FILE_NAME, describe, read
 
+if TYPE_CHECKING:
+    from s2p.cli import _Commands
 
-def add_parser(commands) -> None:
+
+def add_parser(commands: _Commands) -> None:
     debug = commands.add_parser("debug", help="what s2p recorded for a bug report: Plex's latest requests")
     debug.add_argument("what", choices=["requests"], help="requests: Plex's latest requests ([debug] capture)")
     debug.add_argument("--json", action="store_true", help="as JSON, one object per request")
 
 
-def run(settings: Settings, args) -> int:
+def run(settings: Settings, args: argparse.Namespace) -> int:
     path = settings.state_dir / FILE_NAME
     records = read(path)[-settings.debug.capture:] if settings.debug.capture else read(path)
     if args.json:

@@ -10,14 +10,20 @@ import argparse
 import json
 import sys
 
+from typing import TYPE_CHECKING
+
 from s2p.gaps.records import KINDS
 from s2p.gaps.store import STATES
+
+if TYPE_CHECKING:
+    from s2p.cli import _Commands
+    from s2p.config import Settings
 
 EXIT_GAPS = 1
 EXIT_FAILED = 3
 
 
-def add_parser(commands) -> None:
+def add_parser(commands: _Commands) -> None:
     gaps = commands.add_parser(
         "gaps", help="compare Plex with Stash now and print the gaps (exit 1 when there are any)",
         description="Compare Plex's libraries with Stash now and print what differs. Exit status: 0 no open "
@@ -34,8 +40,8 @@ def add_parser(commands) -> None:
     restore.add_argument("id", type=int, help="the gap's number")
 
 
-def run(settings, args: argparse.Namespace) -> int:
-    from s2p.app.services import build_core
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    from s2p.app.runtime import build_core
     from s2p.gaps.report import to_text
     from s2p.gaps.service import ComparisonFailed, GapService, GapsUnavailable
     from s2p.pms.connect import PlexError

@@ -20,10 +20,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from importlib import resources
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TYPE_CHECKING, Callable, Mapping, TextIO
+
+from pydantic import SecretStr
 
 from s2p.config import PlexSettings, StashSettings, mask
 from s2p.paths.propose import Pairing, path_map_of, pairs_found, propose
+
+if TYPE_CHECKING:
+    from s2p.cli import _Commands
 
 DEFAULT_STASH = "http://localhost:9999"
 SAMPLE = 500  # scenes sampled from Stash; Plex: up to this many items per library
@@ -31,7 +36,7 @@ TIMEOUT = 15.0
 SECTION_KINDS = {"movie": "movies", "show": "TV shows"}  # Plex section type: what its items are
 
 
-def add_parser(commands) -> None:
+def add_parser(commands: _Commands) -> None:
     init = commands.add_parser("init", help="write s2p.toml with you: checks Stash and Plex, proposes path rules")
     init.add_argument("--example", action="store_true", help="print the example configuration (every key) and stop")
     init.add_argument("--stash-url", help=f"Stash's address (default $S2P_STASH_URL, else {DEFAULT_STASH})")
@@ -90,7 +95,8 @@ class Asker:
         return default if not answer else answer.startswith("y")
 
 
-def run(args: argparse.Namespace, environ=None, out: TextIO | None = None, asker: Asker | None = None) -> int:
+def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None, out: TextIO | None = None,
+        asker: Asker | None = None) -> int:
     environ = os.environ if environ is None else environ
     out = out or sys.stdout
     if args.example:
@@ -112,8 +118,8 @@ def run(args: argparse.Namespace, environ=None, out: TextIO | None = None, asker
     if not ok and not asker.confirm("Write the configuration anyway?", True):
         return 1
     _write(output, render(found))
-    print(f"\nWrote {output} (readable only by you: it holds the Stash API key{' and Plex token' if found.plex_token else ''}).",
-          file=out)
+    holds = "the Stash API key" + (" and Plex token" if found.plex_token else "")
+    print(f"\nWrote {output} (readable only by you: it holds {holds}).", file=out)
     print("Next:", file=out)
     print(f"  s2p check --config {output}     # checks Stash, Plex and the path rules", file=out)
     print(f"  s2p serve --config {output}     # then register the URL it prints in Plex", file=out)
@@ -124,18 +130,18 @@ def run(args: argparse.Namespace, environ=None, out: TextIO | None = None, asker
 
 # ---------------------------------------------------------------- Stash
 
-def _stash(found: Found, args, environ, asker: Asker, out: TextIO) -> bool:
+def _stash(found: Found, args: argparse.Namespace, environ: Mapping[str, str], asker: Asker, out: TextIO) -> bool:
     from s2p.stash.api import StashAPI
     from s2p.stash.client import StashClient
     from s2p.stash.errors import StashError
 
     url = args.stash_url or environ.get("S2P_STASH_URL") or DEFAULT_STASH
     key = args.stash_api_key if args.stash_api_key is not None else environ.get("S2P_STASH_API_KEY", "")
-    for attempt in range(3):
+    for _ in range(3):
         url = asker.ask("Stash URL", url)
         key = asker.ask("Stash API key (Stash > Settings > Security; empty if Stash has no login)", key, secret=True)
         try:
-            settings = StashSettings(url=url, api_key=key, timeout=TIMEOUT, retries=1)
+            settings = StashSettings(url=url, api_key=SecretStr(key), timeout=TIMEOUT, retries=1)
         except ValueError as exc:
             print(f"  Stash: {_first_error(exc)}", file=out)
             if not asker.interactive:
@@ -168,7 +174,7 @@ def _stash(found: Found, args, environ, asker: Asker, out: TextIO) -> bool:
 
 # ---------------------------------------------------------------- Plex
 
-def _plex(found: Found, args, environ, asker: Asker, out: TextIO) -> None:
+def _plex(found: Found, args: argparse.Namespace, environ: Mapping[str, str], asker: Asker, out: TextIO) -> None:
     from s2p.pms.connect import PlexError
     from s2p.pms.library import PlexLibrary
 
@@ -181,7 +187,7 @@ def _plex(found: Found, args, environ, asker: Asker, out: TextIO) -> None:
             return
         token = asker.ask("Plex token (docs/plex-setup.md says where to find it)", token, secret=True)
         try:
-            settings = PlexSettings(url=url, token=token, timeout=TIMEOUT)
+            settings = PlexSettings(url=url, token=SecretStr(token), timeout=TIMEOUT)
             with tempfile.TemporaryDirectory(prefix="s2p-init-") as state:
                 library = PlexLibrary(settings, state, page_size=min(SAMPLE, 200))
                 # A TV Shows library lists its episodes' files: its paths need the same rules.
@@ -229,7 +235,7 @@ def _report(found: Found, out: TextIO) -> bool:
             continue
         print(f"  Stash {proposal.stash_root}  <->  Plex {proposal.plex_root}   ({proposal.paired} file(s) paired)",
               file=out)
-        for stash_path, plex_path in proposal.examples[:2]:
+        for stash_path, _ in proposal.examples[:2]:
             there = path_map.to_plex(stash_path)
             back = path_map.to_stash(there.path) if there else None
             print(f"    {stash_path} -> {there.path if there else '?'} -> {back.path if back else '?'}", file=out)

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from s2p.config import Settings
+
+if TYPE_CHECKING:
+    from s2p.match.cascade import MatchOutcome
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -16,57 +22,60 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     file) rather than the scene index, which takes seconds to load on a big
     library; ``--index`` loads it first and matches exactly as the server does.
     """
-    from s2p.app.services import build_core
+    from s2p.app.runtime import build_core, build_tv
     from s2p.common.deadline import Deadline
-    from s2p.plex.hints import MatchHints
+    from s2p.match.query import MatchQuery, OwnGuid
+    from s2p.match.service import MatchService, MovieMatches
+    from s2p.plex import contract
+    from s2p.plex.translate import TranslateOptions
     from s2p.stash.errors import StashError
 
-    tv = getattr(args, "tv", False)
-    values = {"filename": args.filename, "title": args.title, "year": args.year, "guid": args.guid,
-              "ohash": args.ohash, "manual": args.manual, "type": 1}
+    tv = bool(getattr(args, "tv", False))
+    identifier = settings.tv_identifier if tv else settings.provider.identifier
+    own = contract.own_guid(identifier, args.guid)
+    if args.ohash and not re.fullmatch(r"[0-9a-fA-F]{1,16}", args.ohash):
+        raise SystemExit("s2p match: invalid hints: --ohash is 16 hexadecimal digits at most")
+    query = MatchQuery(kind=contract.MOVIE, filename=args.filename or None, title=args.title or None,
+                       year=args.year or None, guid=args.guid or None, own=OwnGuid(*own) if own else None,
+                       ohash=args.ohash.lower().rjust(16, "0") if args.ohash else None, manual=bool(args.manual))
     if tv:
         kind = getattr(args, "type", None) or ("episode" if args.filename or args.ohash else "show")
-        values.update(type=kind, grandparentTitle=args.show if kind == "episode" else None,
-                      parentTitle=args.show if kind == "season" else None, date=args.date,
-                      parentIndex=args.season if kind == "episode" else None,
-                      index=args.season if kind == "season" else args.episode)
-        if kind == "show" and args.show and not args.title:
-            values["title"] = args.show
-    try:
-        hints = MatchHints.model_validate(values)
-    except Exception as exc:  # pydantic's ValidationError
-        raise SystemExit(f"s2p match: invalid hints: {exc}") from None
-    if not hints.has_anything and not (tv and hints.show_title):
+        if args.date and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", args.date):
+            raise SystemExit("s2p match: invalid hints: --date is YYYY-MM-DD")
+        query = replace(query, kind={"show": contract.SHOW, "season": contract.SEASON, "episode": contract.EPISODE}[kind], date=args.date or None,
+                        show_title=args.show or (args.title if kind == "show" else None),
+                        title=args.title or (args.show if kind == "show" else None),
+                        parent_index=args.season if kind == "episode" else None,
+                        index=args.season if kind == "season" else args.episode)
+    if not query.has_anything and not (tv and query.show_title):
         raise SystemExit("s2p match: give at least --filename, --title, --guid or --ohash"
                          + (" (or --show)" if tv else ""))
     if tv and not settings.tv.enabled:
         raise SystemExit("s2p match: the TV provider is off ([tv] enabled = false)")
-    services = build_core(settings, with_index=args.index and settings.index.enabled)
+    core = build_core(settings, with_index=args.index and settings.index.enabled)
+    deadline = Deadline(settings.server.request_budget)
     try:
-        if services.index is not None:
+        if core.index is not None:
             print("loading the scene index...", file=sys.stderr, flush=True)
             try:
-                services.index.load()
+                core.index.load()
             except StashError as exc:
                 print(f"s2p match: the scene index could not be loaded: {exc}", file=sys.stderr)
                 return 2
-            stats = services.index.stats()
+            stats = core.index.stats()
             print(f"  {stats['scenes']} scenes, {stats['files']} files in {stats['build_seconds']:.1f}s",
                   file=sys.stderr)
         if tv:
-            from s2p.app.services import build_tv
-            from s2p.match.cached import CachedMatcher
-
-            service = build_tv(settings, services, CachedMatcher(services.matcher, enabled=False))
-            found = service.match(hints, Deadline(settings.server.request_budget))
+            found = MatchService(build_tv(settings, core), enabled=False).explain(query, deadline)
             if args.json:
                 print(json.dumps(found.as_dict(), indent=2, ensure_ascii=False))
             else:
                 print_tv_outcome(found)
             return 0 if found.decision else 1
-        outcome = services.matcher.match(hints, Deadline(settings.server.request_budget))
+        options = TranslateOptions.from_settings(settings.provider)
+        outcome = MatchService(MovieMatches(core.matcher, options), enabled=False).explain(query, deadline)
     finally:
-        services.stop()
+        core.stop()
     if args.json:
         print(json.dumps(outcome.as_dict(), indent=2, ensure_ascii=False))
     else:
@@ -74,7 +83,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if outcome.decision else 1
 
 
-def print_outcome(outcome) -> None:
+def print_outcome(outcome: MatchOutcome) -> None:
     print(f"source: {outcome.source}")
     print("steps:")
     for step, text in outcome.steps:
@@ -89,12 +98,13 @@ def print_outcome(outcome) -> None:
     else:
         print("candidates: none")
     if outcome.decision:
-        print(f"decision: scene {outcome.decision.scene.id} (score {outcome.decision.score}, by {outcome.decision.step})")
+        decision = outcome.decision
+        print(f"decision: scene {decision.scene.id} (score {decision.score}, by {decision.step})")
     else:
         print(f"decision: no automatic match: {outcome.reason}")
 
 
-def print_tv_outcome(outcome) -> None:
+def print_tv_outcome(outcome: Any) -> None:  # tv.service.TvOutcome: cli reaches tv only through app
     if outcome.cascade is not None:
         print("the file, through the movie provider's cascade:")
         print_outcome(outcome.cascade)

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
+from typing import TYPE_CHECKING
+
 from s2p.config import Settings
 
+if TYPE_CHECKING:
+    from s2p.cli import _Commands
 
-def add_parser(commands) -> None:
+
+def add_parser(commands: _Commands) -> None:
     sync = commands.add_parser("sync", help="show what live sync would refresh in Plex next (--dry-run)")
     sync.add_argument("--dry-run", action="store_true", required=True,
                       help="print what the next cycle would do, without doing it")
 
 
-def run(settings: Settings, args) -> int:
-    from s2p.app.services import build_core, build_sync
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    from s2p.app.runtime import build_core, build_sync
 
     core = build_core(settings, with_index=False)
     service = build_sync(settings, core, forget=lambda scene_id: None)

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from typing import TYPE_CHECKING, Any
 
 from s2p.config import Settings, build_path_map
 from s2p.demo.library import Library, sample
 from s2p.demo.standin import StashStandIn
+
+if TYPE_CHECKING:
+    from s2p.app.runtime import Runtime
+    from s2p.app.server import BackgroundServer
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +23,7 @@ PLEX_ROOT = "/plex/library"
 
 
 def start_standin(library: Library, *, api_key: str = "", host: str = "127.0.0.1", port: int = 0,
-                  threads: int = 16, **options):
+                  threads: int = 16, **options: Any) -> tuple[BackgroundServer, StashStandIn]:
     """Serve a library as a stand-in Stash; returns (server, stand-in)."""
     from s2p.app.server import BackgroundServer
 
@@ -82,13 +87,13 @@ def run(host: str = "127.0.0.1", port: int = 8008) -> int:
         state = tempfile.mkdtemp(prefix="s2p-demo-")
         settings = demo_settings(server.url, host=host, port=port, state_dir=state)
 
-        def announce(settings: Settings, services, bound_port: int) -> None:
+        def announce(settings: Settings, runtime: Runtime, bound_port: int) -> None:
             log.info("demo: a stand-in Stash with %d sample scenes answers at %s", len(library.scenes), server.url)
             shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
             shown = f"[{shown}]" if ":" in shown else shown
             base = f"http://{shown}:{bound_port}"
             log.info("demo: s2p listening on %s; register this URL in Plex to try it there: %s/", host, base)
-            _scan(services)
+            _scan(runtime)
             print(routes(base, _poster_url(library, settings.provider.public_url or base, state)), flush=True)
 
         return serve(settings, announcer=announce)
@@ -96,16 +101,16 @@ def run(host: str = "127.0.0.1", port: int = 8008) -> int:
         server.stop()
 
 
-def _scan(services) -> None:
+def _scan(runtime: Runtime) -> None:
     """Match the files of ``SCAN`` as Plex's scan would, so that ``/gaps`` has records to show."""
     from s2p.common.deadline import Deadline
-    from s2p.plex.hints import MatchHints
+    from s2p.match.query import MatchQuery
 
     for filename, _ in SCAN:
-        outcome = services.cached_matcher.match(MatchHints(type=1, filename=f"{PLEX_ROOT}/{filename}"), Deadline(10))
-        for observe in services.observers.match:
+        outcome = runtime.matches.explain(MatchQuery(kind=1, filename=f"{PLEX_ROOT}/{filename}"), Deadline(10))
+        for observe in runtime.observers.match:
             observe(outcome)
-    services.gaps.store.flush()
+    runtime.gaps.store.flush()
 
 
 def routes(base: str, poster_url: str) -> str:
@@ -130,7 +135,8 @@ def routes(base: str, poster_url: str) -> str:
         f"  {tv_match} \\\n       -d '{{\"type\": 2, \"title\": \"Harbour Films\"}}'",
         f"  curl -s {base}/tv/library/metadata/show-1/children",
         f"  curl -s '{base}/tv/library/metadata/show-1/grandchildren?X-Plex-Container-Size=3'",
-        f"  {tv_match} \\\n       -d '{{\"type\": 4, \"filename\": \"Harbour Films/2023-05-12 - Jane Doe - Office Affair.mp4\"}}'",
+        f"  {tv_match} \\\n       -d '{{\"type\": 4, \"filename\": "
+        "\"Harbour Films/2023-05-12 - Jane Doe - Office Affair.mp4\"}'",
         "  # why a file matched (or did not)",
         f"  curl -s '{base}/debug/match?filename=Harbour%20Films/extras/scene.mp4'",
         "  # what Plex and Stash disagree about (open in a browser), and as JSON",

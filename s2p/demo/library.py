@@ -60,7 +60,8 @@ class Library:
         self.tags[tag_id] = {"id": tag_id, "name": name, "image": image, "updated_at": "2024-01-01T12:00:00+00:00"}
 
     def add_group(self, group_id: str, name: str, *, image: bool = True) -> None:
-        self.groups[group_id] = {"id": group_id, "name": name, "image": image, "updated_at": "2024-01-01T12:00:00+00:00"}
+        self.groups[group_id] = {"id": group_id, "name": name, "image": image,
+                                 "updated_at": "2024-01-01T12:00:00+00:00"}
 
     def add_scene(
         self,
@@ -83,7 +84,7 @@ class Library:
     ) -> None:
         file_records = []
         for index, item in enumerate(files):
-            record = {"path": item} if isinstance(item, str) else dict(item)
+            record: dict[str, Any] = {"path": item} if isinstance(item, str) else dict(item)
             path = record["path"]
             oshash, md5 = _fingerprints(path)
             record.setdefault("oshash", oshash)
@@ -273,10 +274,12 @@ class Library:
         found = [{"id": r["id"], "updated_at": r["updated_at"]} for r in records]
         return {"count": len(found), ENTITY_KINDS[kind]: found}
 
-    def find_performers(self, performer_filter=None, filter=None) -> dict[str, Any]:
+    def find_performers(self, performer_filter: dict[str, Any] | None = None,
+                        filter: dict[str, Any] | None = None) -> dict[str, Any]:
         return self._find_entities("performer", performer_filter)
 
-    def find_studios(self, studio_filter=None, filter=None) -> dict[str, Any]:
+    def find_studios(self, studio_filter: dict[str, Any] | None = None,
+                     filter: dict[str, Any] | None = None) -> dict[str, Any]:
         found = self._find_entities("studio", studio_filter)
         with self.lock:  # the whole record: the TV provider's shows are built from it
             found["studios"] = [self._studio_record(s["id"]) for s in found["studios"]]
@@ -284,15 +287,17 @@ class Library:
 
     def _studio_record(self, studio_id: str) -> dict[str, Any]:
         record = self.studios[studio_id]
-        return {**self._studio(studio_id, depth=5), "details": record.get("details"),
+        return {**(self._studio(studio_id, depth=5) or {}), "details": record.get("details"),
                 "aliases": list(record.get("aliases") or []), "updated_at": record["updated_at"],
                 "parent_studio": {"id": record["parent"]} if record["parent"] in self.studios else None,
                 "tags": [self._tag(t) for t in record.get("tags") or [] if t in self.tags]}
 
-    def find_tags(self, tag_filter=None, filter=None) -> dict[str, Any]:
+    def find_tags(self, tag_filter: dict[str, Any] | None = None,
+                  filter: dict[str, Any] | None = None) -> dict[str, Any]:
         return self._find_entities("tag", tag_filter)
 
-    def find_groups(self, group_filter=None, filter=None) -> dict[str, Any]:
+    def find_groups(self, group_filter: dict[str, Any] | None = None,
+                    filter: dict[str, Any] | None = None) -> dict[str, Any]:
         return self._find_entities("group", group_filter)
 
     def find_performer(self, id: str) -> dict[str, Any] | None:

@@ -18,10 +18,13 @@ import re
 import threading
 import time
 from collections import Counter
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 from urllib.parse import parse_qs
 
 from s2p.demo.library import ROOT_FIELDS, Library, NotFound
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse
 
 Executor = Callable[[str, dict[str, Any], str | None], dict[str, Any]]
 
@@ -156,7 +159,7 @@ class StashStandIn:
     def graphql_requests(self) -> int:
         return self.counts["graphql"]
 
-    def __call__(self, environ: dict[str, Any], start_response) -> list[bytes]:
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
         headers = {k[5:].replace("_", "-").title(): v for k, v in environ.items() if k.startswith("HTTP_")}
@@ -194,7 +197,7 @@ class StashStandIn:
             return None
         return given == self.api_key
 
-    def _timed(self, handler: Callable[[], list[bytes]], kind: str) -> list[bytes]:
+    def _timed(self, handler: Callable[[], list[bytes]], kind: str) -> Iterable[bytes]:
         with self._count_lock:
             self.counts[kind] += 1
         if self._slots is not None:
@@ -216,7 +219,7 @@ class StashStandIn:
             if self._slots is not None:
                 self._slots.release()
 
-    def _drip(self, chunks: list[bytes]):
+    def _drip(self, chunks: list[bytes]) -> Iterator[bytes]:
         body = b"".join(chunks)
         for at in range(len(body)):
             if self.failure != "drip":
@@ -225,7 +228,7 @@ class StashStandIn:
             yield body[at:at + 1]
             self._healed.wait(self.drip_interval)
 
-    def _graphql(self, environ: dict[str, Any], start_response) -> list[bytes]:
+    def _graphql(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         if self.failure == "error":
             return _respond(start_response, "500 Internal Server Error", b'{"message":"failure"}')
         try:
@@ -240,7 +243,7 @@ class StashStandIn:
         result = self.executor(document, request.get("variables") or {}, operation)
         return _respond(start_response, "200 OK", json.dumps(result).encode())
 
-    def _image(self, kind: str, entity_id: str, start_response) -> list[bytes]:
+    def _image(self, kind: str, entity_id: str, start_response: StartResponse) -> list[bytes]:
         if self.failure == "error":
             return _respond(start_response, "500 Internal Server Error", b"failure", "text/plain")
         content = self.library.image(kind, entity_id)
@@ -249,6 +252,7 @@ class StashStandIn:
         return _respond(start_response, "200 OK", content, self.library.content_type(kind, entity_id))
 
 
-def _respond(start_response, status: str, body: bytes, content_type: str = "application/json") -> list[bytes]:
+def _respond(start_response: StartResponse, status: str, body: bytes,
+             content_type: str = "application/json") -> list[bytes]:
     start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
     return [body]

@@ -20,7 +20,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from s2p.paths.forms import RefusedPath, parse_hint, split_components
 from s2p.paths.pathmap import PathMap
@@ -28,6 +28,11 @@ from s2p.pms.models import PlexItem, PlexPart, PlexSection
 from s2p.plex import contract
 from s2p.stash.models import SceneSummary
 from s2p.gaps.records import (AMBIGUOUS, MATCHED_ELSEWHERE, NO_MATCH, PLEX_ONLY, STALE, STASH_ONLY, Gap, digest)
+from s2p.tv.layout import scanner_skips
+
+if TYPE_CHECKING:
+    from s2p.match.cascade import MatchOutcome
+    from s2p.plex.hints import MatchHints
 
 # ---------------------------------------------------------------- inputs
 
@@ -70,6 +75,7 @@ def path_key(path: str) -> str:
 
 
 _FRACTION = re.compile(r"\.(\d+)")
+Found = TypeVar("Found")
 
 
 def stash_time(value: str | None) -> float | None:
@@ -121,7 +127,7 @@ def staleness(updated_at: str | None, sync: SyncTimes | None) -> tuple[bool | No
     return True, f"changed in Stash at {updated_at}; Stash2Plex last synced it at {iso(sync.external)}"
 
 
-def _unique(found: list | None):
+def _unique(found: list[Found] | None) -> Found | None:
     return found[0] if found and len(found) == 1 else None
 
 
@@ -251,7 +257,7 @@ class Comparison:
         if translated is None:
             self.stats["parts_without_rule"] += 1
         else:
-            key = path_key(stash_path)
+            key = path_key(translated.path)
             hits = self._exact.get(key)
             if hits:
                 self.stats["parts_by_path"] += 1
@@ -334,15 +340,15 @@ class Comparison:
             self.stats[gap.kind] = self.stats.get(gap.kind, 0) + 1
         return ComparisonResult(gaps, dict(self.stats), self._index)
 
-    def _section_of(self, key: str) -> PlexSection | None:
+    def _section_of(self, key: str) -> tuple[PlexSection, str] | None:
+        """The section whose folder holds ``key``, and that folder."""
         folded = key.casefold()
         for section, location in self._locations:
             if key == location or key.startswith(location + "/"):
-                return section
+                return section, location
         for section, location in self._locations:
-            location = location.casefold()
-            if folded == location or folded.startswith(location + "/"):
-                return section
+            if folded == location.casefold() or folded.startswith(location.casefold() + "/"):
+                return section, location
         return None
 
     def _stash_only(self, scene: StashScene) -> Gap | None:
@@ -354,22 +360,27 @@ class Comparison:
             if translated is None:
                 continue
             key = path_key(translated.path)
-            section = self._section_of(key)
-            if section is None:
+            found = self._section_of(key)
+            if found is None:
                 continue  # outside every compared library: not a gap
             if key in self._plex_exact or key.casefold() in self._plex_folded:
                 continue  # Plex has it, though the way back to Stash did not find it
-            missing.append((file.path, translated.path, section))
+            section, location = found
+            # In a TV library, Plex's scanner adds only files named like episodes.
+            skipped = scanner_skips(key[len(location):]) if section.type == "show" else None
+            missing.append((file.path, translated.path, section, skipped))
         if not missing:
             return None
-        stash_path, plex_path, section = missing[0]
+        stash_path, plex_path, section, skipped = missing[0]
         more = f" (and {len(missing) - 1} more file(s))" if len(missing) > 1 else ""
+        why = f"; {skipped}" if skipped else ""
         return Gap(
-            STASH_ONLY, scene.id, f"Plex has no file at {plex_path}{more}",
+            STASH_ONLY, scene.id, f"Plex has no file at {plex_path}{more}{why}",
             digest(scene.updated_at, *[m[0] for m in missing]),
             plex_path=plex_path, stash_path=stash_path, scene_id=scene.id, section=section.title,
-            title=scene.title, detail={"files": [{"stash": s, "plex": p, "section": sec.title}
-                                                 for s, p, sec in missing]},
+            title=scene.title, detail={"files": [{"stash": s, "plex": p, "section": sec.title,
+                                                  **({"tv_scanner": why_not} if why_not else {})}
+                                                 for s, p, sec, why_not in missing]},
         )
 
     def _stale(self, scene: StashScene, items: list[PlexItem]) -> Gap | None:
@@ -402,7 +413,7 @@ def _id_order(scene_id: str) -> tuple[int, str]:
 # ---------------------------------------------------------------- scan-time observations
 
 
-def observation_key(hints) -> str | None:
+def observation_key(hints: MatchHints) -> str | None:
     """What names a scan-time record: the file Plex sent, else the title."""
     if hints.filename and hints.filename.strip():
         try:
@@ -417,14 +428,14 @@ def observation_key(hints) -> str | None:
     return None
 
 
-def observation(outcome, *, min_score: int, margin: int) -> tuple[str | None, Gap | None]:
+def observation(outcome: MatchOutcome, *, min_score: int, margin: int) -> tuple[str | None, Gap | None]:
     """(key, record) for one match Plex asked for.
 
     A record when the match ended with no scene or ambiguously; ``None``
     with the key when it matched (the key's records are then settled).
     Fix Match (manual) requests list candidates on purpose: never recorded.
     """
-    hints = outcome.hints
+    hints = outcome.query
     if hints.manual or outcome.error is not None:
         # Stash could not be asked: nothing is known about the file, so
         # nothing is recorded or settled (an outage is not a "no match").
@@ -445,8 +456,9 @@ def observation(outcome, *, min_score: int, margin: int) -> tuple[str | None, Ga
                      *[(c.scene.id, c.score) for c in candidates[:5]])
     return key, Gap(
         kind, key, reason, version, plex_path=hints.filename, stash_path=outcome.translated, title=hints.title,
-        detail={"hints": hints.model_dump(exclude_none=True, include={"title", "year", "filename", "guid",
-                                                                      "ohash", "duration"}),
+        detail={"hints": {name: value for name, value in (("title", hints.title), ("year", hints.year),
+                                                          ("filename", hints.filename), ("guid", hints.guid),
+                                                          ("ohash", hints.ohash)) if value is not None},
                 "candidates": listed, "trace": list(outcome.trace)[:20], "error": outcome.error},
     )
 

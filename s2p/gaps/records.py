@@ -33,7 +33,8 @@ ADVICE = {
     PLEX_ONLY: "Plex has these files but Stash does not: scan them in Stash, or check the path rules "
                "if Stash has them under another path.",
     STASH_ONLY: "Stash has these scenes under a folder of a Plex library, but Plex does not: scan that "
-                "folder in Plex.",
+                "folder in Plex. In a TV library Plex's scanner adds only files named like episodes: "
+                "`s2p tv-layout` prints names it takes.",
     MATCHED_ELSEWHERE: "Plex did not match these items with s2p (another agent, no match at all, or a "
                        "scene Stash no longer has): use Fix Match, or Refresh Metadata.",
     STALE: "The scene changed in Stash after Plex last fetched its metadata: Refresh Metadata on the item "

@@ -79,7 +79,8 @@ def to_text(report: dict[str, Any]) -> str:
         if gap["plex_path"]:
             lines.append(f"    Plex:  {gap['plex_path']}")
         if gap["stash_path"]:
-            lines.append(f"    Stash: {gap['stash_path']}" + (f"  (scene {gap['scene_id']})" if gap["scene_id"] else ""))
+            scene = f"  (scene {gap['scene_id']})" if gap["scene_id"] else ""
+            lines.append(f"    Stash: {gap['stash_path']}{scene}")
         elif gap["scene_id"]:
             lines.append(f"    Stash: scene {gap['scene_id']}")
         lines.append(f"    why:   {gap['reason']}")
@@ -93,9 +94,11 @@ def to_text(report: dict[str, Any]) -> str:
 
 _CSS = """
 :root{color-scheme:light dark;--fg:#1d1d1f;--bg:#fff;--muted:#6b6b70;--line:#d9d9de;--card:#f6f6f8;--accent:#0b5cad}
-@media (prefers-color-scheme:dark){:root{--fg:#ececf0;--bg:#161618;--muted:#a0a0a8;--line:#38383d;--card:#202024;--accent:#6fb1ff}}
+@media (prefers-color-scheme:dark){
+:root{--fg:#ececf0;--bg:#161618;--muted:#a0a0a8;--line:#38383d;--card:#202024;--accent:#6fb1ff}}
 *{box-sizing:border-box}
-body{margin:0 auto;max-width:70rem;padding:1rem;font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);background:var(--bg)}
+body{margin:0 auto;max-width:70rem;padding:1rem;font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;
+color:var(--fg);background:var(--bg)}
 h1{font-size:1.4rem;margin:.2rem 0 .6rem}
 a{color:var(--accent)}
 .meta{color:var(--muted);margin:.3rem 0}
@@ -114,7 +117,8 @@ dd{margin:0;overflow-wrap:anywhere}
 code{font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace}
 footer{display:flex;flex-wrap:wrap;align-items:center;gap:.6rem;color:var(--muted);font-size:.85rem}
 footer form{margin-left:auto}
-button{font:inherit;padding:.25rem .8rem;border-radius:.4rem;border:1px solid var(--line);background:var(--bg);color:var(--fg);cursor:pointer}
+button{font:inherit;padding:.25rem .8rem;border-radius:.4rem;border:1px solid var(--line);background:var(--bg);
+color:var(--fg);cursor:pointer}
 .pages{margin:1rem 0}
 @media (max-width:32rem){dl{grid-template-columns:1fr}dt{margin-top:.3rem}footer form{margin-left:0}}
 """
@@ -138,7 +142,8 @@ def to_html(report: dict[str, Any], *, base: str = "/gaps") -> str:
     ]
     for name, label in _STATE_LABELS.items():
         cls = ' class="on"' if name == state else ""
-        out.append(f'<a{cls} href="{escape(_link(base, one_kind, name))}">{label} ({report["totals"].get(name, 0)})</a>')
+        count = report["totals"].get(name, 0)
+        out.append(f'<a{cls} href="{escape(_link(base, one_kind, name))}">{label} ({count})</a>')
     out.append("</nav><nav aria-label=kind>")
     all_cls = ' class="on"' if one_kind is None else ""
     out.append(f'<a{all_cls} href="{escape(_link(base, None, state))}">All ({sum(report["counts"].values())})</a>')

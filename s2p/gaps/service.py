@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from s2p.config import Settings
 from s2p.ops.logs import Redactor
+from s2p.ops.scheduler import Scheduler
 from s2p.paths.pathmap import PathMap
 from s2p.pms.connect import PlexError, PlexNotConfigured
 from s2p.stash.api import StashAPI
@@ -31,6 +33,9 @@ from s2p.pms.library import ItemGone, PlexLibrary, choose_sections
 from s2p.gaps.records import COMPARED_KINDS, KINDS, MATCHED_ELSEWHERE, OBSERVED_KINDS, STALE, Gap, digest
 from s2p.gaps.store import GapStore, StoreError
 from s2p.gaps.syncfile import load_sync_timestamps
+
+if TYPE_CHECKING:
+    from s2p.match.cascade import MatchOutcome
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +96,7 @@ class GapService:
         self._clock = clock
         self._redact = Redactor(settings.secrets())
         self._stop = threading.Event()
-        self._scheduler = None
+        self._scheduler: Scheduler | None = None
         self._lock = threading.Lock()
         # Keys of open scan-time records, so a successful match settles its
         # record without a store round trip for every other match.
@@ -135,7 +140,7 @@ class GapService:
         self.problem = None
         return True
 
-    def schedule(self, scheduler) -> None:
+    def schedule(self, scheduler: Scheduler) -> None:
         """Register the periodic comparison (and refreshes) with the scheduler."""
         self._scheduler = scheduler
         if not self.store.is_open or not self.plex_configured:
@@ -173,12 +178,12 @@ class GapService:
 
     # ------------------------------------------------------------ observations (request threads)
 
-    def observe_match(self, outcome) -> None:
+    def observe_match(self, outcome: MatchOutcome) -> None:
         """Record a match that ended with no scene or ambiguously; settle
         the record of a file that now matches.  Never blocks."""
         if not self.store.is_open:
             return
-        if outcome.decision is not None and not outcome.hints.manual:
+        if outcome.decision is not None and not outcome.query.manual:
             with self._lock:
                 if not self._open_observations:
                     return  # a match settles records, and there are none (the common case, kept cheap)
@@ -210,6 +215,18 @@ class GapService:
         now = self._clock()
         self.store.offer(lambda conn: db.upsert_gaps(conn, gaps, now))
 
+    def observe_undelivered(self, scene_id: str, why: str) -> None:
+        """An edit live sync could not get into Plex (it gave up): recorded as
+        stale now, so it is in the report and not only in a WARNING.  The
+        next fetch of the scene by Plex, or a comparison that no longer
+        finds it stale, resolves it."""
+        if not self.store.is_open:
+            return
+        gap = Gap(STALE, scene_id, why, digest(scene_id, why), scene_id=scene_id,
+                  detail={"from": "sync", "updated_at": self._version_of(scene_id)})
+        now = self._clock()
+        self.store.offer(lambda conn: db.upsert_gaps(conn, [gap], now))
+
     def observe_served(self, scene_id: str) -> None:
         """Remember that Plex fetched this scene's metadata now (and which
         version it got).  Never blocks."""
@@ -231,7 +248,7 @@ class GapService:
                                      if now - seen[1] < SERVED_RESOLUTION}
         self.store.offer(lambda conn: self._served(conn, scene_id, now, version))
 
-    def _record(self, conn, gap: Gap, now: float) -> None:
+    def _record(self, conn: sqlite3.Connection, gap: Gap, now: float) -> None:
         db.upsert_gaps(conn, [gap], now)
         for kind in OBSERVED_KINDS:
             if kind != gap.kind:
@@ -239,20 +256,24 @@ class GapService:
         with self._lock:
             self._open_observations.add(gap.key)
 
-    def _settle_key(self, conn, key: str, now: float, why: str) -> None:
+    def _settle_key(self, conn: sqlite3.Connection, key: str, now: float, why: str) -> None:
         for kind in OBSERVED_KINDS:
             db.resolve(conn, kind, key, now, why)
         with self._lock:
             self._open_observations.discard(key)
 
-    def _served(self, conn, scene_id: str, now: float, version: str | None) -> None:
+    def _served(self, conn: sqlite3.Connection, scene_id: str, now: float, version: str | None) -> None:
         db.record_served(conn, scene_id, now, version)
         # Plex just took this scene: a stale record for it may be over already.
         row = conn.execute("SELECT detail FROM gaps WHERE kind = ? AND key = ? AND resolved_at IS NULL",
                            (STALE, scene_id)).fetchone()
         if row is None:
             return
-        changed = stash_time(json.loads(row["detail"] or "{}").get("updated_at"))
+        detail = json.loads(row["detail"] or "{}")
+        if detail.get("from") == "sync":  # an edit sync gave up on: any fetch since delivers it
+            db.resolve(conn, STALE, scene_id, now, "Plex fetched it")
+            return
+        changed = stash_time(detail.get("updated_at"))
         got = stash_time(version) if version else now
         if changed is not None and got is not None and got >= changed:
             db.resolve(conn, STALE, scene_id, now, "Plex fetched the current version")
@@ -321,7 +342,7 @@ class GapService:
                      problems=problems, observations_settled=len(settled), observations_dropped=self.store.dropped)
         self._check_stop()
 
-        def apply(conn) -> None:
+        def apply(conn: sqlite3.Connection) -> None:
             now = self._clock()
             db.upsert_gaps(conn, result.gaps, now, run)
             stats["resolved"] = db.resolve_unseen(conn, COMPARED_KINDS, run, now)
@@ -388,7 +409,11 @@ class GapService:
                 except PlexError as exc:
                     log.warning("could not ask Plex to refresh item %s: %s", rating_key, exc)
                     return done
-            self.store.call(lambda conn, r=row: db.mark_refreshed(conn, r["id"], self._clock(), r["version"]))
+
+            def refreshed(conn: sqlite3.Connection, row: dict[str, Any] = row) -> None:
+                db.mark_refreshed(conn, row["id"], self._clock(), row["version"])
+
+            self.store.call(refreshed)
             done += 1
         log.info("asked Plex to refresh %d stale item(s)", done)
         return done
@@ -420,14 +445,15 @@ class GapService:
         if not self.store.is_open:
             return {"recording": False, "problem": self.problem or "the gap store is not open"}
         counts = self.store.read(lambda conn: db.counts(conn, "open"))
+        lost = {"store_set_aside": self.store.lost.as_dict()} if self.store.lost else {}
         return {"recording": True, "open": {kind: counts.get(kind, 0) for kind in KINDS},
-                "queue_depth": self.store.depth, "observations_dropped": self.store.dropped}
+                "queue_depth": self.store.depth, "observations_dropped": self.store.dropped, **lost}
 
     def set_dismissed(self, gap_id: int, dismissed: bool) -> dict[str, Any] | None:
         """Dismiss (or restore) one record; ``None`` when there is no such record."""
         self._readable()
 
-        def change(conn):
+        def change(conn: sqlite3.Connection) -> dict[str, Any] | None:
             if not db.set_dismissed(conn, gap_id, self._clock(), dismissed):
                 return None
             return db.get_gap(conn, gap_id)

@@ -22,6 +22,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence, TypeVar
 
+from s2p.common import sqlitedb
 from s2p.common.statedir import ensure_state_dir
 from s2p.gaps.detect import SyncTimes
 from s2p.gaps.records import KINDS, Gap
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 FILE_NAME = "gaps.sqlite3"
 SCHEMA_VERSION = 1
+LOST = "the gap records and the record of what Plex fetched (the next comparison finds the gaps again)"
 # Resolved records are kept this long (for "what changed lately"), then deleted.
 KEEP_RESOLVED = 30 * 86400
 BATCH = 500
@@ -130,6 +132,7 @@ class GapStore:
         self.dropped = 0
         self.write_errors = 0
         self._last_drop_warning = 0.0
+        self.lost: sqlitedb.SetAside | None = None  # a damaged file set aside at opening
 
     # ------------------------------------------------------------ life cycle
 
@@ -142,14 +145,17 @@ class GapStore:
         except Exception as exc:
             raise StoreError(str(exc)) from None
         try:
-            conn = self._connect()
-            _migrate(conn)
+            try:
+                conn = self._connect_checked()
+            except sqlite3.DatabaseError as exc:
+                if not sqlitedb.is_damage(exc):
+                    raise
+                self.lost = sqlitedb.set_aside(self.path, exc, lost=LOST, clock=self._clock)
+                conn = self._connect_checked()
+        except sqlitedb.NewerSchema as exc:
+            raise StoreError(f"the gap store {exc}") from None
         except sqlite3.DatabaseError as exc:
-            if "not a database" not in str(exc) and "malformed" not in str(exc):
-                raise StoreError(f"cannot open the gap store {self.path}: {exc}") from None
-            self._set_aside(exc)
-            conn = self._connect()
-            _migrate(conn)
+            raise StoreError(f"cannot open the gap store {self.path}: {exc}") from None
         _mark_interrupted(conn)
         self._conn = conn
         self._thread = threading.Thread(target=self._write_loop, name="s2p-gaps-writer", daemon=True)
@@ -172,28 +178,17 @@ class GapStore:
         """Writes waiting for the writer thread."""
         return self._queue.qsize()
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode: a killed process loses nothing committed; only a
-        # power cut can lose the last transactions, never corrupt the file.
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=30000")
+    def _connect_checked(self) -> sqlite3.Connection:
+        conn = sqlitedb.connect(self.path, timeout=30)
         try:
-            os.chmod(self.path, 0o600)
-        except OSError:
-            pass
+            conn.row_factory = sqlite3.Row
+            sqlitedb.check(conn)
+            _legacy_version_check(conn)
+            sqlitedb.migrate(conn, SCHEMA, self.path)
+        except BaseException:
+            conn.close()
+            raise
         return conn
-
-    def _set_aside(self, exc: Exception) -> None:
-        broken = self.path.with_name(f"{FILE_NAME}.broken-{int(self._clock())}")
-        log.error("the gap store %s cannot be read (%s); moved it to %s and starting a new one",
-                  self.path, exc, broken)
-        for suffix in ("", "-wal", "-shm"):
-            source = Path(str(self.path) + suffix)
-            if source.exists():
-                source.replace(Path(str(broken) + suffix))
 
     # ------------------------------------------------------------ writing
 
@@ -294,10 +289,9 @@ class GapStore:
         wait for the writer)."""
         if not self.path.exists():
             raise StoreError("the gap store does not exist yet")
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        conn = sqlitedb.connect(self.path, timeout=30, read_only=True)
         try:
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA query_only=ON")
             conn.execute("BEGIN")
             try:
                 return fn(conn)
@@ -314,25 +308,25 @@ def _rollback(conn: sqlite3.Connection) -> None:
         pass
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        found = None
-        if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
-            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            found = int(row[0]) if row else None
+def _version_1(conn: sqlite3.Connection) -> None:
+    # executescript() would commit half-way; run the statements one by one.
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    # Kept for an older s2p opening this file: it reads its schema version here.
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+
+SCHEMA = [_version_1]
+
+
+def _legacy_version_check(conn: sqlite3.Connection) -> None:
+    """Files from before ``user_version`` keep their version in ``meta``."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone():
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        found = int(row[0]) if row else None
         if found is not None and found > SCHEMA_VERSION:
-            raise StoreError(f"the gap store was written by a newer s2p (schema {found}, this s2p knows "
-                             f"{SCHEMA_VERSION}). Fix: upgrade s2p, or set [state] dir to another directory")
-        # executescript() would commit half-way; run the statements one by one.
-        for statement in _SCHEMA.split(";"):
-            if statement.strip():
-                conn.execute(statement)
-        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        conn.execute("COMMIT")
-    except BaseException:
-        _rollback(conn)
-        raise
+            raise sqlitedb.NewerSchema(Path(FILE_NAME), found, SCHEMA_VERSION)
 
 
 def _mark_interrupted(conn: sqlite3.Connection) -> None:
@@ -421,8 +415,10 @@ def served_times(conn: sqlite3.Connection) -> dict[str, SyncTimes]:
 
 
 def begin_run(conn: sqlite3.Connection, now: float, trigger: str) -> int:
-    return conn.execute("INSERT INTO runs (started_at, status, trigger, pid) VALUES (?, 'running', ?, ?)",
-                        (now, trigger, os.getpid())).lastrowid
+    run = conn.execute("INSERT INTO runs (started_at, status, trigger, pid) VALUES (?, 'running', ?, ?)",
+                       (now, trigger, os.getpid())).lastrowid
+    assert run is not None  # an INSERT sets it
+    return run
 
 
 def finish_run(conn: sqlite3.Connection, run: int, now: float, status: str, *, error: str | None = None,

@@ -15,20 +15,18 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from typing import Callable, Generic, Iterable, Protocol, Sequence, TypeVar
 
+from s2p.common.deadline import Deadline
 from s2p.config import MatchSettings
 from s2p.match import pathscore
-from s2p.common.deadline import Deadline
-from s2p.paths.forms import HintPath, RefusedPath, canonical, parse_hint, split_components
 from s2p.match.localfiles import LocalFiles
-from s2p.paths.pathmap import PathMap
 from s2p.match.pathscore import SCORE_EXACT
-from s2p.plex import contract
-from s2p.plex.hints import MatchHints
-from s2p.stash.errors import StashError
-from s2p.stash.models import SceneSummary, release, title_of
+from s2p.match.query import MatchQuery
 from s2p.match.titles import fallback_word, search_text, similarity
+from s2p.paths.forms import HintPath, RefusedPath, canonical, parse_hint, split_components
+from s2p.paths.pathmap import PathMap
+from s2p.stash.models import SceneSummary, release, title_of
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +74,7 @@ class Candidate:
 
 @dataclass
 class MatchOutcome:
-    hints: MatchHints
+    query: MatchQuery
     candidates: list[Candidate] = field(default_factory=list)  # best first
     decision: Candidate | None = None
     reason: str = ""
@@ -84,6 +82,13 @@ class MatchOutcome:
     translated: str | None = None  # the filename hint as a Stash path, when a rule applied
     source: str = ""  # what answered the lookups (the index, or Stash queries)
     error: str | None = None  # Stash could not be asked
+
+    @classmethod
+    def unavailable(cls, query: MatchQuery, error: str, source: str = "") -> MatchOutcome:
+        """Stash could not be asked: no candidate now, and nothing final (Plex asks again)."""
+        outcome = cls(query, source=source, error=error, reason=f"no match: Stash unavailable ({error})")
+        outcome.note("stash", f"Stash could not be asked: {error}")
+        return outcome
 
     def note(self, step: str, text: str) -> None:
         self.steps.append((step, text))
@@ -98,7 +103,7 @@ class MatchOutcome:
 
     def as_dict(self) -> dict:
         return {
-            "hints": self.hints.model_dump(exclude_none=True),
+            "hints": self.query.as_dict(),
             "source": self.source,
             "translated": self.translated,
             "steps": [{"step": step, "result": text} for step, text in self.steps],
@@ -137,32 +142,44 @@ def _id_order(scene_id: str) -> tuple[int, str]:
 
 
 class Ranked(Protocol):
-    score: int
+    @property
+    def score(self) -> int: ...
+
+    @property
+    def step(self) -> str: ...
 
 
-def refusal(ranked: Sequence[Ranked], min_score: int, margin: int, name: Callable[[Any], str]) -> str | None:
-    """Why the first of ``ranked`` (best first) is not chosen automatically,
-    or None when it is: the one rule for movies and TV alike."""
-    if not ranked:
-        return "no candidates"
-    best = ranked[0]
-    if best.score < min_score:
-        return f"best candidate scores {best.score}, below the minimum of {min_score}"
-    if len(ranked) > 1 and best.score - ranked[1].score < margin:
-        second = ranked[1]
-        if best.score == second.score:
-            return f"ambiguous: {name(best)} and {name(second)} both score {best.score}"
-        return (f"ambiguous: {name(best)} scores {best.score}, only {best.score - second.score} above "
-                f"{name(second)}")
-    return None
+R = TypeVar("R", bound=Ranked)
 
 
-def decide(ranked: list[Candidate], min_score: int, margin: int) -> tuple[Candidate | None, str]:
-    """The automatic decision: one candidate clearly first, or none."""
-    why = refusal(ranked, min_score, margin, name=lambda candidate: f"scene {candidate.scene.id}")
-    if why is not None:
-        return None, why
-    return ranked[0], f"matched by {ranked[0].step}: {ranked[0].reason}"
+@dataclass(frozen=True)
+class Rule(Generic[R]):
+    """The one rule that decides a match automatically, for movies and TV
+    alike: the best candidate reaches ``min_score`` and stands ``margin``
+    above the next.  ``name`` says which candidate a reason speaks of."""
+
+    min_score: int
+    margin: int
+    name: Callable[[R], str]
+
+    def decide(self, ranked: Sequence[R]) -> tuple[R | None, str]:
+        """(the candidate chosen or None, why) from candidates best first."""
+        if not ranked:
+            return None, "no candidates"
+        best = ranked[0]
+        if best.score < self.min_score:
+            return None, f"best candidate scores {best.score}, below the minimum of {self.min_score}"
+        if len(ranked) > 1 and best.score - ranked[1].score < self.margin:
+            second = ranked[1]
+            if best.score == second.score:
+                return None, f"ambiguous: {self.name(best)} and {self.name(second)} both score {best.score}"
+            return None, (f"ambiguous: {self.name(best)} scores {best.score}, only "
+                          f"{best.score - second.score} above {self.name(second)}")
+        return best, f"{self.name(best)} by {best.step}"
+
+
+def _scene_name(candidate: Candidate) -> str:
+    return f"scene {candidate.scene.id}"
 
 
 def score_titles(title: str, year: int | None, scenes: Iterable[SceneSummary]) -> list[Candidate]:
@@ -186,39 +203,40 @@ def score_titles(title: str, year: int | None, scenes: Iterable[SceneSummary]) -
 
 
 class Matcher:
-    def __init__(self, source: SceneSource, path_map: PathMap, settings: MatchSettings, identifier: str,
+    """The cascade.  ``match`` lets the source's errors through (Stash
+    could not be asked): what an outage means is the match service's rule."""
+
+    def __init__(self, source: SceneSource, path_map: PathMap, settings: MatchSettings,
                  local_files: LocalFiles | None = None):
         self.source = source
         self.path_map = path_map
         self.settings = settings
-        self.identifier = identifier
         self.local_files = local_files
+        self.rule: Rule[Candidate] = Rule(settings.min_score, settings.margin, _scene_name)
 
-    def match(self, hints: MatchHints, deadline: Deadline) -> MatchOutcome:
+    def match(self, hints: MatchQuery, deadline: Deadline) -> MatchOutcome:
         outcome = MatchOutcome(hints, source=self.source.describe())
         found = _Collector()
-        try:
-            self._run(hints, deadline, outcome, found)
-        except StashError as exc:
-            outcome.error = str(exc)
-            outcome.note("stash", f"Stash could not be asked: {exc}")
-            outcome.candidates = []
-            outcome.reason = f"no match: Stash unavailable ({exc})"
-            return outcome
+        self._run(hints, deadline, outcome, found)
         outcome.candidates = found.ranked()
-        decision, reason = decide(outcome.candidates, self.settings.min_score, self.settings.margin)
+        decision, reason = self.rule.decide(outcome.candidates)
+        if decision is not None:
+            reason = f"matched by {decision.step}: {decision.reason}"
         outcome.decision, outcome.reason = decision, reason
         return outcome
 
+    def unavailable(self, query: MatchQuery, error: str) -> MatchOutcome:
+        return MatchOutcome.unavailable(query, error, self.source.describe())
+
     def _conclusive(self, found: _Collector) -> bool:
         """One scene already scores 100 and stands alone: nothing can change the answer."""
-        decision, _ = decide(found.ranked(), self.settings.min_score, self.settings.margin)
+        decision, _ = self.rule.decide(found.ranked())
         return decision is not None and decision.score >= SCORE_EXACT
 
-    def _run(self, hints: MatchHints, deadline: Deadline, outcome: MatchOutcome, found: _Collector) -> None:
+    def _run(self, hints: MatchQuery, deadline: Deadline, outcome: MatchOutcome, found: _Collector) -> None:
         # 1. Our own guid: Plex re-matching an item it already had from us.
         if hints.guid:
-            scene_id = contract.scene_id_from_guid(self.identifier, hints.guid)
+            scene_id = hints.own.key if hints.own is not None and hints.own.kind == "movie" else None
             if scene_id is None:
                 outcome.note("guid", f"{hints.guid!r} is not one of s2p's; ignored")
             else:

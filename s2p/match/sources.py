@@ -24,6 +24,7 @@ from typing import Callable
 from s2p.common.cache import TTLCache
 from s2p.common.deadline import Deadline
 from s2p.scenes.index import SceneIndex, summary
+from s2p.scenes.store import SceneStore
 from s2p.stash.api import StashAPI
 from s2p.stash.models import SceneSummary
 
@@ -33,7 +34,7 @@ MISS_MEMORY = 10_000
 class StashSource:
     """Every lookup is a Stash query (used until the index is loaded, or without one)."""
 
-    def __init__(self, stash: StashAPI, scenes):
+    def __init__(self, stash: StashAPI, scenes: SceneStore):
         self._stash = stash
         self._scenes = scenes
 

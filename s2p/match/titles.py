@@ -39,6 +39,21 @@ def _plain(title: str) -> str:
     return "".join(ch for ch in text if not unicodedata.combining(ch))
 
 
+_TRAILING_YEAR = re.compile(r"\s*[(\[]?\b(19|20)\d{2}[)\]]?\s*$")
+
+
+def fold(text: str) -> str:
+    """A name as compared: case, accents, quotes and punctuation ignored."""
+    text = _plain(text).translate(_QUOTES).casefold()
+    return " ".join(re.sub(r"[\W_]+", " ", text).split())
+
+
+def fold_name(text: str) -> str:
+    """A show's name as compared: ``fold``, and a trailing year ignored
+    ("Harbour Films (2019)" is "Harbour Films")."""
+    return fold(_TRAILING_YEAR.sub("", text.strip()))
+
+
 def normalise(title: str) -> str:
     """Lower case, no accents, no quotes or punctuation, no release tags."""
     text = _plain(title).translate(_QUOTES).casefold()

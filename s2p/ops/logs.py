@@ -2,6 +2,10 @@
 
 Masking happens on the final text of every record, tracebacks included, so
 no code path can log the Stash API key or the Plex token by accident.
+
+Control characters in a record's message (a request path with ``%0a`` in it)
+are escaped, and the lines of a traceback are indented, so that no value a
+client sends can end a log line and write a well-formed one of its own.
 """
 
 from __future__ import annotations
@@ -9,12 +13,13 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import re
 import sys
 import threading
 import time
 from collections import deque
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
-from typing import Iterable, Iterator, TextIO
+from typing import Any, Iterable, Iterator, TextIO
 
 from s2p.config import mask
 
@@ -26,6 +31,30 @@ QUIETED_LOGGERS = {"urllib3": logging.INFO}
 BATCH_SECONDS = 0.05
 
 _EXTRA_FIELDS = ("route", "method", "path", "status", "outcome", "latency_ms", "client", "scene", "score", "step")
+
+
+# C0 controls, DEL, C1 controls (NEL among them) and Unicode's line and
+# paragraph separators: each can end a line in some log reader.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# The ones json.dumps(ensure_ascii=False) leaves raw.
+_JSON_RAW = re.compile("[\x7f-\x9f\u2028\u2029]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    return _NAMED.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def escape_controls(text: str) -> str:
+    """``text`` on one line: every control character written as an escape."""
+    return text if _CONTROL.search(text) is None else _CONTROL.sub(_escaped, text)
+
+
+def _indented(text: str) -> str:
+    # A traceback's lines (an exception's message among them) stay below
+    # their record: indented, none can pass for a record of its own.
+    return "\n".join("    " + escape_controls(line) for line in text.split("\n"))
 
 
 class Redactor:
@@ -51,11 +80,11 @@ class RedactedStream:
         self._stream.write(self._redact(text))
         return len(text)
 
-    def writelines(self, lines) -> None:
+    def writelines(self, lines: Iterable[str]) -> None:
         for line in lines:
             self.write(line)
 
-    def __getattr__(self, name: str):
+    def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
 
 
@@ -75,18 +104,27 @@ class TextFormatter(logging.Formatter):
         self._second: tuple[int, str] = (-1, "")  # the last second's date and time, as text
 
     def format(self, record: logging.LogRecord) -> str:
-        if record.exc_info or record.exc_text or record.stack_info:
-            return self._redact(super().format(record))
-        # The same text as the format string above, built directly: a server
-        # writes a line per request, and the date changes once a second.
-        record.message = record.getMessage()
-        second = int(record.created)
-        cached, stamp = self._second
-        if cached != second:
-            stamp = time.strftime(self.default_time_format, self.converter(record.created))
-            self._second = (second, stamp)
-        record.asctime = f"{stamp},{int(record.msecs):03d}"
-        return self._redact(f"{record.asctime} {record.levelname:<7} {record.name}: {record.message}")
+        # logging.Formatter.format, with the message escaped and tracebacks indented.
+        record.message = escape_controls(record.getMessage())
+        if not (record.exc_info or record.exc_text or record.stack_info):
+            # The format string above, built directly: a server writes a line per
+            # request, and the date changes once a second.
+            second = int(record.created)
+            cached, stamp = self._second
+            if cached != second:
+                stamp = time.strftime(self.default_time_format, self.converter(record.created))
+                self._second = (second, stamp)
+            record.asctime = f"{stamp},{int(record.msecs):03d}"
+            return self._redact(f"{record.asctime} {record.levelname:<7} {record.name}: {record.message}")
+        record.asctime = self.formatTime(record, self.datefmt)
+        text = self.formatMessage(record)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            text += "\n" + _indented(record.exc_text)
+        if record.stack_info:
+            text += "\n" + _indented(self.formatStack(record.stack_info))
+        return self._redact(text)
 
 
 class JsonFormatter(logging.Formatter):
@@ -107,7 +145,10 @@ class JsonFormatter(logging.Formatter):
                 entry[name] = getattr(record, name)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return self._redact(json.dumps(entry, ensure_ascii=False, default=str))
+        text = json.dumps(entry, ensure_ascii=False, default=str)  # escapes C0 controls itself
+        if _JSON_RAW.search(text):
+            text = _JSON_RAW.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+        return self._redact(text)
 
 
 _RECORD_DEFAULTS = {"exc_info": None, "exc_text": None, "stack_info": None, "thread": None, "threadName": None,
@@ -146,7 +187,7 @@ class _Batches(logging.Handler):
     changed hands.  Idle, the writer sleeps until a record comes.
     """
 
-    def __init__(self, target: logging.Handler):
+    def __init__(self, target: logging.StreamHandler[TextIO]):
         super().__init__()
         self._target = target
         self._records: deque[logging.LogRecord] = deque()  # append and popleft are atomic
@@ -205,7 +246,7 @@ class _Batches(logging.Handler):
         super().close()
 
 
-def configure(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = (), stream=None, *,
+def configure(level: str = "INFO", fmt: str = "text", secrets: Iterable[str] = (), stream: TextIO | None = None, *,
               background: bool = False) -> logging.Handler:
     """Replace the root logger's handlers with one stderr handler.
 

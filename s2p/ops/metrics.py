@@ -76,7 +76,8 @@ def gauge(name: str, help: str, value: float | Mapping[tuple[tuple[str, str], ..
     return _family(name, "gauge", help, value, labels)
 
 
-def _family(name, kind, help, value, labels) -> Family:
+def _family(name: str, kind: str, help: str, value: float | Mapping[tuple[tuple[str, str], ...], float] | None,
+            labels: Labels | None) -> Family:
     family = Family(name, kind, help)
     if isinstance(value, Mapping):
         for pairs, number in value.items():
@@ -112,7 +113,7 @@ class Counter:
         with self._lock:
             items = sorted(self._values.items())
         for key, number in items:
-            family.add(number, dict(zip(self.label_names, key)))
+            family.add(number, dict(zip(self.label_names, key, strict=False)))
         return [family]
 
 
@@ -153,9 +154,9 @@ class Histogram:
         with self._lock:
             items = sorted((key, list(series)) for key, series in self._series.items())
         for key, series in items:
-            labels = dict(zip(self.label_names, key))
+            labels = dict(zip(self.label_names, key, strict=False))
             running = 0.0
-            for bound, number in zip(self.buckets, series):
+            for bound, number in zip(self.buckets, series, strict=False):  # series ends with the +Inf count
                 running += number
                 family.add(running, {**labels, "le": _number(bound)}, suffix="_bucket")
             family.add(series[-1], {**labels, "le": "+Inf"}, suffix="_bucket")
@@ -178,7 +179,7 @@ class MetricsRegistry:
         """Add a source of families, run at every scrape.  A live instrument's
         ``collect`` method is one too."""
         with self._lock:
-            self._collectors.append((name or getattr(collect, "__qualname__", "collector"), collect))
+            self._collectors.append((name or str(getattr(collect, "__qualname__", "collector")), collect))
 
     def collect(self) -> list[Family]:
         with self._lock:

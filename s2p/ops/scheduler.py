@@ -87,6 +87,7 @@ class Scheduler:
     def _loop(self) -> None:
         while not self._stopping.is_set():
             now = self._clock()
+            threads = []
             with self._lock:
                 due = [job for job in self._jobs.values() if job.next_run <= now and not job.running]
                 for job in due:
@@ -94,9 +95,10 @@ class Scheduler:
                     job.next_run = now + job.interval if job.interval > 0 else float("inf")
                     job.thread = threading.Thread(target=self._run, args=(job,), name=f"s2p-{job.name}",
                                                   daemon=True)
+                    threads.append(job.thread)
                 soonest = min((job.next_run for job in self._jobs.values()), default=float("inf"))
-            for job in due:
-                job.thread.start()
+            for thread in threads:
+                thread.start()
             self._wake.wait(timeout=min(max(soonest - self._clock(), 0.05), 60.0))
             self._wake.clear()
 

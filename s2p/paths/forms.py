@@ -73,7 +73,7 @@ def parse_hint(filename: str) -> HintPath:
 def common_suffix(a: tuple[str, ...], b: tuple[str, ...], *, fold: bool = False) -> int:
     """How many trailing components two paths share."""
     count = 0
-    for x, y in zip(reversed(a), reversed(b)):
+    for x, y in zip(reversed(a), reversed(b), strict=False):
         if x == y or (fold and fold_name(x) == fold_name(y)):
             count += 1
         else:

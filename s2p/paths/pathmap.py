@@ -13,35 +13,52 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
-try:  # Python 3.11+
-    import re._compiler as _sre_compile  # type: ignore[import-not-found]
-    import re._parser as _sre_parse  # type: ignore[import-not-found]
-    import re._constants as _sre_constants  # type: ignore[import-not-found]
-except ImportError:  # pragma: no cover - Python 3.10
-    import sre_compile as _sre_compile  # type: ignore[no-redef]
-    import sre_constants as _sre_constants  # type: ignore[no-redef]
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
+if sys.version_info >= (3, 11):
+    import re._compiler as _sre_compile
+    import re._parser as _sre_parse
+    import re._constants as _sre_constants
+else:  # pragma: no cover - Python 3.10
+    import sre_compile as _sre_compile
+    import sre_constants as _sre_constants
+    import sre_parse as _sre_parse
 
 log = logging.getLogger(__name__)
 
-# Paths longer than this are refused before any regex runs: together with the
-# nested-quantifier check below it bounds the work a rule can do per call.
+# Paths longer than this are never given to a rule, whatever the setting
+# ([match] rule_path_limit, 1024 by default, is the limit a PathMap applies).
 MAX_PATH_LENGTH = 4096
+DEFAULT_PATH_LIMIT = 1024
 
 
 class RuleError(ValueError):
-    """A path rule that cannot be used; the message says which and why."""
+    """A path rule that cannot be used; the message says which and why, ``fix`` how to mend it."""
+
+    def __init__(self, message: str, fix: str | None = None):
+        super().__init__(message)
+        self.fix = fix
 
 
 def check_regex_safety(pattern: str) -> None:
-    """Refuse patterns whose matching time can explode (nested repeats).
+    """Refuse patterns whose matching time can explode.
 
-    ``(a+)+``, ``(.*)*`` or ``(\\w+\\s?)*`` backtrack exponentially on a
-    near-miss.  Python's ``re`` has no timeout, so such rules are refused
-    when the configuration is loaded instead of hanging a request later.
+    Python's ``re`` backtracks and has no timeout; while it runs it holds the
+    GIL, so one slow match stops every request.  Three shapes take time that
+    grows exponentially or as a high power of the path's length on a near
+    miss, and are refused when the configuration is loaded instead of
+    freezing a request later:
+
+    * a repeat inside a repeat: ``(a+)+``, ``(.*)*``, ``(\\w+\\s?)*``;
+    * a repeated group that can match the same text in two ways:
+      ``(?:.|\\s)*`` (a space is either), ``(a|aa)*``, ``(a?a)*``, ``(.|\\s){0,40}``;
+    * three or more unbounded repeats in a row that can take the same
+      characters: ``(.*)/(.*)/(.*)``.
+
+    What is left takes at most about the square of the path's length, which
+    ``PathMap``'s length limit bounds (``bench/regex_worst_case.py``).
     """
     try:
         tree = _sre_parse.parse(pattern)
@@ -49,15 +66,22 @@ def check_regex_safety(pattern: str) -> None:
         raise RuleError(f"not a valid regular expression: {exc}") from None
     if _has_nested_repeat(tree, inside_unbounded=False):
         raise RuleError(
-            "a repeated group contains another unbounded repeat (like '(a+)+' or '(.*)*'); "
-            "such patterns can take exponential time, so rewrite it without the nested repeat"
-        )
+            "a repeated group contains another unbounded repeat (like '(a+)+' or '(.*)*'): on a path "
+            "that almost matches, such a pattern takes exponential time",
+            "rewrite it without the nested repeat: '(.*)' for any text, '([^/]*)' for one folder")
+    if not _unambiguous(tree.state, list(tree), frozenset(), strict=False):
+        raise RuleError(
+            "a repeated group can match the same text in more than one way (like '(?:.|\\s)*', where a "
+            "space is either, '(a|aa)*' or '(a?a)*'): on a path that almost matches, such a pattern takes "
+            "exponential time (doubling with each character)",
+            "make the choices inside the repeat exclusive, or drop the group: '(.*)' already takes "
+            "spaces, '([^/]*)' takes one folder")
     if _overlapping_repeats(tree) > MAX_OVERLAPPING_REPEATS:
         raise RuleError(
             "three or more unbounded repeats in a row can take the same characters (like "
-            "'(.*)/(.*)/(.*)', or '(.*)/(.*)' without a leading '^'); on a long path such a pattern "
-            "takes minutes, so anchor it with '^' and match single path segments with '([^/]*)'"
-        )
+            "'(.*)/(.*)/(.*)', or '(.*)/(.*)' without a leading '^'): on a long path such a pattern "
+            "takes minutes",
+            "anchor it with '^' and match single path segments with '([^/]*)'")
 
 
 _REPEATS = {_sre_constants.MAX_REPEAT, _sre_constants.MIN_REPEAT}
@@ -66,7 +90,9 @@ if hasattr(_sre_constants, "POSSESSIVE_REPEAT"):
 _ATOMIC = getattr(_sre_constants, "ATOMIC_GROUP", None)
 
 
-def _has_nested_repeat(items, inside_unbounded: bool) -> bool:
+# A parsed pattern (re's SubPattern, iterable though its stubs do not say so) holds
+# (opcode, argument) pairs whose argument's shape depends on the opcode: typed Any.
+def _has_nested_repeat(items: Any, inside_unbounded: bool) -> bool:
     """True when an unbounded repeat sits inside another unbounded repeat."""
     for op, av in items:
         if op in _REPEATS:
@@ -103,7 +129,128 @@ _ONE_CHAR = {_sre_constants.LITERAL, _sre_constants.NOT_LITERAL, _sre_constants.
              _sre_constants.CATEGORY}
 
 
-def _accepts(state, items) -> frozenset[str]:
+_SINGLE = {_sre_constants.LITERAL, _sre_constants.NOT_LITERAL, _sre_constants.ANY, _sre_constants.IN,
+           _sre_constants.CATEGORY}
+_VARIABLE_REPEATS = {_sre_constants.MAX_REPEAT, _sre_constants.MIN_REPEAT}
+
+
+def _first(state: Any, items: list[Any]) -> tuple[frozenset[str], bool]:
+    """The probe characters a match of ``items`` can start with, and whether
+    it can match nothing at all."""
+    first: set[str] = set()
+    for op, av in items:
+        if op in _SINGLE:
+            return frozenset(first | _accepts(state, [(op, av)])), False
+        if op == _sre_constants.AT or op in (_sre_constants.ASSERT, _sre_constants.ASSERT_NOT):
+            continue  # zero width
+        if op == _sre_constants.SUBPATTERN:
+            found, empty = _first(state, av[-1])
+        elif op in _REPEATS:
+            found, empty = _first(state, av[2])
+            empty = empty or av[0] == 0
+        elif _ATOMIC is not None and op == _ATOMIC:
+            found, empty = _first(state, av)
+        elif op == _sre_constants.BRANCH:
+            found, empty = frozenset(), False
+            for branch in av[1]:
+                branch_first, branch_empty = _first(state, branch)
+                found, empty = found | branch_first, empty or branch_empty
+        else:  # a back-reference, a conditional: anything
+            return _ALL, True
+        first |= found
+        if not empty:
+            return frozenset(first), False
+    return frozenset(first), True
+
+
+def _unambiguous(state: Any, items: list[Any], after: frozenset[str], strict: bool) -> bool:
+    """Whether every repeated part of ``items`` matches a text in one way only.
+
+    ``after``: the characters that can follow ``items``.  ``strict``: the
+    items sit inside a repeated group, so each choice in them (an
+    alternative, one more round of an inner repeat) must be settled by the
+    next character alone; a choice that is not lets a near miss try every
+    combination of choices, two per character.  Outside repeated groups a
+    choice costs at most a constant factor, and is let be.
+    """
+    for op, av in reversed(items):
+        if op in _SINGLE:
+            after = _accepts(state, [(op, av)])
+        elif op == _sre_constants.AT:
+            continue
+        elif op in (_sre_constants.ASSERT, _sre_constants.ASSERT_NOT):
+            if not _unambiguous(state, av[1], _ALL, strict):
+                return False
+        elif op == _sre_constants.SUBPATTERN:
+            if not _unambiguous(state, av[-1], after, strict):
+                return False
+            first, empty = _first(state, av[-1])
+            after = first | after if empty else first
+        elif op in _VARIABLE_REPEATS:
+            lo, hi, body = av
+            first, empty = _first(state, body)
+            if strict and lo != hi and (empty or first & after):
+                return False  # one more round or what follows: the next character cannot tell
+            follow = first | after if hi > 1 else after
+            if not _unambiguous(state, body, follow, strict or hi > 1):
+                return False
+            after = first | after if (lo == 0 or empty) else first
+        elif op == _sre_constants.BRANCH:
+            firsts = []
+            for branch in av[1]:
+                if not _unambiguous(state, branch, after, strict):
+                    return False
+                first, empty = _first(state, branch)
+                firsts.append(first | after if empty else first)
+            if strict and any(a & b for i, a in enumerate(firsts) for b in firsts[i + 1:]):
+                return False  # two alternatives can start alike
+            after = frozenset().union(*firsts)
+        elif op in _REPEATS or (_ATOMIC is not None and op == _ATOMIC):
+            # Possessive and atomic parts never give back what they took: no choice to try again.
+            body = av[2] if op in _REPEATS else av
+            first, empty = _first(state, body)
+            after = first | after if empty or (op in _REPEATS and av[0] == 0) else first
+        else:  # back-references and conditionals: their width is not known here
+            if strict:
+                return False
+            after = _ALL
+    return True
+
+
+def _chars(state: Any, items: list[Any]) -> frozenset[str]:
+    """Every probe character any part of ``items`` can take."""
+    found: set[str] = set()
+    for op, av in items:
+        if op in _SINGLE:
+            found |= _accepts(state, [(op, av)])
+        elif op == _sre_constants.SUBPATTERN:
+            found |= _chars(state, av[-1])
+        elif op in _REPEATS:
+            found |= _chars(state, av[2])
+        elif _ATOMIC is not None and op == _ATOMIC:
+            found |= _chars(state, av)
+        elif op == _sre_constants.BRANCH:
+            for branch in av[1]:
+                found |= _chars(state, branch)
+        elif op not in _ZERO_WIDTH:
+            return _ALL
+    return frozenset(found)
+
+
+def _has_unbounded(items: list[Any]) -> bool:
+    for op, av in items:
+        if op in _REPEATS and (av[1] == _sre_constants.MAXREPEAT or _has_unbounded(av[2])):
+            return True
+        if op == _sre_constants.SUBPATTERN and _has_unbounded(av[-1]):
+            return True
+        if op == _sre_constants.BRANCH and any(_has_unbounded(b) for b in av[1]):
+            return True
+        if _ATOMIC is not None and op == _ATOMIC and _has_unbounded(av):
+            return True
+    return False
+
+
+def _accepts(state: _sre_parse.State, items: Iterable[tuple[Any, Any]]) -> frozenset[str]:
     """The probe characters a part of a pattern matches on its own."""
     try:
         compiled = _sre_compile.compile(_sre_parse.SubPattern(state, list(items)), 0)
@@ -112,33 +259,48 @@ def _accepts(state, items) -> frozenset[str]:
     return frozenset(c for c in _PROBES if compiled.fullmatch(c))
 
 
-def _sequence(tree) -> list[tuple[str, frozenset[str], int]]:
+def _sequence(tree: Any) -> list[tuple[str, frozenset[str], int]]:
     """The pattern as a flat sequence of (kind, accepted characters, minimum)
     with kind "repeat" (unbounded), "one" (a required character), "skip"
     (zero-width or optional) or "stop" (anything this analysis does not follow)."""
     out: list[tuple[str, frozenset[str], int]] = []
+    state = tree.state
     for op, av in tree:
         if op in _ZERO_WIDTH:
             out.append(("skip", frozenset(), 0))
         elif op in _ONE_CHAR:
-            out.append(("one", _accepts(tree.state, [(op, av)]), 1))
+            out.append(("one", _accepts(state, [(op, av)]), 1))
         elif op == _sre_constants.SUBPATTERN:
-            out.extend(_sequence(av[-1]))
+            out.extend(_sequence(_sre_parse.SubPattern(state, av[-1])))
         elif op in (_sre_constants.MAX_REPEAT, _sre_constants.MIN_REPEAT):
             lo, hi, body = av
-            accepted = _accepts(tree.state, body)
-            if hi == _sre_constants.MAXREPEAT:
-                out.append(("repeat", accepted, lo))
+            if hi == 1:  # an optional or single group: its repeats count, its required characters may not be there
+                inner = _sequence(_sre_parse.SubPattern(state, body))
+                out.extend(inner if lo else [(k, a, 0) if k == "repeat" else ("skip", frozenset(), 0)
+                                             for k, a, _m in inner])
+            elif hi == _sre_constants.MAXREPEAT:
+                out.append(("repeat", _chars(state, body), lo))
             elif lo == 0:
                 out.append(("skip", frozenset(), 0))
             else:
-                out.append(("one", accepted, 1) if accepted else ("stop", frozenset(), 0))
-        else:  # alternation, possessive and atomic parts, back-references
+                out.append(("one", _chars(state, body), 1))
+        elif op == _sre_constants.BRANCH or op in _REPEATS or (_ATOMIC is not None and op == _ATOMIC):
+            # Alternatives, possessive and atomic parts: a repeat in them counts
+            # as one, else they take characters as a required one does (or may
+            # take none: then they do not break a run).
+            body = [(op, av)]
+            chars = _chars(state, body)
+            _first_chars, empty = _first(state, body)
+            if _has_unbounded(body):
+                out.append(("repeat", chars, 0))
+            else:
+                out.append(("skip", frozenset(), 0) if empty else ("one", chars, 1))
+        else:  # back-references, conditionals
             out.append(("stop", frozenset(), 0))
     return out
 
 
-def _overlapping_repeats(tree) -> int:
+def _overlapping_repeats(tree: Any) -> int:
     """The longest run of unbounded repeats that can all take some common
     characters, including every required character between them (so the
     repeats can shift the split points anywhere)."""
@@ -153,6 +315,7 @@ def _overlapping_repeats(tree) -> int:
     for start, (kind, accepted, _minimum) in enumerate(items):
         if kind != "repeat" or not accepted:
             continue
+        required: list[frozenset[str]]
         common, required, count = accepted, [], 1
         for kind, accepted, minimum in items[start + 1:]:
             if kind == "skip":
@@ -234,8 +397,12 @@ class PathMap:
     matches has no counterpart (``None``): it lies outside the mapped library.
     """
 
-    def __init__(self, rules: Sequence[PathRule] = ()):
+    def __init__(self, rules: Sequence[PathRule] = (), max_length: int = DEFAULT_PATH_LIMIT):
         self.rules: tuple[PathRule, ...] = tuple(rules)
+        # What a rule may cost per call: the rules check_regex_safety lets
+        # through take at most about the square of the path's length, so a
+        # bound on the length bounds the time (bench/regex_worst_case.py).
+        self.max_length = min(max_length, MAX_PATH_LENGTH)
 
     def to_plex(self, stash_path: str) -> Translation | None:
         return self._translate(stash_path, "stash_to_plex")
@@ -244,8 +411,9 @@ class PathMap:
         return self._translate(plex_path, "plex_to_stash")
 
     def _translate(self, path: str, direction: str) -> Translation | None:
-        if len(path) > MAX_PATH_LENGTH:
-            log.debug("%s: path of %d characters refused", direction, len(path))
+        if len(path) > self.max_length:
+            log.debug("%s: a path of %d characters is not translated (the limit is [match] rule_path_limit = %d)",
+                      direction, len(path), self.max_length)
             return None
         if not self.rules:
             return Translation(path, None)

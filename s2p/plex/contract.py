@@ -14,11 +14,20 @@ METADATA_PATH = "/library/metadata"
 MATCH_PATH = "/library/metadata/matches"
 
 # ratingKey is the Stash scene id: digits only, never a path, never a slash.
-RATING_KEY = re.compile(r"[0-9]{1,19}")
+RATING_KEY = re.compile(r"[0-9]{1,10}")
+# Stash's ids are GraphQL Ints (its filters take ``id: IntCriterionInput``):
+# 32-bit signed.  A larger number names no scene; asking Stash about it only
+# earns an error, which would read as Stash being down.
+MAX_STASH_ID = 2**31 - 1
+
+
+def is_stash_id(value: str) -> bool:
+    """Digits Stash can hold as an id (at most ``MAX_STASH_ID``)."""
+    return RATING_KEY.fullmatch(value) is not None and int(value) <= MAX_STASH_ID
 
 
 def is_rating_key(value: str) -> bool:
-    return RATING_KEY.fullmatch(value) is not None
+    return is_stash_id(value)
 
 
 SHOW, SEASON, EPISODE = 2, 3, 4
@@ -60,6 +69,23 @@ def guid(identifier: str, rating_key: str) -> str:
 
 def key(rating_key: str) -> str:
     return f"{METADATA_PATH}/{rating_key}"
+
+
+GUID_KINDS = ("movie", "show", "season", "episode")
+
+
+def own_guid(identifier: str, value: str | None) -> tuple[str, str] | None:
+    """(kind, ratingKey) of one of s2p's own guids (``<identifier>://<kind>/<key>``,
+    any query part ignored), else ``None``; the key is checked by whoever reads it."""
+    if not value or not value.startswith(f"{identifier}://"):
+        return None
+    kind, _, rest = value[len(identifier) + 3:].partition("/")
+    key = rest.split("?", 1)[0]
+    if kind not in GUID_KINDS or not key or "/" in key:
+        return None
+    if kind == "movie" and not is_rating_key(key):
+        return None
+    return kind, key
 
 
 def scene_id_from_guid(identifier: str, value: str | None) -> str | None:

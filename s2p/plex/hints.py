@@ -112,7 +112,15 @@ class MatchHints(BaseModel):
     grandparentTitle: str | None = Field(None, max_length=MAX_TEXT)
     index: int | None = Field(None, ge=0, le=10**9)
     parentIndex: int | None = Field(None, ge=0, le=10**9)
+    # The air date: ``date`` in the provider documentation's examples,
+    # ``originallyAvailableAt`` in Plex's metadata vocabulary; either is read.
     date: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    originallyAvailableAt: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    # The show and season an episode (or season) is in, as Plex knows them.
+    parentGuid: str | None = Field(None, max_length=MAX_TEXT)
+    grandparentGuid: str | None = Field(None, max_length=MAX_TEXT)
+    parentRatingKey: str | None = Field(None, max_length=MAX_TEXT)
+    grandparentRatingKey: str | None = Field(None, max_length=MAX_TEXT)
     includeChildren: bool = False
     # From X-Plex-* headers or parameters.
     language: str | None = Field(None, max_length=64)
@@ -120,10 +128,11 @@ class MatchHints(BaseModel):
     client_identifier: str | None = Field(None, max_length=256)
 
     _text = field_validator("title", "guid", "filename", "ohash", "language", "country", "client_identifier",
-                            "parentTitle", "grandparentTitle", mode="before")(_clean_text)
+                            "parentTitle", "grandparentTitle", "parentGuid", "grandparentGuid", "parentRatingKey",
+                            "grandparentRatingKey", mode="before")(_clean_text)
     _flags = field_validator("manual", "includeAdult", "includeChildren", mode="before")(_flag)
 
-    @field_validator("date", mode="before")
+    @field_validator("date", "originallyAvailableAt", mode="before")
     @classmethod
     def _date(cls, v: Any) -> Any:
         # An air date; a timestamp's date part is the date ("2023-05-12T00:00:00Z").
@@ -133,7 +142,9 @@ class MatchHints(BaseModel):
     @field_validator("index", "parentIndex", mode="before")
     @classmethod
     def _indexes(cls, v: Any) -> Any:
-        return _number(v, integral=True)
+        v = _number(v, integral=True)
+        # Below 0 means "not known" (Plex sends -1): absent, not refused.
+        return None if isinstance(v, int) and v < 0 else v
 
     @field_validator("type", mode="before")
     @classmethod
@@ -160,6 +171,10 @@ class MatchHints(BaseModel):
     @property
     def has_anything(self) -> bool:
         return any((self.guid, self.filename, self.title, self.ohash))
+
+    @property
+    def air_date(self) -> str | None:
+        return self.date or self.originallyAvailableAt
 
     @property
     def show_title(self) -> str | None:

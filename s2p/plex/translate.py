@@ -203,7 +203,7 @@ def images(scene: Scene, links: ImageLinks) -> list[dict[str, str]]:
 
 
 def _studio_chain(studio: StudioRef | None) -> list[StudioRef]:
-    chain = []
+    chain: list[StudioRef] = []
     seen = set()
     while studio is not None and studio.id not in seen and len(chain) < 10:
         chain.append(studio)

@@ -24,6 +24,7 @@ from s2p.common.statedir import ensure_state_dir, write_atomically
 log = logging.getLogger(__name__)
 
 CLIENT_ID_FILE = "plex-client-id"
+TOKEN_FIX = "Fix: set [plex] token to a token of the server's owner (docs/plex-setup.md)"
 
 
 class PlexError(Exception):
@@ -74,12 +75,20 @@ def connect(settings: PlexSettings, state_dir: str | Path) -> Any:
     try:
         return PlexServer(settings.url, token, session=session, timeout=settings.timeout)
     except Unauthorized:
-        raise PlexAuthError("Plex refused the token. Fix: set [plex] token to a token of the server's "
-                            "owner (docs/plex-setup.md)") from None
+        raise PlexAuthError(f"Plex refused the token. {TOKEN_FIX}") from None
     except (BadRequest, NotFound) as exc:
         raise PlexUnavailable(f"Plex at {settings.url} answered unexpectedly ({_first_line(exc)})") from None
     except requests.RequestException as exc:
         raise PlexUnavailable(f"cannot reach Plex at {settings.url} ({type(exc).__name__})") from None
+
+
+def list_sections(plex: Any) -> list[Any]:
+    """Plex's libraries as Plex lists them now.  plexapi keeps the first
+    answer of ``plex.library.sections()`` for the connection's life; a fresh
+    ``Library`` asks again (a library added or switched to another agent)."""
+    from plexapi.library import Library
+
+    return Library(plex, plex.query(Library.key)).sections()
 
 
 def translate_errors(exc: Exception, doing: str) -> PlexError:
@@ -89,7 +98,7 @@ def translate_errors(exc: Exception, doing: str) -> PlexError:
     if isinstance(exc, PlexError):
         return exc
     if isinstance(exc, Unauthorized):
-        return PlexAuthError(f"Plex refused the token while {doing}")
+        return PlexAuthError(f"Plex refused the token while {doing}. {TOKEN_FIX}")
     if isinstance(exc, (BadRequest, NotFound)):
         return PlexUnavailable(f"Plex answered unexpectedly while {doing} ({_first_line(exc)})")
     if isinstance(exc, requests.RequestException):

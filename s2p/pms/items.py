@@ -17,6 +17,8 @@ import threading
 import time
 from typing import Any, Callable
 
+from s2p.pms.connect import list_sections
+
 log = logging.getLogger(__name__)
 
 PAGE = 500
@@ -53,7 +55,8 @@ class PlexItems:
         """The movie sections to look in: the configured ones, else those on
         s2p's agent, else every movie section."""
         if self._sections is None:
-            movies = [s for s in self._plex.library.sections() if getattr(s, "type", "") == "movie"]
+            listed = list_sections(self._plex)
+            movies = [s for s in listed if getattr(s, "type", "") == "movie"]
             if self._wanted:
                 chosen = [s for s in movies if s.title in self._wanted or str(s.key) in self._wanted]
                 missing = set(self._wanted) - {s.title for s in chosen} - {str(s.key) for s in chosen}
@@ -62,7 +65,7 @@ class PlexItems:
             else:
                 chosen = [s for s in movies if getattr(s, "agent", "") == self._identifier] or movies
             if self._tv_identifier:
-                shows = [s for s in self._plex.library.sections() if getattr(s, "type", "") == "show"]
+                shows = [s for s in listed if getattr(s, "type", "") == "show"]
                 chosen += [s for s in shows if getattr(s, "agent", "") == self._tv_identifier
                            or s.title in self._wanted or str(s.key) in self._wanted]
             self._sections = chosen

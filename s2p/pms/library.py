@@ -45,13 +45,13 @@ def choose_sections(available: Sequence[PlexSection], wanted: Sequence[str],
         if chosen:
             return chosen, []
         problem = f"no movie library in Plex uses s2p's agent ({identifier})"
-        found = f"Plex's movie libraries: {_listed(available, 'movie')}"
+        listed = f"Plex's movie libraries: {_listed(available, 'movie')}"
         if tv_identifier is not None:
             problem += f", and no TV library the TV provider's ({tv_identifier})"
-            found += f"; its TV libraries: {_listed(available, 'show')}"
-        return [], [f"{problem}; {found}. Fix: set the library's agent to s2p's, or list the libraries "
+            listed += f"; its TV libraries: {_listed(available, 'show')}"
+        return [], [f"{problem}; {listed}. Fix: set the library's agent to s2p's, or list the libraries "
                     "to compare in [plex] sections"]
-    chosen: list[PlexSection] = []
+    chosen = []
     problems = []
     for name in wanted:
         found = [s for s in available if s.key == name.strip()] or \

@@ -62,7 +62,7 @@ def plex_shares_our_network(plex_url: str, resolve: Callable[[str], list[str]] |
 
 def _resolve(host: str) -> list[str]:
     try:
-        return sorted({info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)})
+        return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)})
     except (OSError, UnicodeError):
         return []
 
@@ -89,7 +89,7 @@ def check_url(url: str) -> str:
     if parts.query or parts.fragment:
         raise SetupError(f"--url {url!r} must not carry a query string or fragment")
     try:
-        parts.port
+        _ = parts.port  # reading it checks it
     except ValueError:
         raise SetupError(f"--url {url!r} has an invalid port") from None
     return url
@@ -176,7 +176,7 @@ class PlexProviders:
         self.identifier = identifier
         self.section_type = section_type  # "movie", or "show" for the TV provider
 
-    def _call(self, method: str, path: str, doing: str, **params: str):
+    def _call(self, method: str, path: str, doing: str, **params: str) -> Any:
         session = self.plex._session
         try:
             return self.plex.query(path, method=getattr(session, method), params=params or None)
@@ -364,6 +364,7 @@ def _report_provider(plex: Any, check: ProviderCheck, plex_url: str, lan: str | 
         print(f"  plex: {name} is not registered; in a container, run {check.command} --url <the URL Plex can "
               "reach> (docs/plex-setup.md, \"Which URL to register\")", file=out)
         return True
+    assert url is not None  # Plex's record of it, or the default checked above
     problem = loopback_problem(url, plex_url, lan)
     if problem:
         print(f"  plex: Plex cannot reach {name} at that URL: {problem}", file=out)

@@ -30,7 +30,7 @@ import re
 import threading
 import time
 from datetime import datetime, timedelta
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Protocol, TypeVar
 
 from s2p.config import IndexSettings
 from s2p.paths.forms import canonical, fold_name
@@ -59,6 +59,16 @@ FOLDER, NAME, OSHASH, MD5 = range(4)
 ID, TITLE, DATE, UPDATED_AT, FILES = range(5)
 IndexedFile = tuple
 IndexedScene = tuple
+# A key's scenes: one id, or a tuple of ids when several scenes share the key.
+SceneIds = str | tuple[str, ...]
+Key = TypeVar("Key")
+
+
+class Jobs(Protocol):
+    """What the index asks of ops' scheduler (scenes does not import ops)."""
+
+    def add(self, name: str, interval: float, run: Callable[[], object], *, first_delay: float | None = None) -> None:
+        ...
 
 
 def file_path(file: IndexedFile) -> str:
@@ -90,7 +100,7 @@ def same_as(record: IndexedScene, scene: SceneSummary) -> bool:
         folder + name == theirs.path
         and oshash == _hex(theirs.fingerprint("oshash"), _HEX16)
         and md5 == _hex(theirs.fingerprint("md5"), _HEX32)
-        for (folder, name, oshash, md5), theirs in zip(record[FILES], scene.files)
+        for (folder, name, oshash, md5), theirs in zip(record[FILES], scene.files, strict=True)
     )
 
 
@@ -110,20 +120,20 @@ def name_key(name: str) -> int:
     return hash(fold_name(name))
 
 
-def _ids(value) -> tuple[str, ...]:
+def _ids(value: SceneIds | None) -> tuple[str, ...]:
     if value is None:
         return ()
     return value if isinstance(value, tuple) else (value,)
 
 
-def _with(value, scene_id: str):
+def _with(value: SceneIds | None, scene_id: str) -> SceneIds:
     if value is None:
         return scene_id
     ids = _ids(value)
     return value if scene_id in ids else ids + (scene_id,)
 
 
-def _without(value, scene_id: str):
+def _without(value: SceneIds | None, scene_id: str) -> SceneIds | None:
     ids = tuple(i for i in _ids(value) if i != scene_id)
     return None if not ids else ids[0] if len(ids) == 1 else ids
 
@@ -140,10 +150,10 @@ class Snapshot:
 
     def __init__(self) -> None:
         self.scenes: dict[str, IndexedScene] = {}
-        self.names: dict[int, object] = {}
-        self.oshashes: dict[int, object] = {}
-        self.md5s: dict[int, object] = {}
-        self.plex_paths: dict[str, object] = {}
+        self.names: dict[int, SceneIds] = {}
+        self.oshashes: dict[int, SceneIds] = {}
+        self.md5s: dict[int, SceneIds] = {}
+        self.plex_paths: dict[str, SceneIds] = {}
         self.folders: dict[str, str] = {}  # pools: one string object per distinct value
         self.dates: dict[str, str] = {}
         self.newest: str | None = None  # the highest updated_at seen, as Stash wrote it
@@ -261,7 +271,7 @@ class Snapshot:
         self.files -= len(record[FILES])
 
 
-def _drop(table: dict, key, scene_id: str) -> None:
+def _drop(table: dict[Key, SceneIds], key: Key, scene_id: str) -> None:
     rest = _without(table.get(key), scene_id)
     if rest is None:
         table.pop(key, None)
@@ -437,7 +447,7 @@ class SceneIndex:
         runs even if live sync caught the index up a moment ago."""
         self._wanted = True
 
-    def schedule(self, scheduler) -> None:
+    def schedule(self, scheduler: Jobs) -> None:
         """Register the periodic jobs; the first load starts as soon as the scheduler does."""
         settings = self._settings
 

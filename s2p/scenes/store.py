@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 
 from s2p.scenes.batching import BatchLoader
 from s2p.common.cache import Reservation, TTLCache
@@ -28,6 +29,8 @@ from s2p.stash.errors import StashError, StashUnavailable
 from s2p.stash.models import Scene
 
 log = logging.getLogger(__name__)
+
+_ABSENT = object()
 
 # Prefetches waiting beyond this are dropped: they are an optimisation only.
 MAX_PENDING_PREFETCH = 500
@@ -71,10 +74,76 @@ class SceneStore:
         except TimeoutError:
             raise StashUnavailable("timed out waiting for Stash") from None
 
+    def get_many(self, scene_ids: Sequence[str], *, deadline: Deadline, chunk: int | None = None) -> dict[str, Scene]:
+        """Many scenes at once (a page of a listing): the cached ones from the
+        cache, the rest in as few ``findScenes(ids:)`` queries as ``chunk``
+        (default ``[cache] batch_size``) allows.  Ids Stash does not know are
+        left out.  Once the deadline has passed no further query is sent: the
+        request is abandoned, so Stash's work would be wasted."""
+        size = max(1, chunk or self._batch_size)
+        ids = list(dict.fromkeys(scene_ids))
+        if not self._enabled:
+            found: dict[str, Scene] = {}
+            for start in range(0, len(ids), size):
+                _check(deadline)
+                found.update(self._stash.scenes(ids[start:start + size], deadline=deadline))
+            return found
+        found = {}
+        reserved: list[Reservation] = []
+        elsewhere: list[str] = []  # being loaded by another request: wait for it
+        for scene_id in ids:
+            cached = self.cache.get(scene_id, _ABSENT)
+            if cached is not _ABSENT:
+                if cached is not None:
+                    found[scene_id] = cached
+                continue
+            reservation = self.cache.reserve(scene_id)
+            if reservation is None:
+                elsewhere.append(scene_id)
+            else:
+                reserved.append(reservation)
+        # Whole batches are this request's own queries; the rest joins the prefetch queue, where
+        # concurrent requests' scenes share a query (a scan reads many small pages at once).
+        shared = reserved[len(reserved) - len(reserved) % size:]
+        if shared and self._enqueue(shared):
+            del reserved[len(reserved) - len(shared):]
+            elsewhere += [str(r.key) for r in shared]
+        try:
+            while reserved:
+                _check(deadline)
+                batch = reserved[:size]
+                loaded = self._stash.scenes([str(r.key) for r in batch], deadline=deadline)
+                del reserved[:size]
+                for reservation in batch:
+                    scene = loaded.get(str(reservation.key))
+                    self.cache.fulfil(reservation, scene, None if scene is not None else self._miss_ttl)
+                    if scene is not None:
+                        found[scene.id] = scene
+        finally:
+            for reservation in reserved:  # not loaded: whoever waits for them loads them
+                self.cache.abandon(reservation)
+        for scene_id in elsewhere:
+            scene = self.get(scene_id, deadline=deadline)
+            if scene is not None:
+                found[scene_id] = scene
+        return found
+
     def _load(self, scene_id: str, deadline: Deadline) -> Scene | None:
         if self.batcher is None:
             return self._stash.scene(scene_id, deadline=deadline)
         return self.batcher.load(scene_id, deadline)
+
+    def _enqueue(self, reservations: list[Reservation]) -> bool:
+        """Hand reserved scenes to the prefetch thread; ``False`` when its queue is full."""
+        with self._queue_changed:
+            if self._closing or len(self._queue) + len(reservations) > MAX_PENDING_PREFETCH:
+                return False
+            self._queue.extend(reservations)
+            if self._drainer is None:
+                self._drainer = threading.Thread(target=self._drain, name="s2p-prefetch", daemon=True)
+                self._drainer.start()
+            self._queue_changed.notify()
+        return True
 
     def prefetch(self, scene_id: str) -> None:
         """Load a scene in the background.  Never blocks; dropped when too
@@ -118,7 +187,7 @@ class SceneStore:
 
     def _load_reserved(self, batch: list[Reservation]) -> None:
         try:
-            found = self._stash.scenes([r.key for r in batch], deadline=Deadline(self._prefetch_budget))
+            found = self._stash.scenes([str(r.key) for r in batch], deadline=Deadline(self._prefetch_budget))
         except StashError as exc:
             log.debug("prefetch of %d scene(s) failed: %s", len(batch), exc)
             for reservation in batch:
@@ -126,7 +195,7 @@ class SceneStore:
             return
         self.prefetch_batches += 1
         for reservation in batch:
-            scene = found.get(reservation.key)
+            scene = found.get(str(reservation.key))  # the keys are scene ids
             self.cache.fulfil(reservation, scene, None if scene is not None else self._miss_ttl)
 
     @property
@@ -144,3 +213,8 @@ class SceneStore:
 
     def forget(self, scene_id: str) -> None:
         self.cache.invalidate(scene_id)
+
+
+def _check(deadline: Deadline) -> None:
+    if deadline.expired:
+        raise StashUnavailable("the request's time ran out before all its scenes were read")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from s2p.common.deadline import Deadline
 from s2p.stash import queries
@@ -18,6 +18,7 @@ from s2p.stash.models import (GroupRef, Listed, PerformerRef, Scene, SceneSummar
 from s2p.stash.refpool import RefPool
 
 log = logging.getLogger(__name__)
+Model = TypeVar("Model", bound=BaseModel)
 
 _NOT_FOUND = re.compile(r"scene with id (\d+) not found")
 # Characters that are special in Go's RE2 syntax (what Stash's MATCHES_REGEX uses).
@@ -227,7 +228,8 @@ class StashAPI:
     def group(self, group_id: str, *, deadline: Deadline | None = None) -> GroupRef | None:
         return self._entity(queries.GROUP_IMAGE, "findGroup", GroupRef, group_id, deadline)
 
-    def _entity(self, document, field, model, entity_id, deadline):
+    def _entity(self, document: queries.Document, field: str, model: type[Model], entity_id: str,
+                deadline: Deadline | None) -> Model | None:
         data = self.client.query(document, {"id": entity_id}, deadline=deadline)
         raw = data.get(field)
         return _parse(model, raw) if raw else None
@@ -249,7 +251,7 @@ class SummaryPage:
     last_id: str | None  # the highest id on the page (also of a scene that could not be read)
 
 
-def _parse(model, raw: Any):
+def _parse(model: type[Model], raw: Any) -> Model | None:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:

@@ -11,25 +11,26 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 from urllib.parse import urlsplit
 
 import requests
 
 from s2p import __version__
-from s2p.config import StashSettings
+from s2p.common.backoff import Backoff
 from s2p.common.deadline import Deadline
+from s2p.config import StashSettings
 from s2p.stash.breaker import CircuitBreaker
 from s2p.stash.errors import StashAuthError, StashError, StashQueryError, StashUnavailable
 from s2p.stash.queries import Document
 from s2p.stash.watchdog import Watchdog, WatchedAdapter
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Stash's images are small (screenshots, head shots); anything bigger than
 # this is not an image we want to hold in memory.
@@ -38,6 +39,8 @@ MAX_IMAGE_BYTES = 32 * 1024 * 1024
 MAX_REPLY_BYTES = 128 * 1024 * 1024
 # A retry is only worth starting with at least this much budget left.
 MIN_RETRY_BUDGET = 0.5
+# Between tries of one request: 50-100% of 0.1 s, 0.2 s, 0.4 s ... at most 2 s ([stash] retries bounds the count).
+RETRY_BACKOFF = Backoff(base=0.1, cap=2.0)
 
 
 class _Transient(StashUnavailable):
@@ -243,7 +246,7 @@ class StashClient:
 
     # ------------------------------------------------------------ transport
 
-    def _with_retries(self, attempt, deadline: Deadline | None):
+    def _with_retries(self, attempt: Callable[[Deadline], T], deadline: Deadline | None) -> T:
         """Run ``attempt(deadline)``, retrying transient failures with
         jittered exponential backoff while the budget allows.  Every request
         s2p sends to Stash is a read, so retrying is always safe."""
@@ -256,7 +259,7 @@ class StashClient:
                 if isinstance(exc, _Transient) and not exc.retry:
                     raise
                 tries += 1
-                backoff = min(2.0, 0.1 * 2 ** (tries - 1)) * random.uniform(0.5, 1.5)
+                backoff = RETRY_BACKOFF.delay(tries)
                 if tries > self._settings.retries or deadline.remaining() < backoff + MIN_RETRY_BUDGET:
                     if isinstance(exc, _BusyDatabase):
                         raise StashUnavailable(f"Stash's database stayed locked ({exc})") from None

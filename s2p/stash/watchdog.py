@@ -16,6 +16,7 @@ import itertools
 import socket
 import threading
 import time
+from typing import Any
 
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -96,9 +97,10 @@ class Watchdog:
                         pass
 
 
-def _watched(connection_class, watchdog: Watchdog):
-    class Watched(connection_class):
-        def request(self, *args, **kwargs):
+def _watched(connection_class: type[HTTPConnection], watchdog: Watchdog) -> type[Any]:
+    # mypy cannot follow a base class chosen at run time (HTTP or HTTPS).
+    class Watched(connection_class):  # type: ignore[valid-type,misc]
+        def request(self, *args: Any, **kwargs: Any) -> None:
             if self.sock is None:
                 self.connect()
             watchdog.attach(self.sock)
@@ -111,11 +113,11 @@ def _watched(connection_class, watchdog: Watchdog):
 class WatchedAdapter(HTTPAdapter):
     """An HTTPAdapter whose connections report their sockets to ``watchdog``."""
 
-    def __init__(self, watchdog: Watchdog, **kwargs):
+    def __init__(self, watchdog: Watchdog, **kwargs: Any):
         self._watchdog = watchdog
         super().__init__(**kwargs)
 
-    def init_poolmanager(self, *args, **kwargs):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         watchdog = self._watchdog
 

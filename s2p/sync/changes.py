@@ -85,7 +85,7 @@ def look(stash: StashAPI, store: SyncStore, overlap: float, deadline: Deadline,
         found.queries += 1
         handled = store.seen(kind, [entity_id for entity_id, _ in entities])
         fresh = [(entity_id, stamp) for entity_id, stamp in entities if handled.get(entity_id) != stamp]
-        for entity_id, stamp in entities:
+        for _, stamp in entities:
             found.note(stamp)
         if not fresh:
             continue

@@ -5,99 +5,81 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
-from s2p.common.statedir import ensure_state_dir
+from s2p.common import duequeue
+from s2p.common.duequeue import DueQueue, Entry
+from s2p.common.sqlitedb import Database
 
 FILE_NAME = "sync.sqlite3"
-MAX_QUEUED = 100_000
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS seen (
-    kind  TEXT NOT NULL,
-    id    TEXT NOT NULL,
-    stamp TEXT NOT NULL,
-    PRIMARY KEY (kind, id)
-);
-CREATE TABLE IF NOT EXISTS queue (
-    scene_id   TEXT PRIMARY KEY,
-    reason     TEXT NOT NULL,
-    due        REAL NOT NULL,
-    attempts   INTEGER NOT NULL DEFAULT 0,
-    last_error TEXT,
-    added      REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS queue_due ON queue (due);
-"""
+MAX_QUEUED = duequeue.MAX_QUEUED
+LOST = ("the queued Plex refreshes and the point sync had reached in Stash's history "
+        "(sync starts again from now: edits made while s2p was down may need Refresh Metadata)")
 
 
-@dataclass(frozen=True)
-class Queued:
-    scene_id: str
-    reason: str
-    attempts: int
+def _version_1(conn: sqlite3.Connection) -> None:
+    """What was seen and the shared queue's table; a file from before keeps its rows."""
+    conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+    conn.execute("CREATE TABLE IF NOT EXISTS seen (kind TEXT NOT NULL, id TEXT NOT NULL, stamp TEXT NOT NULL, "
+                 "PRIMARY KEY (kind, id))")
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(queue)")]
+    if "scene_id" in columns:
+        conn.execute("ALTER TABLE queue RENAME COLUMN scene_id TO item")
+        conn.execute("ALTER TABLE queue RENAME COLUMN reason TO payload")
+        conn.execute("ALTER TABLE queue ADD COLUMN held INTEGER NOT NULL DEFAULT 0")
+    conn.execute(duequeue.CREATE)
+    conn.execute(duequeue.INDEX)
+
+
+SCHEMA = [_version_1]
+
+Queued = Entry  # payload: why the scene is queued
 
 
 class SyncStore:
-    def __init__(self, state_dir: str | os.PathLike, *, clock: Callable[[], float] = time.time):
-        self._state_dir = state_dir
+    def __init__(self, state_dir: str | os.PathLike, *, clock: Callable[[], float] = time.time,
+                 limit: int = MAX_QUEUED):
         self._clock = clock
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
-
-    def _open(self) -> sqlite3.Connection:
-        if self._db is None:  # on first use: building the services touches no disk
-            path = ensure_state_dir(self._state_dir) / FILE_NAME
-            db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10)
-            os.chmod(path, 0o600)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-            self._db = db
-        return self._db
+        self.db = Database(state_dir, FILE_NAME, SCHEMA, lost=LOST, clock=clock, timeout=10)
+        self.queue = DueQueue(self.db, limit=limit)
 
     @property
     def path(self) -> Path:
-        return Path(self._state_dir) / FILE_NAME
+        return self.db.path
 
     def close(self) -> None:
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+        self.db.close()
+
+    def lost(self) -> dict[str, Any] | None:
+        """A damaged file set aside in this process, for /healthz (None: none)."""
+        return self.db.lost_report()
 
     # ------------------------------------------------------------ what was seen
 
     def since(self) -> str | None:
-        with self._lock:
-            row = self._open().execute("SELECT value FROM meta WHERE key = 'since'").fetchone()
+        row = self.db.run(lambda db: db.execute("SELECT value FROM meta WHERE key = 'since'").fetchone())
         return row[0] if row else None
 
     def advance(self, since: str, seen: Iterable[tuple[str, str, str]], prune_before: str | None) -> None:
         """One look's outcome, at once: the new high-water mark and the versions handled."""
-        with self._lock:
-            db = self._open()
-            db.execute("BEGIN")
-            try:
-                db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('since', ?)", (since,))
-                db.executemany("INSERT OR REPLACE INTO seen (kind, id, stamp) VALUES (?, ?, ?)", list(seen))
-                if prune_before:
-                    db.execute("DELETE FROM seen WHERE stamp < ?", (prune_before,))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        rows = list(seen)
+
+        def advance(db: sqlite3.Connection) -> None:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('since', ?)", (since,))
+            db.executemany("INSERT OR REPLACE INTO seen (kind, id, stamp) VALUES (?, ?, ?)", rows)
+            if prune_before:
+                db.execute("DELETE FROM seen WHERE stamp < ?", (prune_before,))
+
+        self.db.transaction(advance)
 
     def seen(self, kind: str, ids: Iterable[str]) -> dict[str, str]:
         ids = list(ids)
         if not ids:
             return {}
-        with self._lock:
-            db = self._open()
+
+        def seen(db: sqlite3.Connection) -> dict[str, str]:
             found: dict[str, str] = {}
             for start in range(0, len(ids), 500):
                 chunk = ids[start:start + 500]
@@ -106,33 +88,23 @@ class SyncStore:
                 found.update(dict(rows))
             return found
 
-    # ------------------------------------------------------------ the refresh queue
+        return self.db.run(seen)
+
+    # ------------------------------------------------------------ the refresh queue (common.duequeue's rules)
 
     def add(self, scene_id: str, reason: str, due: float) -> bool:
-        """Queue a refresh; a scene already queued stays queued once (edits coalesce)."""
-        with self._lock:
-            db = self._open()
-            if db.execute("SELECT COUNT(*) FROM queue").fetchone()[0] >= MAX_QUEUED:
-                return False
-            db.execute("INSERT OR IGNORE INTO queue (scene_id, reason, due, added) VALUES (?, ?, ?, ?)",
-                       (scene_id, reason, due, self._clock()))
-            return True
+        """Queue a refresh; a scene already queued stays queued once (edits
+        coalesce), and one waiting for Plex to fetch it is due again."""
+        return self.queue.add(scene_id, due, reason, now=self._clock())
 
-    def due(self, now: float, limit: int) -> list[Queued]:
-        with self._lock:
-            rows = self._open().execute("SELECT scene_id, reason, attempts FROM queue WHERE due <= ? "
-                                        "ORDER BY due, added LIMIT ?", (now, limit)).fetchall()
-        return [Queued(*row) for row in rows]
+    def due(self, now: float, limit: int) -> list[Entry]:
+        return self.queue.due(now, limit)
 
     def retry(self, scene_id: str, due: float, attempts: int, error: str) -> None:
-        with self._lock:
-            self._open().execute("UPDATE queue SET due = ?, attempts = ?, last_error = ? WHERE scene_id = ?",
-                                 (due, attempts, error[:500], scene_id))
+        self.queue.retry(scene_id, due, attempts, error)
 
     def remove(self, scene_id: str) -> None:
-        with self._lock:
-            self._open().execute("DELETE FROM queue WHERE scene_id = ?", (scene_id,))
+        self.queue.done(scene_id)
 
     def pending(self) -> int:
-        with self._lock:
-            return self._open().execute("SELECT COUNT(*) FROM queue").fetchone()[0]
+        return self.queue.pending()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Hashable, TypeVar
 
 from s2p.common.cache import TTLCache
 from s2p.common.deadline import Deadline
@@ -29,6 +29,7 @@ LISTINGS_KEPT = 2000
 # (a scan walks a show's seasons within seconds; coalescing still applies).
 MIN_TTL = 0.0
 MAX_DEPTH = 10  # parent chains are cut here (and at cycles)
+Loaded = TypeVar("Loaded")
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class Catalog:
 
     def show(self, show_id: str, deadline: Deadline) -> Show | None:
         if show_id == NO_STUDIO:
-            return Show(NO_STUDIO, self.settings.no_studio, None)
+            return self._studioless()
         studios = self.studios(deadline)
         studio = studios.get(show_id)
         if studio is None or (self.settings.show == "top_parent" and self._top(show_id, studios) != show_id):
@@ -88,7 +89,10 @@ class Catalog:
         """Every show, the studio-less one last."""
         studios = self.studios(deadline)
         found = [self.show(sid, deadline) for sid in studios]
-        return [s for s in found if s is not None] + [self.show(NO_STUDIO, deadline)]  # type: ignore[list-item]
+        return [s for s in found if s is not None] + [self._studioless()]
+
+    def _studioless(self) -> Show:
+        return Show(NO_STUDIO, self.settings.no_studio, None)
 
     def _top(self, studio_id: str, studios: dict[str, Studio]) -> str:
         seen = {studio_id}
@@ -129,7 +133,7 @@ class Catalog:
         return {"tv_directory": self._directory, "tv_listings": self._listings}
 
 
-def _load(cache: TTLCache, key, loader: Callable, deadline: Deadline):
+def _load(cache: TTLCache[Loaded], key: Hashable, loader: Callable[[], Loaded], deadline: Deadline) -> Loaded:
     try:
         return cache.get_or_load(key, loader, wait=deadline.remaining())
     except TimeoutError:

@@ -1,29 +1,36 @@
 """``TvService``: the TV provider's answers, from the catalog, the scene
-store and the movie provider's match cascade."""
+store and the movie provider's match cascade.  As a match provider it
+plugs into ``match.service.MatchService``, which keeps its answers, tells
+the observers and applies the Stash outage rule."""
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from s2p.common.deadline import Deadline
-from s2p.match.cached import CachedMatcher
-from s2p.match.cascade import Candidate, MatchOutcome, refusal
-from s2p.plex.hints import MatchHints
+from s2p.match.cascade import Candidate, Matcher, MatchOutcome, Rule
+from s2p.match.query import MatchQuery
+from s2p.match.titles import fold_name
 from s2p.plex.translate import ImageLinks, TranslateOptions
 from s2p.scenes.store import SceneStore
 from s2p.stash.errors import StashError
 from s2p.stash.models import Scene
 from s2p.tv import translate, tree
 from s2p.tv.catalog import Catalog, Show
-from s2p.tv.tree import EPISODE, SEASON, SHOW, Episode, Page, Season
+from s2p.tv.tree import EPISODE, SEASON, SHOW, Episode, Key, Page, Season
 
-EXACT, ALIAS, EVIDENCE, BY_FILE, PARTIAL = 100, 95, 90, 90, 70
+# Scores: a show named exactly, by an alias, an episode Plex's evidence
+# (show, date, numbers) points at, a show only partly named.
+EXACT, ALIAS, EVIDENCE, PARTIAL = 100, 95, 90, 70
 # Candidates of a file match checked against the show, date and numbers Plex sent.
 EVIDENCE_LIMIT = 20
+# The most episodes one page of /children or /grandchildren holds, whatever size Plex asks
+# for: five of Stash's batched reads at the default [cache] batch_size (100), a few seconds
+# at most on a slow Stash, well inside [server] request_budget.  Plex pages on from
+# offset + size (docs/tv.md).
+MAX_EPISODE_PAGE = 500
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,7 @@ class Choice:
 
 @dataclass
 class TvOutcome:
-    hints: MatchHints
+    query: MatchQuery
     candidates: list[Choice] = field(default_factory=list)
     decision: Choice | None = None
     reason: str = ""
@@ -65,7 +72,7 @@ class TvOutcome:
             return found
 
         return {
-            "hints": self.hints.model_dump(exclude_none=True),
+            "hints": self.query.as_dict(),
             "steps": self.steps,
             "candidates": [choice(c) for c in self.candidates],
             "decision": choice(self.decision) if self.decision else None,
@@ -75,21 +82,27 @@ class TvOutcome:
         }
 
     def file_match(self) -> MatchOutcome | None:
-        """An episode match of a file as the movie route's observers read one
-        (scan-time gap records, match metrics, the metadata prefetch): the
-        file's cascade, with the TV provider's candidates and decision in
-        place of its own.  ``None`` for a match that named no file."""
-        if self.cascade is None or not self.hints.filename or any(c.episode is None for c in self.candidates):
+        """An episode match of a file as the observers read one (scan-time
+        gap records, match metrics, the metadata prefetch): the file's
+        cascade, with the TV provider's candidates and decision in place of
+        its own.  ``None`` for a match that named no file."""
+        if not self.query.filename:
+            return None
+        if self.cascade is None:  # Stash could not be asked before the cascade ran
+            return MatchOutcome.unavailable(self.query, self.error) if self.error else None
+        episodes = [(c, c.episode) for c in self.candidates if c.episode is not None]
+        if len(episodes) != len(self.candidates):
             return None
 
-        def candidate(c: Choice) -> Candidate:
-            return Candidate(c.episode.scene, c.score, c.step, c.describe())  # type: ignore[union-attr]
+        def candidate(choice: Choice, episode: Episode) -> Candidate:
+            return Candidate(episode.scene, choice.score, choice.step, choice.describe())
 
-        # A copy: the cascade's outcome may be a cached one, shared with other requests.
+        decision = self.decision
+        # A copy: the cascade's outcome may be shared with other requests.
         # Stash's outage counts only where it left the answer empty: a show and date may still decide.
-        return replace(self.cascade, hints=self.hints, candidates=[candidate(c) for c in self.candidates],
-                       decision=candidate(self.decision) if self.decision else None, reason=self.reason,
-                       error=None if self.decision else self.error or self.cascade.error)
+        return replace(self.cascade, query=self.query, candidates=[candidate(c, e) for c, e in episodes],
+                       decision=candidate(decision, decision.episode) if decision and decision.episode else None,
+                       reason=self.reason, error=None if decision else self.error or self.cascade.error)
 
 
 def _rating_key(choice: Choice) -> str:
@@ -100,16 +113,8 @@ def _rating_key(choice: Choice) -> str:
     return choice.show.rating_key
 
 
-def fold_title(text: str) -> str:
-    """A show title as compared: case, accents, punctuation and a trailing year ignored."""
-    text = re.sub(r"\s*[(\[]?\b(19|20)\d{2}[)\]]?\s*$", "", text.strip())
-    text = unicodedata.normalize("NFKD", text.casefold())
-    text = "".join(ch for ch in text if not unicodedata.combining(ch))
-    return re.sub(r"[^0-9a-z\u0080-\uffff]+", " ", text).strip()
-
-
 class TvService:
-    def __init__(self, catalog: Catalog, scenes: SceneStore, matcher: CachedMatcher, options: TranslateOptions, *,
+    def __init__(self, catalog: Catalog, scenes: SceneStore, matcher: Matcher, options: TranslateOptions, *,
                  min_score: int = 85, margin: int = 1, served: list[Callable[[str], None]] | None = None,
                  shown: list[Callable[[str], None]] | None = None):
         self.catalog = catalog
@@ -118,8 +123,7 @@ class TvService:
         self._scenes = scenes
         self._matcher = matcher
         self.options = options
-        self._min_score = min_score
-        self._margin = margin
+        self._rule: Rule[Choice] = Rule(min_score, margin, Choice.describe)
 
     @property
     def identifier(self) -> str:
@@ -154,7 +158,14 @@ class TvService:
             season = listing.season(key.season)  # type: ignore[arg-type]
             if season is None:
                 return None
-            item = translate.season_item(show, season, self.options, links, children=children)
+            # Plex's refresh takes a season's episodes from this answer: full ones, read in batches.
+            episodes = self._full_episodes(show, list(season.episodes), links, deadline) if children else None
+            item = translate.season_item(show, season, self.options, links, episodes=episodes)
+            if served and episodes:
+                # Read as if one by one: push mode uploads their pictures, gap detection knows them served.
+                for embedded in episodes:
+                    for observe in self._served:
+                        observe(embedded["ratingKey"].removeprefix("episode-"))
         if served:
             for observe in self._shown:
                 observe(show.id)
@@ -182,10 +193,15 @@ class TvService:
 
     def children(self, rating_key: str, links: ImageLinks, deadline: Deadline, start: int,
                  size: int | None, *, grand: bool = False) -> Page | None:
-        """A page of a show's seasons (or, ``grand``, its episodes), or of a season's episodes."""
+        """A page of a show's seasons (or, ``grand``, its episodes), or of a season's episodes;
+        an empty page for what has none (an episode's children, a season's grandchildren),
+        ``None`` for an item that does not exist."""
         key = tree.parse_key(rating_key)
-        if key is None or key.kind == EPISODE:
+        if key is None:
             return None
+        if key.kind == EPISODE:
+            found = self.episode(key.scene, deadline)  # type: ignore[arg-type]
+            return None if found is None else Page([], max(0, start), 0)
         show = self.catalog.show(key.show, deadline)  # type: ignore[arg-type]
         if show is None:
             return None
@@ -195,28 +211,59 @@ class TvService:
             return Page([translate.season_item(show, s, self.options, links) for s in page.items],
                         page.offset, page.total)
         if key.kind == SHOW:
-            episodes = listing.episodes
+            episodes: Sequence[Episode] = listing.episodes
         else:
             season = listing.season(key.season)  # type: ignore[arg-type]
-            if season is None or grand:
+            if season is None:
                 return None
-            episodes = list(season.episodes)
-        page = tree.page(episodes, start, size)
+            if grand:
+                return Page([], max(0, start), 0)
+            episodes = season.episodes
+        page = tree.page(episodes, start, min(tree.DEFAULT_PAGE if size is None else size, MAX_EPISODE_PAGE))
         return Page(self._full_episodes(show, page.items, links, deadline), page.offset, page.total)
 
-    def _full_episodes(self, show: Show, episodes: list[Episode], links: ImageLinks,
-                       deadline: Deadline) -> list[dict[str, Any]]:
-        for episode in episodes:  # one batched Stash read for the page
-            self._scenes.prefetch(episode.scene.id)
-        items = []
-        for episode in episodes:
-            scene = self._scenes.get(episode.scene.id, deadline=deadline)
-            if scene is None:  # deleted since the listing was read
-                continue
-            items.append(translate.episode_item(show, episode, scene, self.options, links))
-        return items
+    def images(self, rating_key: str, links: ImageLinks, deadline: Deadline) -> list[dict[str, str]] | None:
+        """Every picture of a show, season or episode, as Plex's ``Image`` array
+        (``None``: no such item).  Not a read of the item: nothing is told."""
+        item = self.item(rating_key, links, deadline, served=False)
+        if item is None:
+            return None
+        return [{"type": image["type"], "url": image["url"]} for image in item.get("Image", [])]
 
-    # ------------------------------------------------------------ matching
+    def _full_episodes(self, show: Show, episodes: Sequence[Episode], links: ImageLinks,
+                       deadline: Deadline) -> list[dict[str, Any]]:
+        # Batched reads: one Stash query per [cache] batch_size scenes not yet cached.
+        scenes = self._scenes.get_many([e.scene.id for e in episodes], deadline=deadline)
+        # A scene deleted since the listing was read is left out.
+        return [translate.episode_item(show, e, scenes[e.scene.id], self.options, links)
+                for e in episodes if e.scene.id in scenes]
+
+    # ------------------------------------------------------------ matching (a MatchService provider)
+
+    def refuses(self, query: MatchQuery) -> str | None:
+        return "a movie asked of the TV provider" if query.kind == 1 else None
+
+    def unavailable(self, query: MatchQuery, error: str) -> TvOutcome:
+        return TvOutcome(query, reason=f"no match: Stash unavailable ({error})", error=error,
+                         steps=[f"Stash could not be asked: {error}"])
+
+    def items(self, outcome: TvOutcome, chosen: Sequence[Choice], links: ImageLinks,
+              deadline: Deadline) -> list[dict[str, Any]]:
+        return [self.render(c, links, deadline, children=outcome.query.include_children) for c in chosen]
+
+    def file_match(self, outcome: TvOutcome) -> MatchOutcome | None:
+        return outcome.file_match()
+
+    def context(self, outcome: TvOutcome, listed: int) -> dict[str, Any]:
+        hint = outcome.query.filename or outcome.query.show_title or outcome.query.guid or "-"
+        decision = outcome.decision
+        if decision is None or outcome.query.manual:
+            return {"outcome": f"{hint!r}: {listed} listed; {outcome.reason}"}
+        context: dict[str, Any] = {"outcome": f"{hint!r} -> {decision.describe()} by {decision.step}",
+                                   "score": decision.score, "step": decision.step}
+        if decision.episode is not None:
+            context["scene"] = decision.episode.scene.id
+        return context
 
     def render(self, choice: Choice, links: ImageLinks, deadline: Deadline, *, children: bool = False) -> dict:
         if choice.episode is not None:
@@ -229,48 +276,47 @@ class TvService:
         item["score"] = choice.score
         return item
 
-    def match(self, hints: MatchHints, deadline: Deadline) -> TvOutcome:
-        outcome = TvOutcome(hints)
-        try:
-            candidates = self._candidates(hints, outcome, deadline)
-        except StashError as exc:
-            # As the movie provider: an empty answer now, and Plex asks again at its next scan.
-            outcome.error = str(exc)
-            outcome.steps.append(f"Stash could not be asked: {exc}")
-            outcome.reason = f"no match: Stash unavailable ({exc})"
-            return outcome
+    def match(self, query: MatchQuery, deadline: Deadline) -> TvOutcome:
+        """The outcome; ``StashError`` when Stash could not be asked before
+        anything was found (the match service's outage rule applies)."""
+        outcome = TvOutcome(query)
+        candidates = self._candidates(query, outcome, deadline)
         candidates.sort(key=lambda c: (-c.score, _rating_key(c)))
         outcome.candidates = candidates
-        decision, reason = _decide(candidates, self._min_score, self._margin)
-        outcome.decision, outcome.reason = decision, reason
+        outcome.decision, outcome.reason = self._rule.decide(candidates)
+        if outcome.cascade is not None and outcome.cascade.error and outcome.decision is None:
+            outcome.error = outcome.cascade.error  # the file could not be looked up: not final
         return outcome
 
-    def _candidates(self, hints: MatchHints, outcome: TvOutcome, deadline: Deadline) -> list[Choice]:
-        kind = hints.type if hints.type in (SHOW, SEASON, EPISODE) else EPISODE if hints.filename else SHOW
-        ours = tree.key_from_guid(self.identifier, hints.guid)
+    def _candidates(self, query: MatchQuery, outcome: TvOutcome, deadline: Deadline) -> list[Choice]:
+        kind = query.kind if query.kind in (SHOW, SEASON, EPISODE) else EPISODE if query.filename else SHOW
+        ours = tree.parse_key(query.own.key) if query.own is not None else None
+        if ours is not None and tree.KIND_NAMES[ours.kind] != query.own.kind:  # type: ignore[union-attr]
+            ours = None
         if kind == EPISODE:
-            return self._episodes(hints, ours, outcome, deadline)
-        shows = self._shows(hints, ours, outcome, deadline)
-        return shows if kind == SHOW else self._seasons(hints, ours, shows, outcome, deadline)
+            return self._episodes(query, ours, outcome, deadline)
+        shows = self._shows(query, ours, outcome, deadline)
+        return shows if kind == SHOW else self._seasons(query, ours, shows, outcome, deadline)
 
-    def _shows(self, hints: MatchHints, ours, outcome: TvOutcome, deadline: Deadline) -> list[Choice]:
-        if ours is not None and ours.kind in (SHOW, SEASON):
-            show = self.catalog.show(ours.show, deadline)  # type: ignore[arg-type]
+    def _shows(self, query: MatchQuery, ours: Key | None, outcome: TvOutcome, deadline: Deadline) -> list[Choice]:
+        named = ours if ours is not None and ours.kind in (SHOW, SEASON) else _evidence(query.show_key)
+        if named is not None and named.show is not None:
+            show = self.catalog.show(named.show, deadline)
             outcome.steps.append(f"guid: {'show ' + show.title if show else 'no such show'}")
             if show is not None:
                 return [Choice(SHOW, show, EXACT, "guid")]
-        title = hints.show_title
+        title = query.show_title
         found: dict[str, Choice] = {}
         if title:
-            wanted = fold_title(title)
+            wanted = fold_name(title)
             for show in self.catalog.shows(deadline):
                 names = [show.title] + list(show.studio.aliases if show.studio else ())
-                folded = [fold_title(n) for n in names]
+                folded = [fold_name(n) for n in names]
                 if wanted and wanted == folded[0]:
                     score, step = EXACT, "title"
                 elif wanted and wanted in folded[1:]:
                     score, step = ALIAS, "alias"
-                elif hints.manual and wanted:
+                elif query.manual and wanted:
                     ratio = max(SequenceMatcher(None, wanted, f).ratio() for f in folded)
                     contains = any(wanted in f or f in wanted for f in folded if f)
                     score, step = (PARTIAL if contains else int(ratio * PARTIAL)), "similar title"
@@ -280,18 +326,20 @@ class TvService:
                     continue
                 found[show.id] = Choice(SHOW, show, score, step)
             outcome.steps.append(f"title {title!r}: {len(found)} show(s)")
-        if not found or not any(c.score >= self._min_score for c in found.values()):
+        if not found or not any(c.score >= self._rule.min_score for c in found.values()):
             # No show by that name: the file's scene tells its show.
-            for show, _episode, score in self._by_file(hints, outcome, deadline):
+            for show, _episode, score in self._by_file(query, outcome, deadline):
                 if show.id not in found or found[show.id].score < score:
                     found[show.id] = Choice(SHOW, show, score, "file")
         return list(found.values())
 
-    def _seasons(self, hints: MatchHints, ours, shows: list[Choice], outcome: TvOutcome,
+    def _seasons(self, query: MatchQuery, ours: Key | None, shows: list[Choice], outcome: TvOutcome,
                  deadline: Deadline) -> list[Choice]:
-        index = hints.index if hints.index is not None else (ours.season if ours and ours.kind == SEASON else None)
+        index = query.index
+        if index is None and ours is not None and ours.kind == SEASON:
+            index = ours.season
         if index is None:
-            index = hints.year
+            index = query.year
         choices = []
         for show in shows:
             season = self.catalog.listing(show.show, deadline).season(index) if index is not None else None
@@ -300,39 +348,43 @@ class TvService:
         outcome.steps.append(f"season {index}: in {len(choices)} of {len(shows)} show(s)")
         return choices
 
-    def _episodes(self, hints: MatchHints, ours, outcome: TvOutcome, deadline: Deadline) -> list[Choice]:
-        if ours is not None and ours.kind == EPISODE:
-            found = self.episode(ours.scene, deadline)  # type: ignore[arg-type]
+    def _episodes(self, query: MatchQuery, ours: Key | None, outcome: TvOutcome,
+                  deadline: Deadline) -> list[Choice]:
+        if ours is not None and ours.kind == EPISODE and ours.scene is not None:
+            found = self.episode(ours.scene, deadline)
             outcome.steps.append(f"guid: {'scene ' + ours.scene if found else 'no such episode'}")
             if found is not None:
                 return [Choice(EPISODE, found[0], EXACT, "guid", episode=found[1])]
-        by_file = self._by_file(hints, outcome, deadline)
-        decided = outcome.cascade is not None and outcome.cascade.decision is not None
-        if decided:
+        by_file = self._by_file(query, outcome, deadline)
+        if outcome.cascade is not None and outcome.cascade.decision is not None:
             return [Choice(EPISODE, show, score, "file", episode=episode) for show, episode, score in by_file]
-        # No file decided it: what Plex says of the episode (its show, air
-        # date or numbers) picks among the file's candidates, or finds it alone.
-        show_title = fold_title(hints.show_title or "")
+        # No file decided it: what Plex says of the episode (its show, season,
+        # air date or numbers) picks among the file's candidates, or finds it alone.
+        evidence = _Evidence.of(query)
         pool = [(show, episode) for show, episode, _ in by_file]
-        if not pool and show_title:
+        if not pool and (evidence.show_title or evidence.show_id):
             for show in self.catalog.shows(deadline):
-                if fold_title(show.title) == show_title:
+                if evidence.names(show):
                     pool.extend((show, e) for e in self.catalog.listing(show, deadline).episodes)
-        fitting = [(show, e) for show, e in pool if _fits(hints, show, e, show_title)]
-        if fitting and (hints.date or hints.index is not None):
+        fitting = [(show, e) for show, e in pool if evidence.fits(show, e)]
+        if fitting and (query.date or query.index is not None):
             outcome.steps.append(f"show, date and numbers: {len(fitting)} of {len(pool)} episode(s) fit")
             return [Choice(EPISODE, show, EVIDENCE, "show and date", episode=e) for show, e in fitting]
         return [Choice(EPISODE, show, score, "file", episode=episode) for show, episode, score in by_file]
 
-    def _by_file(self, hints: MatchHints, outcome: TvOutcome, deadline: Deadline) -> list[tuple[Show, Episode, int]]:
+    def _by_file(self, query: MatchQuery, outcome: TvOutcome, deadline: Deadline) -> list[tuple[Show, Episode, int]]:
         """The scenes the movie cascade finds for the file, placed in their shows."""
         if outcome.cascade is None:
-            if not (hints.filename or hints.ohash):
+            if not (query.filename or query.ohash):
                 return []
             # The cascade reads files, fingerprints and a title; a TV guid is not its to read.
-            cascade_hints = hints.model_copy(update={"type": None, "guid": None, "manual": hints.manual,
-                                                     "title": hints.title if hints.type == EPISODE else None})
-            outcome.cascade = self._matcher.match(cascade_hints, deadline)
+            asked = replace(query, kind=None, guid=None, own=None,
+                            title=query.title if query.kind == EPISODE else None)
+            try:
+                outcome.cascade = self._matcher.match(asked, deadline)
+            except StashError as exc:
+                # Only the file's lookup failed: a show and date may still decide.
+                outcome.cascade = self._matcher.unavailable(asked, str(exc))
             outcome.steps.append(f"file: {outcome.cascade.reason or 'no candidate'}")
         cascade = outcome.cascade
         picked = [cascade.decision] if cascade.decision else cascade.candidates[:EVIDENCE_LIMIT]
@@ -344,19 +396,47 @@ class TvService:
         return placed
 
 
-def _fits(hints: MatchHints, show: Show, episode: Episode, show_title: str) -> bool:
-    if show_title and fold_title(show.title) != show_title:
-        return False
-    if hints.date and episode.released != hints.date:
-        return False
-    if hints.index is not None and not hints.date:
-        if episode.index != hints.index or (hints.parentIndex is not None and episode.season != hints.parentIndex):
+def _evidence(key: str | None) -> Key | None:
+    return tree.parse_key(key) if key else None
+
+
+@dataclass(frozen=True)
+class _Evidence:
+    """What Plex says of an episode beside its file: its show (by title or
+    s2p's own key), season, number and air date."""
+
+    show_title: str
+    show_id: str | None
+    season_key: int | None  # the season of s2p's own key (parentRatingKey or parentGuid)
+    parent_index: int | None
+    index: int | None
+    date: str | None
+
+    @classmethod
+    def of(cls, query: MatchQuery) -> _Evidence:
+        show = _evidence(query.show_key)
+        season = _evidence(query.season_key)
+        show_id = show.show if show is not None and show.kind == SHOW else None
+        season_index = None
+        if season is not None and season.kind == SEASON:
+            show_id, season_index = show_id or season.show, season.season
+        return cls(fold_name(query.show_title or ""), show_id, season_index, query.parent_index, query.index,
+                   query.date)
+
+    def names(self, show: Show) -> bool:
+        if self.show_id is not None:
+            return show.id == self.show_id
+        return bool(self.show_title) and fold_name(show.title) == self.show_title
+
+    def fits(self, show: Show, episode: Episode) -> bool:
+        if (self.show_id is not None or self.show_title) and not self.names(show):
             return False
-    return True
-
-
-def _decide(candidates: list[Choice], min_score: int, margin: int) -> tuple[Choice | None, str]:
-    why = refusal(candidates, min_score, margin, name=Choice.describe)
-    if why is not None:
-        return None, why
-    return candidates[0], f"{candidates[0].describe()} by {candidates[0].step}"
+        if self.date and episode.released != self.date:
+            return False
+        if self.season_key is not None and episode.season != self.season_key:
+            return False
+        if self.index is not None and not self.date:
+            # Plex's own numbers: the episode's, and its season's when given.
+            if episode.index != self.index or (self.parent_index is not None and episode.season != self.parent_index):
+                return False
+        return True

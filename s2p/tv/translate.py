@@ -2,9 +2,9 @@
 
 An episode's full object is the movie translation of its scene (summary,
 performers, director, genres, stash-box guids...) with the TV fields put
-in its place: its keys, guid, type, numbers, parent and grandparent.
-Simplified episodes (an ``includeChildren`` list, a match result) come from
-the show's listing alone.
+in its place: its keys, guid, type, numbers, parent and grandparent; a
+season's ``includeChildren`` list embeds full episodes.  Simplified episodes
+(a match result's children) come from the show's listing alone.
 """
 
 from __future__ import annotations
@@ -71,7 +71,9 @@ def show_item(show: Show, listing: Listing | None, options: TranslateOptions, li
 
 
 def season_item(show: Show, season: Season, options: TranslateOptions, links: ImageLinks, *,
-                children: bool = False) -> dict[str, Any]:
+                children: bool = False, episodes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A season; ``episodes`` (full episode objects) are embedded as its
+    ``Children``, else with ``children`` its episodes from the listing alone."""
     identifier = options.identifier
     item = _base(identifier, SEASON, tree.season_key(show.id, season.index), season.title)
     item.update(_parent(identifier, show, links, prefix="parent"))
@@ -86,8 +88,9 @@ def season_item(show: Show, season: Season, options: TranslateOptions, links: Im
         item["thumb"] = poster
         item["Image"] = [{"type": "coverPoster", "url": poster, "alt": season.title}]
     _backdrop(item, season.newest, links)
-    if children:
+    if episodes is None and children:
         episodes = [episode_brief(show, e, options, links) for e in season.episodes]
+    if episodes is not None:
         item["Children"] = {"size": len(episodes), "Metadata": episodes}
     return item
 

@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
+from s2p.plex.contract import is_stash_id
 from s2p.stash.models import SceneSummary, release, title_of
 
 SHOW, SEASON, EPISODE = 2, 3, 4
@@ -39,9 +40,9 @@ UNDATED = 0
 # Places within one day: beyond this a day's scenes would reach into the next day's numbers.
 PER_DAY = 100
 
-_KEY = re.compile(r"(?:show-(?P<show>[0-9]{1,19}|none)"
-                  r"|season-(?P<season_show>[0-9]{1,19}|none)-(?P<season>[0-9]{1,4})"
-                  r"|episode-(?P<episode>[0-9]{1,19}))")
+_KEY = re.compile(r"(?:show-(?P<show>[0-9]{1,10}|none)"
+                  r"|season-(?P<season_show>[0-9]{1,10}|none)-(?P<season>[0-9]{1,4})"
+                  r"|episode-(?P<episode>[0-9]{1,10}))")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,10 @@ class Key:
 def parse_key(rating_key: str) -> Key | None:
     m = _KEY.fullmatch(rating_key)
     if m is None:
+        return None
+    # A studio or scene id Stash cannot hold names nothing: not found, without asking.
+    if any(m.group(g) and m.group(g) != NO_STUDIO and not is_stash_id(m.group(g))
+           for g in ("show", "season_show", "episode")):
         return None
     if m.group("show"):
         return Key(SHOW, show=m.group("show"))

@@ -24,15 +24,16 @@ import ipaddress
 import logging
 import threading
 import time
-from typing import Iterable, NamedTuple, Union
+from typing import Callable, Iterable, NamedTuple
 
 import falcon
 
+from s2p.common.nearmiss import NearMisses
 from s2p.config import ServerSettings, mask
 
 log = logging.getLogger(__name__)
 
-Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 PROVIDER = "provider"
 OPS = "ops"
@@ -43,6 +44,8 @@ PUBLIC_SEGMENTS = frozenset({"images"})
 
 # First path segments s2p serves besides the secret root (others are masked in logs).
 KNOWN_SEGMENTS = OPS_SEGMENTS | PUBLIC_SEGMENTS | {"library", "tv"}
+# Words of s2p's routes: shown even if a secret a person chose shares them.
+ROUTE_WORDS = KNOWN_SEGMENTS | {"metadata", "matches", "children", "grandchildren", "requests"}
 
 # A denied address is logged at WARNING at most this often (scanners retry).
 DENIAL_LOG_INTERVAL = 60.0
@@ -132,14 +135,16 @@ class SecretRoot:
         self.prefix = f"/{secret}" if secret else ""
         self._secret = secret
         self._masked = mask(secret) if secret else ""
+        self.near_misses = NearMisses([secret] if secret else [], keep=ROUTE_WORDS)
 
     def shown(self, path: str) -> str:
-        """The path as logs may show it: the secret masked anywhere in it (a
-        caller may add a typo after it), and an unknown first segment masked
-        whole, since a near miss of the secret would show most of it."""
+        """The path as logs may show it: the secret masked anywhere in it,
+        and anything holding a near miss of it (a run of ``nearmiss.RUN``
+        of its characters: a typo, a character short, after any segment)
+        hidden whole, as is an unknown first segment."""
         if not self._secret:
             return path
-        path = path.replace(self._secret, self._masked)
+        path = self.near_misses.hide(path.replace(self._secret, self._masked))
         first, slash, rest = path.lstrip("/").partition("/")
         if first and first != self._masked and first not in KNOWN_SEGMENTS:
             return f"/***{slash}{rest}"
@@ -215,7 +220,7 @@ class _Caller(NamedTuple):
 class AccessControl:
     """Falcon middleware: refuses callers before any route runs."""
 
-    def __init__(self, settings: ServerSettings, root: SecretRoot, clock=time.monotonic):
+    def __init__(self, settings: ServerSettings, root: SecretRoot, clock: Callable[[], float] = time.monotonic):
         self._allow = Networks(settings.allow)
         self._ops_allow = Networks(settings.ops_allow)
         self._proxies = Networks(settings.trusted_proxies)

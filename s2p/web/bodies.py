@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Iterable
 
 import falcon
 
+from s2p.ops.capture import MAX_BODY
 from s2p.web.errors import BadRequest
 
 # Plex's match bodies are one flat object; anything nested deeper than this
@@ -18,8 +19,10 @@ def read_text(req: falcon.Request, limit: int) -> str | None:
     """The body as text (``None`` when empty), within ``limit``: 413 or 400 otherwise."""
     length = req.content_length
     if length is not None and length > limit:
+        _keep(req, req.bounded_stream.read(MAX_BODY), length)
         raise falcon.HTTPContentTooLarge(title="body too large", description=f"the limit is {limit} bytes")
     raw = req.bounded_stream.read(limit + 1)
+    _keep(req, raw, length if length is not None else len(raw))
     if len(raw) > limit:
         raise falcon.HTTPContentTooLarge(title="body too large", description=f"the limit is {limit} bytes")
     if not raw.strip():
@@ -30,6 +33,12 @@ def read_text(req: falcon.Request, limit: int) -> str | None:
         raise BadRequest("the body is not UTF-8") from None
     req.context.body_text = text  # for [debug] capture, and the match route's answers kept
     return text
+
+
+def _keep(req: falcon.Request, raw: bytes, size: int) -> None:
+    # The first bytes as sent, refused or not, for [debug] capture.
+    req.context.body_raw = raw[:MAX_BODY]
+    req.context.body_size = size
 
 
 def parse_json(text: str | None) -> Any:
@@ -65,6 +74,7 @@ def _depth(value: Any) -> int:
     stack = [(value, 1)]
     while stack:
         item, level = stack.pop()
+        children: Iterable[Any]
         if isinstance(item, dict):
             children = item.values()
         elif isinstance(item, list):

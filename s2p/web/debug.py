@@ -9,42 +9,46 @@ a match.
 
 from __future__ import annotations
 
+from typing import Any
+
 import falcon
 
-from s2p.match.cascade import Matcher
+from s2p.match.service import MatchService
 from s2p.ops.capture import RequestCapture
 from s2p.plex.hints import match_hints, plex_params, read_flag
-from s2p.tv.service import TvService
 from s2p.web.errors import BadRequest
+from s2p.web.provider import to_query
 
 
 class DebugMatch:
     """``?tv=1`` explains the TV provider's match (an episode, show or season) instead."""
 
-    def __init__(self, matcher: Matcher, tv: TvService | None = None):
-        self._matcher = matcher
+    def __init__(self, matches: MatchService[Any], tv: MatchService[Any] | None = None):
+        self._matches = matches
         self._tv = tv
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         dropped: list[dict[str, str]] = []  # a person asks here: say what was left out, as Plex would be ignored
-        keep = lambda field, reason: dropped.append({"field": field, "problem": reason})  # noqa: E731
+
+        def keep(field: str, reason: str) -> None:
+            dropped.append({"field": field, "problem": reason})
+
         params = {k: v for k, v in req.params.items() if k != "tv"}
         hints = match_hints(None, params, plex_params(req.headers, params, keep), keep)
-        if self._tv is not None and read_flag(req.get_param("tv")):
-            if not (hints.has_anything or hints.show_title):
-                raise BadRequest("give at least one of filename, title, grandparentTitle, parentTitle, guid or ohash",
-                                 [{"field": "query", "problem": "no hints"}, *dropped])
-            found = self._tv.match(hints, req.context.deadline)
-            resp.media = {**found.as_dict(), "dropped": dropped}
-            req.context.outcome = f"explained (TV): {found.decision.describe() if found.decision else 'none'}"
-            return
-        if not hints.has_anything:
-            raise BadRequest("give at least one of filename, title, guid or ohash",
-                             [{"field": "query", "problem": "no hints"}, *dropped])
-        outcome = self._matcher.match(hints, req.context.deadline)
+        tv = self._tv is not None and read_flag(req.get_param("tv"))
+        service = self._tv if tv and self._tv is not None else self._matches
+        query = to_query(hints, service.identifier)
+        if not (query.has_anything or (tv and query.show_title)):
+            names = "filename, title, grandparentTitle, parentTitle, guid or ohash" if tv else \
+                "filename, title, guid or ohash"
+            raise BadRequest(f"give at least one of {names}", [{"field": "query", "problem": "no hints"}, *dropped])
+        outcome = service.explain(query, req.context.deadline)
         resp.media = {**outcome.as_dict(), "dropped": dropped}
-        decided = f"scene {outcome.decision.scene.id} by {outcome.decision.step}" if outcome.decision else "none"
-        req.context.outcome = f"explained: {decided}"
+        if tv:
+            req.context.outcome = f"explained (TV): {outcome.decision.describe() if outcome.decision else 'none'}"
+        else:
+            decided = f"scene {outcome.decision.scene.id} by {outcome.decision.step}" if outcome.decision else "none"
+            req.context.outcome = f"explained: {decided}"
 
 
 class CapturedRequests:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import falcon
 
@@ -32,7 +33,7 @@ class BadRequest(falcon.HTTPBadRequest):
         self.problems = problems
 
 
-def handle_stash_error(req: falcon.Request, resp: falcon.Response, exc: StashError, params) -> None:
+def handle_stash_error(req: falcon.Request, resp: falcon.Response, exc: StashError, params: dict[str, Any]) -> None:
     """Stash could not be asked in time, on any route: ``503``, and the
     request's log line says what was being done."""
     doing = getattr(req.context, "outcome", None)
@@ -50,7 +51,7 @@ def handle_stash_error(req: falcon.Request, resp: falcon.Response, exc: StashErr
                                                     "and /healthz say why)", retry_after=10)
 
 
-def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception, params) -> None:
+def handle_unexpected(req: falcon.Request, resp: falcon.Response, exc: Exception, params: dict[str, Any]) -> None:
     if isinstance(exc, falcon.HTTPError):
         raise exc
     log.exception("%s %s failed unexpectedly", req.method, _shown_path(req))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
 from email.utils import formatdate, parsedate_to_datetime
 
 import falcon
@@ -21,8 +20,8 @@ from s2p.artwork.links import VERSION, known, poster_shape, seconds
 from s2p.artwork.service import ImageService
 from s2p.artwork.shape import RENDER_VERSION
 from s2p.artwork.signing import ImageSigner
+from s2p.plex.contract import is_stash_id
 
-_ID = re.compile(r"[0-9]{1,19}")
 # A URL's picture never changes (a new picture gets a new URL): cache it for a year.
 CACHE_CONTROL = ("public", "max-age=31536000", "immutable")
 
@@ -45,7 +44,7 @@ class ImageResource:
                 version: str, signature: str, *, body: bool) -> None:
         # A signature is a key to one picture: keep it out of the request log.
         req.context.path = f"/images/{kind}/{entity_id}/{variant}" + (f"/{version}/…" if signature else "")
-        if not _ID.fullmatch(entity_id) or not known(kind, variant):
+        if not is_stash_id(entity_id) or not known(kind, variant):
             req.context.outcome = "no such image"
             raise falcon.HTTPNotFound(title="no such image", headers={"Cache-Control": "no-store"})
         if not VERSION.fullmatch(version) or not self._signer.verify(kind, entity_id, variant, version, signature):
@@ -73,7 +72,7 @@ class ImageResource:
         else:
             resp.content_length = len(image.content)
 
-    @functools.lru_cache(maxsize=20_000)  # one resource lives as long as the app
+    @functools.lru_cache(maxsize=20_000)  # noqa: B019 - one resource lives as long as the app
     def _etag(self, kind: str, entity_id: str, variant: str, version: str) -> str:
         # What a URL serves depends on the URL and, for shaped posters, on
         # whether this s2p can shape (Pillow) and how it does it.

@@ -10,7 +10,7 @@ from typing import Callable
 import falcon
 
 from s2p.common.deadline import Deadline
-from s2p.ops.logs import call_site, quick_record
+from s2p.ops.logs import call_site, escape_controls, quick_record
 from s2p.web.access import SecretRoot
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,8 @@ class RequestLog:
         # Everything a request does (Stash included) fits in [server] request_budget.
         req.context.deadline = Deadline(self._budget)
 
-    def process_response(self, req: falcon.Request, resp: falcon.Response, resource, req_succeeded: bool) -> None:
+    def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object,
+                         req_succeeded: bool) -> None:
         if req.method == "OPTIONS":
             _json_options_body(req, resp)
         context = req.context
@@ -51,12 +52,13 @@ class RequestLog:
         context.elapsed_ms = ms
         # How long s2p itself took, for clients and benchmarks (RFC: Server-Timing).
         resp.set_header("Server-Timing", f"app;dur={ms:.2f}")
-        outcome = context.get("outcome") or ("ok" if req_succeeded else "failed")
+        outcome = escape_controls(context.get("outcome") or ("ok" if req_succeeded else "failed"))
         route = self._route(req)
         status = resp.status_code
         request_path = req.path
-        path = context.get("path") or self._root.shown(request_path)
-        client = context.get("client") or req.remote_addr
+        # A client's path may carry %0a or %00: on one line, whatever reads the record.
+        path = escape_controls(context.get("path") or self._root.shown(request_path))
+        client = escape_controls(context.get("client") or req.remote_addr or "")
         level = logging.DEBUG if request_path.startswith(QUIET_PREFIXES) else logging.INFO
         if log.isEnabledFor(level):
             fields = {"route": route, "method": req.method, "path": path, "status": status, "outcome": outcome,

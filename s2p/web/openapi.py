@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import falcon
+
 from s2p import __version__
 from s2p.plex.hints import MAX_CONTAINER_SIZE, MatchHints
 
@@ -36,14 +38,14 @@ _PLEX_PARAMETERS = [
 ]
 
 _RATING_KEY = {"name": "rating_key", "in": "path", "required": True,
-               "description": "the Stash scene id", "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"}}
+               "description": "the Stash scene id", "schema": {"type": "string", "pattern": "^[0-9]{1,10}$"}}
 
 
 
 _IMAGE_PARAMETERS = [
     {"name": "kind", "in": "path", "required": True,
      "schema": {"enum": ["scene", "performer", "studio", "tag", "group"]}},
-    {"name": "entity_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"}},
+    {"name": "entity_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]{1,10}$"}},
     {"name": "variant", "in": "path", "required": True,
      "description": "poster, poster-letterbox, poster-crop-{anchor}, background (scenes); image (performers, "
                     "studios, tags); front, back (groups)", "schema": {"type": "string"}},
@@ -112,10 +114,11 @@ def _tv_paths(hint_parameters: list[dict], hints_schema: dict, match_responses: 
             "a show (show-<studio id>), season (season-<studio id>-<year>) or episode (episode-<scene id>)",
             children),
         "/tv/library/metadata/{rating_key}/children": _scene_get(
-            "a show's seasons or a season's episodes, paged", paging),
-        "/tv/library/metadata/{rating_key}/grandchildren": _scene_get("a show's episodes, paged", paging),
+            "a show's seasons or a season's episodes, paged (an episode: an empty list)", paging),
+        "/tv/library/metadata/{rating_key}/grandchildren": _scene_get(
+            "a show's episodes, paged (a season or an episode: an empty list)", paging),
         "/tv/library/metadata/{rating_key}/{rest}": _scene_get(
-            "any other sub-path: an empty container",
+            "any other sub-path: /images, the item's pictures as an Image array; the rest an empty container",
             [{"name": "rest", "in": "path", "required": True, "description": "one or more path segments",
               "schema": {"type": "string"}}]),
     }
@@ -139,7 +142,7 @@ def describe(tv: bool = True) -> dict[str, Any]:
                   "503": {"description": "down", "content": {
                       _JSON: {"schema": {"$ref": "#/components/schemas/Health"}}}},
                   "403": _ERROR}}
-    document = {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "s2p", "version": __version__,
                  "description": "A Plex custom metadata provider that answers from Stash."},
@@ -226,6 +229,6 @@ class OpenAPI:
     def __init__(self, tv: bool = True) -> None:
         self._document = describe(tv)
 
-    def on_get(self, req, resp) -> None:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = self._document
         req.context.outcome = "openapi"

@@ -8,18 +8,16 @@ one place (``errors.handle_stash_error``).
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Callable
+from typing import Any, Callable, Iterable
 
 import falcon
 
 from s2p import __version__
-from s2p.common.cache import TTLCache
-from s2p.match.cached import CachedMatcher
-from s2p.match.cascade import MatchOutcome
+from s2p.match.query import MatchQuery, OwnGuid
+from s2p.match.service import MatchService
 from s2p.metadata.service import MetadataService
-from s2p.plex import contract, translate
+from s2p.plex import contract
 from s2p.plex.hints import (NO_PLEX_PARAMS, PLEX_HEADERS, HintError, MatchHints, PlexParams, match_hints,
                             plex_params)
 from s2p.plex.translate import ImageLinks
@@ -29,10 +27,6 @@ from s2p.web.errors import BadRequest
 log = logging.getLogger(__name__)
 
 LinksFactory = Callable[[falcon.Request], ImageLinks]
-
-# Match answers kept as bytes for requests seen a moment ago (a rescan repeats them).
-ANSWERS_KEPT = 5000
-
 
 # WSGI's names of the X-Plex-* headers.
 _PLEX_ENV_KEYS = tuple((name, "HTTP_" + name.upper().replace("-", "_")) for name in PLEX_HEADERS)
@@ -64,7 +58,12 @@ class PlexValues:
         except HintError as exc:
             raise BadRequest("invalid match request", exc.problems) from None
 
-    def report(self, req: falcon.Request, dropped) -> None:
+    def query(self, req: falcon.Request, body: Any, identifier: str,
+              dropped: list[tuple[str, str]] | None = None) -> MatchQuery:
+        """The match core's query from what Plex sent to the provider ``identifier``."""
+        return to_query(self.hints(req, body, dropped), identifier)
+
+    def report(self, req: falcon.Request, dropped: Iterable[tuple[str, str]]) -> None:
         """Tell again what a request left out (its answer was replayed)."""
         report = self._dropper(req)
         for field, reason in dropped:
@@ -78,6 +77,35 @@ class PlexValues:
             for observe in self._observers:
                 observe(field, reason)
         return dropped
+
+
+def to_query(hints: MatchHints, identifier: str) -> MatchQuery:
+    """Plex's hints in the match core's terms, s2p's own guids decoded.
+
+    An episode's number or season of 0 or below means "not known"; an
+    episode's parent is its season and its grandparent its show, a season's
+    parent its show (their keys, or their guids, when they are s2p's own)."""
+
+    def own_key(rating_key: str | None, guid: str | None, kind: str) -> str | None:
+        decoded = contract.own_guid(identifier, guid)
+        if decoded is not None and decoded[0] == kind:
+            return decoded[1]
+        return rating_key
+
+    own = contract.own_guid(identifier, hints.guid)
+    index, parent_index = hints.index, hints.parentIndex
+    show_key = season_key = None
+    if hints.type == contract.EPISODE:
+        index, parent_index = index or None, parent_index or None
+        show_key = own_key(hints.grandparentRatingKey, hints.grandparentGuid, "show")
+        season_key = own_key(hints.parentRatingKey, hints.parentGuid, "season")
+    elif hints.type == contract.SEASON:
+        show_key = own_key(hints.parentRatingKey, hints.parentGuid, "show")
+    return MatchQuery(
+        kind=hints.type, filename=hints.filename, title=hints.title, year=hints.year, ohash=hints.ohash,
+        manual=hints.manual, guid=hints.guid, own=OwnGuid(*own) if own else None, show_title=hints.show_title,
+        index=index, parent_index=parent_index, date=hints.air_date, show_key=show_key, season_key=season_key,
+        include_children=hints.includeChildren)
 
 
 class Registration:
@@ -94,96 +122,41 @@ class Registration:
 
 
 class Matches:
-    """``POST /library/metadata/matches`` (GET accepted with query hints)."""
+    """``POST /library/metadata/matches`` (GET accepted with query hints), for
+    the movie provider and, under ``/tv``, the TV provider: the request read
+    here, answered by the provider's ``MatchService``."""
 
-    def __init__(self, matcher: CachedMatcher, metadata: MetadataService, links: LinksFactory, *,
-                 max_body: int, manual_limit: int, values: PlexValues | None = None,
-                 observers: list[Callable[[MatchOutcome], None]] | None = None):
-        self._values = values or PlexValues()
-        self._matcher = matcher
-        # Answers to requests seen a moment ago, as bytes (kept as briefly as the outcomes).
-        self._answers: TTLCache[tuple] = TTLCache(ANSWERS_KEPT if matcher.cache.max_weight else 0,
-                                                  matcher.cache.ttl)
-        self._metadata = metadata
+    def __init__(self, service: MatchService[Any], links: LinksFactory, values: PlexValues | None = None, *,
+                 max_body: int):
+        self._service = service
         self._links = links
+        self._values = values or PlexValues()
         self._max_body = max_body
-        self._manual_limit = manual_limit
-        self._observers = observers if observers is not None else []
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         text = read_text(req, self._max_body)  # a body seen a moment ago is not parsed again
-        if not self._replay(req, resp):
-            self._answer(req, resp, parse_json(text))
+        self._respond(req, resp, lambda: parse_json(text))
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        if not self._replay(req, resp):
-            self._answer(req, resp, None)
+        self._respond(req, resp, lambda: None)
 
-    def _request_key(self, req: falcon.Request) -> tuple:
-        # What the answer depends on: the hints (body and query), where image
-        # URLs point, and the generation of what matching knew.  X-Plex-*
-        # headers do not change which scene a file is.
-        return (self._matcher.generation, req.method, getattr(req.context, "body_text", None) or "",
-                req.query_string, req.scheme, req.netloc)  # where image URLs point
-
-    def _replay(self, req: falcon.Request, resp: falcon.Response) -> bool:
-        """A request seen a moment ago gets the same bytes, without parsing,
-        scoring or serialising again; observers are told as for a new one."""
-        kept = self._answers.get(self._request_key(req))
-        if kept is None:
-            return False
-        data, outcome, context, dropped = kept
-        self._values.report(req, dropped)
-        for observe in self._observers:
-            observe(outcome)
-        for name, value in context.items():
-            setattr(req.context, name, value)
-        resp.content_type = falcon.MEDIA_JSON
-        resp.data = data
-        return True
-
-    def _answer(self, req: falcon.Request, resp: falcon.Response, body) -> None:
-        dropped: list[tuple[str, str]] = []
-        hints = self._values.hints(req, body, dropped)
-        identifier = self._metadata.identifier
-        if hints.type not in (None, contract.MOVIE):
-            req.context.outcome = f"no match: type {hints.type} is not a movie"
-            resp.media = contract.container(identifier)
-            return
-        outcome = self._matcher.match(hints, req.context.deadline)
-        for observe in self._observers:
-            observe(outcome)
-        if hints.manual:
-            chosen = outcome.candidates[: self._manual_limit]
+    def _respond(self, req: falcon.Request, resp: falcon.Response, body: Callable[[], Any]) -> None:
+        # What the answer depends on: the hints (body and query) and where
+        # image URLs point.  X-Plex-* headers do not change which scene a file is.
+        where = (req.scheme, req.netloc)
+        key = (req.method, getattr(req.context, "body_text", None) or "", req.query_string, where)
+        answer = self._service.replay(key)
+        if answer is not None:
+            self._values.report(req, answer.noted)
         else:
-            chosen = [outcome.decision] if outcome.decision else []
-        links = self._links(req)
-        options = self._metadata.options
-        data = json.dumps(contract.container(
-            identifier, [translate.match_item(c.scene, c.score, options, links) for c in chosen]),
-            ensure_ascii=False).encode()
-        resp.content_type = falcon.MEDIA_JSON
-        resp.data = data
-        context = {"outcome": _describe(outcome, len(chosen))}
-        if outcome.decision and not hints.manual:
-            context.update(scene=outcome.decision.scene.id, score=outcome.decision.score,
-                           step=outcome.decision.step)
-        for name, value in context.items():
+            dropped: list[tuple[str, str]] = []
+            query = self._values.query(req, body(), self._service.identifier, dropped)
+            answer = self._service.answer(query, self._links(req), req.context.deadline, where=where,
+                                          request_key=key, noted=tuple(dropped))
+        for name, value in answer.context.items():
             setattr(req.context, name, value)
-        if self._matcher.keeps(outcome):
-            self._answers.put(self._request_key(req), (data, outcome, context, tuple(dropped)))
-        if outcome.error:
-            log.warning("match for %r answered empty: %s", hints.filename or hints.title, outcome.error)
-
-
-def _describe(outcome: MatchOutcome, listed: int) -> str:
-    hint = outcome.hints.filename or outcome.hints.title or outcome.hints.guid or "-"
-    if outcome.hints.manual:
-        return f"manual {hint!r}: {listed} candidate(s); {outcome.reason}"
-    if outcome.decision:
-        d = outcome.decision
-        return f"{hint!r} -> scene {d.scene.id} score {d.score} by {d.step}"
-    return f"{hint!r}: no match ({outcome.reason})"
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = answer.data
 
 
 class _SceneResource:

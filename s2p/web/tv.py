@@ -1,5 +1,7 @@
-"""The TV provider's routes, under ``/tv``: registration, match, a show,
-season or episode, and their children and grandchildren, paged.
+"""The TV provider's routes, under ``/tv``: registration, a show, season or
+episode, and their children and grandchildren, paged.  Its match route is
+the movie provider's resource (``web.provider.Matches``) on the TV
+provider's ``MatchService``.
 
 Thin, as the movie routes are: read what Plex sent leniently, ask
 ``TvService``, shape the answer with ``plex.contract``.
@@ -9,17 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Callable
 
 import falcon
 
 from s2p import __version__
-from s2p.match.cascade import MatchOutcome
 from s2p.plex import contract
 from s2p.plex.hints import read_flag
 from s2p.tv.service import TvService
 from s2p.tv.tree import parse_key
-from s2p.web.bodies import parse_json, read_text
 from s2p.web.provider import LinksFactory, PlexValues
 
 log = logging.getLogger(__name__)
@@ -54,52 +53,6 @@ class _TvResource:
         raise falcon.HTTPNotFound(title="unknown ratingKey",
                                   description="the TV provider's ratingKeys are show-<studio id>, "
                                               "season-<studio id>-<year> and episode-<scene id>")
-
-
-class Matches(_TvResource):
-    """``POST /tv/library/metadata/matches`` (GET with query hints too)."""
-
-    def __init__(self, tv: TvService, links: LinksFactory, values: PlexValues | None = None, *,
-                 max_body: int, manual_limit: int, observers: list[Callable[[MatchOutcome], None]] | None = None):
-        super().__init__(tv, links, values)
-        self._max_body = max_body
-        self._manual_limit = manual_limit
-        self._observers = observers if observers is not None else []  # told each episode match of a file
-
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self._answer(req, resp, parse_json(read_text(req, self._max_body)))
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self._answer(req, resp, None)
-
-    def _answer(self, req: falcon.Request, resp: falcon.Response, body) -> None:
-        hints = self._values.hints(req, body)
-        if hints.type == contract.MOVIE:
-            req.context.outcome = "no match: a movie asked of the TV provider"
-            self._json(resp, contract.container(self._tv.identifier))
-            return
-        outcome = self._tv.match(hints, req.context.deadline)
-        file_match = outcome.file_match()
-        if file_match is not None:
-            for observe in self._observers:
-                observe(file_match)
-        chosen = outcome.candidates[: self._manual_limit] if hints.manual else (
-            [outcome.decision] if outcome.decision else [])
-        links = self._links(req)
-        deadline = req.context.deadline
-        items = [self._tv.render(c, links, deadline, children=hints.includeChildren) for c in chosen]
-        self._json(resp, contract.container(self._tv.identifier, items))
-        hint = hints.filename or hints.show_title or hints.guid or "-"
-        if outcome.error:
-            log.warning("TV match for %r answered empty: %s", hint, outcome.error)
-        if outcome.decision and not hints.manual:
-            req.context.outcome = f"{hint!r} -> {outcome.decision.describe()} by {outcome.decision.step}"
-            if outcome.decision.episode is not None:
-                req.context.scene = outcome.decision.episode.scene.id
-            req.context.score = outcome.decision.score
-            req.context.step = outcome.decision.step
-        else:
-            req.context.outcome = f"{hint!r}: {len(items)} listed; {outcome.reason}"
 
 
 class Item(_TvResource):
@@ -142,14 +95,24 @@ class Children(_TvResource):
 
 
 class Other(_TvResource):
-    """Any other sub-path (``/extras``, ``/images`` ...): an empty container."""
+    """Any other sub-path: ``/images`` answers every picture of the item as an
+    ``Image`` array (as the movie provider's does); the rest (``/extras`` ...)
+    an empty container."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, rating_key: str, rest: str) -> None:
         self._values.params(req)
         if parse_key(rating_key) is None:
             self._not_found(req, rating_key)
+        kind = rest.strip("/").split("/")[0]
+        if kind == "images":
+            images = self._tv.images(rating_key, self._links(req), req.context.deadline)
+            if images is None:
+                self._not_found(req, rating_key)
+            self._json(resp, contract.container(self._tv.identifier, images or [], element="Image"))
+            req.context.outcome = f"{rating_key}: {len(images or [])} image(s)"
+            return
         self._json(resp, contract.container(self._tv.identifier))
-        req.context.outcome = f"{rating_key}: empty {rest.split('/')[0]}"
+        req.context.outcome = f"{rating_key}: empty {kind}"
 
     on_head = on_get
 
