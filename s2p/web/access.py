@@ -233,7 +233,7 @@ class AccessControl:
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         env = req.env
-        caller = self._caller(env.get("REMOTE_ADDR"), env.get("HTTP_X_FORWARDED_FOR"))
+        caller = self._caller(req.remote_addr, env.get("HTTP_X_FORWARDED_FOR"))
         context = req.context
         context.client = caller.text
         path = req.path
