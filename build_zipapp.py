@@ -303,12 +303,13 @@ def source_version() -> str:
 
 
 def app_entries() -> dict[str, tuple[bytes, int]]:
-    """s2p's own modules: Python sources only (editor and bytecode files stay out)."""
+    """s2p's own modules: Python sources and package data (editor and bytecode files stay out)."""
     entries = {}
     package = ROOT / "s2p"
     for path in sorted(package.rglob("*")):
-        shipped = path.suffix == ".py" or path.name in ("py.typed", "s2p.toml.example")
-        if path.is_file() and "__pycache__" not in path.parts and shipped:
+        data = path.relative_to(package).parts[:2] == ("stashplugin", "plugin")  # the Stash plugin's files
+        if path.is_file() and "__pycache__" not in path.parts and (
+                path.suffix == ".py" or path.name in ("py.typed", "s2p.toml.example") or data):
             entries["app/" + path.relative_to(ROOT).as_posix()] = (path.read_bytes(), 0o644)
     return entries
 

@@ -1,6 +1,6 @@
 """How long a full gap comparison takes, and what it costs Stash and Plex.
 
-    python bench/gaps_scale.py --scenes 50000
+    .venv/bin/python bench/gaps_scale.py --scenes 50000
 
 Builds a generated Stash library (served by the loopback stand-in) and a
 fake PMS holding the same files as Plex would see them, minus a few and plus

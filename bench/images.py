@@ -1,8 +1,8 @@
 """Throughput of s2p's image route, with a cold and a warm cache.
 
-    python bench/images.py                           # 400 posters, 16 clients, 10 ms Stash
-    python bench/images.py --images 1000 --clients 32 --stash-latency 0.02
-    python bench/images.py --poster letterbox        # shaped posters (needs Pillow)
+    .venv/bin/python bench/images.py                           # 400 posters, 16 clients, 10 ms Stash
+    .venv/bin/python bench/images.py --images 1000 --clients 32 --stash-latency 0.02
+    .venv/bin/python bench/images.py --poster letterbox        # shaped posters (needs Pillow)
 
 Three processes: a stand-in Stash serving generated PNG screenshots (at most
 --stash-concurrency at a time, each taking --stash-latency seconds), s2p
@@ -217,7 +217,7 @@ def main() -> None:
 
     print(f"s2p image route: {len(paths)} posters ({args.poster}), {args.clients} clients, s2p threads "
           f"{args.threads}, Stash {args.stash_latency * 1000:.0f} ms x {args.stash_concurrency}")
-    print(f"command: python bench/images.py {' '.join(sys.argv[1:])}".rstrip())
+    print(f"command: .venv/bin/python bench/images.py {' '.join(sys.argv[1:])}".rstrip())
     print(f"{'phase':<6} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
           f"{'Stash images':>12}  statuses")
     for name, r in phases:

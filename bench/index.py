@@ -1,8 +1,8 @@
 """Scene index figures: build time and memory for 10k / 50k / 100k scenes,
 and matches per second against the index.
 
-    python bench/index.py                      # 10000 50000 100000
-    python bench/index.py --sizes 10000 --matches 5000
+    .venv/bin/python bench/index.py                      # 10000 50000 100000
+    .venv/bin/python bench/index.py --sizes 10000 --matches 5000
 
 Each size runs in fresh child processes, so one size's memory never
 inflates another's:

@@ -118,3 +118,11 @@ def stopped_after(process: subprocess.Popen) -> Iterator[subprocess.Popen]:
     finally:
         process.terminate()
         process.wait(20)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__, epilog="A helper of the other benchmarks: run one of them "
+                            "(bench/*.py), e.g. .venv/bin/python bench/rescan.py --help.").parse_args()
+    raise SystemExit("bench/launch.py measures nothing by itself; run another bench/*.py script")

@@ -1,7 +1,7 @@
 """Stash slow or down: does every Plex request still answer in time, and how
 soon does s2p recover once Stash is back?
 
-    python bench/outage.py                  # 300 scenes, 16 clients, Stash 2 s per request, then down
+    .venv/bin/python bench/outage.py                  # 300 scenes, 16 clients, Stash 2 s per request, then down
 
 Three phases against s2p (``python -m s2p serve``, its scene index loaded):
   slow:     Stash answers every request in --slow seconds (at most 4 at once);

@@ -2,7 +2,7 @@
 rule see ([match] rule_path_limit: DEFAULT_PATH_LIMIT by default, at most
 MAX_PATH_LENGTH).
 
-Run: python bench/regex_worst_case.py
+Run: .venv/bin/python bench/regex_worst_case.py
 
 For each pattern it prints whether s2p accepts it as a rule and the slowest
 of a set of adversarial paths (built from the pattern's own separators) for
@@ -14,6 +14,7 @@ its time doubles per character.
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import re
 import time
@@ -58,7 +59,9 @@ def slowest(pattern: re.Pattern[str], length: int) -> float:
     return worst
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                            epilog="It takes no options: it runs every pattern above once.").parse_args(argv)
     print(f"slowest search per pattern, on paths of {DEFAULT_PATH_LIMIT} characters (the default limit) "
           f"and of {MAX_PATH_LENGTH} (the highest)")
     for text in PATTERNS:

@@ -1,6 +1,6 @@
 """A bare waitress app that serves recorded answers, for benchmarks.
 
-    python bench/replay_server.py ANSWERS.pickle --threads 16
+    .venv/bin/python bench/replay_server.py ANSWERS.pickle --threads 16
 
 ``ANSWERS.pickle`` maps ``(method, path with query, request body)`` to
 ``(status line, headers, body)``, as ``bench/rescan.py`` records s2p's own

@@ -1,11 +1,11 @@
 """Replay a full Plex library rescan against s2p and a slow, SQLite-like Stash.
 
-    python bench/rescan.py                      # 2,000 items, 64 clients, 50 ms Stash
-    python bench/rescan.py --items 500 --clients 16 --latency 0.02
-    python bench/rescan.py --scenes 50000       # same rescan, 50,000 scenes indexed
-    python bench/rescan.py --cpu-bound          # Stash at full speed: s2p's own cost, against
+    .venv/bin/python bench/rescan.py                      # 2,000 items, 64 clients, 50 ms Stash
+    .venv/bin/python bench/rescan.py --items 500 --clients 16 --latency 0.02
+    .venv/bin/python bench/rescan.py --scenes 50000       # same rescan, 50,000 scenes indexed
+    .venv/bin/python bench/rescan.py --cpu-bound          # Stash at full speed: s2p's own cost, against
                                                 # a bare waitress replaying s2p's answers
-    python bench/rescan.py --cpu-bound --against /tmp/old --runs 2   # and an older checkout
+    .venv/bin/python bench/rescan.py --cpu-bound --against /tmp/old --runs 2   # and an older checkout
 
 Three processes: a stand-in Stash (at most --stash-concurrency requests at a
 time, each taking --latency seconds), s2p itself (``python -m s2p serve``),

@@ -1,6 +1,6 @@
 """A flood of slow connections (loopback only): is Plex still answered?
 
-    python bench/slow_connections.py                 # 1200 connections, 1 and then 20 flooding addresses
+    .venv/bin/python bench/slow_connections.py                 # 1200 connections, 1 and then 20 flooding addresses
 
 s2p (``python -m s2p serve``, connection_limit 512, the defaults otherwise)
 against a stand-in Stash.  Each phase opens --connections connections from

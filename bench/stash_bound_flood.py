@@ -1,7 +1,7 @@
 """One LAN device keeps s2p's threads waiting for Stash: are Plex's matches still quick?
 
-    python bench/stash_bound_flood.py                  # 32 title searches at a time, 15 s
-    python bench/stash_bound_flood.py --against /tmp/old   # the same against another checkout
+    .venv/bin/python bench/stash_bound_flood.py                  # 32 title searches at a time, 15 s
+    .venv/bin/python bench/stash_bound_flood.py --against /tmp/old   # the same against another checkout
 
 s2p (``python -m s2p serve``, defaults: 16 threads, 4 Stash slots) against a
 stand-in Stash that takes --latency seconds per query.  From 127.0.0.2,

@@ -1,6 +1,6 @@
 """A stand-in Stash in its own process, for benchmarks.
 
-    python bench/stash_server.py --scenes 2000 --latency 0.05 --concurrency 4
+    .venv/bin/python bench/stash_server.py --scenes 2000 --latency 0.05 --concurrency 4
 
 prints its URL on the first line of stdout, then serves until killed.  Like a
 SQLite-backed Stash, it answers at most --concurrency requests at a time, each

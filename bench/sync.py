@@ -1,7 +1,7 @@
 """Live sync: Stash queries per cycle, and how a bulk edit's refreshes spread.
 
-    python bench/sync.py                         # 10000 and 50000 scenes
-    python bench/sync.py --sizes 10000 --changed 1000
+    .venv/bin/python bench/sync.py                         # 10000 and 50000 scenes
+    .venv/bin/python bench/sync.py --sizes 10000 --changed 1000
 
 For each size, a library from ``s2p.demo.library.generate(N)`` is served on
 loopback by the stand-in Stash; s2p's own sync service (Stash client,

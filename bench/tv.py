@@ -1,7 +1,7 @@
 """Replay a Plex TV library scan against s2p's TV provider and a slow Stash.
 
-    python bench/tv.py                          # 2,000 scenes (40 studios), 32 clients, 50 ms Stash
-    python bench/tv.py --scenes 10000 --clients 64 --page-size 20
+    .venv/bin/python bench/tv.py                          # 2,000 scenes (40 studios), 32 clients, 50 ms Stash
+    .venv/bin/python bench/tv.py --scenes 10000 --clients 64 --page-size 20
 
 Three processes, as in ``bench/rescan.py``: a stand-in Stash (at most
 --stash-concurrency requests at a time, each taking --latency seconds), s2p

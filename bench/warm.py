@@ -1,7 +1,7 @@
 """The warm path: a cached answer against the server's own ceiling.
 
-    python bench/warm.py                       # wrk -t2 -c16 -d5s per case
-    python bench/warm.py --seconds 10 --connections 32
+    .venv/bin/python bench/warm.py                       # wrk -t2 -c16 -d5s per case
+    .venv/bin/python bench/warm.py --seconds 10 --connections 32
 
 s2p (``python -m s2p serve``, its scene index loaded, defaults otherwise)
 against a stand-in Stash; each request is made once first, so what is

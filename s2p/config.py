@@ -14,6 +14,7 @@ description is the "fix" shown when the value is wrong), then document it in
 from __future__ import annotations
 
 import difflib
+import hashlib
 import ipaddress
 import json
 import os
@@ -491,14 +492,33 @@ def mask(secret: str) -> str:
     return "***" + secret[-4:] if len(secret) > 8 else "***"
 
 
-def config_path(explicit: str | None, environ: Mapping[str, str]) -> Path | None:
+CONFIG_NAME = "s2p.toml"
+
+
+def user_config_path(environ: Mapping[str, str]) -> Path:
+    """$XDG_CONFIG_HOME/s2p/s2p.toml (~/.config/s2p/s2p.toml when unset)."""
+    base = environ.get("XDG_CONFIG_HOME") or os.path.join(environ.get("HOME") or os.path.expanduser("~"), ".config")
+    return Path(base) / "s2p" / CONFIG_NAME
+
+
+def config_search(environ: Mapping[str, str], cwd: Path | None = None) -> list[Path]:
+    """Where s2p looks for its configuration when none is named, in order."""
+    return [(cwd or Path.cwd()) / CONFIG_NAME, user_config_path(environ)]
+
+
+def config_path(explicit: str | None, environ: Mapping[str, str], cwd: Path | None = None) -> Path | None:
+    """The configuration file to load: --config, $S2P_CONFIG, systemd's
+    credential, ./s2p.toml, then the user's; None when there is none."""
     value = explicit or environ.get("S2P_CONFIG") or None
-    if not value and environ.get("CREDENTIALS_DIRECTORY"):
+    if value:
+        return Path(value)
+    if environ.get("CREDENTIALS_DIRECTORY"):
         # systemd's LoadCredential=s2p.toml:/etc/s2p/s2p.toml hands a root-only
         # file to the service here (see deploy/s2p.service).
-        candidate = Path(environ["CREDENTIALS_DIRECTORY"]) / "s2p.toml"
+        candidate = Path(environ["CREDENTIALS_DIRECTORY"]) / CONFIG_NAME
         return candidate if candidate.is_file() else None
-    return Path(value) if value else None
+    # Where `s2p init` writes: a file there is what the user means, not the defaults.
+    return next((candidate for candidate in config_search(environ, cwd) if candidate.is_file()), None)
 
 
 def load_settings(path: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -517,7 +537,7 @@ def load_settings(path: str | os.PathLike | None = None, environ: Mapping[str, s
             else:
                 sources[(section, "")] = file_label
     _apply_environment(data, sources, environ)
-    _default_state_dir(data, environ)
+    _default_state_dir(data, environ, Path(path) if path is not None else None)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
@@ -612,17 +632,62 @@ def _parse_env_list(name: str, value: str) -> list[Any]:
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
-def _default_state_dir(data: dict[str, Any], environ: Mapping[str, str]) -> None:
+def _default_state_dir(data: dict[str, Any], environ: Mapping[str, str], config_file: Path | None = None) -> None:
     state = data.setdefault("state", {})
     if not isinstance(state, dict) or state.get("dir"):
         return
-    if environ.get("STATE_DIRECTORY"):  # systemd StateDirectory=
+    if environ.get("STATE_DIRECTORY"):  # systemd StateDirectory=: one service, one configuration
         state["dir"] = environ["STATE_DIRECTORY"].split(":")[0]
-    elif environ.get("XDG_STATE_HOME"):
-        state["dir"] = os.path.join(environ["XDG_STATE_HOME"], "s2p")
+        return
+    base = shared_state_dir(environ)
+    if config_file is None:
+        state["dir"] = str(base)
+    elif earlier_owner(base) == os.path.abspath(config_file):
+        state["dir"] = str(base)  # this file's state from before each file had its own folder
     else:
-        home = environ.get("HOME") or os.path.expanduser("~")
-        state["dir"] = os.path.join(home, ".local", "state", "s2p")
+        state["dir"] = str(base / instance_name(config_file))
+
+
+# In the shared default directory: the one configuration file that keeps using it (the state it
+# gathered before each configuration got a folder of its own).
+EARLIER_OWNER = "configuration"
+
+
+def shared_state_dir(environ: Mapping[str, str]) -> Path:
+    """$XDG_STATE_HOME/s2p, else ~/.local/state/s2p: the default without a file, and the parent of each file's."""
+    if environ.get("XDG_STATE_HOME"):
+        return Path(environ["XDG_STATE_HOME"]) / "s2p"
+    return Path(environ.get("HOME") or os.path.expanduser("~")) / ".local" / "state" / "s2p"
+
+
+def earlier_owner(base: Path) -> str | None:
+    try:
+        return (base / EARLIER_OWNER).read_text(encoding="utf-8").strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def earlier_state(state_dir: Path, config_file: Path | None, environ: Mapping[str, str]) -> Path | None:
+    """The shared directory, when this file's server should keep the state found there: it holds an
+    image-signing key (the image URLs stored in Plex depend on it), no configuration has kept it yet,
+    and this file's own folder (its default) has no key of its own."""
+    if config_file is None:
+        return None
+    base = shared_state_dir(environ)
+    if Path(state_dir) != base / instance_name(config_file) or earlier_owner(base) is not None:
+        return None
+    if (base / "image-signing-key").is_file() and not (Path(state_dir) / "image-signing-key").is_file():
+        return base
+    return None
+
+
+def instance_name(config_file: Path) -> str:
+    """A state directory name of its own for each configuration file: a
+    second configuration (another Stash, a test file) never reads or writes
+    the first one's keys, records or reports."""
+    resolved = Path(os.path.abspath(config_file))
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", resolved.stem).strip("-")[:40] or "config"
+    return f"{stem}-{hashlib.sha256(str(resolved).encode('utf-8', 'surrogateescape')).hexdigest()[:10]}"
 
 
 def _describe(err: Mapping[str, Any], sources: dict[tuple[str, str], str], file_label: str | None,

@@ -3,12 +3,13 @@ GraphQL document validated against Stash's schema and executed by
 graphql-core (so answers carry exactly the fields that were asked for).
 
 Two schemas are checked: the subset written for s2p in this directory, and
-Stash's upstream schema in ../shared/stash-schema when it is present.
+Stash's upstream schema when it is at hand ($STASH_SCHEMA_DIR).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,13 +20,20 @@ from s2p.demo.library import ROOT_FIELDS, Library
 
 HERE = Path(__file__).resolve().parent
 SUBSET_SCHEMA = HERE / "stash_schema_subset.graphql"
-UPSTREAM_SCHEMA = HERE.parent.parent / "shared" / "stash-schema"
+# Stash's own schema (graphql/schema in a Stash checkout), when it is at hand: $STASH_SCHEMA_DIR, or a
+# stash-schema folder in a "shared" folder beside the checkout.
+UPSTREAM_HINT = "set STASH_SCHEMA_DIR to the graphql/schema folder of a Stash checkout to compare with it"
+
+
+def upstream_dir() -> Path:
+    return Path(os.environ.get("STASH_SCHEMA_DIR") or HERE.parent.parent / "shared" / "stash-schema")
 
 
 def upstream_sources() -> str | None:
-    if not UPSTREAM_SCHEMA.is_dir():
+    folder = upstream_dir()
+    if not folder.is_dir():
         return None
-    files = sorted(UPSTREAM_SCHEMA.glob("**/*.graphql"))
+    files = sorted(folder.glob("**/*.graphql"))
     return "\n".join(f.read_text(encoding="utf-8") for f in files) if files else None
 
 
@@ -34,7 +42,7 @@ _LOCK = threading.Lock()
 
 
 def schemas() -> dict[str, Any]:
-    """{"subset": schema, "upstream": schema (when ../shared is there)}."""
+    """{"subset": schema, "upstream": schema (when Stash's schema is at hand)}."""
     with _LOCK:
         if not _SCHEMAS:
             _SCHEMAS["subset"] = build_schema(SUBSET_SCHEMA.read_text(encoding="utf-8"))

@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -131,10 +132,14 @@ class RunningS2P(CallsS2P):
 
 
 def run(*args, env=None, config=None, timeout=60):
+    """s2p in its own process, from an empty folder: an s2p.toml of the developer's (in the checkout or
+    ~/.config/s2p) is never the one a test without --config reads."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("S2P_")}
-    environ.update(env or {})
-    command = [sys.executable, "-m", "s2p"] + (["--config", str(config)] if config else []) + list(args)
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environ)
+    with tempfile.TemporaryDirectory(prefix="s2p-run-") as folder:
+        environ["XDG_CONFIG_HOME"] = os.path.join(folder, "config")
+        environ.update(env or {})
+        command = [sys.executable, "-m", "s2p"] + (["--config", str(config)] if config else []) + list(args)
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environ, cwd=folder)
 
 
 def write_config(tmp_path, stash_url, extra=""):

@@ -46,6 +46,16 @@ def test_in_a_container_it_says_which_urls_plex_can_use(tmp_path, fake_stash, ca
     assert "network: in a container (its own address: 172.18.0.3)" in text
     assert "http://<s2p's service or container name>:8123/" in text
     assert "<the host's LAN address>:<published port>" in text
+    assert "http://172.18.0.3:8123/" not in text, "the container's own address is never offered"
+
+
+def test_in_a_container_sharing_plex_network_loopback_is_the_url(tmp_path, fake_stash, caplog, monkeypatch):
+    settings = make_settings(fake_stash.url, tmp_path, server={"host": "0.0.0.0"},
+                             plex={"url": "http://127.0.0.1:32400", "token": "plex-token-123456"})
+    text = announced(settings, caplog, monkeypatch, container=True, lan="172.18.0.3")
+    assert "s2p register): http://127.0.0.1:8123/" in text
+    assert "shares its network with Plex" in text
+    assert "172.18.0.3" not in text and "on localhost" not in text
 
 
 def test_loopback_missing_examples_and_stash_down_are_warned(tmp_path, fake_stash, caplog, monkeypatch):
@@ -70,3 +80,58 @@ def test_a_lossy_rule_is_shown_failing():
     lossy = PathRule("lossy", Rewrite.compile("^/a/(.*)$", "/b/\\1"), Rewrite.compile("^/b/(.*)$", "/c/\\1"),
                      ("/a/x.mp4",))
     assert server.round_trips(PathMap([lossy])) == ['round trip via "lossy": /a/x.mp4 -> /b/x.mp4 -> /c/x.mp4: FAILED']
+
+
+def first_warning(text: str, about: str) -> str:
+    return next(line for line in text.splitlines() if line.startswith("WARNING") and about in line)
+
+
+def test_stash_down_is_warned_with_the_cause_and_the_fix(tmp_path, fake_stash, caplog, monkeypatch):
+    settings = make_settings(fake_stash.url, tmp_path)
+    fake_stash.server.stop()
+    line = first_warning(announced(settings, caplog, monkeypatch, container=False), "Stash")
+    assert "connection refused" in line and line.count("Fix:") == 1 and "[stash] url" in line
+
+
+def test_plex_is_checked_at_start_up_with_the_cause_and_the_fix(tmp_path, fake_stash, caplog, monkeypatch):
+    from fakeplex import TOKEN, FakePlex
+
+    plex = FakePlex().start()
+    try:
+        wrong = make_settings(fake_stash.url, tmp_path, plex={"url": plex.url, "token": "wrong-token-0123456789"})
+        text = announced(wrong, caplog, monkeypatch, container=False)
+        line = first_warning(text, "Plex")
+        assert "refused the token" in line and line.count("Fix:") == 1 and "wrong-token" not in text
+        assert "pictures: uploaded into Plex" not in text  # not claimed while Plex refuses
+        assert "WARNING pictures: to be uploaded into Plex by s2p once Plex answers" in text
+        caplog.clear()
+        right = make_settings(fake_stash.url, tmp_path, plex={"url": plex.url, "token": TOKEN})
+        text = announced(right, caplog, monkeypatch, container=False)
+        assert f"reachable at {plex.url}" in text and "WARNING Plex" not in text
+        assert "pictures: uploaded into Plex by s2p" in text
+    finally:
+        plex.stop()
+    caplog.clear()
+    text = announced(right, caplog, monkeypatch, container=False)
+    line = first_warning(text, "Plex")
+    assert "cannot reach Plex" in line and line.count("Fix:") == 1
+
+
+def test_an_open_circuit_says_what_failed_and_the_fix(caplog):
+    from s2p.stash.breaker import CircuitBreaker
+
+    breaker = CircuitBreaker(2, 30, clock=lambda: 0.0)
+    with caplog.at_level(logging.WARNING, logger="s2p"):
+        breaker.record_failure("cannot connect to Stash at http://stash:9999 (connection refused)")
+        breaker.record_failure("cannot connect to Stash at http://stash:9999 (connection refused)")
+    [record] = caplog.records
+    assert "connection refused" in record.getMessage() and "Fix: start Stash" in record.getMessage()
+
+
+def test_the_stash_plugin_source_is_announced_with_the_secret_masked(tmp_path, fake_stash, caplog, monkeypatch):
+    secret = "announce-secret-0123456789"
+    settings = make_settings(fake_stash.url, tmp_path, server={"host": "0.0.0.0", "secret": secret})
+    text = announced(settings, caplog, monkeypatch, container=False)
+    assert ("Stash plugin: add http://192.168.1.20:8123/***6789/stash-plugin/index.yml (with your [server] secret "
+            "in place of ***6789) in Stash > Settings > Plugins > Available Plugins > Add Source") in text
+    assert secret not in text

@@ -204,7 +204,8 @@ def test_a_busy_port_stops_serve_and_demo_in_one_line(tmp_path):
         results = [run("serve", config=config, timeout=30), run("demo", "--port", str(port), timeout=30)]
     for result in results:
         assert result.returncode == 2, result.stderr
-        lines = result.stderr.strip().splitlines()
+        # Besides the first log line, which names the configuration file in use.
+        lines = [line for line in result.stderr.strip().splitlines() if " configuration: " not in line]
         assert len(lines) == 1, result.stderr
         assert f"127.0.0.1:{port}" in lines[0] and "in use" in lines[0] and "Fix:" in lines[0]
         assert "curl" not in result.stdout
@@ -239,3 +240,14 @@ def test_serve_stops_with_the_fix_when_the_state_dir_is_unusable(tmp_path):
     assert result.returncode == 2
     assert "state directory" in result.stderr and "[state] dir" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_check_prints_the_stash_plugin_source(tmp_path, fake_stash):
+    result = run("check", config=write_config(tmp_path, fake_stash.url))
+    assert result.returncode == 0, result.stdout + result.stderr
+    from s2p.common.network import in_container
+
+    line = next(line for line in result.stdout.splitlines() if "Stash plugin: add" in line).strip()
+    # In a container s2p cannot know the address Stash reaches it at: it says what to put there.
+    start = "Stash plugin: add <s2p's address>" if in_container() else "Stash plugin: add http://"
+    assert line.startswith(start) and "/stash-plugin/index.yml in Stash > Settings > Plugins" in line

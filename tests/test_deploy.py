@@ -202,7 +202,7 @@ def test_the_image_entrypoint_and_health_check_run_against_the_pyz(dockerfile, p
         log = server.stop()
     served = {str(p.relative_to(cache)): (p.stat().st_ino, p.stat().st_mtime_ns) for p in cache.rglob("*")}
     assert served == prepared, "nothing is written to the prepared cache (the image's may be read-only)"
-    assert "register this URL in Plex" in log and "cannot use the cache directory" not in log
+    assert "listening on" in log and "in Plex" in log and "cannot use the cache directory" not in log
     unhealthy = subprocess.run(health, capture_output=True, text=True, env=health_env, timeout=30)
     assert unhealthy.returncode != 0, "the health check must fail when s2p is not answering"
 

@@ -112,6 +112,9 @@ def check(response: requests.Response, method: str, path: str, stash_down: bool)
         return
     if status == 303:  # the gap page's forms redirect back to it
         return
+    if path.startswith("/stash-plugin/") and path.endswith((".yml", ".zip")) and status == 200 and method == "GET":
+        assert content_type.startswith(("text/yaml", "application/zip")), where  # the Stash plugin's source
+        return
     assert content_type.startswith("application/json"), where
     json.loads(response.content)  # well-formed JSON
 

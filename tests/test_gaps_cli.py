@@ -4,6 +4,7 @@ killed in the middle of a comparison leaves behind."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -79,6 +80,8 @@ def test_gaps_exits_3_with_the_reason_when_plex_is_unreachable(tmp_path, fake_st
     result = run("gaps", config=config, timeout=60)
     assert result.returncode == 3
     assert "cannot reach Plex" in result.stderr and TOKEN not in result.stderr + result.stdout
+    said = [line for line in result.stderr.splitlines() if "cannot reach Plex" in line]
+    assert said and all(line.count("Fix:") == 1 for line in said), result.stderr
     without_plex = write_config(tmp_path / "other", fake_stash.url) if (tmp_path / "other").mkdir() is None else None
     result = run("gaps", config=without_plex, timeout=60)
     assert result.returncode == 3 and "[plex] url" in result.stderr
@@ -129,3 +132,34 @@ def test_a_process_killed_mid_comparison_leaves_a_store_that_opens_and_a_next_ru
     statuses = [status for _id, status in _runs(database)]
     assert statuses[0] == "complete" and statuses[-1] == "complete"
     assert statuses[1:-1] == ["interrupted"] * 2
+
+
+@pytest.mark.integration
+def test_every_gap_of_a_kind_is_dismissed_in_one_command(tmp_path, fake_stash, plex):
+    config = config_for(tmp_path, fake_stash, plex)
+    assert run("gaps", config=config, timeout=120).returncode == 1
+    dismissed = run("gaps", "dismiss", "--all-of", "stash_only", config=config, timeout=60)
+    assert dismissed.returncode == 0, dismissed.stderr
+    assert f"{SCENES // 10} open gap(s) of kind stash_only dismissed" in dismissed.stdout
+    left = run("gaps", "--last", "--json", "--kind", "stash_only", config=config, timeout=60)
+    assert left.returncode == 0 and json.loads(left.stdout)["gaps"] == []
+    which = run("gaps", "dismiss", config=config, timeout=60)
+    assert which.returncode == 2 and "Fix:" in which.stderr and "--all-of" in which.stderr
+
+
+@pytest.mark.integration
+def test_a_reader_that_stops_early_ends_the_output_quietly(tmp_path, fake_stash, plex):
+    config = config_for(tmp_path, fake_stash, plex)
+    assert run("gaps", config=config, timeout=120).returncode == 1
+    command = [sys.executable, "-m", "s2p", "--config", str(config), "gaps", "--last", "--json"]
+    for size in ("small", "large"):  # one flush at exit, or writes while printing
+        extra = ["--state", "all"] if size == "large" else ["--kind", "plex_only"]
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the reader has gone before the first line, as after `| head -0`
+        try:
+            result = subprocess.run(command + extra, stdout=write_end, stderr=subprocess.PIPE, timeout=60)
+        finally:
+            os.close(write_end)
+        err = result.stderr.decode()
+        assert "Traceback" not in err and "BrokenPipeError" not in err, err
+        assert result.returncode == 141

@@ -104,8 +104,8 @@ class World:
             item = PlexItem(f"extra{n}", f"Extra {n}", f"local://{n}", "2" if path.startswith("D:") else "1",
                             (PlexPart(path, 1234 + n),))
             self.items.append(item)
+            # One record each: s2p cannot match a file Stash lacks, so "not matched by s2p" adds nothing.
             self.expected.add((PLEX_ONLY, path_key(path)))
-            self.expected.add((MATCHED_ELSEWHERE, item.rating_key))
         # Plex still carries s2p's guid for a scene Stash deleted.
         self.items.append(PlexItem("gone", "Gone", guid("999999"), "1",
                                    (PlexPart("/data/adult/Gone/gone.mp4", 99),)))
@@ -180,7 +180,8 @@ def test_reasons_name_both_sides(world):
     assert missing.stash_path.startswith((STASH, STASH_WIN)) and missing.plex_path in missing.reason
     assert missing.section in ("Scenes", "More")
     unknown = gaps[(PLEX_ONLY, "data/adult/Extra/not in stash.mp4")]
-    assert unknown.reason == f"Stash has no file at {STASH}/Extra/not in stash.mp4"
+    assert unknown.reason == (f"Stash has no file at {STASH}/Extra/not in stash.mp4; in Plex: no agent matched it "
+                              "(Plex keeps it as local://0)")
     assert "no plex_to_stash path rule" in gaps[(PLEX_ONLY, "srv/elsewhere/orphan.mp4")].reason
     assert "which Stash no longer has" in gaps[(MATCHED_ELSEWHERE, "gone")].reason
     other = next(g for (k, key), g in gaps.items() if k == MATCHED_ELSEWHERE and g.detail["guid"].startswith("plex://"))

@@ -123,14 +123,14 @@ def test_scheduled_comparison_finds_reports_and_resolves_gaps(running, fake_stas
         ("matched_elsewhere", str(items["2"].rating_key)),
         ("matched_elsewhere", str(items["4"].rating_key)),
         ("matched_elsewhere", str(items["5"].rating_key)),
-        ("matched_elsewhere", str(items["new"].rating_key)),
+        # The "new" item's file is not in Stash: one record (plex_only), not a second "not matched by s2p".
         ("stale", "1"),
         ("ambiguous", "extras/scene.mp4"),
-        ("no_match", "Unsorted/clip_9999.mp4"),
+        # The no-match for Unsorted/clip_9999.mp4 ended: a relative path Plex has no file for.
     }
     body = report(s2p)
-    assert body["counts"] == {"plex_only": 1, "stash_only": 2, "matched_elsewhere": 4, "stale": 1,
-                              "no_match": 1, "ambiguous": 1}
+    assert body["counts"] == {"plex_only": 1, "stash_only": 2, "matched_elsewhere": 3, "stale": 1,
+                              "no_match": 0, "ambiguous": 1}
     gaps = {(g["kind"], g["rating_key"] or g["scene_id"]): g for g in body["gaps"]}
     fresh = gaps[("stash_only", "9")]
     assert fresh["stash_path"] == f"{STASH_ROOT}/Fresh/new scene.mp4"
@@ -138,8 +138,11 @@ def test_scheduled_comparison_finds_reports_and_resolves_gaps(running, fake_stas
     assert gaps[("stale", str(items["1"].rating_key))]["scene_id"] == "1"
     unmatched = gaps[("matched_elsewhere", str(items["4"].rating_key))]
     assert unmatched["reason"] == "no agent matched it (Plex keeps it as local://8); its file is scene 4 in Stash"
-    no_match = next(g for g in body["gaps"] if g["kind"] == "no_match")
+    no_match = next(g for g in report(s2p, state="resolved")["gaps"] if g["kind"] == "no_match")
     assert not no_match["detail"]["error"] and no_match["plex_path"] == "Unsorted/clip_9999.mp4"
+    assert no_match["resolution"] == "the file is no longer in Plex"
+    new = next(g for g in body["gaps"] if g["kind"] == "plex_only")
+    assert new["reason"].endswith("; in Plex: no agent matched it (Plex keeps it as local://10)")
     ambiguous = next(g for g in body["gaps"] if g["kind"] == "ambiguous")
     assert {c["scene"] for c in ambiguous["detail"]["candidates"]} == {"5", "6"}
     assert TOKEN not in str(body)
@@ -160,8 +163,6 @@ def test_scheduled_comparison_finds_reports_and_resolves_gaps(running, fake_stas
     assert open_keys(s2p) == {
         ("plex_only", f"{PLEX_ROOT}/New/<b>unknown</b>.mp4"),
         ("matched_elsewhere", str(items["2"].rating_key)),
-        ("matched_elsewhere", str(items["new"].rating_key)),
-        ("no_match", "Unsorted/clip_9999.mp4"),  # a relative path: no comparison can tell it is gone
         ("stash_only", "7"),  # still only one of its two files in Plex
     }
     resolved = {(g["kind"], g["resolution"]) for g in report(s2p, state="resolved")["gaps"]}
@@ -173,6 +174,7 @@ def test_scheduled_comparison_finds_reports_and_resolves_gaps(running, fake_stas
         ("stash_only", "no longer found by the comparison"),
         ("matched_elsewhere", "no longer found by the comparison"),
         ("ambiguous", "Plex now has it matched by s2p"),
+        ("no_match", "the file is no longer in Plex"),
     }
 
 
@@ -243,7 +245,7 @@ def test_the_page_is_plain_html_with_counts_filters_and_escaped_paths(running):
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/html")
     page = response.text
     assert "<script" not in page and 'name=viewport' in page
-    assert "In Plex, not in Stash (1)" in page and "Not matched by s2p (4)" in page
+    assert "In Plex, not in Stash (1)" in page and "Not matched by s2p (3)" in page
     assert "&lt;b&gt;unknown&lt;/b&gt;.mp4" in page and "<b>unknown</b>" not in page
     assert f"{PLEX_ROOT}/New/" in page and "Stash has no file at" in page
     stale_only = s2p.get("/gaps", params={"kind": "plex_only"}).text

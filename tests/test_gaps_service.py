@@ -216,4 +216,90 @@ def test_an_edit_sync_gave_up_on_is_in_the_report_until_plex_fetches_the_scene(t
     assert service.store.read(lambda c: db.list_gaps(c, kinds=[STALE])) == []
     resolved = service.store.read(lambda c: db.list_gaps(c, kinds=[STALE], state="resolved"))
     assert [(g["key"], g["resolution"]) for g in resolved] == [("4", "Plex fetched it")]
+
+
+# ---------------------------------------------------------------- records that must end
+
+
+class MachineLibrary(FakeLibrary):
+    def machine_identifier(self):
+        return "plex-machine-1"
+
+
+def _no_match(**hints):
+    from s2p.match.cascade import MatchOutcome
+    from s2p.match.query import MatchQuery
+
+    return MatchOutcome(MatchQuery(kind=1, **hints), reason="no scene found")
+
+
+def test_scan_records_end_unless_they_name_a_file_plex_has_or_came_from_plex(tmp_path):
+    now = [1000.0]
+    settings = Settings.model_validate({"plex": {"url": "http://plex.invalid:32400", "token": TOKEN},
+                                        "state": {"dir": str(tmp_path)}})
+    items = [PlexItem("1", "a", "local://1", "1", (PlexPart("/plex/Studio/kept.mp4", 5),))]
+    service = GapService(settings, store=GapStore(tmp_path), inventory=lambda: iter([]),
+                         path_map=settings.path_map(), plex_factory=lambda: MachineLibrary(items),
+                         clock=lambda: now[0])
+    assert service.open()
+    service.compare()  # learns Plex's machine identifier
+    for hints in [dict(filename="Studio/kept.mp4"),  # relative, and Plex has it: stays
+                  dict(filename="Studio/left.mp4"),  # relative, and Plex has no such file: ends
+                  dict(filename="'; DROP TABLE gaps; --"),  # junk naming no file: ends
+                  dict(filename="../../etc/passwd"),  # never recorded at all
+                  dict(title="A Show", client_identifier="plex-machine-1"),  # from Plex: stays
+                  dict(title="'; DROP TABLE gaps", client_identifier="curl")]:  # not from Plex: ends
+        service.observe_match(_no_match(**hints))
+    service.store.flush()
+    before = {g["plex_path"] or g["title"] for g in service.report(kinds=("no_match",))["gaps"]}
+    assert before == {"Studio/kept.mp4", "Studio/left.mp4", "'; DROP TABLE gaps; --", "A Show",
+                      "'; DROP TABLE gaps"}
+    now[0] += 60
+    service.compare()
+    after = {g["plex_path"] or g["title"] for g in service.report(kinds=("no_match",))["gaps"]}
+    assert after == {"Studio/kept.mp4", "A Show"}
+    service.stop()
+
+
+def test_one_kind_is_dismissed_in_one_step(tmp_path):
+    items = [PlexItem(str(i), "x", "local://1", "1", (PlexPart(f"/plex/{i}.mp4", i),)) for i in range(3)]
+    service = make(tmp_path, FakeLibrary(items), [scene("9", "/plex/stash-only.mp4")])
+    service.compare()
+    def counts():
+        return {kind: n for kind, n in service.report()["counts"].items() if n}
+
+    assert counts() == {"plex_only": 3, "stash_only": 1}
+    assert service.dismiss_kind("plex_only") == 3
+    assert counts() == {"stash_only": 1}
+    assert service.report(state="dismissed")["total"] == 3
+    assert service.dismiss_kind("plex_only") == 0
+    service.stop()
+
+
+def test_the_dismiss_all_route_answers_json_and_refuses_bad_kinds_and_other_sites(tmp_path):
+    import falcon
+    import falcon.testing
+
+    from s2p.web.errors import BadRequest
+    from s2p.web.gaps import GapsDismissKind, GapsPage
+
+    items = [PlexItem(str(i), "x", "local://1", "1", (PlexPart(f"/plex/{i}.mp4", i),)) for i in range(2)]
+    service = make(tmp_path, FakeLibrary(items), [])
+    service.compare()
+    app = falcon.App()
+    app.add_error_handler(BadRequest, lambda req, resp, ex, params: (
+        setattr(resp, "status", falcon.HTTP_400), setattr(resp, "media", {"error": str(ex)})))
+    app.add_route("/gaps", GapsPage(service))
+    app.add_route("/gaps/dismiss", GapsDismissKind(service))
+    client = falcon.testing.TestClient(app)
+    page = client.simulate_get("/gaps", params={"kind": "plex_only"}).text
+    assert "Dismiss all 2 of this kind" in page and 'action="/gaps/dismiss?kind=plex_only' in page
+    assert client.simulate_post("/gaps/dismiss", params={"kind": "nonsense"}).status_code == 400
+    hostile = client.simulate_post("/gaps/dismiss", params={"kind": "plex_only"},
+                                   headers={"Origin": "http://evil.example"})
+    assert hostile.status_code == 403 and service.report()["counts"]["plex_only"] == 2
+    done = client.simulate_post("/gaps/dismiss", params={"kind": "plex_only"})
+    assert done.status_code == 200 and done.json == {"kind": "plex_only", "dismissed": 2}
+    back = client.simulate_post("/gaps/dismiss", params={"kind": "plex_only", "back": "/gaps?kind=plex_only"})
+    assert back.status_code == 303 and back.headers["location"].endswith("/gaps?kind=plex_only")
     service.stop()

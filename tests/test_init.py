@@ -147,7 +147,15 @@ def test_init_stops_clearly_when_stash_refuses_the_key(tmp_path, fake_stash):
     result = run("init", "--yes", "--stash-url", fake_stash.url, "--stash-api-key", "wrong-key-0123456789",
                  "--output", str(target))
     assert result.returncode == 1 and not target.exists()
-    assert "Fix:" in result.stderr and "wrong-key-0123456789" not in result.stdout + result.stderr
+    assert result.stderr.count("Fix:") == 1 and "wrong-key-0123456789" not in result.stdout + result.stderr
+
+
+def test_init_takes_an_address_without_a_scheme_as_http(tmp_path, fake_stash):
+    target = tmp_path / "s2p.toml"
+    bare = fake_stash.url.removeprefix("http://")
+    result = run("init", "--yes", "--stash-url", bare, "--stash-api-key", API_KEY, "--output", str(target))
+    assert result.returncode == 0, result.stderr
+    assert tomllib.loads(target.read_text(encoding="utf-8"))["stash"]["url"] == fake_stash.url
 
 
 def test_init_example_prints_the_example_configuration():
@@ -203,3 +211,57 @@ def test_init_asks_on_a_terminal_and_asks_again_after_a_wrong_address(tmp_path, 
     assert "cannot connect to Stash" in out and "Stash v0.30.1 answers" in out
     assert tomllib.loads(target.read_text(encoding="utf-8"))["stash"]["url"] == fake_stash.url
     assert next(answers) == "y"  # nothing more was asked than the questions above
+
+
+def test_init_yes_with_a_wrong_plex_token_fails_with_the_fix(tmp_path, fake_stash, library):
+    plex = plex_with(library, "/data/adult")
+    try:
+        result, config = init(tmp_path, fake_stash, "--plex-url", plex.url, "--plex-token", "wrong-token-0123456789")
+    finally:
+        plex.stop()
+    assert result.returncode == 1 and not config.exists()
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "refused the token" in lines[0] and lines[0].count("Fix:") == 1, result.stderr
+    assert "wrong-token-0123456789" not in result.stdout + result.stderr
+
+
+def test_init_yes_with_plex_down_fails_with_the_fix(tmp_path, fake_stash):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result, config = init(tmp_path, fake_stash, "--plex-url", f"http://127.0.0.1:{port}", "--plex-token", TOKEN)
+    assert result.returncode == 1 and not config.exists()
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot reach Plex" in lines[0] and lines[0].count("Fix:") == 1, result.stderr
+
+
+def test_init_asks_plex_again_keeping_what_was_typed(tmp_path, fake_stash, library, capsys):
+    import argparse
+
+    from s2p.cli.init import Asker
+    from s2p.cli.init import run as init_run
+
+    plex = plex_with(library, "/data/adult")
+    prompts: list[str] = []
+    answers = iter([fake_stash.url, plex.url, ""])  # Stash; Plex; then Enter keeps the URL typed
+    secrets = iter([API_KEY, "wrong-token-0123456789", TOKEN])
+
+    def read(prompt: str) -> str:
+        prompts.append(prompt)
+        return next(answers)
+
+    asker = Asker(True, read=read, read_secret=lambda prompt: next(secrets))
+    target = tmp_path / "s2p.toml"
+    args = argparse.Namespace(example=False, output=str(target), force=False, yes=False, stash_url=None,
+                              stash_api_key=None, plex_url=None, plex_token=None)
+    try:
+        assert init_run(args, environ={}, asker=asker) == 0
+    finally:
+        plex.stop()
+    out = capsys.readouterr().out
+    assert "Plex refused the token" in out
+    assert prompts[-1].endswith(f"[{plex.url}]: "), prompts  # asked again with what was typed
+    data = tomllib.loads(target.read_text(encoding="utf-8"))
+    assert data["plex"]["url"] == plex.url and [r["name"] for r in data["paths"]] == ["adult"]

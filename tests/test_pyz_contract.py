@@ -53,3 +53,20 @@ def s2p(request, start_s2p, shared_s2p):
     if "fake_stash" in request.fixturenames:
         return start_s2p(request.getfixturevalue("fake_stash").url)
     return shared_s2p
+
+
+def test_the_archive_serves_the_stash_plugin_with_its_files(shared_s2p):
+    import hashlib
+    import io
+    import zipfile
+    from pathlib import Path
+
+    import yaml
+
+    index = yaml.safe_load(shared_s2p.get("/stash-plugin/index.yml").text)[0]
+    zipped = shared_s2p.get("/stash-plugin/" + index["path"]).content
+    assert hashlib.sha256(zipped).hexdigest() == index["sha256"]
+    plugin = Path(__file__).resolve().parent.parent / "s2p" / "stashplugin" / "plugin"
+    with zipfile.ZipFile(io.BytesIO(zipped)) as archive:
+        for name in ("s2p.js", "s2p.css", "s2p_bridge.py"):
+            assert archive.read(name) == (plugin / name).read_bytes()

@@ -122,6 +122,7 @@ def test_a_wrong_token_fails_without_showing_it(tmp_path, fake_stash, s2p, plex,
     status, out = register(settings, capsys, url=s2p.url + "/")
     assert status == 1
     assert "FAILED: Plex refused the token" in out and "wrong-token-0123456789" not in out
+    assert next(line for line in out.splitlines() if line.startswith("FAILED")).count("Fix:") == 1
     assert plex.providers == []
 
 
@@ -130,6 +131,8 @@ def test_an_unreachable_plex_fails_clearly(tmp_path, fake_stash, s2p, capsys):
     status, out = register(settings, capsys, url=s2p.url + "/")
     assert status == 1
     assert "FAILED: cannot reach Plex at http://127.0.0.1:" in out
+    failed = next(line for line in out.splitlines() if line.startswith("FAILED"))
+    assert failed.count("Fix:") == 1 and "[plex] url" in failed
 
 
 def test_plex_refusing_a_url_it_cannot_fetch_is_explained(tmp_path, fake_stash, plex, capsys):
@@ -194,12 +197,24 @@ def test_without_url_it_registers_the_address_s2p_announces(tmp_path, fake_stash
     assert [p["uri"] for p in plex.providers] == [f"http://127.0.0.1:{s2p.server.port}/"]
 
 
-def test_in_a_container_the_url_must_be_given(tmp_path, fake_stash, plex, capsys, monkeypatch):
+def test_in_a_container_the_url_must_be_given_when_plex_is_elsewhere(tmp_path, fake_stash, capsys, monkeypatch):
     monkeypatch.setattr("s2p.app.announce.in_container", lambda: True)
-    status, out = register(settings_for(tmp_path, fake_stash, plex.url), capsys)
+    status, out = register(settings_for(tmp_path, fake_stash, ELSEWHERE), capsys)
     assert status == 2
     assert "--url" in out and "service or container name" in out and "Which URL to register" in out
-    assert plex.requests == {}
+    assert "Fix:" in out
+
+
+def test_in_a_container_sharing_plex_network_loopback_is_registered(tmp_path, fake_stash, s2p, plex, capsys,
+                                                                    monkeypatch):
+    # [plex] url on 127.0.0.1: Plex lives in s2p's network namespace, so 127.0.0.1 is where Plex finds s2p.
+    monkeypatch.setattr("s2p.app.announce.in_container", lambda: True)
+    monkeypatch.setattr("s2p.app.announce.lan_address", lambda: "172.18.0.3")
+    settings = settings_for(tmp_path, fake_stash, plex.url, server={"host": "0.0.0.0", "port": s2p.server.port})
+    status, out = register(settings, capsys)
+    assert status == 0, out
+    assert [p["uri"] for p in plex.providers] == [f"http://127.0.0.1:{s2p.server.port}/"]
+    assert "172.18.0.3" not in out
 
 
 @pytest.mark.parametrize("url", ["localhost:8008", "ftp://nas:8008/", "http://nas:8008/?x=1", "http://nas:99999/"])
@@ -318,5 +333,6 @@ def test_in_a_container_the_container_address_is_never_suggested(tmp_path, fake_
 
 def test_check_in_a_container_asks_for_the_url_to_register(tmp_path, fake_stash, plex, monkeypatch):
     monkeypatch.setattr("s2p.app.announce.in_container", lambda: True)
+    monkeypatch.setattr("s2p.app.announce.plex_on_our_loopback", lambda settings: False)  # Plex on another host
     ok, out = check_plex(settings_for(tmp_path, fake_stash, plex.url))
     assert ok and "run s2p register --url <the URL Plex can reach>" in out

@@ -117,13 +117,15 @@ def test_no_secret_in_answers_when_stash_fails(guarded, fake_stash):
 
 
 @pytest.mark.integration
-def test_start_up_log_shows_the_secret_root_masked(start_s2p, fake_stash, caplog):
+@pytest.mark.parametrize("container", [False, True])
+def test_start_up_log_shows_the_secret_root_masked(start_s2p, fake_stash, caplog, monkeypatch, container):
     from s2p.app.announce import announce
 
+    monkeypatch.setattr("s2p.app.announce.in_container", lambda: container)
     caplog.set_level(logging.INFO)
     s2p = start_s2p(fake_stash.url, server={"secret": SERVER_SECRET})
     announce(s2p.settings, s2p.services, s2p.server.port)
-    lines = [r.getMessage() for r in caplog.records if "register this URL" in r.getMessage()]
+    lines = [r.getMessage() for r in caplog.records if "register " in r.getMessage() and "in Plex" in r.getMessage()]
     assert len(lines) == 1
     assert f"/{mask(SERVER_SECRET)}/" in lines[0] and SERVER_SECRET not in lines[0]
     assert "[server] secret" in lines[0]

@@ -1,11 +1,11 @@
 """Every document s2p can send is valid against Stash's schema: the subset
-kept in tests/, and Stash's upstream schema when ../shared is present.  The
+kept in tests/, and Stash's upstream schema when it is at hand ($STASH_SCHEMA_DIR).  The
 subset itself must agree with upstream, field by field."""
 
 import pytest
 from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLObjectType
 
-from fakestash import schemas, validation_errors
+from fakestash import UPSTREAM_HINT, schemas, validation_errors
 from s2p.stash.queries import ALL_DOCUMENTS
 
 
@@ -26,7 +26,7 @@ def test_documents_use_only_variables_for_values():
 def test_subset_agrees_with_upstream():
     found = schemas()
     if "upstream" not in found:
-        pytest.skip("../shared/stash-schema is not present")
+        pytest.skip(f"Stash's own schema is not at hand: {UPSTREAM_HINT}")
     subset, upstream = found["subset"], found["upstream"]
     for name, kind in subset.type_map.items():
         if name.startswith("__"):

@@ -135,7 +135,7 @@ def test_a_page_counts_from_zero_and_says_the_whole_size():
 def tv_app(tmp_path, fake_stash):
     """s2p's app in-process (falcon.testing), over the fake Stash: ``client, services = tv_app()``.
     The routes run in the test's thread; only the fake Stash listens, on loopback."""
-    from s2p.app.services import build_services
+    from s2p.app.runtime import build as build_services
     from s2p.app.webapp import create_app
 
     built = []
@@ -707,8 +707,11 @@ def test_gap_detection_compares_tv_libraries_on_the_tv_agent(start_s2p, fake_sta
     assert all("Plex's TV scanner skips this file" in g["reason"] and "s2p tv-layout" in g["reason"]
                for g in gaps if g["kind"] == "stash_only")
     assert by_kind["plex_only"] == {f"{PLEX_ROOT}/Somebody/2020-01-01 - Stranger.mp4"}
-    # The mislabelled episode, and the stranger that no agent matched.
-    assert by_kind["matched_elsewhere"] == {str(claimed.rating_key), str(stranger.rating_key)}
+    # The mislabelled episode; the stranger, whose file Stash lacks, is one record (above), saying no agent
+    # matched it.
+    assert by_kind["matched_elsewhere"] == {str(claimed.rating_key)}
+    only = next(gap for gap in gaps if gap["kind"] == "plex_only")
+    assert only["rating_key"] == str(stranger.rating_key) and "in Plex: no agent matched it" in only["reason"]
 
 
 @pytest.mark.integration

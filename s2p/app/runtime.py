@@ -24,6 +24,7 @@ import requests
 
 from s2p import __version__
 from s2p.app import collectors
+from s2p.app.stashplugin import StashPlugin, build_stash_plugin
 from s2p.artwork.push import ArtworkPusher, ShowPictures
 from s2p.artwork.service import ImageService
 from s2p.artwork.shape import PosterShaper
@@ -164,6 +165,33 @@ class Once(Generic[T]):
             return self._value
 
 
+class StashProbe:
+    """Whether Stash answers: (reachable, version or reason), asked at most
+    every 15 s, and at once when a request has reached Stash since a failed probe."""
+
+    def __init__(self, core: Core):
+        self._core = core
+        self._cache: TTLCache[tuple[bool, str, float]] = TTLCache(1, HEALTH_PROBE_TTL)
+
+    def __call__(self) -> tuple[bool, str]:
+        settings = self._core.settings
+
+        def probe() -> tuple[bool, str, float]:
+            try:
+                version = self._core.stash_version(timeout=min(5.0, settings.stash.timeout))
+            except StashError as exc:
+                # The reason goes to /healthz: the key says where, the URL stays out.
+                return False, str(exc).replace(settings.stash.url, "[stash] url"), time.time()
+            return True, version.version or "unknown", time.time()
+
+        reachable, said, probed_at = self._cache.get_or_load("stash", probe)
+        last_success = self._core.client.stats.last_success
+        if not reachable and last_success is not None and last_success > probed_at:
+            self._cache.invalidate("stash")  # Stash answered since: it is back, say so now
+            reachable, said, probed_at = self._cache.get_or_load("stash", probe)
+        return reachable, said
+
+
 @dataclass(frozen=True)
 class Runtime:
     """Everything the server runs, built by ``build`` and handed to ``create_app``."""
@@ -179,6 +207,7 @@ class Runtime:
     observers: Observers
     # Signs image URLs; its key is read from (or made in) the state directory on first use.
     signer: Once[ImageSigner]
+    stash_probe: StashProbe
     # Optional features: None when off.
     tv: TvService | None = None  # the TV provider ([tv] enabled)
     tv_matches: MatchService[TvOutcome] | None = None
@@ -186,7 +215,7 @@ class Runtime:
     sync: SyncService | None = None  # live sync ([sync] interval, with [plex] url and token)
     capture: RequestCapture | None = None  # [debug] capture: Plex's latest requests
     started_at: float = field(default_factory=time.time)
-    _probe: TTLCache[tuple[bool, str, float]] = field(default_factory=lambda: TTLCache(1, HEALTH_PROBE_TTL))
+    stash_plugin: StashPlugin | None = None  # the Stash plugin's source and bridge routes
 
     # The core's parts, by the names every caller uses.
     @property
@@ -294,23 +323,7 @@ class Runtime:
         return found
 
     def stash_reachable(self) -> tuple[bool, str]:
-        """(reachable, version or reason), probed at most every 15 s, and at
-        once when a request has reached Stash since a failed probe."""
-
-        def probe() -> tuple[bool, str, float]:
-            try:
-                version = self.stash_version(timeout=min(5.0, self.settings.stash.timeout))
-            except StashError as exc:
-                # The reason goes to /healthz: the key says where, the URL stays out.
-                return False, str(exc).replace(self.settings.stash.url, "[stash] url"), time.time()
-            return True, version.version or "unknown", time.time()
-
-        reachable, said, probed_at = self._probe.get_or_load("stash", probe)
-        last_success = self.client.stats.last_success
-        if not reachable and last_success is not None and last_success > probed_at:
-            self._probe.invalidate("stash")  # Stash answered since: it is back, say so now
-            reachable, said, probed_at = self._probe.get_or_load("stash", probe)
-        return reachable, said
+        return self.stash_probe()
 
     def health(self) -> dict[str, Any]:
         """The /healthz report: the worst component decides the status."""
@@ -388,8 +401,11 @@ def build(settings: Settings, *, session: requests.Session | None = None, upload
         scheduler.add("sync", sync.interval, sync.cycle, first_delay=min(5.0, sync.interval))
         health.register("sync", lambda: collectors.sync_fact(sync))
         metrics.register(lambda: collectors.sync_families(sync), "sync")
+    probe = StashProbe(core)
+    stash_plugin = build_stash_plugin(settings, scenes=core.scenes, gaps=gaps, path_map=core.path_map,
+                                      explain=matches.explain, sync=sync, scheduler=scheduler, reachable=probe)
     runtime = Runtime(
-        core=core, matches=matches, tv=tv, tv_matches=tv_matches, images=images, gaps=gaps,
+        core=core, matches=matches, stash_probe=probe, stash_plugin=stash_plugin, tv=tv, tv_matches=tv_matches, images=images, gaps=gaps,
         metadata=MetadataService(core.scenes, options, settings.cache, served=observers.served),
         scheduler=scheduler, metrics=metrics, health_checks=health, observers=observers,
         signer=Once(lambda: ImageSigner.from_state_dir(settings.state_dir)),

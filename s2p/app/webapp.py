@@ -9,8 +9,9 @@ import falcon
 from s2p.app.runtime import Runtime
 from s2p.artwork.links import LinkFactory
 from s2p.stash.errors import StashError
+from s2p.stashplugin import resources as stashplugin
 from s2p.web import debug, errors, gaps, images, openapi, ops, provider, tv
-from s2p.web.access import AccessControl, HostCheck, SecretRoot
+from s2p.web.access import AccessControl, HostCheck, Networks, SecretRoot
 from s2p.web.capture import CaptureRequests
 from s2p.web.limits import InputLimits
 from s2p.web.middleware import RequestLog
@@ -60,11 +61,16 @@ def create_app(runtime: Runtime) -> falcon.App:
     app.add_route("/gaps", gaps.GapsPage(runtime.gaps))
     app.add_route("/gaps.json", gaps.GapsJson(runtime.gaps))
     app.add_route("/gaps/run", gaps.GapsRun(runtime.gaps))
+    app.add_route("/gaps/dismiss", gaps.GapsDismissKind(runtime.gaps))
     app.add_route("/gaps/{gap_id:int}/{action}", gaps.GapAction(runtime.gaps))
     if settings.debug.enabled:
         app.add_route("/debug/match", debug.DebugMatch(runtime.matches, runtime.tv_matches))
     if runtime.capture is not None:
         app.add_route("/debug/requests", debug.CapturedRequests(runtime.capture))
+    if runtime.stash_plugin is not None:  # the Stash plugin: its source and its bridge's routes
+        plugin = runtime.stash_plugin
+        stashplugin.add_routes(app, root, service=plugin.service, source=plugin.source, token=plugin.token,
+                               gaps=runtime.gaps, proxies=Networks(settings.server.trusted_proxies))
     return app
 
 

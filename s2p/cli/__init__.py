@@ -7,19 +7,16 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from s2p import __version__
 from s2p.ops import logs
-from s2p.config import ConfigError, Settings, config_path, load_settings
+from s2p.config import ConfigError, Settings, config_path, config_search, load_settings
 from s2p.cli import gaps as gaps_command
 from s2p.cli import debug as debug_command
 from s2p.cli import init as init_command
 from s2p.cli import sync as sync_command
 from s2p.cli import tvlayout as tv_layout_command
-
-if TYPE_CHECKING:
-    from s2p.app.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     # action, so its default must stay SUPPRESS (no set_defaults here).
     config = argparse.ArgumentParser(add_help=False)
     config.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS,
-                        help="TOML configuration file (default: $S2P_CONFIG)")
+                        help="TOML configuration file (default: $S2P_CONFIG, else ./s2p.toml, else "
+                             "$XDG_CONFIG_HOME/s2p/s2p.toml)")
     parser = argparse.ArgumentParser(prog="s2p", description="A Plex metadata provider that answers from Stash.",
                                      parents=[config])
     parser.add_argument("--version", action="version", version=f"s2p {__version__}")
@@ -86,7 +84,24 @@ class _Commands:
         return self._subparsers.add_parser(name, parents=[self._config], **kwargs)
 
 
+EXIT_PIPE = 141  # what a shell reports for a tool stopped by SIGPIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        status = _main(argv)
+        sys.stdout.flush()  # here, where a reader gone is caught, not at the interpreter's exit
+        return status
+    except BrokenPipeError:
+        # `s2p gaps --json | head -1`: the reader has gone; stop quietly, as Unix tools do.
+        # stdout is pointed at /dev/null so that the interpreter's last flush does not fail too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_PIPE
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = args.command or "serve"
     if command == "version":
@@ -116,27 +131,30 @@ def _run(command: str, settings: Settings, path: Path | None, args: argparse.Nam
     if command == "serve":
         from s2p.app.announce import announce
         from s2p.app.server import StartupError, serve
-        from s2p.common.statedir import StateDirError
+        from s2p.common.statedir import StateDirError, claim, release
 
-        # Said once listening, not before.
-        def announce_with_source(settings: Settings, services: Runtime, port: int) -> None:
-            log.info("configuration: %s", path or "defaults and S2P_* environment variables")
-            announce(settings, services, port)
-
+        # The first line: which file this server runs on (a file found by
+        # looking, not named, is the one surprise worth saying first).
+        log.info("configuration: %s", describe_source(path, getattr(args, "config", None), os.environ))
         try:
-            return serve(settings, announcer=announce_with_source)
+            settings = keep_earlier_state(settings, path)
+            claim(settings.state_dir, identity(path))
+            try:
+                return serve(settings, announcer=announce)
+            finally:
+                release(settings.state_dir)
         except (StartupError, StateDirError) as exc:
             return _not_started(exc)
     if command == "check":
         from s2p.cli import check
 
-        return check.run(settings, path)
+        return check.run(settings, path, describe_source(path, getattr(args, "config", None), os.environ))
     if command == "match":
         from s2p.cli import match
 
         return match.run(settings, args)
     if command == "gaps":
-        return gaps_command.run(settings, args)
+        return gaps_command.run(settings, args, identity(path))
     if command == "tv-layout":
         return tv_layout_command.run(settings, args)
     if command == "debug":
@@ -148,6 +166,41 @@ def _run(command: str, settings: Settings, path: Path | None, args: argparse.Nam
 
         return register.run(settings, args)
     raise AssertionError(command)
+
+
+def keep_earlier_state(settings: Settings, path: Path | None) -> Settings:
+    """``s2p serve`` of a file that ran before each file had its own state folder keeps its state (the image
+    URLs stored in Plex depend on its key): it records itself as the shared folder's owner.  Only a server
+    does this, so a one-off command of another file never takes a running server's state."""
+    from s2p.common.statedir import write_atomically
+    from s2p.config import EARLIER_OWNER, earlier_state
+
+    base = earlier_state(settings.state_dir, path, os.environ)
+    if base is None or path is None:
+        return settings
+    write_atomically(base / EARLIER_OWNER, (os.path.abspath(path) + "\n").encode("utf-8"))
+    log.info("state: %s keeps the state directory it used before, %s (recorded in %s)", path, base,
+             base / EARLIER_OWNER)
+    return load_settings(path)
+
+
+def identity(path: Path | None) -> str:
+    """The configuration a state directory is used by, as its owner file records it."""
+    return os.path.abspath(path) if path is not None else "defaults and S2P_* environment variables"
+
+
+def describe_source(path: Path | None, explicit: str | None, environ: Mapping[str, str]) -> str:
+    """Which configuration is in use, and why that one, in words."""
+    if path is None:
+        looked = " and ".join(str(p) for p in config_search(environ))
+        return f"defaults and S2P_* environment variables (no --config, $S2P_CONFIG, {looked})"
+    if explicit:
+        return f"{path} (--config)"
+    if environ.get("S2P_CONFIG"):
+        return f"{path} ($S2P_CONFIG)"
+    if environ.get("CREDENTIALS_DIRECTORY"):
+        return f"{path} (systemd credential)"
+    return f"{path} (found; name another with --config PATH)"
 
 
 def _demo(host: str | None, port: int | None, environ: Mapping[str, str]) -> int:

@@ -14,18 +14,25 @@ if TYPE_CHECKING:
     from s2p.artwork.shape import PosterShaper
 
 
-def run(settings: Settings, path: Path | None) -> int:
-    from s2p.app.announce import pictures
+def run(settings: Settings, path: Path | None, source: str | None = None) -> int:
+    """``source``: the configuration in words (which file and why), else the path alone."""
+    from s2p.app.announce import in_container, pictures, provider_url, stash_plugin_line
     from s2p.app.runtime import build_core
     from s2p.artwork.shape import PosterShaper
     from s2p.stash.errors import StashError
 
     out = sys.stdout
-    print(f"s2p {__version__}: checking {path or 'defaults and S2P_* environment variables'}", file=out)
+    print(f"s2p {__version__}: checking {source or path or 'defaults and S2P_* environment variables'}", file=out)
     print(f"  provider: {settings.provider.identifier} ({settings.provider.title})", file=out)
     print(f"  stash: {settings.stash.url}, API key {mask(settings.stash.api_key.get_secret_value())}", file=out)
+    print(f"  state: {settings.state_dir}", file=out)
     for line in access_summary(settings):
         print(f"  access: {line}", file=out)
+    if not in_container():  # in a container, s2p cannot know the address Stash reaches it at
+        print(f"  {stash_plugin_line(settings, provider_url(settings, settings.server.port))}", file=out)
+    else:
+        print("  Stash plugin: add <s2p's address>/stash-plugin/index.yml in Stash > Settings > Plugins > "
+              "Available Plugins (docs/stash-plugin.md)", file=out)
     services = build_core(settings, with_index=False)
     try:
         print(f"  artwork: {_artwork_summary(settings, PosterShaper(settings.artwork.poster))}", file=out)
@@ -74,6 +81,9 @@ def access_summary(settings: Settings) -> list[str]:
         f"/healthz, /metrics and other operator pages from {', '.join(server.ops_allow) or 'nowhere'} "
         "([server] ops_allow)",
         "/images from anywhere (Plex fetches artwork through images.plex.tv)",
+        f"/stash-plugin from {', '.join(dict.fromkeys([*server.allow, *server.ops_allow])) or 'nowhere'} "
+        "([server] allow or "
+        "ops_allow; its api/ routes also want the plugin's token)",
     ]
     if server.trusted_proxies:
         lines.append(f"X-Forwarded-For believed from {', '.join(server.trusted_proxies)}")
@@ -87,9 +97,9 @@ def access_summary(settings: Settings) -> list[str]:
 def check_plex(settings: Settings, out: TextIO) -> bool:
     from s2p.pms.connect import connect
     from s2p.pms.register import ProviderCheck, report_plex
-    from s2p.app.announce import in_container, provider_url
+    from s2p.app.announce import register_url
 
-    default_url = None if in_container() else provider_url(settings, settings.server.port)
+    default_url = register_url(settings, settings.server.port)
     checks = [ProviderCheck(settings.provider.identifier, default_url)]
     if settings.tv.enabled:
         checks.append(ProviderCheck(settings.tv_identifier, default_url and f"{default_url.rstrip('/')}/tv",

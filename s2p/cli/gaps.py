@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from s2p.gaps.records import KINDS
 from s2p.gaps.store import STATES
@@ -34,18 +34,36 @@ def add_parser(commands: _Commands) -> None:
     gaps.add_argument("--kind", action="append", choices=KINDS, help="only this kind (repeatable)")
     gaps.add_argument("--state", choices=STATES, default="open", help="which records to list (default: open)")
     actions = gaps.add_subparsers(dest="gaps_action", metavar="ACTION")
-    dismiss = actions.add_parser("dismiss", help="hide a gap until its item changes")
-    dismiss.add_argument("id", type=int, help="the gap's number (#12 in the report)")
+    dismiss = actions.add_parser("dismiss", help="hide a gap (or every open gap of one kind) until its item changes")
+    dismiss.add_argument("id", type=int, nargs="?", help="the gap's number (#12 in the report)")
+    dismiss.add_argument("--all-of", metavar="KIND", choices=KINDS, dest="all_of",
+                         help=f"dismiss every open gap of this kind ({', '.join(KINDS)})")
     restore = actions.add_parser("restore", help="show a dismissed gap again")
     restore.add_argument("id", type=int, help="the gap's number")
 
 
-def run(settings: Settings, args: argparse.Namespace) -> int:
+def what(gap: dict[str, Any]) -> str:
+    """What a record is about, in a few words: never "None" (a scene may have no title)."""
+    return (gap["plex_path"] or gap["stash_path"] or gap["title"]
+            or (f"scene {gap['scene_id']}" if gap["scene_id"] else "")
+            or (f"Plex item {gap['rating_key']}" if gap["rating_key"] else "") or gap["reason"])
+
+
+def run(settings: Settings, args: argparse.Namespace, configuration: str = "") -> int:
     from s2p.app.runtime import build_core
+    from s2p.common.statedir import held_by_another
     from s2p.gaps.report import to_text
     from s2p.gaps.service import ComparisonFailed, GapService, GapsUnavailable
     from s2p.pms.connect import PlexError
 
+    writes = not args.last or getattr(args, "gaps_action", None) is not None
+    other = held_by_another(settings.state_dir, configuration) if writes and configuration else None
+    if other:
+        # Its /gaps page would show this command's comparison as its own.
+        print(f"s2p gaps: the state directory {settings.state_dir} belongs to the s2p serving {other}; this "
+              "command would write into its report. Fix: give this configuration its own [state] dir, or use "
+              f"--config {other}", file=sys.stderr)
+        return EXIT_FAILED
     # One comparison, read from Stash page by page: no index, no scheduler.
     core = build_core(settings, with_index=False)
     gaps = GapService.build(settings, stash=core.stash, path_map=core.path_map, version_of=lambda scene_id: None)
@@ -54,6 +72,18 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             print(f"s2p gaps: {gaps.problem}", file=sys.stderr)
             return EXIT_FAILED
         action = getattr(args, "gaps_action", None)
+        if action == "dismiss" and getattr(args, "all_of", None):
+            count = gaps.dismiss_kind(args.all_of)
+            if args.json:
+                print(json.dumps({"kind": args.all_of, "dismissed": count}))
+            else:
+                print(f"{count} open gap(s) of kind {args.all_of} dismissed (each comes back if its item changes; "
+                      "s2p gaps --state dismissed lists them)")
+            return 0
+        if action in ("dismiss", "restore") and args.id is None:
+            print(f"s2p gaps {action}: which gap? Fix: give its number (#12 in the report: s2p gaps {action} 12)"
+                  + (", or --all-of KIND" if action == "dismiss" else ""), file=sys.stderr)
+            return 2
         if action in ("dismiss", "restore"):
             gap = gaps.set_dismissed(args.id, action == "dismiss")
             if gap is None:
@@ -63,7 +93,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 print(json.dumps(gap, indent=2, ensure_ascii=False))
             else:
                 print(f"#{gap['id']} {'dismissed' if gap['dismissed_at'] else 'restored'}: {gap['label']}: "
-                      f"{gap['plex_path'] or gap['stash_path'] or gap['title']}")
+                      f"{what(gap)}")
             return 0
         failed = None
         if not args.last:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, TextIO
 
 from pydantic import SecretStr
 
-from s2p.config import PlexSettings, StashSettings, mask
+from s2p.config import PlexSettings, StashSettings, config_search, mask
 from s2p.paths.propose import Pairing, path_map_of, pairs_found, propose
 
 if TYPE_CHECKING:
@@ -111,7 +111,8 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None, out:
     found = Found()
     if not _stash(found, args, environ, asker, out):
         return 1
-    _plex(found, args, environ, asker, out)
+    if not _plex(found, args, environ, asker, out):
+        return 1
     found.pairing = propose(found.stash_files, found.plex_files, stash_roots=found.stash_roots,
                             plex_roots=[loc for _, locations, _ in found.plex_sections for loc in locations])
     ok = _report(found, out)
@@ -120,12 +121,29 @@ def run(args: argparse.Namespace, environ: Mapping[str, str] | None = None, out:
     _write(output, render(found))
     holds = "the Stash API key" + (" and Plex token" if found.plex_token else "")
     print(f"\nWrote {output} (readable only by you: it holds {holds}).", file=out)
+    found_by_serve = where_serve_finds(output, environ)
+    if found_by_serve:
+        print(f"s2p {found_by_serve} finds it without --config.", file=out)
+    option = "" if found_by_serve else f" --config {output}"
     print("Next:", file=out)
-    print(f"  s2p check --config {output}     # checks Stash, Plex and the path rules", file=out)
-    print(f"  s2p serve --config {output}     # then register the URL it prints in Plex", file=out)
+    print(f"  s2p check{option}     # checks Stash, Plex and the path rules", file=out)
+    print(f"  s2p serve{option}     # then register the URL it prints in Plex", file=out)
     if found.plex_token:
-        print(f"  s2p register --config {output}  # or let s2p register itself and make its agent", file=out)
+        print(f"  s2p register{option}  # or let s2p register itself and make its agent", file=out)
     return 0 if ok else 1
+
+
+def where_serve_finds(output: Path, environ: Mapping[str, str]) -> str:
+    """When s2p without --config loads ``output``: "run from this folder",
+    "run from anywhere", or "" (it must be named)."""
+    if environ.get("S2P_CONFIG"):
+        return "run with this $S2P_CONFIG" if Path(environ["S2P_CONFIG"]).resolve() == output.resolve() else ""
+    cwd_file, user_file = config_search(environ)
+    if output.resolve() == user_file.resolve():
+        return "run from anywhere" if not cwd_file.is_file() or cwd_file.resolve() == output.resolve() else ""
+    if output.resolve() == cwd_file.resolve():
+        return "run from this folder"
+    return ""
 
 
 # ---------------------------------------------------------------- Stash
@@ -135,10 +153,10 @@ def _stash(found: Found, args: argparse.Namespace, environ: Mapping[str, str], a
     from s2p.stash.client import StashClient
     from s2p.stash.errors import StashError
 
-    url = args.stash_url or environ.get("S2P_STASH_URL") or DEFAULT_STASH
+    url = with_scheme(args.stash_url or environ.get("S2P_STASH_URL") or DEFAULT_STASH)
     key = args.stash_api_key if args.stash_api_key is not None else environ.get("S2P_STASH_API_KEY", "")
-    for _ in range(3):
-        url = asker.ask("Stash URL", url)
+    for attempt in range(3):
+        url = with_scheme(asker.ask("Stash URL", url))
         key = asker.ask("Stash API key (Stash > Settings > Security; empty if Stash has no login)", key, secret=True)
         try:
             settings = StashSettings(url=url, api_key=SecretStr(key), timeout=TIMEOUT, retries=1)
@@ -166,7 +184,9 @@ def _stash(found: Found, args: argparse.Namespace, environ: Mapping[str, str], a
         except StashError as exc:
             print(f"  Stash: {exc}", file=out)
             if not asker.interactive:
-                return _fail(f"Stash at {url} cannot be used: {exc}. Fix: check --stash-url and --stash-api-key")
+                problem = str(exc).rstrip(".")
+                fix = "" if "Fix:" in problem else ". Fix: check --stash-url and --stash-api-key"
+                return _fail(f"Stash at {url} cannot be used: {problem}{fix}")
         finally:
             client.close()
     return _fail("Stash could not be reached. Fix: check its address and API key, then run s2p init again")
@@ -174,46 +194,71 @@ def _stash(found: Found, args: argparse.Namespace, environ: Mapping[str, str], a
 
 # ---------------------------------------------------------------- Plex
 
-def _plex(found: Found, args: argparse.Namespace, environ: Mapping[str, str], asker: Asker, out: TextIO) -> None:
+TOKEN_HELP = ("the token of Plex's owner: in Plex Web open any item > ... > Get Info > View XML; "
+              "the address of the page that opens ends in X-Plex-Token=<the token>")
+PLEX_TRIES = 3
+
+
+def _plex(found: Found, args: argparse.Namespace, environ: Mapping[str, str], asker: Asker,
+          out: TextIO) -> bool:
+    """Ask for Plex and sample its libraries; False when Plex was given and
+    cannot be used (the caller stops: a file without [plex] or path rules
+    is not what the user asked for)."""
     from s2p.pms.connect import PlexError
+
+    url = with_scheme(args.plex_url or environ.get("S2P_PLEX_URL", ""))
+    token = args.plex_token if args.plex_token is not None else environ.get("S2P_PLEX_TOKEN", "")
+    if not asker.interactive and not url and not token:
+        print("  Plex: skipped; s2p takes Plex and Stash to see the same paths until you add rules", file=out)
+        return True
+    for _attempt in range(PLEX_TRIES):
+        # What was typed stays the default: Enter tries it again, "-" skips Plex.
+        url = with_scheme(asker.ask('Plex URL, e.g. http://192.168.1.10:32400 ("-" or empty: skip Plex)', url))
+        if url in ("", "-"):
+            print("  Plex: skipped; s2p takes Plex and Stash to see the same paths until you add rules", file=out)
+            return True
+        if not asker.interactive and not token:
+            return _fail("--plex-url is given but no Plex token. Fix: add --plex-token (S2P_PLEX_TOKEN), "
+                         f"{TOKEN_HELP}")
+        token = asker.ask(f"Plex token ({TOKEN_HELP})", token, secret=True)
+        try:
+            _sample_plex(found, url, token, out)
+            return True
+        except (PlexError, ValueError) as exc:
+            problem = _first_error(exc) if isinstance(exc, ValueError) else str(exc)
+            print(f"  Plex: {problem}", file=out)
+            if not asker.interactive:
+                fix = "" if "Fix:" in problem else (" Fix: check --plex-url and that Plex is running, and "
+                                                    "--plex-token; or leave both out to write a file without Plex")
+                return _fail(f"Plex at {url} cannot be used: {problem.rstrip('.')}.{fix}")
+    return _fail("Plex could not be used. Fix: check its address, that it runs, and the token, then run "
+                 "s2p init again (or answer - to skip Plex)")
+
+
+def _sample_plex(found: Found, url: str, token: str, out: TextIO) -> None:
     from s2p.pms.library import PlexLibrary
 
-    url = args.plex_url or environ.get("S2P_PLEX_URL", "")
-    token = args.plex_token if args.plex_token is not None else environ.get("S2P_PLEX_TOKEN", "")
-    while True:
-        url = asker.ask("Plex URL, e.g. http://192.168.1.10:32400 (empty: skip Plex)", url)
-        if not url:
-            print("  Plex: skipped; s2p takes Plex and Stash to see the same paths until you add rules", file=out)
-            return
-        token = asker.ask("Plex token (docs/plex-setup.md says where to find it)", token, secret=True)
-        try:
-            settings = PlexSettings(url=url, token=SecretStr(token), timeout=TIMEOUT)
-            with tempfile.TemporaryDirectory(prefix="s2p-init-") as state:
-                library = PlexLibrary(settings, state, page_size=min(SAMPLE, 200))
-                # A TV Shows library lists its episodes' files: its paths need the same rules.
-                sections = [s for s in library.sections() if s.type in SECTION_KINDS]
-                for section in sections:
-                    files: list[str] = []
-                    for page in library.items(section):
-                        files += [part.file for item in page for part in item.parts]
-                        if len(files) >= SAMPLE:
-                            break
-                    found.plex_sections.append((section.title, list(section.locations), files[:SAMPLE]))
-                    print(f"  Plex library {section.title!r} ({SECTION_KINDS[section.type]}): "
-                          f"{', '.join(section.locations)}; "
-                          f"{len(files[:SAMPLE])} file(s) sampled", file=out)
-            if not sections:
-                print("  Plex has no Movies or TV Shows library yet: make one (docs/plex-setup.md), then run "
-                      "s2p init again to have path rules proposed", file=out)
-            found.plex_url, found.plex_token = url, token
-            return
-        except (PlexError, ValueError) as exc:
-            print(f"  Plex: {_first_error(exc) if isinstance(exc, ValueError) else exc}", file=out)
-            if not asker.interactive:
-                print("  Plex: left out of the configuration; add [plex] later to compare libraries and register",
-                      file=out)
-                return
-            url = ""  # asked again; empty skips
+    settings = PlexSettings(url=url, token=SecretStr(token), timeout=TIMEOUT)
+    with tempfile.TemporaryDirectory(prefix="s2p-init-") as state:
+        library = PlexLibrary(settings, state, page_size=min(SAMPLE, 200))
+        # A TV Shows library lists its episodes' files: its paths need the same rules.
+        sections = [s for s in library.sections() if s.type in SECTION_KINDS]
+        sampled = []
+        for section in sections:
+            files: list[str] = []
+            for page in library.items(section):
+                files += [part.file for item in page for part in item.parts]
+                if len(files) >= SAMPLE:
+                    break
+            sampled.append((section.title, list(section.locations), files[:SAMPLE]))
+            print(f"  Plex library {section.title!r} ({SECTION_KINDS[section.type]}): "
+                  f"{', '.join(section.locations)}; "
+                  f"{len(files[:SAMPLE])} file(s) sampled", file=out)
+    if not sections:
+        print("  Plex has no Movies or TV Shows library yet: make one (Plex Web > + next to Libraries), then "
+              "run s2p init again to have path rules proposed", file=out)
+    found.plex_sections = sampled
+    found.plex_url, found.plex_token = url, token
 
 
 # ---------------------------------------------------------------- the proposal
@@ -320,8 +365,9 @@ def render(found: Found) -> str:
             f"plex_to_stash = [{_toml(rule['plex_to_stash'][0])}, {_toml(rule['plex_to_stash'][1])}]",
             f"examples = [{', '.join(_toml(e) for e in rule['examples'])}]",
         ]
-    lines += ["", "# Where s2p keeps its small state (image signing key, gap records): by default",
-              "# ~/.local/state/s2p, or $STATE_DIRECTORY under systemd.  To choose:",
+    lines += ["", "# Where s2p keeps its small state (image signing key, gap records): by default a",
+              "# folder of this file's own under ~/.local/state/s2p/, or $STATE_DIRECTORY under systemd",
+              "# (`s2p check` says which).  To choose:",
               "# [state]", '# dir = "/var/lib/s2p"', ""]
     return "\n".join(lines)
 
@@ -347,6 +393,14 @@ def _write(path: Path, text: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
     os.replace(partial, path)
+
+
+def with_scheme(url: str) -> str:
+    """``127.0.0.1:9999`` as ``http://127.0.0.1:9999``: what a person means by an address without a scheme."""
+    url = url.strip()
+    if url and url != "-" and "://" not in url:
+        return f"http://{url}"
+    return url
 
 
 def _first_error(exc: Exception) -> str:

@@ -12,11 +12,11 @@ from s2p.config import Settings
 def run(settings: Settings, args: argparse.Namespace) -> int:
     from s2p.pms.connect import connect
     from s2p.pms.register import SetupError, check_url, run_register
-    from s2p.app.announce import in_container, provider_url
+    from s2p.app.announce import register_url
 
     if not settings.plex.url or not settings.plex.token.get_secret_value():
         print("s2p register: set [plex] url and [plex] token (S2P_PLEX_URL, S2P_PLEX_TOKEN) first; "
-              "docs/plex-setup.md says where to find the token", file=sys.stderr)
+              "the token: Plex Web > any item > Get Info > View XML, the X-Plex-Token in the address", file=sys.stderr)
         return 2
     if args.url:
         try:
@@ -24,15 +24,16 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         except SetupError as exc:
             print(f"s2p register: {exc}", file=sys.stderr)
             return 2
-    elif in_container():
-        print("s2p register: s2p runs in a container, whose own address changes when it is re-created and "
-              "is not reachable from outside Docker. Give the URL Plex should use with --url: "
-              "http://<s2p's service or container name>:8008/ when Plex is on the same Docker network, else "
-              "http://<the host's LAN address>:<published port>/ (docs/plex-setup.md, \"Which URL to register\").",
-              file=sys.stderr)
-        return 2
     else:
-        url = provider_url(settings, settings.server.port)
+        default = register_url(settings, settings.server.port)
+        if default is None:
+            print("s2p register: s2p runs in a container, whose own address changes when it is re-created and "
+                  "is not reachable from outside Docker. Fix: give the URL Plex should use with --url: "
+                  "http://<s2p's service or container name>:8008/ when Plex is on the same Docker network, else "
+                  "http://<the host's LAN address>:<published port>/ (docs/plex-setup.md, \"Which URL to "
+                  "register\").", file=sys.stderr)
+            return 2
+        url = default
     kinds = ["movie", "tv"] if getattr(args, "all", False) else ["tv"] if getattr(args, "tv", False) else ["movie"]
     if "tv" in kinds and not settings.tv.enabled:
         print("s2p register: the TV provider is off ([tv] enabled = false); turn it on first", file=sys.stderr)

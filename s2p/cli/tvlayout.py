@@ -43,7 +43,7 @@ def add_parser(commands: Any) -> None:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    from s2p.app.services import build_core
+    from s2p.app.runtime import build_core
     from s2p.common.deadline import Deadline
     from s2p.stash.errors import StashError
     from s2p.tv.catalog import Catalog

@@ -13,16 +13,20 @@ from dataclasses import dataclass
 from typing import Callable
 
 
+_SYSTEM = random.SystemRandom()
+
+
 @dataclass(frozen=True)
 class Backoff:
     base: float = 30.0
     cap: float = 3600.0
     attempts: int = 10  # tries in all before giving up (owners that never give up ignore it)
 
-    def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
+    def delay(self, attempt: int, rng: Callable[[], float] | None = None) -> float:
         """The wait after the ``attempt``-th failure (1 for the first)."""
         full = min(self.cap, self.base * 2 ** max(0, attempt - 1))
-        return full * (0.5 + rng() / 2)
+        # Jitter from the OS: the random module's shared state belongs to whoever seeded it.
+        return full * (0.5 + (rng or _SYSTEM.random)() / 2)
 
     def gives_up(self, attempt: int) -> bool:
         """Whether ``attempt`` failures are all the tries there are."""

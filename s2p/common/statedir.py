@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Callable
@@ -71,3 +72,49 @@ def read_or_create(path: Path, make: Callable[[], bytes], mode: int = 0o600) -> 
     finally:
         tmp.unlink(missing_ok=True)
     return path.read_bytes()
+
+
+OWNER_FILE = "serving"
+
+
+def claim(directory: str | os.PathLike, configuration: str) -> None:
+    """Say that the server now running from ``configuration`` uses this
+    state directory (read by one-off commands before they write)."""
+    path = ensure_state_dir(directory) / OWNER_FILE
+    write_atomically(path, json.dumps({"configuration": configuration, "pid": os.getpid()}).encode("utf-8"))
+
+
+def release(directory: str | os.PathLike) -> None:
+    """This server stops: its claim goes (if it is still this process's)."""
+    path = Path(directory) / OWNER_FILE
+    try:
+        if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def held_by_another(directory: str | os.PathLike, configuration: str,
+                    alive: Callable[[int], bool] | None = None) -> str | None:
+    """The configuration of a running server that uses this state directory,
+    when it is not ``configuration``; else None."""
+    try:
+        owner = json.loads((Path(directory) / OWNER_FILE).read_text(encoding="utf-8"))
+        other, pid = str(owner["configuration"]), int(owner["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if other == configuration or pid == os.getpid():
+        return None
+    return other if (alive or _alive)(pid) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    except OSError:
+        return False
+    return True

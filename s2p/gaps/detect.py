@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence, TypeVar
+from typing import TYPE_CHECKING, Callable, Container, Iterable, Mapping, Sequence, TypeVar
 
 from s2p.paths.forms import RefusedPath, parse_hint, split_components
 from s2p.paths.pathmap import PathMap
@@ -32,7 +32,7 @@ from s2p.tv.layout import scanner_skips
 
 if TYPE_CHECKING:
     from s2p.match.cascade import MatchOutcome
-    from s2p.plex.hints import MatchHints
+    from s2p.match.query import MatchQuery
 
 # ---------------------------------------------------------------- inputs
 
@@ -228,6 +228,7 @@ class Comparison:
         if ours is None and self._tv_identifier:
             ours = contract.scene_id_from_episode_guid(self._tv_identifier, item.guid)
         owners: dict[str, StashScene] = {}
+        missing: list[Gap] = []
         for part in item.parts:
             self.stats["plex_parts"] += 1
             key = path_key(part.file)
@@ -236,7 +237,7 @@ class Comparison:
             self._index.by_name.setdefault(_basename(key).casefold(), []).append((key, ours is not None))
             refs, how, stash_path = self._stash_files_for(part, section)
             if not refs:
-                self._add(self._plex_only(item, part, section, how, stash_path))
+                missing.append(self._plex_only(item, part, section, how, stash_path))
                 continue
             for ref in refs:
                 owners[ref.scene.id] = ref.scene
@@ -246,6 +247,13 @@ class Comparison:
             self._linked.setdefault(ours, []).append(item)
             self._present.add(ours)
         elsewhere = self._matched_elsewhere(item, section, ours, owners)
+        if elsewhere is not None and missing and not owners and ours is None:
+            # Stash has none of its files, so s2p could not have matched it either: one file, one
+            # record ("In Plex, not in Stash"), which says how Plex holds the item too.
+            missing = [replace(gap, reason=f"{gap.reason}; in Plex: {elsewhere.reason}") for gap in missing]
+            elsewhere = None
+        for gap in missing:
+            self._add(gap)
         if elsewhere is not None:
             self._add(elsewhere)
 
@@ -413,13 +421,13 @@ def _id_order(scene_id: str) -> tuple[int, str]:
 # ---------------------------------------------------------------- scan-time observations
 
 
-def observation_key(hints: MatchHints) -> str | None:
+def observation_key(hints: MatchQuery) -> str | None:
     """What names a scan-time record: the file Plex sent, else the title."""
     if hints.filename and hints.filename.strip():
         try:
             hint = parse_hint(hints.filename)
         except RefusedPath:
-            return hints.filename.strip()
+            return None  # "../../etc/passwd": no file Plex names, nothing worth a record
         return hint.posix
     if hints.title:
         return f"title: {hints.title}" + (f" ({hints.year})" if hints.year else "")
@@ -428,12 +436,15 @@ def observation_key(hints: MatchHints) -> str | None:
     return None
 
 
-def observation(outcome: MatchOutcome, *, min_score: int, margin: int) -> tuple[str | None, Gap | None]:
+def observation(outcome: MatchOutcome, *, min_score: int, margin: int,
+                from_plex: bool = True) -> tuple[str | None, Gap | None]:
     """(key, record) for one match Plex asked for.
 
     A record when the match ended with no scene or ambiguously; ``None``
     with the key when it matched (the key's records are then settled).
     Fix Match (manual) requests list candidates on purpose: never recorded.
+    ``from_plex``: the request is known to come from Plex (its client
+    identifier); other records last only while they name a file Plex has.
     """
     hints = outcome.query
     if hints.manual or outcome.error is not None:
@@ -459,21 +470,28 @@ def observation(outcome: MatchOutcome, *, min_score: int, margin: int) -> tuple[
         detail={"hints": {name: value for name, value in (("title", hints.title), ("year", hints.year),
                                                           ("filename", hints.filename), ("guid", hints.guid),
                                                           ("ohash", hints.ohash)) if value is not None},
-                "candidates": listed, "trace": list(outcome.trace)[:20], "error": outcome.error},
+                "candidates": listed, "trace": list(outcome.trace)[:20], "error": outcome.error,
+                "from_plex": from_plex},
     )
 
 
-def settle_observations(open_records: Iterable[tuple[int, str]], plex: PlexIndex) -> list[tuple[int, str]]:
+def settle_observations(open_records: Iterable[tuple[int, str]], plex: PlexIndex,
+                        unvouched: Container[int] = frozenset()) -> list[tuple[int, str]]:
     """Scan-time records a complete comparison shows are over: the file is
-    now matched by s2p, or (for an absolute path inside a compared library)
-    the file has left Plex.  Returns [(record id, why)]."""
+    now matched by s2p, or it is not (or no longer) a file Plex has: an
+    absolute path inside a compared library, or a relative one nowhere in
+    them.  A record in ``unvouched`` (a request not known to come from Plex)
+    lasts only while it names a file Plex has.  Returns [(record id, why)]."""
     settled = []
     for record_id, key in open_records:
         if key.startswith(("title: ", "guid: ")):
+            if record_id in unvouched:
+                settled.append((record_id, "not asked by Plex, and names no file Plex has"))
             continue
         try:
             hint = parse_hint(key)
         except RefusedPath:
+            settled.append((record_id, "names no file Plex can have"))
             continue
         wanted = "/".join(hint.components)
         entries = plex.by_name.get(hint.basename.casefold(), [])
@@ -483,7 +501,11 @@ def settle_observations(open_records: Iterable[tuple[int, str]], plex: PlexIndex
             same = [ours for k, ours in entries if k.casefold() == folded or k.casefold().endswith("/" + folded)]
         if same and all(same):  # every Plex file this hint can mean is now matched by s2p
             settled.append((record_id, "Plex now has it matched by s2p"))
-        elif not same and hint.absolute and any(
-                wanted == loc or wanted.startswith(loc + "/") for loc in plex.locations):
+        elif same:
+            continue
+        elif not hint.absolute or any(wanted == loc or wanted.startswith(loc + "/") for loc in plex.locations):
+            # A relative hint names no folder: no compared library holding it means Plex has no such file.
             settled.append((record_id, "the file is no longer in Plex"))
+        elif record_id in unvouched:
+            settled.append((record_id, "not asked by Plex, and names no file Plex has"))
     return settled

@@ -155,6 +155,11 @@ def to_html(report: dict[str, Any], *, base: str = "/gaps") -> str:
     out.append("</nav>")
     if one_kind:
         out.append(f'<p class="advice">{escape(ADVICE[one_kind])}</p>')
+        if state == "open" and report["total"]:
+            # Junk and known exceptions go in one step; each returns if its item changes.
+            action = f"{base}/dismiss?{urlencode({'kind': one_kind, 'back': here})}"
+            out.append(f'<form class="meta" method=post action="{escape(action)}"><button>Dismiss all '
+                       f'{report["total"]} of this kind</button></form>')
     if not report["gaps"]:
         out.append(f"<p>No {escape(state)} gaps{' of this kind' if one_kind else ''}.</p>")
     for gap in report["gaps"]:

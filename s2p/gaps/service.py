@@ -27,7 +27,8 @@ from s2p.stash.errors import StashError
 from s2p.stash.models import SceneSummary
 from s2p.gaps import report as reports
 from s2p.gaps import store as db
-from s2p.gaps.detect import Comparison, StashScene, SyncTimes, observation, settle_observations, stash_time
+from s2p.gaps.detect import (Comparison, StashScene, SyncTimes, iso, observation, settle_observations,
+                             staleness, stash_time)
 from s2p.gaps.fingerprint import SectionFiles
 from s2p.pms.library import ItemGone, PlexLibrary, choose_sections
 from s2p.gaps.records import COMPARED_KINDS, KINDS, MATCHED_ELSEWHERE, OBSERVED_KINDS, STALE, Gap, digest
@@ -102,6 +103,7 @@ class GapService:
         # record without a store round trip for every other match.
         self._open_observations: set[str] = set()
         self._last_served: dict[str, tuple[str | None, float]] = {}
+        self._plex_machine: str | None = None  # Plex's machine identifier, once a comparison has read Plex
         self.problem: str | None = None
 
     @classmethod
@@ -187,7 +189,8 @@ class GapService:
             with self._lock:
                 if not self._open_observations:
                     return  # a match settles records, and there are none (the common case, kept cheap)
-        key, gap = observation(outcome, min_score=self.settings.match.min_score, margin=self.settings.match.margin)
+        key, gap = observation(outcome, min_score=self.settings.match.min_score, margin=self.settings.match.margin,
+                               from_plex=self._from_plex(outcome.query.client_identifier))
         if key is None:
             return
         now = self._clock()
@@ -198,6 +201,14 @@ class GapService:
             self.store.offer(lambda conn: self._settle_key(conn, key, now, "matched when Plex asked again"))
             return
         self.store.offer(lambda conn: self._record(conn, gap, now))
+
+    def _from_plex(self, client: str | None) -> bool:
+        """Whether a request is known to come from Plex: its client identifier
+        is one of [server] plex_clients, or the machine the comparison reads."""
+        known = set(self.settings.server.plex_clients)
+        if self._plex_machine:
+            known.add(self._plex_machine)
+        return bool(client) and client in known
 
     def observe_gone(self, scene_id: str, items: list[dict[str, Any]]) -> None:
         """Plex items that carry the guid of a scene Stash no longer has (live
@@ -313,7 +324,10 @@ class GapService:
         began = self._clock()
         plex = self._plex_factory()
         tv_identifier = self.settings.tv_identifier if self.settings.tv.enabled else None
-        sections, problems = choose_sections(plex.sections(), self.settings.plex.sections,
+        available = plex.sections()
+        machine = getattr(plex, "machine_identifier", None)
+        self._plex_machine = (machine() if callable(machine) else None) or self._plex_machine
+        sections, problems = choose_sections(available, self.settings.plex.sections,
                                              self.settings.provider.identifier, tv_identifier)
         if not sections:
             raise ComparisonFailed("; ".join(problems))
@@ -335,7 +349,9 @@ class GapService:
         # right now may be missing from pages already read.
         open_records = [(record_id, kind, key) for record_id, kind, key, seen in
                         self.store.read(lambda conn: db.open_keys(conn, OBSERVED_KINDS)) if seen < began]
-        settled = settle_observations([(record_id, key) for record_id, _kind, key in open_records], result.plex)
+        unvouched = self.store.read(lambda conn: db.unvouched(conn, OBSERVED_KINDS))
+        settled = settle_observations([(record_id, key) for record_id, _kind, key in open_records], result.plex,
+                                      unvouched)
         stats: dict[str, Any] = dict(result.stats)
         stats.update(seconds=round(time.monotonic() - started, 2), stash_seconds=round(stash_seconds, 2),
                      plex_seconds=round(plex_seconds, 2), sections=[s.title for s in sections],
@@ -449,6 +465,11 @@ class GapService:
         return {"recording": True, "open": {kind: counts.get(kind, 0) for kind in KINDS},
                 "queue_depth": self.store.depth, "observations_dropped": self.store.dropped, **lost}
 
+    def dismiss_kind(self, kind: str) -> int:
+        """Dismiss every open record of one kind (each comes back when its item changes)."""
+        self._readable()
+        return self.store.call(lambda conn: db.dismiss_kind(conn, kind, self._clock()))
+
     def set_dismissed(self, gap_id: int, dismissed: bool) -> dict[str, Any] | None:
         """Dismiss (or restore) one record; ``None`` when there is no such record."""
         self._readable()
@@ -460,6 +481,23 @@ class GapService:
 
         row = self.store.call(change)
         return reports.gap_json(row) if row else None
+
+    def scene(self, scene_id: str, updated_at: str | None, plex_paths: list[str]) -> dict[str, Any]:
+        """What the gap records know of one scene: when Plex last fetched it
+        from s2p (and whether Stash changed it since) and its unresolved records."""
+        self._readable()
+
+        def read(conn: Any) -> tuple[SyncTimes | None, list[dict[str, Any]]]:
+            return db.served_time(conn, scene_id), db.scene_gaps(conn, scene_id, plex_paths)
+
+        served, rows = self.store.read(read)
+        changed, why = staleness(updated_at, served)
+        return {
+            "fetched_at": iso(served.served_at) if served else None,
+            "fetched_version": served.served_version if served else None,
+            "changed_since": changed, "changed_why": why,
+            "gaps": [reports.gap_json(row) for row in rows],
+        }
 
 
 def _safe_message(exc: Exception) -> str:

@@ -453,6 +453,26 @@ def open_keys(conn: sqlite3.Connection, kinds: Sequence[str]) -> list[tuple[int,
         f"SELECT id, kind, key, last_seen FROM gaps WHERE resolved_at IS NULL AND kind IN ({marks})", tuple(kinds))]
 
 
+def unvouched(conn: sqlite3.Connection, kinds: Sequence[str]) -> set[int]:
+    """Ids of unresolved records of these kinds from requests not known to come from Plex."""
+    marks = ",".join("?" * len(kinds))
+    found = set()
+    for row in conn.execute(f"SELECT id, detail FROM gaps WHERE resolved_at IS NULL AND kind IN ({marks})",
+                            tuple(kinds)):
+        try:
+            if json.loads(row["detail"] or "{}").get("from_plex") is False:
+                found.add(row["id"])
+        except (ValueError, AttributeError):
+            continue
+    return found
+
+
+def dismiss_kind(conn: sqlite3.Connection, kind: str, now: float) -> int:
+    """Dismiss every open record of one kind; how many were dismissed."""
+    return conn.execute("UPDATE gaps SET dismissed_at = ?, dismissed_version = version WHERE kind = ? "
+                        "AND resolved_at IS NULL AND dismissed_at IS NULL", (now, kind)).rowcount
+
+
 STATES = ("open", "dismissed", "resolved", "all")
 
 
@@ -486,6 +506,20 @@ def list_gaps(conn: sqlite3.Connection, *, kinds: Sequence[str], state: str = "o
         sql += " LIMIT ? OFFSET ?"
         params += [limit, offset]
     return [_row(row) for row in conn.execute(sql, params)]
+
+
+def scene_gaps(conn: sqlite3.Connection, scene_id: str, plex_paths: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Unresolved records (open or dismissed) of one scene: by its id, or by a Plex path of its files."""
+    paths = list(plex_paths)[:50]
+    by_path = f" OR plex_path IN ({','.join('?' * len(paths))})" if paths else ""
+    return [_row(row) for row in conn.execute(
+        f"SELECT * FROM gaps WHERE resolved_at IS NULL AND (scene_id = ?{by_path}) ORDER BY id",
+        [scene_id, *paths])]
+
+
+def served_time(conn: sqlite3.Connection, scene_id: str) -> SyncTimes | None:
+    row = conn.execute("SELECT served_at, version FROM served WHERE scene_id = ?", (scene_id,)).fetchone()
+    return SyncTimes(served_at=row[0], served_version=row[1]) if row else None
 
 
 def get_gap(conn: sqlite3.Connection, gap_id: int) -> dict[str, Any] | None:

@@ -39,6 +39,8 @@ class MatchQuery:
     show_key: str | None = None
     season_key: str | None = None
     include_children: bool = False
+    # Who asked (X-Plex-Client-Identifier): whether a request came from Plex, for the gap report.
+    client_identifier: str | None = None
 
     @property
     def has_anything(self) -> bool:

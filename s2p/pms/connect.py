@@ -24,7 +24,10 @@ from s2p.common.statedir import ensure_state_dir, write_atomically
 log = logging.getLogger(__name__)
 
 CLIENT_ID_FILE = "plex-client-id"
-TOKEN_FIX = "Fix: set [plex] token to a token of the server's owner (docs/plex-setup.md)"
+TOKEN_FIX = ("Fix: set [plex] token (S2P_PLEX_TOKEN) to a token of the server's owner (Plex Web: any item > "
+             "Get Info > View XML, the X-Plex-Token in the address)")
+UNREACHABLE_FIX = ("Fix: check that Plex is running and that [plex] url (S2P_PLEX_URL) is its address as seen "
+                   "from here, e.g. http://192.168.1.10:32400")
 
 
 class PlexError(Exception):
@@ -79,7 +82,7 @@ def connect(settings: PlexSettings, state_dir: str | Path) -> Any:
     except (BadRequest, NotFound) as exc:
         raise PlexUnavailable(f"Plex at {settings.url} answered unexpectedly ({_first_line(exc)})") from None
     except requests.RequestException as exc:
-        raise PlexUnavailable(f"cannot reach Plex at {settings.url} ({type(exc).__name__})") from None
+        raise PlexUnavailable(f"cannot reach Plex at {settings.url} ({type(exc).__name__}). {UNREACHABLE_FIX}") from None
 
 
 def list_sections(plex: Any) -> list[Any]:
@@ -102,7 +105,7 @@ def translate_errors(exc: Exception, doing: str) -> PlexError:
     if isinstance(exc, (BadRequest, NotFound)):
         return PlexUnavailable(f"Plex answered unexpectedly while {doing} ({_first_line(exc)})")
     if isinstance(exc, requests.RequestException):
-        return PlexUnavailable(f"cannot reach Plex while {doing} ({type(exc).__name__})")
+        return PlexUnavailable(f"cannot reach Plex while {doing} ({type(exc).__name__}). {UNREACHABLE_FIX}")
     return PlexUnavailable(f"{type(exc).__name__} while {doing}")
 
 

@@ -51,6 +51,11 @@ class PlexItems:
         # (section key, Plex type) -> (when built, guid -> ratingKeys)
         self._maps: dict[tuple[str, int], tuple[float, dict[str, list[int]]]] = {}
 
+    @property
+    def machine_identifier(self) -> str | None:
+        """The server's machineIdentifier (Plex Web's links name the server by it)."""
+        return getattr(self._plex, "machineIdentifier", None)
+
     def sections(self) -> list[Any]:
         """The movie sections to look in: the configured ones, else those on
         s2p's agent, else every movie section."""

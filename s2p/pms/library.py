@@ -86,6 +86,10 @@ class PlexLibrary:
             self._server = connect(self._settings, self._state_dir)
         return self._server
 
+    def machine_identifier(self) -> str | None:
+        """Plex's own identifier, which it sends as X-Plex-Client-Identifier when it calls s2p."""
+        return getattr(self._plex(), "machineIdentifier", None) or None
+
     def sections(self) -> list[PlexSection]:
         try:
             found = self._plex().library.sections()

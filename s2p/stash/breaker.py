@@ -31,6 +31,7 @@ class CircuitBreaker:
         self._consecutive = 0
         self._opened_at = 0.0
         self._probing = False
+        self._cause = ""
         self.times_opened = 0
 
     @property
@@ -56,8 +57,9 @@ class CircuitBreaker:
                 self._probing = True
                 return
             retry_in = max(0.0, self._opened_at + self._cooldown - self._clock())
+            cause = f" (last: {self._cause})" if self._cause else ""
         raise StashUnavailable(
-            f"Stash failed {self._threshold} times in a row; not asking it again for {retry_in:.0f}s"
+            f"Stash failed {self._threshold} times in a row{cause}; not asking it again for {retry_in:.0f}s"
             if state == OPEN else "Stash is being probed after failures; not asking it meanwhile"
         )
 
@@ -69,8 +71,10 @@ class CircuitBreaker:
             self._consecutive = 0
             self._probing = False
 
-    def record_failure(self) -> None:
+    def record_failure(self, cause: str = "") -> None:
+        """``cause``: what the failure was, safe to show (said when the circuit opens)."""
         with self._lock:
+            self._cause = cause or self._cause
             self._consecutive += 1
             state = self._current()
             if state == HALF_OPEN or (state == CLOSED and self._consecutive >= self._threshold):
@@ -78,8 +82,11 @@ class CircuitBreaker:
                 self._opened_at = self._clock()
                 self._probing = False
                 self.times_opened += 1
-                log.warning("Stash failed %d times in a row: circuit open for %.0fs (requests answer at once "
-                            "without asking Stash)", self._consecutive, self._cooldown)
+                # The cause and its fix in the warning itself: it is often the first one a user sees.
+                log.warning("Stash failed %d times in a row%s: circuit open for %.0fs (requests answer at once "
+                            "without asking Stash). %s", self._consecutive,
+                            f" (last: {self._cause})" if self._cause else "", self._cooldown,
+                            fix_for(self._cause))
 
     def record_neutral(self) -> None:
         """The request ended without telling anything about Stash's health
@@ -92,3 +99,10 @@ class CircuitBreaker:
             self._state = HALF_OPEN
             self._probing = False
         return self._state
+
+
+def fix_for(cause: str) -> str:
+    """What to do about a Stash failure, from its description."""
+    if "did not answer" in cause or "did not finish" in cause:
+        return "Fix: Stash is slow or busy; check it, or raise [stash] timeout (S2P_STASH_TIMEOUT)"
+    return "Fix: start Stash, or set [stash] url (S2P_STASH_URL) to its address as seen from here"

@@ -326,7 +326,7 @@ class StashClient:
             return response
         except _Transient as exc:
             error = exc
-            self.breaker.record_failure()
+            self.breaker.record_failure(str(exc))
             raise
         except StashError as exc:
             # Stash answered (a refusal, a redirect): it is alive.

@@ -148,6 +148,18 @@ class SyncService:
                 self._look_for_deleted(report, self._gone)
             return self._finish(report, dry_run)
 
+    def refresh_now(self, scene_id: str, reason: str) -> None:
+        """Put a scene at the head of the refresh queue; the next cycle (which
+        the caller may start at once) refreshes its Plex items first."""
+        self._forget(scene_id)
+        self.store.put_first(scene_id, reason)
+
+    def scan_scenes(self, scene_ids: list[str]) -> int:
+        """Ask Plex to scan the folders of these scenes' files; the number of folders asked."""
+        report = CycleReport(at=self._clock())
+        self._scan_new_files(self.plex.items(), scene_ids, report)
+        return report.scanned
+
     def _look_for_deleted(self, report: CycleReport, tell: Callable[[str, list[dict[str, Any]]], None]) -> None:
         """Scenes deleted from Stash since the last cycle: one count a cycle,
         and the list of ids only when the count says the library changed."""

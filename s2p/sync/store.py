@@ -100,6 +100,18 @@ class SyncStore:
     def due(self, now: float, limit: int) -> list[Entry]:
         return self.queue.due(now, limit)
 
+    def put_first(self, scene_id: str, reason: str) -> None:
+        """Queue a refresh at the head of the queue (due since ever), or move a queued one there."""
+        self.queue.add(scene_id, 0.0, reason, now=self._clock())
+
+    def entry(self, scene_id: str) -> dict[str, Any] | None:
+        """One queued refresh as it stands (reason, due, attempts, last error), or ``None``."""
+        found = self.queue.get(scene_id)
+        if found is None:
+            return None
+        return {"reason": found.payload, "due": found.due, "attempts": found.attempts,
+                "last_error": found.last_error, "added": found.added, "waiting_for_plex": found.held > 0}
+
     def retry(self, scene_id: str, due: float, attempts: int, error: str) -> None:
         self.queue.retry(scene_id, due, attempts, error)
 

@@ -8,6 +8,9 @@ comes from.  Routes fall in three classes by their first path segment:
 * images (``/images``): anyone, because Plex fetches artwork through
   images.plex.tv, which is not on the LAN (the image URLs carry their own
   protection);
+* the Stash plugin's routes (``/stash-plugin``, under the secret root when
+  there is one): callers in ``[server] allow`` or ``[server] ops_allow``
+  (the routes under ``/stash-plugin/api`` also want the plugin's token);
 * everything else is a Plex route: callers in ``[server] allow``, under the
   secret root when ``[server] secret`` is set (a wrong root finds no route and
   gets 404), and from a listed Plex server when ``[server] plex_clients`` is
@@ -38,12 +41,15 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 PROVIDER = "provider"
 OPS = "ops"
 PUBLIC = "public"
+PLUGIN = "plugin"
+
+PLUGIN_SEGMENT = "stash-plugin"
 
 OPS_SEGMENTS = frozenset({"healthz", "metrics", "openapi.json", "gaps", "gaps.json", "debug"})
 PUBLIC_SEGMENTS = frozenset({"images"})
 
 # First path segments s2p serves besides the secret root (others are masked in logs).
-KNOWN_SEGMENTS = OPS_SEGMENTS | PUBLIC_SEGMENTS | {"library", "tv"}
+KNOWN_SEGMENTS = OPS_SEGMENTS | PUBLIC_SEGMENTS | {"library", "tv", PLUGIN_SEGMENT}
 # Words of s2p's routes: shown even if a secret a person chose shares them.
 ROUTE_WORDS = KNOWN_SEGMENTS | {"metadata", "matches", "children", "grandchildren", "requests"}
 
@@ -53,7 +59,10 @@ _DENIAL_MEMORY = 1024
 
 
 def route_class(path: str) -> str:
+    """The class of a path as it reads without the secret root."""
     first = path.lstrip("/").split("/", 1)[0]
+    if first == PLUGIN_SEGMENT:
+        return PLUGIN
     if first in OPS_SEGMENTS:
         return OPS
     if first in PUBLIC_SEGMENTS:
@@ -240,6 +249,11 @@ class AccessControl:
         context.path = self._root.shown(path)
         kind = route_class(path)
         if kind == PUBLIC:
+            return
+        if kind == PLUGIN or route_class(self._root.route(req.path)) == PLUGIN:
+            # Stash's server calls these: it may sit where Plex does, or with the operators.
+            if address is None or (address not in self._allow and address not in self._ops_allow):
+                self._deny(req, "[server] allow or ops_allow", "this address may not call s2p's Stash plugin routes")
             return
         if kind == OPS:
             if not caller.ops:

@@ -12,7 +12,7 @@ import falcon
 
 from s2p.ops.capture import (MAX_BODY, MAX_RAW, RequestCapture, as_sent, body_as_sent, bounded_fields, cut,
                              masked_body, masked_path, masked_query)
-from s2p.web.access import OPS, SecretRoot, route_class
+from s2p.web.access import OPS, PLUGIN, SecretRoot, route_class
 
 _KEPT_HEADERS = ("USER-AGENT", "HOST", "CONTENT-TYPE", "ACCEPT", "CONTENT-LENGTH")
 # Answers up to this size are read for their paging; Plex's pages are far smaller.
@@ -29,7 +29,7 @@ class CaptureRequests:
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object,
                          req_succeeded: bool) -> None:
-        if route_class(self._root.route(req.path)) == OPS:
+        if route_class(self._root.route(req.path)) in (OPS, PLUGIN):  # not Plex's requests
             return
         masker = self._capture.masker
         try:

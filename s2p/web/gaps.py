@@ -1,7 +1,7 @@
 """The gap report over HTTP, for the people running s2p.
 
 ``GET /gaps`` (HTML), ``GET /gaps.json``, ``POST /gaps/{id}/dismiss`` and
-``/restore``, ``POST /gaps/run``.  The POST routes answer JSON, or a 303
+``/restore``, ``POST /gaps/dismiss?kind=K`` (every open gap of a kind), ``POST /gaps/run``.  The POST routes answer JSON, or a 303
 back to the page when the HTML form sent a ``back`` address.
 """
 
@@ -131,6 +131,31 @@ class GapAction:
         if back:
             raise falcon.HTTPSeeOther(back)
         resp.media = gap
+
+
+class GapsDismissKind:
+    """``POST /gaps/dismiss?kind=K``: dismiss every open gap of one kind."""
+
+    def __init__(self, gaps: GapService):
+        self._gaps = gaps
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        _same_origin(req)
+        back = _back(req)
+        kind = req.get_param("kind") or ""
+        if kind not in KINDS:
+            raise BadRequest("invalid kind", [{"field": "kind", "problem": f"{kind!r} is not one of "
+                                                                          f"{', '.join(KINDS)}"}])
+        try:
+            count = self._gaps.dismiss_kind(kind)
+        except GapsUnavailable as exc:
+            raise falcon.HTTPServiceUnavailable(title="gap records unavailable", description=str(exc)) from None
+        except StoreBusy as exc:
+            raise falcon.HTTPServiceUnavailable(title="busy", description=str(exc), retry_after=5) from None
+        req.context.outcome = f"{count} gap(s) of {kind}: dismissed"
+        if back:
+            raise falcon.HTTPSeeOther(back)
+        resp.media = {"kind": kind, "dismissed": count}
 
 
 class GapsRun:

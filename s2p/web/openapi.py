@@ -14,6 +14,7 @@ from typing import Any
 import falcon
 
 from s2p import __version__
+from s2p.gaps.records import KINDS
 from s2p.plex.hints import MAX_CONTAINER_SIZE, MatchHints
 
 _ERROR = {"$ref": "#/components/responses/Error"}
@@ -174,6 +175,12 @@ def describe(tv: bool = True) -> dict[str, Any]:
                                    "responses": {"202": {"description": "started", "content": {_JSON: {}}},
                                                  "303": {"description": "started (from the page)"},
                                                  "403": _ERROR, "409": _ERROR, "503": _ERROR}}},
+            "/gaps/dismiss": {"post": {
+                "summary": "dismiss every open gap of one kind until its item changes",
+                "parameters": [{"name": "kind", "in": "query", "required": True, "schema": {"enum": list(KINDS)}}],
+                "responses": {"200": {"description": "how many were dismissed", "content": {_JSON: {}}},
+                              "303": {"description": "done (from the page)"},
+                              "400": _ERROR, "403": _ERROR, "503": _ERROR}}},
             "/gaps/{gap_id}/{action}": {"post": {
                 "summary": "dismiss a gap until its item changes, or restore it",
                 "parameters": [
@@ -220,7 +227,45 @@ def describe(tv: bool = True) -> dict[str, Any]:
     }
     if tv:
         document["paths"].update(_tv_paths(hint_parameters, hints_schema, match_responses, registration))
+    document["paths"].update(_plugin_paths())
     return document
+
+
+def _plugin_paths() -> dict[str, Any]:
+    """The Stash plugin's source and the routes its bridge calls (docs/stash-plugin.md)."""
+    token = [{"name": "X-S2P-Token", "in": "header", "required": True, "schema": {"type": "string"},
+              "description": "the token s2p wrote into the plugin's zip (never a query value)"}]
+    scene = [{"name": "scene_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9]+$"}}]
+    api_errors = {"400": _ERROR, "401": _ERROR, "403": _ERROR, "404": _ERROR, "409": _ERROR, "503": _ERROR}
+
+    def api(summary: str, parameters: list[dict], ok: str = "200") -> dict[str, Any]:
+        return {"summary": summary, "parameters": token + parameters, "servers": _PROVIDER_SERVERS,
+                "responses": {ok: {"description": summary, "content": {_JSON: {}}}, **api_errors}}
+
+    index = {"summary": "the Stash plugin source's index (Last-Modified: the zip's date)", "servers": _PROVIDER_SERVERS,
+             "responses": {"200": {"description": "index.yml", "content": {"text/yaml": {}}}, "403": _ERROR}}
+    package = {"summary": "the Stash plugin: a deterministic zip with this address and the token in it",
+               "servers": _PROVIDER_SERVERS,
+               "responses": {"200": {"description": "the zip", "content": {"application/zip": {}}}, "403": _ERROR}}
+    action = [{"name": "action", "in": "path", "required": True,
+               "schema": {"enum": ["explain", "refresh", "scan"]}},
+              {"name": "edited", "in": "query", "required": False, "schema": {"type": "boolean"},
+               "description": "refresh: asked by Stash's scene-edit hook"}]
+    return {
+        "/stash-plugin/index.yml": {"get": index, "head": index},
+        "/stash-plugin/s2p.zip": {"get": package, "head": package},
+        "/stash-plugin/api/ping": {"get": api("s2p answers, and what it can do", [])},
+        "/stash-plugin/api/scenes/{scene_id}": {"get": api("the scene's Plex status", scene)},
+        "/stash-plugin/api/scenes/{scene_id}/{action}": {
+            "get": api("explain: how s2p matches the scene's files", scene + action[:1]),
+            "post": api("refresh (at the head of the live-sync queue) or scan (the scene's folder in Plex)",
+                        scene + action)},
+        "/stash-plugin/api/gaps": {"get": api("the gap report, as /gaps.json", _GAP_FILTERS)},
+        "/stash-plugin/api/gaps/run": {"post": api("start a comparison now, as /gaps/run", [], "202")},
+        "/stash-plugin/api/gaps/{gap_id}/{action}": {"post": api("dismiss or restore a gap, as /gaps/{id}/...", [
+            {"name": "gap_id", "in": "path", "required": True, "schema": {"type": "integer"}},
+            {"name": "action", "in": "path", "required": True, "schema": {"enum": ["dismiss", "restore"]}}])},
+    }
 
 
 class OpenAPI:

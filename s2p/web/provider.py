@@ -105,7 +105,7 @@ def to_query(hints: MatchHints, identifier: str) -> MatchQuery:
         kind=hints.type, filename=hints.filename, title=hints.title, year=hints.year, ohash=hints.ohash,
         manual=hints.manual, guid=hints.guid, own=OwnGuid(*own) if own else None, show_title=hints.show_title,
         index=index, parent_index=parent_index, date=hints.air_date, show_key=show_key, season_key=season_key,
-        include_children=hints.includeChildren)
+        include_children=hints.includeChildren, client_identifier=hints.client_identifier)
 
 
 class Registration:
