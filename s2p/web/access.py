@@ -250,9 +250,9 @@ class AccessControl:
         kind = route_class(path)
         if kind == PUBLIC:
             return
-        if kind == PLUGIN or route_class(self._root.route(req.path)) == PLUGIN:
+        if kind == PLUGIN or route_class(self._root.route(path)) == PLUGIN:
             # Stash's server calls these: it may sit where Plex does, or with the operators.
-            if address is None or (address not in self._allow and address not in self._ops_allow):
+            if not (caller.plex or caller.ops):
                 self._deny(req, "[server] allow or ops_allow", "this address may not call s2p's Stash plugin routes")
             return
         if kind == OPS:
