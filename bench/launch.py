@@ -66,16 +66,18 @@ api_key = "{API_KEY}"
 
 
 def serve_s2p(workdir: Path, name: str, config_for: Callable[[int], str], *,
-              index: bool = True) -> tuple[subprocess.Popen, str]:
+              index: bool = True, repo: Path = REPO) -> tuple[subprocess.Popen, str]:
     """s2p serving ``config_for(port)`` (TOML); its log is ``workdir/<name>.log``.
-    The benchmark's own S2P_* environment is not passed on: the config alone counts."""
+    The benchmark's own S2P_* environment is not passed on: the config alone counts.
+    ``repo``: the checkout whose s2p runs (another release, for a side-by-side run)."""
     port = free_port()
     config = workdir / f"{name}.toml"
     config.write_text(config_for(port), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("S2P_")}
+    env["PYTHONPATH"] = str(repo)
     with open(workdir / f"{name}.log", "w") as log:
         process = subprocess.Popen([sys.executable, "-m", "s2p", "--config", str(config), "serve"],
-                                   stdout=log, stderr=log, env=env, cwd=str(REPO))
+                                   stdout=log, stderr=log, env=env, cwd=str(repo))
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(url, index=index)

@@ -3,6 +3,9 @@
     .venv/bin/python bench/rescan.py                      # 2,000 items, 64 clients, 50 ms Stash
     .venv/bin/python bench/rescan.py --items 500 --clients 16 --latency 0.02
     .venv/bin/python bench/rescan.py --scenes 50000       # same rescan, 50,000 scenes indexed
+    .venv/bin/python bench/rescan.py --cpu-bound          # Stash at full speed: s2p's own cost, against
+                                                # a bare waitress replaying s2p's answers
+    .venv/bin/python bench/rescan.py --cpu-bound --against /tmp/old --runs 2   # and an older checkout
 
 Three processes: a stand-in Stash (at most --stash-concurrency requests at a
 time, each taking --latency seconds), s2p itself (``python -m s2p serve``),
@@ -14,6 +17,13 @@ batching and index turned off ("naive"), and the ratio of the two, which holds
 on a noisy machine better than either absolute figure.  A warm phase then
 repeats match and metadata requests from several processes to measure
 throughput and s2p's own time per request (its Server-Timing header).
+
+With --cpu-bound Stash answers at once (no latency, no naive run, no warm
+phase), so the figure is s2p's own cost.  Every answer s2p gives is recorded,
+and a bare waitress app (same threads, no routing, no middleware) then serves
+the same rescan from those recorded bytes: the ceiling of this server on this
+machine.  s2p's rate is printed as a ratio of it, run by run, alternating;
+--against runs an older checkout's s2p in between, with the same harness.
 """
 
 from __future__ import annotations
@@ -23,7 +33,9 @@ import http.client
 import json
 import multiprocessing
 import os
+import pickle
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -36,6 +48,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
@@ -61,10 +74,13 @@ def start_stash(args) -> tuple[subprocess.Popen, str]:
     return process, url
 
 
-def start_s2p(stash_url: str, workdir: Path, naive: bool, args) -> tuple[subprocess.Popen, str]:
+def start_s2p(stash_url: str, workdir: Path, naive: bool, args, repo: Path | None = None,
+              ) -> tuple[subprocess.Popen, str]:
     name = "naive" if naive else "s2p"
+    if repo is not None:
+        name += "-" + repo.name
     return serve_s2p(workdir, name, lambda port: config(
-        port, stash_url, server=f"threads = {args.threads}\n", rest=f"""
+        port, stash_url, server=f"threads = {args.threads}\n", stash=args.stash_toml.replace(";", "\n"), rest=f"""
 [cache]
 enabled = {str(not naive).lower()}
 batch_window_ms = {0 if naive else args.batch_window_ms}
@@ -78,7 +94,7 @@ dir = "{workdir / ('state-' + name)}"
 [log]
 level = "{args.log_level}"
 
-{path_rules()}"""), index=not naive)
+{path_rules()}"""), index=not naive, **({"repo": repo} if repo else {}))
 
 
 def path_rules() -> str:
@@ -95,6 +111,12 @@ def _status_mb(pid: int, field: str) -> float:
         if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -114,6 +136,17 @@ class Recorder:
         self.latency: dict[str, list[float]] = {}
         self.server: dict[str, list[float]] = {}
         self.statuses: dict[str, dict[int, int]] = {}
+        # (method, path, body) -> (status line, headers, body): what a bare replay serves
+        self.answers: dict[tuple[str, str, bytes], tuple[str, list[tuple[str, str]], bytes]] | None = None
+
+    def keep(self, method: str, path: str, body: bytes | None, response: http.client.HTTPResponse,
+             data: bytes) -> None:
+        if self.answers is None:
+            return
+        headers = [(k, v) for k, v in response.getheaders()
+                   if k.lower() not in ("date", "server", "content-length", "connection", "server-timing")]
+        with self.lock:
+            self.answers[(method, path, body or b"")] = (f"{response.status} {response.reason}", headers, data)
 
     def add(self, route: str, seconds: float, status: int, server_ms: float | None) -> None:
         with self.lock:
@@ -148,6 +181,7 @@ class Client:
                 if attempt == 2:
                     self.recorder.add(route, time.monotonic() - started, 0, None)
                     return 0, b""
+        self.recorder.keep(method, path, body, response, data)
         timing = response.getheader("Server-Timing") or ""
         server_ms = float(timing.split("dur=")[1]) if "dur=" in timing else None
         self.recorder.add(route, time.monotonic() - started, response.status, server_ms)
@@ -163,8 +197,11 @@ def plex_filenames(args) -> list[str]:
     return names
 
 
-def rescan(url: str, names: list[str], clients: int) -> tuple[Recorder, float, int]:
+def rescan(url: str, names: list[str], clients: int, *, keep_answers: bool = False,
+           pictures: tuple[str, ...] = ("thumb", "art")) -> tuple[Recorder, float, int]:
     recorder = Recorder()
+    if keep_answers:
+        recorder.answers = {}
     local = threading.local()
     matched = [0]
     lock = threading.Lock()
@@ -186,7 +223,7 @@ def rescan(url: str, names: list[str], clients: int) -> tuple[Recorder, float, i
         if status != 200:
             return
         item = json.loads(body)["MediaContainer"]["Metadata"][0]
-        for field in ("thumb", "art"):
+        for field in pictures:
             if field in item:
                 target = urlsplit(item[field])
                 client.call("image", "GET", target.path + (f"?{target.query}" if target.query else ""))
@@ -338,17 +375,32 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run(args, naive: bool, names: list[str], workdir: Path) -> dict:
+def run(args, naive: bool, names: list[str], workdir: Path, *, repo: Path | None = None,
+        keep_answers: bool = False) -> dict:
     stash, stash_url = start_stash(args)
     with stopped_after(stash):
-        s2p, url = start_s2p(stash_url, workdir, naive, args)
+        s2p, url = start_s2p(stash_url, workdir, naive, args, repo)
         with stopped_after(s2p):
             rss_ready = rss_mb(s2p.pid)
             before = get_json(stash_url, "/_standin/counts")
-            recorder, elapsed, matched = rescan(url, names, args.clients)
+            profiler = start_profiler(args.py_spy, s2p.pid, repo) if args.py_spy else None
+            cpu_before = cpu_seconds(s2p.pid)
+            others_before = cpu_seconds(stash.pid), cpu_seconds(os.getpid())
+            recorder, elapsed, matched = rescan(url, names, args.clients, keep_answers=keep_answers,
+                                                pictures=args.pictures)
+            cpu = cpu_seconds(s2p.pid) - cpu_before
+            stash_cpu = cpu_seconds(stash.pid) - others_before[0]
+            client_cpu = cpu_seconds(os.getpid()) - others_before[1]
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)
+                profiler.wait(60)
             after = get_json(stash_url, "/_standin/counts")
             result = {
-                "mode": "naive" if naive else "s2p",
+                "mode": ("naive" if naive else "s2p") + (f" ({repo})" if repo else ""),
+                "cpu_seconds": cpu,
+                "stash_cpu_seconds": stash_cpu,
+                "client_cpu_seconds": client_cpu,
+                "answers": recorder.answers,
                 "elapsed": elapsed,
                 "matched": matched,
                 "requests": sum(len(v) for v in recorder.latency.values()),
@@ -375,9 +427,91 @@ def run(args, naive: bool, names: list[str], workdir: Path) -> dict:
             return result
 
 
+def start_profiler(prefix: str, pid: int, repo: Path | None) -> subprocess.Popen:
+    """py-spy sampling s2p's every thread (``pip install py-spy``), written as
+    collapsed stacks to ``<prefix>-<release>.txt`` when it is interrupted."""
+    out = f"{prefix}-{(repo or REPO).name}-{pid}.txt"
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    process = subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "1000",
+                                "--nonblocking", "--gil", "--threads", "--output", out],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # attached before the rescan starts
+    return process
+
+
+def start_replay(answers: dict, threads: int, workdir: Path) -> tuple[subprocess.Popen, str]:
+    """The bare waitress app serving ``answers`` (bench/replay_server.py)."""
+    recorded = workdir / "answers.pickle"
+    recorded.write_bytes(pickle.dumps(answers))
+    process = subprocess.Popen([sys.executable, str(HERE / "replay_server.py"), str(recorded),
+                                "--threads", str(threads)], stdout=subprocess.PIPE, text=True)
+    url = process.stdout.readline().strip()
+    parts = urlsplit(url)
+    for _ in range(200):
+        try:
+            socket.create_connection((parts.hostname, parts.port), timeout=1).close()
+            return process, url
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise SystemExit("the bare replay app did not start")
+
+
+def replay(answers: dict, names: list[str], args, workdir: Path) -> dict:
+    """The same rescan against a bare waitress app serving s2p's recorded answers."""
+    process, url = start_replay(answers, args.threads, workdir)
+    with stopped_after(process):
+        cpu_before = cpu_seconds(process.pid)
+        recorder, elapsed, matched = rescan(url, names, args.clients, pictures=args.pictures)
+        cpu = cpu_seconds(process.pid) - cpu_before
+    requests_done = sum(len(v) for v in recorder.latency.values())
+    errors = sum(n for by_status in recorder.statuses.values() for s, n in by_status.items() if s != 200)
+    return {"elapsed": elapsed, "requests": requests_done, "matched": matched, "cpu_seconds": cpu,
+            "errors": errors, "rate": requests_done / elapsed}
+
+
+def cpu_bound(args, names: list[str], workdir: Path) -> list[dict]:
+    """--runs rounds of: this s2p, the --against checkout's, the bare replay of this s2p's answers."""
+    rounds = []
+    for n in range(1, args.runs + 1):
+        entry: dict = {}
+        ours = run(args, False, names, workdir, keep_answers=True)
+        show(ours)
+        entry["s2p"] = ours
+        if args.against:
+            theirs = run(args, False, names, workdir, repo=Path(args.against).resolve())
+            show(theirs)
+            entry["against"] = theirs
+        bare = replay(ours.pop("answers"), names, args, workdir)
+        entry["bare"] = bare
+        print(f"\n== bare waitress replaying s2p's {len(names)}-item answers: {bare['requests']} requests "
+              f"({bare['errors']} not 200), {bare['elapsed']:.1f} s, {bare['rate']:.0f} requests/s, "
+              f"{bare['cpu_seconds']:.1f} s CPU")
+        rate = ours["requests"] / ours["elapsed"]
+        line = f"== round {n}: s2p {rate:.0f} req/s = {rate / bare['rate']:.2f} of the bare replay"
+        if args.against:
+            old = theirs["requests"] / theirs["elapsed"]
+            line += f"; {Path(args.against).name} {old:.0f} req/s, s2p x{rate / old:.2f} of it"
+        print(line)
+        rounds.append(entry)
+    rate = [e["s2p"]["requests"] / e["s2p"]["elapsed"] for e in rounds]
+    p99 = [round(e["s2p"]["routes"]["match"]["p99"] * 1000) for e in rounds]
+    of_bare = [r / e["bare"]["rate"] for r, e in zip(rate, rounds, strict=True)]
+    summary = (f"\n== {len(rounds)} rounds: s2p {' / '.join(f'{r:.0f}' for r in rate)} req/s, match p99 "
+               f"{' / '.join(map(str, p99))} ms, of the bare replay {' / '.join(f'{r:.2f}' for r in of_bare)}")
+    if args.against:
+        summary += ", of " + Path(args.against).name + " " + " / ".join(
+            f"x{r / (e['against']['requests'] / e['against']['elapsed']):.2f}"
+            for r, e in zip(rate, rounds, strict=True))
+    print(summary)
+    return rounds
+
+
 def show(result: dict) -> None:
     print(f"\n== {result['mode']}: {result['requests']} requests, {result['matched']} items matched, "
-          f"{result['elapsed']:.1f} s, {result['requests'] / result['elapsed']:.0f} requests/s")
+          f"{result['elapsed']:.1f} s, {result['requests'] / result['elapsed']:.0f} requests/s, "
+          f"CPU: s2p {result['cpu_seconds']:.1f} s, Stash {result['stash_cpu_seconds']:.1f} s, "
+          f"clients {result['client_cpu_seconds']:.1f} s")
     print(f"   {'route':<9} {'count':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'errors':>7}")
     for route, r in sorted(result["routes"].items()):
         print(f"   {route:<9} {r['count']:>6} {r['p50'] * 1000:>8.1f} {r['p95'] * 1000:>8.1f} "
@@ -413,16 +547,37 @@ def main() -> None:
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--cpu-bound", action="store_true",
+                        help="Stash at full speed (--latency 0, no naive run, no warm phase), s2p against a bare "
+                             "waitress replaying its own answers")
+    parser.add_argument("--pictures", default=None,
+                        help="which pictures each item asks for: thumb,art (default) or thumb (--cpu-bound's default)")
+    parser.add_argument("--py-spy", metavar="PREFIX", help="sample s2p with py-spy during the rescan "
+                        "(collapsed stacks in PREFIX-<checkout>-<pid>.txt)")
+    parser.add_argument("--stash-toml", default="", help="extra [stash] keys for s2p, ';'-separated, "
+                        "e.g. 'max_concurrency = 8'")
+    parser.add_argument("--runs", type=int, default=2, help="rounds of a --cpu-bound run (default 2)")
+    parser.add_argument("--against", metavar="CHECKOUT",
+                        help="with --cpu-bound: also run the s2p of this checkout (e.g. a git worktree of a release)")
     args = parser.parse_args()
     args.scenes = args.scenes or args.items
+    if args.cpu_bound:
+        args.latency, args.warm, args.skip_naive = 0.0, 0.0, True
+    args.pictures = tuple((args.pictures or ("thumb" if args.cpu_bound else "thumb,art")).split(","))
     names = plex_filenames(args)
     print(f"rescan of {len(names)} items ({args.scenes} scenes in Stash), {args.clients} clients, "
           f"Stash {args.latency * 1000:.0f} ms per request, {args.stash_concurrency} at once; "
           f"{os.cpu_count()} CPUs")
     results = []
     with tempfile.TemporaryDirectory(prefix="s2p-bench-") as tmp:
+        if args.cpu_bound:
+            rounds = cpu_bound(args, names, Path(tmp))
+            if args.json:
+                Path(args.json).write_text(json.dumps(rounds, indent=2))
+            return
         for naive in ([False] if args.skip_naive else [False, True]):
             result = run(args, naive, names, Path(tmp))
+            result.pop("answers")
             show(result)
             results.append(result)
     if len(results) == 2:

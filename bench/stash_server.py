@@ -20,6 +20,9 @@ from launch import API_KEY
 from s2p.demo import start_standin
 from s2p.demo.library import generate
 
+# The stand-in draws its pictures; this many stay drawn (s2p.demo.library._png's cache).
+IMAGES_KEPT = 4000
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
@@ -28,9 +31,15 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--port", type=int, default=0, help="port to listen on (default: any free one)")
+    parser.add_argument("--cold-images", action="store_true",
+                        help="draw each scene's screenshot when first asked (default: before serving, as a real "
+                             "Stash has them on disk)")
     args = parser.parse_args()
     logging.getLogger("waitress").setLevel(logging.ERROR)  # clients hanging up are not news here
     library = generate(args.scenes, seed=args.seed)
+    if not args.cold_images:
+        for scene_id in sorted(library.scenes, key=int)[:IMAGES_KEPT]:
+            library.image("scene", scene_id)
     server, _ = start_standin(library, api_key=API_KEY, latency=args.latency,
                               max_concurrency=args.concurrency, threads=32, port=args.port)
     print(server.url, flush=True)

@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from waitress.channel import HTTPChannel
+
 from s2p import __version__
 from s2p.common.cache import TTLCache
 from s2p.ops.health import DEGRADED, DOWN, OK, Fact, HealthRegistry
@@ -339,8 +341,9 @@ def _waitress_numbers(server: Any) -> tuple[int, int, int, int] | None:
         threads = len(dispatcher.threads)
         busy = int(dispatcher.active_count)
         queued = len(dispatcher.queue)
+        # Client connections: waitress's channels, the guard's subclass of them included.
         connections = sum(1 for channel in list(getattr(server, "_map", {}).values())
-                          if type(channel).__name__ == "HTTPChannel")
+                          if isinstance(channel, HTTPChannel))
     except (AttributeError, TypeError):
         return None
     return threads, busy, queued, connections

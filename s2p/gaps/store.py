@@ -36,6 +36,8 @@ LOST = "the gap records and the record of what Plex fetched (the next comparison
 # Resolved records are kept this long (for "what changed lately"), then deleted.
 KEEP_RESOLVED = 30 * 86400
 BATCH = 500
+# How long the writer lets observations gather before one transaction takes them all.
+GATHER = 0.05
 
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], Any]
@@ -232,6 +234,10 @@ class GapStore:
         stopping = False
         while not stopping:
             first = self._queue.get()
+            if not isinstance(first, _Call) and first is not _STOP:
+                # Observations come in bursts during a scan: gather them into one
+                # transaction rather than waking (and committing) for each.
+                time.sleep(GATHER)
             batch = [first]
             while len(batch) < BATCH:
                 try:

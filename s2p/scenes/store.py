@@ -160,7 +160,10 @@ class SceneStore:
                 if self._drainer is None:
                     self._drainer = threading.Thread(target=self._drain, name="s2p-prefetch", daemon=True)
                     self._drainer.start()
-                self._queue_changed.notify()
+                # The drainer sleeps on an empty queue, or gathers until a batch is
+                # full: only then is a wake-up news (one per prefetch cost a scan dearly).
+                if len(self._queue) == 1 or len(self._queue) >= self._batch_size:
+                    self._queue_changed.notify()
         if not accepted:
             self.cache.abandon(reservation)
 

@@ -10,8 +10,10 @@ only in the ``ApiKey`` header and never appears in a message.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -103,32 +105,52 @@ class StashStats:
 class Slots:
     """The Stash request slots ([stash] max_concurrency), served urgent
     waiters first: a Plex request waiting for its scene takes the next free
-    slot before a title search (which may run for seconds) does."""
+    slot before a title search (which may run for seconds) does.
+
+    A freed slot is handed to one waiter, first come first served within
+    its kind, and only that waiter wakes: waking every waiter on every
+    release cost a busy server as much CPU as the exchanges themselves."""
 
     def __init__(self, count: int):
         self._free = count
-        self._urgent_waiting = 0
-        self._changed = threading.Condition()
+        self._lock = threading.Lock()
+        self._urgent: deque[_Waiter] = deque()
+        self._patient: deque[_Waiter] = deque()
 
     def acquire(self, timeout: float, *, urgent: bool = True) -> bool:
-        end = time.monotonic() + timeout
-        with self._changed:
-            self._urgent_waiting += urgent
-            try:
-                while self._free == 0 or (not urgent and self._urgent_waiting > 0):
-                    left = end - time.monotonic()
-                    if left <= 0:
-                        return False
-                    self._changed.wait(left)
+        with self._lock:
+            if self._free > 0 and not self._urgent and (urgent or not self._patient):
                 self._free -= 1
                 return True
-            finally:
-                self._urgent_waiting -= urgent
+            if timeout <= 0:
+                return False
+            waiter = _Waiter()
+            (self._urgent if urgent else self._patient).append(waiter)
+        if waiter.granted.acquire(timeout=timeout):
+            return True
+        with self._lock:
+            if waiter.handed:  # handed over as the wait ran out: it is ours
+                return True
+            (self._urgent if urgent else self._patient).remove(waiter)
+            return False
 
     def release(self) -> None:
-        with self._changed:
-            self._free += 1
-            self._changed.notify_all()
+        with self._lock:
+            waiter = self._urgent.popleft() if self._urgent else self._patient.popleft() if self._patient else None
+            if waiter is None:
+                self._free += 1
+                return
+            waiter.handed = True
+        waiter.granted.release()
+
+
+class _Waiter:
+    __slots__ = ("granted", "handed")
+
+    def __init__(self) -> None:
+        self.granted = threading.Lock()
+        self.granted.acquire()
+        self.handed = False
 
 
 # An urgent request waits for a slot as long as its budget allows, less this
@@ -152,6 +174,7 @@ class StashClient:
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._session.verify = settings.verify_tls
+        _settle_environment(self._session, settings.url)
         self._session.headers["User-Agent"] = f"s2p/{__version__}"
         api_key = settings.api_key.get_secret_value()
         if api_key:
@@ -316,6 +339,21 @@ class StashClient:
             self.stats.finished(kind, error)
             log.debug("stash %s %s in %.1f ms%s", kind, method, (time.monotonic() - started) * 1000,
                       f" failed: {error}" if error else "")
+
+
+def _settle_environment(session: requests.Session, url: str) -> None:
+    """Read the proxy, CA bundle and netrc settings from the environment
+    once, as requests would on every exchange: walking the environment per
+    request cost a tenth of a fetch's CPU."""
+    proxies = requests.utils.get_environ_proxies(url)  # honours no_proxy
+    if proxies:
+        session.proxies.update(proxies)
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if session.verify is True and bundle:
+        session.verify = bundle
+    if session.auth is None:
+        session.auth = requests.utils.get_netrc_auth(url)
+    session.trust_env = False
 
 
 def _check_status(response: requests.Response, base: str) -> None:

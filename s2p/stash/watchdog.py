@@ -68,7 +68,10 @@ class Watchdog:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="s2p-stash-watchdog", daemon=True)
                 self._thread.start()
-            self._changed.notify()
+            elif self._heap[0][2] is watch:
+                # Woken only when this deadline comes before the one it sleeps
+                # towards: waking it for every exchange cost a rescan half its rate.
+                self._changed.notify()
 
     # -- the watchdog's thread
 

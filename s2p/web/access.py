@@ -28,6 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 import falcon
 
@@ -189,8 +190,18 @@ class HostCheck:
 
     def __init__(self, names: Iterable[str]):
         self._names = {n.strip().lower().rstrip(".") for n in names if n and n.strip()}
+        self._known: dict[str | None, bool] = {}  # clients name s2p the same few ways over and over
 
     def serves(self, host_header: str | None) -> bool:
+        known = self._known.get(host_header)
+        if known is None:
+            known = self._serves(host_header)
+            if len(self._known) >= _NETWORK_MEMORY:
+                self._known.clear()
+            self._known[host_header] = known
+        return known
+
+    def _serves(self, host_header: str | None) -> bool:
         if not host_header:
             return True  # HTTP/1.0 without Host: no browser sends that
         host = host_header.strip().lower()
@@ -203,11 +214,17 @@ class HostCheck:
         return host.endswith(LOCAL_SUFFIXES)
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        if not self.serves(req.get_header("Host")):
+        if not self.serves(req.env.get("HTTP_HOST")):
             req.context.outcome = "refused: a host name s2p does not serve"
             raise falcon.HTTPError(
                 "421 Misdirected Request", title="misdirected request",
                 description="s2p does not serve this host name. Fix: if it is yours, add it to [server] hosts")
+
+
+class _Caller(NamedTuple):
+    text: str  # the address as logs show it, or "unknown"
+    plex: bool  # in [server] allow
+    ops: bool  # in [server] ops_allow
 
 
 class AccessControl:
@@ -222,24 +239,28 @@ class AccessControl:
         self._clock = clock
         self._lock = threading.Lock()
         self._last_logged: dict[tuple[str, str], float] = {}
+        self._callers: dict[tuple[str | None, str | None], _Caller] = {}
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        address = client_address(req.remote_addr, req.get_header("X-Forwarded-For"), self._proxies)
-        req.context.client = address_text(address) if address else "unknown"
-        req.context.path = self._root.shown(req.path)
-        kind = route_class(req.path)
+        env = req.env
+        caller = self._caller(req.remote_addr, env.get("HTTP_X_FORWARDED_FOR"))
+        context = req.context
+        context.client = caller.text
+        path = req.path
+        context.path = self._root.shown(path)
+        kind = route_class(path)
         if kind == PUBLIC:
             return
-        if kind == PLUGIN or route_class(self._root.route(req.path)) == PLUGIN:
+        if kind == PLUGIN or route_class(self._root.route(path)) == PLUGIN:
             # Stash's server calls these: it may sit where Plex does, or with the operators.
-            if address is None or (address not in self._allow and address not in self._ops_allow):
+            if not (caller.plex or caller.ops):
                 self._deny(req, "[server] allow or ops_allow", "this address may not call s2p's Stash plugin routes")
             return
         if kind == OPS:
-            if address is None or address not in self._ops_allow:
+            if not caller.ops:
                 self._deny(req, "[server] ops_allow", "this address may not read s2p's operator pages")
             return
-        if address is None or address not in self._allow:
+        if not caller.plex:
             self._deny(req, "[server] allow", "this address may not call s2p's Plex routes")
         if self._plex_clients and not self._root.is_registration(req.path):
             # PMS sends no identifier when the provider is registered, so the
@@ -247,6 +268,20 @@ class AccessControl:
             given = req.get_header("X-Plex-Client-Identifier") or req.get_param("X-Plex-Client-Identifier") or ""
             if given.strip().lower() not in self._plex_clients:
                 self._deny(req, "[server] plex_clients", "this Plex server may not call s2p")
+
+    def _caller(self, peer: str | None, forwarded_for: str | None) -> _Caller:
+        """Who calls and where it may go, remembered per peer and forwarded chain."""
+        key = (peer, forwarded_for)
+        caller = self._callers.get(key)
+        if caller is None:
+            address = client_address(peer, forwarded_for, self._proxies)
+            caller = _Caller(address_text(address) if address else "unknown",
+                             address is not None and address in self._allow,
+                             address is not None and address in self._ops_allow)
+            if len(self._callers) >= _NETWORK_MEMORY:
+                self._callers.clear()
+            self._callers[key] = caller
+        return caller
 
     def _deny(self, req: falcon.Request, key: str, detail: str) -> None:
         req.context.outcome = f"denied: not in {key}"

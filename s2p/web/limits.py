@@ -26,7 +26,10 @@ class InputLimits:
                                         description=f"the query string is limited to {MAX_QUERY_STRING} bytes")
         # WSGI hands the path over as latin-1 text of the raw bytes; falcon
         # would quietly turn undecodable bytes into U+FFFD.
-        raw_path = req.env.get("PATH_INFO", "").encode("latin-1", "replace")
+        path = req.env.get("PATH_INFO", "")
+        if path.isascii() and (not query or (query.isascii() and "%" not in query)):
+            return  # ASCII is UTF-8: what nearly every request is, known at once
+        raw_path = path.encode("latin-1", "replace")
         if not _is_utf8(raw_path):
             req.context.outcome = "path not UTF-8"
             raise BadRequest("the path is not valid UTF-8")

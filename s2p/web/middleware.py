@@ -10,7 +10,7 @@ from collections.abc import Callable
 import falcon
 
 from s2p.common.deadline import Deadline
-from s2p.ops.logs import escape_controls
+from s2p.ops.logs import call_site, escape_controls, quick_record
 from s2p.web.access import SecretRoot
 
 log = logging.getLogger(__name__)
@@ -21,6 +21,9 @@ QUIET_PREFIXES = ("/healthz", "/metrics")
 # Falcon's name for a request no route matched; used as the route label so
 # that label values stay few whatever paths scanners try.
 UNMATCHED = "unmatched"
+
+# The request line's fields that never change, at each level it is logged at.
+_SITES = {level: call_site(log, level, __file__, 0, "process_response") for level in (logging.DEBUG, logging.INFO)}
 
 RequestObserver = Callable[[str, str, int, float], None]  # route, method, status, seconds
 
@@ -40,29 +43,35 @@ class RequestLog:
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: object,
                          req_succeeded: bool) -> None:
-        _json_options_body(req, resp)
-        started = getattr(req.context, "started", None)
+        if req.method == "OPTIONS":
+            _json_options_body(req, resp)
+        context = req.context
+        started = context.get("started")
         elapsed = (time.monotonic() - started) if started else 0.0
-        req.context.elapsed_ms = elapsed * 1000
+        ms = elapsed * 1000
+        context.elapsed_ms = ms
         # How long s2p itself took, for clients and benchmarks (RFC: Server-Timing).
-        resp.set_header("Server-Timing", f"app;dur={elapsed * 1000:.2f}")
-        outcome = escape_controls(getattr(req.context, "outcome", None) or ("ok" if req_succeeded else "failed"))
+        resp.set_header("Server-Timing", f"app;dur={ms:.2f}")
+        outcome = escape_controls(context.get("outcome") or ("ok" if req_succeeded else "failed"))
         route = self._route(req)
+        status = resp.status_code
+        request_path = req.path
         # A client's path may carry %0a or %00: on one line, whatever reads the record.
-        path = escape_controls(getattr(req.context, "path", None) or self._root.shown(req.path))
-        level = logging.DEBUG if req.path.startswith(QUIET_PREFIXES) else logging.INFO
-        fields = {"route": route, "method": req.method, "path": path, "status": resp.status_code,
-                  "outcome": outcome, "latency_ms": round(elapsed * 1000, 1),
-                  "client": escape_controls(getattr(req.context, "client", None) or req.remote_addr or "")}
-        for name in ("scene", "score", "step"):
-            value = getattr(req.context, name, None)
-            if value is not None:
-                fields[name] = value
-        log.log(level, "%s %s %s %s (%.1f ms) from %s", req.method, path, resp.status_code, outcome,
-                elapsed * 1000, fields["client"], extra=fields)
+        path = escape_controls(context.get("path") or self._root.shown(request_path))
+        client = escape_controls(context.get("client") or req.remote_addr or "")
+        level = logging.DEBUG if request_path.startswith(QUIET_PREFIXES) else logging.INFO
+        if log.isEnabledFor(level):
+            fields = {"route": route, "method": req.method, "path": path, "status": status, "outcome": outcome,
+                      "latency_ms": round(ms, 1), "client": client}
+            for name in ("scene", "score", "step"):
+                value = context.get(name)
+                if value is not None:
+                    fields[name] = value
+            log.handle(quick_record(_SITES[level], "%s %s %s %s (%.1f ms) from %s",
+                                    (req.method, path, status, outcome, ms, client), fields))
         for observe in self._observers:
             try:
-                observe(route, req.method, resp.status_code, elapsed)
+                observe(route, req.method, status, elapsed)
             except Exception:  # bookkeeping must never turn an answer into an error
                 log.exception("request observer failed")
 
