@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from waitress.channel import HTTPChannel
@@ -22,78 +22,15 @@ from waitress.channel import HTTPChannel
 from s2p import __version__
 from s2p.common.cache import TTLCache
 from s2p.ops.health import DEGRADED, DOWN, OK, Fact, HealthRegistry
-from s2p.ops.metrics import Counter, Family, Histogram, LabelPairs, MetricsRegistry, counter, gauge
+from s2p.ops.metrics import Counter, Family, LabelPairs, MetricsRegistry, RequestMetrics, counter, gauge
 
 if TYPE_CHECKING:
     from s2p.gaps.service import GapService
-    from s2p.match.cascade import MatchOutcome
     from s2p.ops.scheduler import Scheduler
     from s2p.scenes.index import SceneIndex
     from s2p.scenes.store import SceneStore
     from s2p.stash.breaker import CircuitBreaker
     from s2p.stash.client import StashClient, StashStats
-
-KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"})
-
-
-# ---------------------------------------------------------------- HTTP requests
-
-
-def outcome_of(status: int) -> str:
-    if status == 403:
-        return "denied"
-    if status == 503:
-        return "unavailable"
-    if status >= 500:
-        return "error"
-    if status >= 400:
-        return "client_error"
-    return "ok"
-
-
-class RequestMetrics:
-    """Counts and times every request; told by the request log middleware."""
-
-    def __init__(self) -> None:
-        self.requests = Counter("s2p_http_requests_total", "HTTP requests answered, by route, method, status "
-                                "and outcome (ok, client_error, denied, unavailable, error)",
-                                ("route", "method", "status", "outcome"))
-        self.latency = Histogram("s2p_http_request_duration_seconds", "Time to answer an HTTP request, by route",
-                                 ("route",))
-
-    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        # Methods come from clients: any other word would be a new series.
-        method = method if method in KNOWN_METHODS else "other"
-        self.requests.inc(route, method, str(status), outcome_of(status))
-        self.latency.observe(seconds, route)
-
-    def collect(self) -> list[Family]:
-        return self.requests.collect() + self.latency.collect()
-
-
-class MatchMetrics:
-    """What match requests decided; told by the match route."""
-
-    def __init__(self) -> None:
-        self.matches = Counter("s2p_matches_total", "Match requests by result (matched, ambiguous, none, manual, "
-                               "stash_unavailable) and, for matches, the step that decided",
-                               ("result", "step"))
-
-    def observe(self, outcome: MatchOutcome) -> None:
-        if outcome.query.manual:
-            self.matches.inc("manual", "")
-        elif outcome.error:
-            self.matches.inc("stash_unavailable", "")
-        elif outcome.decision:
-            self.matches.inc("matched", outcome.decision.step)
-        elif outcome.ambiguous:
-            self.matches.inc("ambiguous", "")
-        else:
-            self.matches.inc("none", "")
-
-    def collect(self) -> list[Family]:
-        return self.matches.collect()
-
 
 # ---------------------------------------------------------------- Stash
 
@@ -352,22 +289,31 @@ def _waitress_numbers(server: Any) -> tuple[int, int, int, int] | None:
 # ---------------------------------------------------------------- wiring
 
 
+def match_families(services: Iterable[Any]) -> list[Family]:
+    """What match requests decided, as each match service counted it."""
+    totals: dict[LabelPairs, float] = {}
+    for service in services:
+        for (result, step), n in service.results().items():
+            key: LabelPairs = (("result", result), ("step", step))
+            totals[key] = totals.get(key, 0) + n
+    return [counter("s2p_matches_total", "Match requests by result (matched, ambiguous, none, manual, "
+                    "stash_unavailable) and, for matches, the step that decided", totals)]
+
+
 def install(metrics: MetricsRegistry, health: HealthRegistry, observers: Any, *, client: StashClient,
             scenes: SceneStore, index: SceneIndex | None, gaps: GapService, scheduler: Scheduler,
             caches: Callable[[], Mapping[str, TTLCache]], stash_reachable: Callable[[], tuple[bool, str]],
-            started_at: float) -> None:
+            started_at: float, match_services: Callable[[], Iterable[Any]]) -> None:
     """Register what s2p's own components report; ``observers`` (``Observers``)
-    get the request and match counters."""
+    get the request counters."""
     requests = RequestMetrics()
     observers.request.append(requests.observe)
-    matches = MatchMetrics()
-    observers.match.append(matches.observe)
     dropped = Counter("s2p_plex_values_dropped_total", "Values in Plex's requests that s2p could not use and "
                       "left out (by field), so the request went on without them", ("field",))
     observers.dropped.append(lambda field, reason: dropped.inc(field))
     metrics.register(dropped.collect, "dropped")
     metrics.register(requests.collect, "requests")
-    metrics.register(matches.collect, "matches")
+    metrics.register(lambda: match_families(match_services()), "matches")
     metrics.register(lambda: stash_families(client.stats), "stash")
     metrics.register(lambda: stash_up_family(stash_reachable), "stash_up")
     metrics.register(lambda: cache_families(caches()), "caches")

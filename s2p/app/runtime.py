@@ -262,6 +262,8 @@ class Runtime:
         self.scheduler.start()
 
     def stop(self) -> None:
+        if self.index is not None:
+            self.index.stop()  # first: a load waiting to retry wakes now, and the scheduler need not wait for it
         self.scheduler.stop()
         if self.pusher is not None:
             self.pusher.close()
@@ -418,7 +420,8 @@ def build(settings: Settings, *, session: requests.Session | None = None, upload
     )
     collectors.install(metrics, health, observers, client=core.client, scenes=core.scenes, index=index, gaps=gaps,
                        scheduler=scheduler, caches=runtime.caches, stash_reachable=runtime.stash_reachable,
-                       started_at=runtime.started_at)
+                       started_at=runtime.started_at,
+                       match_services=lambda: [m for m in (matches, tv_matches) if m is not None])
     return runtime
 
 

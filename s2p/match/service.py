@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Protocol, TypeVar
@@ -93,6 +95,19 @@ class _Stats:
     unavailable: int = 0
 
 
+def result_of(outcome: Outcome) -> tuple[str, str]:
+    """(result, step) of a match, as s2p_matches_total counts it."""
+    if outcome.query.manual:
+        return "manual", ""
+    if outcome.error:
+        return "stash_unavailable", ""
+    if outcome.decision is not None:
+        return "matched", str(getattr(outcome.decision, "step", ""))
+    if outcome.candidates:
+        return "ambiguous", ""
+    return "none", ""
+
+
 class MatchService(Generic[OutcomeT]):
     """Answers to Plex's match requests for one provider.
 
@@ -119,6 +134,8 @@ class MatchService(Generic[OutcomeT]):
         self._name = name
         self._label = label
         self.stats = _Stats()
+        self._results: Counter[tuple[str, str]] = Counter()  # file matches told, by (result, step)
+        self._results_lock = threading.Lock()
 
     @property
     def identifier(self) -> str:
@@ -154,6 +171,11 @@ class MatchService(Generic[OutcomeT]):
     def explain(self, query: MatchQuery, deadline: Deadline) -> OutcomeT:
         """The outcome afresh, for a person asking why: nothing kept, nobody told."""
         return self._outcome(query, deadline)
+
+    def results(self) -> dict[tuple[str, str], int]:
+        """File matches answered so far, by (result, step)."""
+        with self._results_lock:
+            return dict(self._results)
 
     def forget(self) -> None:
         """Stash changed: answers made before may no longer hold."""
@@ -196,6 +218,9 @@ class MatchService(Generic[OutcomeT]):
             return  # not this provider's question: nothing was matched
         file_match = self.provider.file_match(outcome)
         if file_match is not None:
+            result = result_of(file_match)
+            with self._results_lock:
+                self._results[result] += 1
             for observe in self._observers:
                 observe(file_match)
 

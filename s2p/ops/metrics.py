@@ -238,3 +238,43 @@ def _number(value: float) -> str:
     if value == int(value) and abs(value) < 2**53:
         return str(int(value))
     return repr(float(value))
+
+
+# ---------------------------------------------------------------- HTTP requests
+
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"})
+
+
+# ---------------------------------------------------------------- HTTP requests
+
+
+def outcome_of(status: int) -> str:
+    if status == 403:
+        return "denied"
+    if status == 503:
+        return "unavailable"
+    if status >= 500:
+        return "error"
+    if status >= 400:
+        return "client_error"
+    return "ok"
+
+
+class RequestMetrics:
+    """Counts and times every request; told by the request log middleware."""
+
+    def __init__(self) -> None:
+        self.requests = Counter("s2p_http_requests_total", "HTTP requests answered, by route, method, status "
+                                "and outcome (ok, client_error, denied, unavailable, error)",
+                                ("route", "method", "status", "outcome"))
+        self.latency = Histogram("s2p_http_request_duration_seconds", "Time to answer an HTTP request, by route",
+                                 ("route",))
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        # Methods come from clients: any other word would be a new series.
+        method = method if method in KNOWN_METHODS else "other"
+        self.requests.inc(route, method, str(status), outcome_of(status))
+        self.latency.observe(seconds, route)
+
+    def collect(self) -> list[Family]:
+        return self.requests.collect() + self.latency.collect()
