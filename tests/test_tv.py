@@ -441,6 +441,35 @@ def test_an_episode_found_by_show_and_air_date_alone(s2p, library):
     assert [e["ratingKey"] for e in numbered["MediaContainer"]["Metadata"]] == ["episode-41"]
 
 
+def test_an_air_date_is_read_under_either_name(s2p, library):
+    studio_b = library.studios["2"]["name"]
+    matches = "/tv/library/metadata/matches"
+    for name in ("date", "originallyAvailableAt"):
+        found = s2p.post(matches, json={"type": 4, "filename": "clip.mp4", "grandparentTitle": studio_b,
+                                        name: "2020-02-02"}).json()
+        assert [e["ratingKey"] for e in found["MediaContainer"]["Metadata"]] == ["episode-43"], name
+        alone = s2p.post(matches, json={"type": 4, "grandparentTitle": "No studio", name: "2021-03-04"}).json()
+        assert [e["ratingKey"] for e in alone["MediaContainer"]["Metadata"]] == ["episode-41"], name
+
+
+def test_numbers_of_zero_or_below_are_unknown_and_s2ps_own_keys_are_evidence(s2p, library):
+    matches = "/tv/library/metadata/matches"
+    # An index of -1 or 0 is not known: the show and air date still decide.
+    found = s2p.post(matches, json={"type": 4, "grandparentTitle": "No studio", "date": "2021-03-04",
+                                    "index": -1, "parentIndex": 0}).json()
+    assert [e["ratingKey"] for e in found["MediaContainer"]["Metadata"]] == ["episode-41"]
+    # No title at all: s2p's own key of the show (as a grandparent guid or ratingKey) names it.
+    for evidence in ({"grandparentGuid": f"{TV_ID}://show/show-2"}, {"grandparentRatingKey": "show-2"},
+                     {"parentRatingKey": "season-2-2020"}):
+        found = s2p.post(matches, json={"type": 4, "filename": "clip.mp4", "date": "2020-02-02",
+                                        **evidence}).json()
+        assert [e["ratingKey"] for e in found["MediaContainer"]["Metadata"]] == ["episode-43"], evidence
+    # Plex's own numeric ratingKey there is no evidence of anything: the tie stays a tie.
+    tie = s2p.post(matches, json={"type": 4, "filename": "clip.mp4", "date": "2020-02-02",
+                                  "grandparentRatingKey": "12345"}).json()
+    assert tie["MediaContainer"]["size"] == 0
+
+
 def test_a_season_matches_by_its_show_and_year(s2p, library):
     episodes, _ = all_pages(s2p, "/tv/library/metadata/show-2/grandchildren", 50)
     year = episodes[0]["parentIndex"]
