@@ -248,3 +248,13 @@ def test_the_match_service_keeps_decisions_but_not_crowds_nor_outages():
     assert "Stash unavailable" in found.context["outcome"]
     source.with_basename = MemorySource(SCENES).with_basename
     assert answer("Alpha/2020/other.mp4").outcome.error is None
+
+
+def test_a_number_no_stash_id_can_be_is_not_looked_up_as_one():
+    source = MemorySource(SCENES)
+    asked = []
+    source.scene = lambda scene_id, deadline: asked.append(scene_id)
+    m = Matcher(source, RULES, MatchSettings())
+    run(m, title="99999999999999999999", manual=True)
+    run(m, title="3", manual=True)
+    assert asked == ["3"]

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 SCORE_TITLE_MAX = 80
 # Title candidates less alike than this are noise, even in Fix Match.
 MIN_TITLE_SIMILARITY = 0.5
+# Stash's ids are GraphQL Ints: a longer number names no scene, and Stash is not asked.
+MAX_SCENE_ID = 2**31 - 1
 _OSHASH = re.compile(r"^[0-9a-fA-F]{16}$")
 _MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
 
@@ -272,7 +274,7 @@ class Matcher:
             self._by_title(hints.title, hints.year, deadline, outcome, found)
 
     def _typed(self, text: str, deadline: Deadline, outcome: MatchOutcome, found: _Collector) -> None:
-        if text.isdigit():
+        if text.isdigit() and int(text) <= MAX_SCENE_ID:
             scene = self.source.scene(text, deadline)
             if scene is not None:
                 found.add(Candidate(scene, SCORE_EXACT, "id", f"the title typed is scene id {text}"))
