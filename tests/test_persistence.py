@@ -231,20 +231,14 @@ def test_push_sync_and_the_stash_client_share_the_rule():
 
 
 def test_healthz_says_what_a_damaged_store_lost(tmp_path):
-    import falcon.testing
-    from helpers import make_settings
-
-    from s2p.app.runtime import build as build_services
-    from s2p.app.webapp import create_app
+    from helpers import in_process
 
     (tmp_path / SYNC_FILE).write_bytes(b"junk" * 1000)
     _truncated(tmp_path / PUSH_FILE)
-    settings = make_settings("http://127.0.0.1:9", tmp_path, plex={"url": "http://127.0.0.1:9", "token": "t" * 20},
-                             sync={"interval": 3600}, artwork={"push": True}, gaps={"interval": 0},
-                             index={"enabled": False})
-    services = build_services(settings)
+    client, services = in_process("http://127.0.0.1:9", tmp_path, plex={"url": "http://127.0.0.1:9", "token": "t" * 20},
+                                  sync={"interval": 3600}, artwork={"push": True}, gaps={"interval": 0},
+                                  index={"enabled": False})
     try:
-        client = falcon.testing.TestClient(create_app(services), headers={"Host": "127.0.0.1"})
         answer = client.simulate_get("/healthz", remote_addr="127.0.0.1")
         assert answer.status_code in (200, 503)
         sync, push = answer.json["sync"], answer.json["artwork_push"]

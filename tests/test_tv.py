@@ -7,9 +7,8 @@ import json
 import math
 import time
 
-import falcon.testing
 import pytest
-from helpers import PLEX_ROOT, STASH_ROOT, FakeClock, make_settings, run, write_config
+from helpers import PLEX_ROOT, STASH_ROOT, FakeClock, in_process, run, write_config
 
 from s2p.demo.library import Library, generate
 from s2p.stash.models import SceneSummary, release
@@ -134,16 +133,12 @@ def test_a_page_counts_from_zero_and_says_the_whole_size():
 def tv_app(tmp_path, fake_stash):
     """s2p's app in-process (falcon.testing), over the fake Stash: ``client, services = tv_app()``.
     The routes run in the test's thread; only the fake Stash listens, on loopback."""
-    from s2p.app.runtime import build as build_services
-    from s2p.app.webapp import create_app
-
     built = []
 
     def build(**overrides):
-        services = build_services(make_settings(fake_stash.url, tmp_path / f"app{len(built)}", **overrides))
+        client, services = in_process(fake_stash.url, tmp_path / f"app{len(built)}", **overrides)
         built.append(services)
-        # A host name s2p serves (it refuses others, as a defence against DNS rebinding).
-        return falcon.testing.TestClient(create_app(services), headers={"Host": "127.0.0.1"}), services
+        return client, services
 
     yield build
     for services in built:
