@@ -242,6 +242,22 @@ def eventually(predicate, what: str, timeout: float = 15.0):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def plugin_plex(extra: dict[str, tuple[str, str, str]] | None = None):
+    """A fake Plex, not started, with the sample library's first two scenes in
+    library 1 (scene 1 matched by s2p, scene 2 by another agent) and ``extra``
+    items (key: (title, file under Harbour Films, guid)); ``items_by_scene`` names them."""
+    from fakeplex import FakePlex
+
+    fake = FakePlex()
+    fake.add_section(1, "Scenes", [PLEX_ROOT])
+    hf = f"{PLEX_ROOT}/Harbour Films"
+    items = {"1": ("Office Affair", "2023-05-12 - Jane Doe - Office Affair.mp4", s2p_guid("1")),
+             "2": ("Don't Stop", "Don't Stop [Director's Cut] (2022).mkv", "local://77"), **(extra or {})}
+    fake.items_by_scene = {key: fake.add_item(1, title, [f"{hf}/{name}"], guid=guid)
+                           for key, (title, name, guid) in items.items()}
+    return fake
+
+
 def s2p_guid(scene_id: str, identifier: str = "tv.plex.agents.custom.s2p") -> str:
     """The guid Plex stores on an item s2p matched to a scene."""
     return f"{identifier}://movie/{scene_id}"

@@ -19,22 +19,16 @@ from typing import Any
 
 import pytest
 import requests
-from fakeplex import TOKEN, FakePlex
+from fakeplex import TOKEN
 from fakestash import validation_errors
-from helpers import PLEX_ROOT, SECRET_WATCH, STASH_ROOT, eventually, free_port, s2p_guid
+from helpers import PLEX_ROOT, SECRET_WATCH, STASH_ROOT, eventually, free_port, plugin_plex
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def plex():
-    fake = FakePlex()
-    fake.add_section(1, "Scenes", [PLEX_ROOT])
-    hf = f"{PLEX_ROOT}/Harbour Films"
-    fake.items_by_scene = {
-        "1": fake.add_item(1, "Office Affair", [f"{hf}/2023-05-12 - Jane Doe - Office Affair.mp4"], guid=s2p_guid("1")),
-        "2": fake.add_item(1, "Don't Stop", [f"{hf}/Don't Stop [Director's Cut] (2022).mkv"], guid="local://77"),
-    }
+    fake = plugin_plex()
     fake.start()
     yield fake
     fake.stop()

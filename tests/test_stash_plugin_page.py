@@ -33,8 +33,8 @@ from typing import Any
 
 import pytest
 import requests
-from fakeplex import TOKEN, FakePlex
-from helpers import PLEX_ROOT, SECRET_WATCH, STASH_ROOT, free_port, s2p_guid
+from fakeplex import TOKEN
+from helpers import PLEX_ROOT, SECRET_WATCH, STASH_ROOT, free_port, plugin_plex
 
 pytestmark = pytest.mark.integration
 
@@ -75,14 +75,7 @@ def node_modules(browser) -> Path:
 
 @pytest.fixture
 def plex():
-    fake = FakePlex()
-    fake.add_section(1, "Scenes", [PLEX_ROOT])
-    hf = f"{PLEX_ROOT}/Harbour Films"
-    fake.items_by_scene = {
-        "1": fake.add_item(1, "Office Affair", [f"{hf}/2023-05-12 - Jane Doe - Office Affair.mp4"], guid=s2p_guid("1")),
-        "2": fake.add_item(1, "Don't Stop", [f"{hf}/Don't Stop [Director's Cut] (2022).mkv"], guid="local://77"),
-        "new": fake.add_item(1, "clip_0457", [f"{hf}/Unsorted/clip_0457.mp4"], guid="local://88"),
-    }
+    fake = plugin_plex({"new": ("clip_0457", "Unsorted/clip_0457.mp4", "local://88")})
     fake.start()
     yield fake
     fake.stop()

@@ -48,13 +48,7 @@ CREATE TABLE IF NOT EXISTS uploaded (
 
 def _version_1(conn: sqlite3.Connection) -> None:
     """The shared queue's table; a file from before it keeps its rows."""
-    columns = [row[1] for row in conn.execute("PRAGMA table_info(queue)")]
-    if "scene_id" in columns:
-        conn.execute("ALTER TABLE queue RENAME COLUMN scene_id TO item")
-        conn.execute("ALTER TABLE queue ADD COLUMN payload TEXT NOT NULL DEFAULT ''")
-        conn.execute("ALTER TABLE queue ADD COLUMN held INTEGER NOT NULL DEFAULT 0")
-    conn.execute(duequeue.CREATE)
-    conn.execute(duequeue.INDEX)
+    duequeue.adopt(conn)
     conn.execute(_UPLOADED)
 
 

@@ -52,6 +52,22 @@ class Entry:
 _COLUMNS = "item, due, attempts, last_error, added, payload, held"
 
 
+def adopt(conn: sqlite3.Connection, *, payload_from: str | None = None) -> None:
+    """Make the shared queue's table, turning a queue table from before it
+    (keyed by ``scene_id``) into one with its rows kept; ``payload_from``:
+    the old column that becomes the payload (else it starts empty)."""
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(queue)")]
+    if "scene_id" in columns:
+        conn.execute("ALTER TABLE queue RENAME COLUMN scene_id TO item")
+        if payload_from is not None:
+            conn.execute(f"ALTER TABLE queue RENAME COLUMN {payload_from} TO payload")
+        else:
+            conn.execute("ALTER TABLE queue ADD COLUMN payload TEXT NOT NULL DEFAULT ''")
+        conn.execute("ALTER TABLE queue ADD COLUMN held INTEGER NOT NULL DEFAULT 0")
+    conn.execute(CREATE)
+    conn.execute(INDEX)
+
+
 class DueQueue:
     def __init__(self, db: Database, *, limit: int = MAX_QUEUED):
         self._db = db

@@ -14,7 +14,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -93,18 +94,25 @@ def migrate(conn: sqlite3.Connection, steps: Sequence[Step], path: Path) -> int:
     if found > known:
         raise NewerSchema(path, found, known)
     for version in range(found, known):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _transaction(conn):
             steps[version](conn)
             conn.execute(f"PRAGMA user_version = {version + 1}")
-            conn.execute("COMMIT")
-        except BaseException:
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            raise
     return known
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """All of the block or none of it (the connection runs in autocommit otherwise)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # the first error is the one worth telling
+        raise
+    conn.execute("COMMIT")
 
 
 def check(conn: sqlite3.Connection) -> None:
@@ -204,17 +212,8 @@ class Database:
         """``fn`` in one transaction: all of it or none."""
 
         def whole(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn)
-            except BaseException:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                raise
-            conn.execute("COMMIT")
-            return result
+            with _transaction(conn):
+                return fn(conn)
 
         return self.run(whole)
 

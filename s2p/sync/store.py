@@ -25,13 +25,7 @@ def _version_1(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
     conn.execute("CREATE TABLE IF NOT EXISTS seen (kind TEXT NOT NULL, id TEXT NOT NULL, stamp TEXT NOT NULL, "
                  "PRIMARY KEY (kind, id))")
-    columns = [row[1] for row in conn.execute("PRAGMA table_info(queue)")]
-    if "scene_id" in columns:
-        conn.execute("ALTER TABLE queue RENAME COLUMN scene_id TO item")
-        conn.execute("ALTER TABLE queue RENAME COLUMN reason TO payload")
-        conn.execute("ALTER TABLE queue ADD COLUMN held INTEGER NOT NULL DEFAULT 0")
-    conn.execute(duequeue.CREATE)
-    conn.execute(duequeue.INDEX)
+    duequeue.adopt(conn, payload_from="reason")  # its reasons were the payload already
 
 
 SCHEMA = [_version_1]
